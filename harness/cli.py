@@ -1,0 +1,50 @@
+"""The wrapper every stage's `__main__` uses: one-line errors, non-zero exit, no traceback."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+from harness.errors import HarnessError
+
+
+def main_wrapper(parse: Callable[[Sequence[str]], object], run: Callable[[object], object],
+                 argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, run the stage, map known failures to one line and an exit code."""
+    try:
+        config = parse(sys.argv[1:] if argv is None else argv)
+        run(config)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; lower the batch size or the number of workers", file=sys.stderr)
+        return 8
+    except Exception as exc:  # an unexpected bug: still one line unless asked for the traceback
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        print(f"error: internal error {type(exc).__name__}: {exc} (set HARNESS_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit code 2, like the rest."""
+
+    def error(self, message: str):  # noqa: D102
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def parse_bool(text: str) -> bool:
+    """ais_bench-style booleans: 1/0, true/false, yes/no."""
+    lowered = str(text).strip().lower()
+    if lowered in ("1", "true", "t", "yes", "y"):
+        return True
+    if lowered in ("0", "false", "f", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (1/0, true/false), got {text!r}")

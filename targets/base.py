@@ -1,0 +1,195 @@
+"""The target interface, defined once (STYLE.md point 4).
+
+A target builds an artifact from ONNX (`build`) and opens it on a device (`open`). The session is a
+context manager; its public `run`/`submit`/`collect` validate inputs and record timings once, and a
+target implements only the `_*_impl` parts (Polygraphy's runner template).
+"""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.contracts import ConvertManifest, TensorSpec, numpy_dtype
+from harness.errors import ContractError, TargetError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass
+class BuildRequest:
+    """What convert asks a target to build."""
+
+    onnx: Path  # the simplified ONNX (or the precision-specific ONNX for fp16/int8)
+    out_dir: Path
+    model: str
+    precision: str
+    batch_sizes: list[int]  # one entry: static batch; several: the range a dynamic artifact must take
+    dynamic_batch: bool
+    input: TensorSpec
+    output: TensorSpec
+    options: dict = field(default_factory=dict)  # target-specific: engine, soc_version, workspace, ...
+
+
+@dataclass
+class BuildResult:
+    artifact: Path
+    info: dict = field(default_factory=dict)  # tool versions, build log tail, engine variant ...
+
+
+@dataclass
+class BatchTiming:
+    """Per-batch times in ms. compute is what the device spent (events / runtime list), never host guesses."""
+
+    compute_ms: float
+    h2d_ms: float | None = None
+    d2h_ms: float | None = None
+    e2e_ms: float | None = None
+
+
+class Session(ABC):
+    """An opened artifact. Use as a context manager; call `run(batch)` or `submit`/`collect`."""
+
+    def __init__(self) -> None:
+        self.timings: list[BatchTiming] = []
+        self._closed = False
+        self._pending: dict[int, tuple[float, int]] = {}
+        self._next_handle = 0
+
+    # ---- description -------------------------------------------------------------------------
+    @abstractmethod
+    def inputs(self) -> list[TensorSpec]:
+        """Input specs; -1 as the first dim means any batch size the artifact accepts."""
+
+    @abstractmethod
+    def outputs(self) -> list[TensorSpec]:
+        """Output specs, batch dim -1 when dynamic."""
+
+    def batch_sizes(self) -> list[int] | None:
+        """Batch sizes the artifact takes, or None when any size up to `max_batch()` works."""
+        first = self.inputs()[0].shape[0]
+        return None if first == -1 else [first]
+
+    def info(self) -> dict:
+        """Engine variant, device name, library versions: recorded in summary.json."""
+        return {}
+
+    # ---- running -----------------------------------------------------------------------------
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        return self.collect(self.submit(batch))
+
+    def submit(self, batch: np.ndarray) -> int:
+        """Start a batch; returns a handle. Targets that can overlap batches do so in `_submit_impl`."""
+        self._check_open()
+        batch = self._validate(batch)
+        handle = self._next_handle
+        self._next_handle += 1
+        self._pending[handle] = (time.perf_counter(), batch.shape[0])
+        self._submit_impl(handle, batch)
+        return handle
+
+    def collect(self, handle: int) -> list[np.ndarray]:
+        """Finish a batch started by `submit`: its outputs (host arrays, batch rows first)."""
+        started, _ = self._pending.pop(handle)
+        outputs, timing = self._collect_impl(handle)
+        timing.e2e_ms = (time.perf_counter() - started) * 1000.0
+        self.timings.append(timing)
+        return outputs
+
+    def reset_timings(self) -> None:
+        self.timings = []
+
+    def warmup(self, batch: np.ndarray, count: int) -> None:
+        for _ in range(max(count, 0)):
+            self.run(batch)
+        self.reset_timings()
+
+    # ---- implemented by targets -------------------------------------------------------------
+    @abstractmethod
+    def _submit_impl(self, handle: int, batch: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _collect_impl(self, handle: int) -> tuple[list[np.ndarray], BatchTiming]: ...
+
+    def _close_impl(self) -> None:
+        pass
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close_impl()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TargetError("session is closed")
+
+    def _validate(self, batch: np.ndarray) -> np.ndarray:
+        spec = self.inputs()[0]
+        want = numpy_dtype(spec.dtype)
+        if batch.dtype != want:
+            raise ContractError(f"input {spec.name!r}: dtype {batch.dtype} given, the artifact takes {want}")
+        if tuple(batch.shape[1:]) != spec.sample_shape:
+            raise ContractError(f"input {spec.name!r}: sample shape {tuple(batch.shape[1:])} given, "
+                                f"the artifact takes {spec.sample_shape}")
+        sizes = self.batch_sizes()
+        if sizes is not None and batch.shape[0] not in sizes:
+            raise ContractError(f"input {spec.name!r}: batch size {batch.shape[0]} given, the artifact "
+                                f"takes only {sizes}; convert with a matching BS or BATCHES")
+        return np.ascontiguousarray(batch)
+
+
+class SyncSession(Session):
+    """For targets whose runtime call is synchronous: implement `_infer(batch)` only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._done: dict[int, tuple[list[np.ndarray], BatchTiming]] = {}
+
+    @abstractmethod
+    def _infer(self, batch: np.ndarray) -> tuple[list[np.ndarray], BatchTiming]: ...
+
+    def _submit_impl(self, handle: int, batch: np.ndarray) -> None:
+        self._done[handle] = self._infer(batch)
+
+    def _collect_impl(self, handle: int) -> tuple[list[np.ndarray], BatchTiming]:
+        return self._done.pop(handle)
+
+
+class Target(ABC):
+    """A vendor back end: builds artifacts and opens sessions. Construct through targets.get_target."""
+
+    name: str = ""
+    opset: int = 17
+    precisions: tuple[str, ...] = ("fp32",)
+    artifact_suffix: str = ""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    @abstractmethod
+    def build(self, request: BuildRequest) -> BuildResult:
+        """Build the target artifact from ONNX into request.out_dir."""
+
+    @abstractmethod
+    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> Session:
+        """Open an artifact built by `build` on one device."""
+
+    def versions(self) -> dict:
+        """Tool and library versions that go into the artifact's content hash."""
+        return {}
+
+    def check_precision(self, precision: str) -> None:
+        if precision not in self.precisions:
+            raise TargetError(f"target {self.name!r} cannot run precision {precision!r}; "
+                              f"it supports {', '.join(self.precisions)}")

@@ -1,0 +1,118 @@
+"""ONNX Runtime CPU target: all cores, full graph optimizations, an optimized-model cache."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from harness.contracts import ConvertManifest, TensorSpec
+from harness.errors import MissingDependencyError, TargetError
+from targets.base import BatchTiming, BuildRequest, BuildResult, SyncSession, Target
+
+ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
+              "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64"}
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingDependencyError("onnxruntime", "pip install -r requirements.txt") from None
+    return onnxruntime
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def optimized_cache_path(artifact: Path) -> Path:
+    """ORT's offline-optimized graph is specific to the ORT version and this CPU; the name says so."""
+    return artifact.with_name(f"{artifact.stem}.ort{_ort().__version__}.opt.onnx")
+
+
+def session_options(threads: int | None = None, optimized_out: Path | None = None):
+    ort = _ort()
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads or available_cores()
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    if optimized_out is not None:
+        opts.optimized_model_filepath = str(optimized_out)
+    return opts
+
+
+def _spec(node) -> TensorSpec:
+    shape = [d if isinstance(d, int) else -1 for d in node.shape]
+    return TensorSpec(name=node.name, shape=shape, dtype=ORT_DTYPES.get(node.type, node.type))
+
+
+class CpuSession(SyncSession):
+    def __init__(self, artifact: Path, threads: int | None = None) -> None:
+        super().__init__()
+        ort = _ort()
+        cache = optimized_cache_path(artifact)
+        use_cache = cache.exists() and cache.stat().st_mtime >= artifact.stat().st_mtime
+        path = cache if use_cache else artifact
+        try:
+            self._sess = ort.InferenceSession(str(path), sess_options=session_options(threads),
+                                              providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own exception types for bad models
+            raise TargetError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]}); "
+                              "rerun convert") from None
+        self._inputs = [_spec(i) for i in self._sess.get_inputs()]
+        self._outputs = [_spec(o) for o in self._sess.get_outputs()]
+        self._output_names = [o.name for o in self._outputs]
+        self._threads = threads or available_cores()
+        self._from_cache = use_cache
+
+    def inputs(self) -> list[TensorSpec]:
+        return self._inputs
+
+    def outputs(self) -> list[TensorSpec]:
+        return self._outputs
+
+    def info(self) -> dict:
+        import platform
+
+        return {"engine": "onnxruntime", "provider": "CPUExecutionProvider",
+                "onnxruntime": _ort().__version__, "threads": self._threads,
+                "optimized_cache": self._from_cache, "device_name": platform.processor() or platform.machine()}
+
+    def _infer(self, batch: np.ndarray) -> tuple[list[np.ndarray], BatchTiming]:
+        start = time.perf_counter()
+        outputs = self._sess.run(self._output_names, {self._inputs[0].name: batch})
+        compute = (time.perf_counter() - start) * 1000.0
+        return outputs, BatchTiming(compute_ms=compute)
+
+
+class CpuTarget(Target):
+    name = "cpu"
+    precisions = ("fp32", "int8")
+    artifact_suffix = ".cpu.onnx"
+
+    def build(self, request: BuildRequest) -> BuildResult:
+        ort = _ort()
+        self.check_precision(request.precision)
+        artifact = Path(request.out_dir) / f"{request.model}.{request.precision}{self.artifact_suffix}"
+        tmp = artifact.with_suffix(".tmp")
+        shutil.copyfile(request.onnx, tmp)
+        os.replace(tmp, artifact)
+        cache = optimized_cache_path(artifact)
+        # Creating a session with optimized_model_filepath writes the optimized graph once, at convert time.
+        ort.InferenceSession(str(artifact), sess_options=session_options(optimized_out=cache),
+                             providers=["CPUExecutionProvider"])
+        return BuildResult(artifact=artifact, info={"engine": "onnxruntime", "optimized_cache": cache.name})
+
+    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> CpuSession:
+        return CpuSession(Path(artifact), threads=self.options.get("threads"))
+
+    def versions(self) -> dict:
+        return {"onnxruntime": _ort().__version__}
