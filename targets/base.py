@@ -10,7 +10,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -33,6 +33,9 @@ class BuildRequest:
     input: TensorSpec
     output: TensorSpec
     options: dict = field(default_factory=dict)  # target-specific: engine, soc_version, workspace, ...
+    # Returns the PyTorch module with its weights loaded, for targets that build from PyTorch (torch engine).
+    load_model: Callable[[], Any] | None = None
+    preprocess: dict | None = None  # the preprocess manifest (as a dict) when given, e.g. for AIPP
 
 
 @dataclass
