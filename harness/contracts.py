@@ -81,8 +81,11 @@ class Sidecar:
 
     @classmethod
     def read(cls: type[T], directory: Path) -> T:
-        path = Path(directory) / cls.FILENAME
-        return cls.from_dict(read_json(path, f"{cls.KIND} sidecar"), str(path))
+        return cls.read_file(Path(directory) / cls.FILENAME)
+
+    @classmethod
+    def read_file(cls: type[T], path: Path) -> T:
+        return cls.from_dict(read_json(Path(path), f"{cls.KIND} sidecar"), str(path))
 
 
 @dataclass

@@ -1,0 +1,67 @@
+# The harness pipeline: make preprocess convert infer postprocess TARGET=cpu|nvidia|ascend
+# Every stage is idempotent: an unchanged rerun skips finished work, an interrupted one resumes.
+
+TARGET    ?= cpu
+MODEL     ?= efficientnet_lite0
+CHECKPOINT ?=
+DATA      ?= data/sample
+LABELS    ?= $(DATA)/val_label.txt
+CLASSES   ?= $(wildcard $(DATA)/classes.txt)
+BS        ?= 8
+BATCHES   ?=
+PRECISION ?= fp32
+WORK      ?= work
+DEVICE    ?= 0
+OUTFMT    ?= TXT
+ENGINE    ?=
+SOC       ?=
+MODE      ?= float32
+OPTIONS   ?=
+
+VENV      ?= .venv
+PYTHON    ?= $(VENV)/bin/python
+# On machines without a package registry (GPU hosts) run with PYTHON=python3: no setup is attempted.
+SETUP     := $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(VENV)/.installed,)
+
+DATANAME  := $(notdir $(abspath $(DATA)))
+PREP      := $(WORK)/prep/$(MODEL)-$(MODE)-$(DATANAME)
+MODELDIR  := $(WORK)/models/$(MODEL)/$(TARGET)-$(PRECISION)-bs$(BS)$(if $(ENGINE),-$(ENGINE))
+RESULTS   := $(WORK)/results
+RUN       := $(MODEL)-$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)-bs$(BS)-$(DATANAME)
+TARGET_OPTIONS := $(if $(ENGINE),--option engine=$(ENGINE)) $(if $(SOC),--option soc_version=$(SOC)) \
+                  $(foreach o,$(OPTIONS),--option $(o))
+
+.PHONY: all setup preprocess convert infer postprocess test clean
+.DEFAULT_GOAL := all
+
+all: preprocess convert infer postprocess
+
+setup: $(SETUP)
+
+$(VENV)/.installed: requirements.txt requirements-build.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q -r requirements-build.txt
+	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -r requirements.txt
+	touch $@
+
+preprocess: $(SETUP)
+	$(PYTHON) -m preprocess --input $(DATA) --output $(PREP) --model $(MODEL) --mode $(MODE)
+
+convert: $(SETUP)
+	$(PYTHON) -m convert --model $(MODEL) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) \
+	  --target $(TARGET) --precision $(PRECISION) --batchsize $(BS) $(if $(BATCHES),--batches "$(BATCHES)") \
+	  --preprocess $(PREP) --output $(MODELDIR) $(TARGET_OPTIONS)
+
+infer: $(SETUP)
+	$(PYTHON) -m infer --model $(MODELDIR) --input $(PREP) --output $(RESULTS) --output_dirname $(RUN) \
+	  --outfmt $(OUTFMT) --batchsize $(BS) --device $(DEVICE) $(TARGET_OPTIONS)
+
+postprocess: $(SETUP)
+	$(PYTHON) -m postprocess --result $(RESULTS)/$(RUN) --labels $(LABELS) \
+	  $(if $(CLASSES),--classes $(CLASSES))
+
+test: $(SETUP)
+	$(PYTHON) -m pytest -q tests
+
+clean:
+	rm -rf $(WORK)

@@ -1,0 +1,1 @@
+"""The target-independent inference loop: batching, padding, timing, output files, summary.json."""

@@ -1,0 +1,110 @@
+"""The two loops: dataset mode (files in, outputs out) and pure inference on random data.
+
+Only the target call is timed (by the session); reading and writing happen on other threads.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness.contracts import TensorSpec, numpy_dtype
+from harness.stats import median_ci95_halfwidth
+from infer.dataset import plan_batches, prefetch
+from infer.writers import OutputWriter
+from targets.base import Session
+
+PIPELINE_DEPTH = 2  # batches in flight: the next H2D/compute overlaps the previous D2H
+
+
+@dataclass
+class LoopResult:
+    wall_s: float
+    images: int
+    batches: int
+    padded_slots: int = 0
+    files: list[dict] = field(default_factory=list)
+
+
+def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray:
+    """Random data, never zeros (zeros can take faster paths in some kernels)."""
+    rng = np.random.default_rng(seed)
+    dtype = numpy_dtype(spec.dtype)
+    shape = spec.batch_shape(batch_size)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(max(info.min, 0), min(info.max, 255) + 1, size=shape, dtype=dtype)
+    return rng.standard_normal(shape, dtype=np.float32).astype(dtype)
+
+
+def run_dataset(session: Session, files: list[Path], batch_size: int, writer: OutputWriter | None,
+                warmup_count: int, shard: tuple[int, int] = (0, 1), progress: bool = True) -> LoopResult:
+    spec = session.inputs()[0]
+    groups = plan_batches(files, batch_size, shard)
+    if groups and warmup_count > 0:
+        from infer.dataset import read_batch
+
+        session.warmup(read_batch(0, groups[0], batch_size, spec).data, warmup_count)
+    bar = _progress(sum(len(g) for g in groups), progress)
+    in_flight: list[tuple[int, list[str]]] = []
+    images = padded = 0
+    start = time.perf_counter()
+
+    def drain_one() -> None:
+        handle, stems = in_flight.pop(0)
+        outputs = session.collect(handle)
+        if writer is not None:
+            writer.submit(stems, outputs)
+        bar.update(len(stems))
+
+    for batch in prefetch(groups, batch_size, spec):
+        in_flight.append((session.submit(batch.data), batch.stems))
+        images += len(batch.stems)
+        padded += batch_size - len(batch.stems)
+        if len(in_flight) >= PIPELINE_DEPTH:
+            drain_one()
+    while in_flight:
+        drain_one()
+    wall = time.perf_counter() - start
+    bar.close()
+    return LoopResult(wall_s=wall, images=images, batches=len(groups), padded_slots=padded,
+                      files=writer.files if writer else [])
+
+
+def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, time_limit: float = 0.0,
+             stable_ci: float = 0.0) -> LoopResult:
+    """`loop` timed batches; with time_limit, go on until the median is stable or time runs out."""
+    data = random_batch(session.inputs()[0], batch_size)
+    session.warmup(data, warmup_count)
+    in_flight: list[int] = []
+    count = 0
+    start = time.perf_counter()
+    while True:
+        in_flight.append(session.submit(data))
+        count += 1
+        if len(in_flight) >= PIPELINE_DEPTH:
+            session.collect(in_flight.pop(0))
+        if count >= loop and _should_stop(session, start, time_limit, stable_ci):
+            break
+    while in_flight:
+        session.collect(in_flight.pop(0))
+    wall = time.perf_counter() - start
+    return LoopResult(wall_s=wall, images=count * batch_size, batches=count)
+
+
+def _should_stop(session: Session, start: float, time_limit: float, stable_ci: float) -> bool:
+    if time_limit <= 0:
+        return True
+    if time.perf_counter() - start >= time_limit:
+        return True
+    if stable_ci > 0 and len(session.timings) >= 10 and len(session.timings) % 5 == 0:
+        return median_ci95_halfwidth([t.compute_ms for t in session.timings]) <= stable_ci
+    return False
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="infer", disable=None if enabled else True, leave=False)

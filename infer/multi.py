@@ -1,0 +1,92 @@
+"""`--device 0,1`: one worker process per device, then one merged summary.
+
+Dataset mode gives each worker a disjoint shard of batches; pure mode runs them side by side.
+Aggregate compute-only throughput is the sum of the workers'; end-to-end is all images over the
+longest worker's walltime.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness.contracts import InferSummary
+from harness.errors import InputError, TargetError
+from harness.files import write_json
+from harness.stats import summarize_ms, throughput
+from infer.cli import InferConfig
+
+
+def _devices(text: str) -> list[str]:
+    devices = [d.strip() for d in text.split(",") if d.strip()]
+    if len(set(devices)) != len(devices):
+        raise InputError(f"--device {text}: a device is listed twice")
+    return devices
+
+
+def _worker_argv(config: InferConfig, device: str, index: int, count: int, out_root: Path,
+                 dirname: str) -> list[str]:
+    argv = [sys.executable, "-m", "infer", "--model", str(config.model), "--device", device,
+            "--output", str(out_root), "--output_dirname", dirname, "--outfmt", config.outfmt,
+            "--loop", str(config.loop), "--warmup_count", str(config.warmup_count),
+            "--time_limit", str(config.time_limit), "--stable_ci", str(config.stable_ci),
+            "--summary_name", f"summary.device{device}.json", "--no-progress"]
+    if config.batchsize:
+        argv += ["--batchsize", str(config.batchsize)]
+    if config.input is not None:
+        argv += ["--input", str(config.input), "--shard", f"{index}/{count}"]
+    for key, value in config.options.items():
+        argv += ["--option", f"{key}={value}"]
+    return argv
+
+
+def run_multi_device(config: InferConfig) -> InferSummary:
+    devices = _devices(config.device)
+    out_root = config.output or Path(tempfile.mkdtemp(prefix="infer-multi-"))
+    dirname = config.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
+    start = time.perf_counter()
+    procs = [subprocess.Popen(_worker_argv(config, d, i, len(devices), out_root, dirname),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i, d in enumerate(devices)]
+    logs = [p.communicate()[0] for p in procs]
+    wall = time.perf_counter() - start
+    for device, proc, log in zip(devices, procs, logs):
+        if proc.returncode != 0:
+            last = (log.strip().splitlines() or ["no output"])[-1]
+            raise TargetError(f"device {device}: worker failed ({last})")
+    run_dir = out_root / dirname
+    parts = [InferSummary.read_file(run_dir / f"summary.device{d}.json") for d in devices]
+    merged = merge(parts, devices, wall)
+    if config.output is not None:
+        write_json(run_dir / config.summary_name, merged.to_dict())
+    for device, part in zip(devices, parts):
+        print(f"[INFO] device {device}: compute-only {part.throughput['compute_only']:.2f} img/s, "
+              f"end-to-end {part.throughput['end_to_end']:.2f} img/s")
+    print(f"[INFO] summary throughput: {merged.throughput['compute_only']:.2f} img/s compute-only "
+          f"(sum of {len(devices)} devices), {merged.throughput['end_to_end']:.2f} img/s end-to-end")
+    return merged
+
+
+def merge(parts: list[InferSummary], devices: list[str], wall: float) -> InferSummary:
+    first = parts[0]
+    compute = [ms for p in parts for ms in p.compute_ms]
+    images = sum(p.num_inputs for p in parts)
+    longest = max(p.throughput.get("wall_s", 0.0) for p in parts)
+    merged = InferSummary(**{**{k: getattr(first, k) for k in first.__dataclass_fields__}})
+    merged.device = ",".join(devices)
+    merged.num_inputs = images
+    merged.num_batches = sum(p.num_batches for p in parts)
+    merged.padded_slots = sum(p.padded_slots for p in parts)
+    merged.files = [f for p in parts for f in p.files]
+    merged.compute_ms = compute
+    merged.timings = {"compute": summarize_ms(compute)}
+    merged.throughput = {
+        "compute_only": sum(p.throughput["compute_only"] for p in parts),
+        "end_to_end": images / longest if longest > 0 else 0.0,
+        "wall_s": longest, "process_wall_s": wall,
+        "per_device": {d: p.throughput for d, p in zip(devices, parts)},
+    }
+    merged.extra = {"devices": devices, "per_device_engine": {d: p.engine for d, p in zip(devices, parts)}}
+    return merged

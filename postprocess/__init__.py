@@ -1,0 +1,1 @@
+"""Output files + labels -> top-k accuracy in the ModelZoo result.json format, plus details."""

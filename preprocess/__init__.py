@@ -1,0 +1,1 @@
+"""Images -> .bin tensors (float32 CHW by default) plus the preprocess.json sidecar."""

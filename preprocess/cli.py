@@ -1,0 +1,49 @@
+"""`python -m preprocess`: images -> .bin files per SPEC section 3.1."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from harness.cli import Parser
+from preprocess.presets import INTERPOLATIONS, PRESETS
+
+
+@dataclass
+class PreprocessConfig:
+    input: Path
+    output: Path
+    model: str | None = None
+    preset: str | None = None
+    mode: str = "float32"
+    resize: int | None = None
+    input_size: int | None = None
+    interpolation: str | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    workers: int | None = None
+    skip_bad: bool = False
+    progress: bool = True
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.replace(",", " ").split()]
+
+
+def parse_args(argv: Sequence[str]) -> PreprocessConfig:
+    p = Parser(prog="python -m preprocess", description=__doc__)
+    p.add_argument("--input", "-i", required=True, type=Path, help="directory of images (searched recursively)")
+    p.add_argument("--output", "-o", required=True, type=Path, help="directory for <stem>.bin + preprocess.json")
+    p.add_argument("--model", help="model name whose data config picks the preset (harness/models.py)")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="override the model's preset")
+    p.add_argument("--mode", choices=("float32", "uint8"), default="float32",
+                   help="float32 CHW normalised (default) or uint8 HWC for Ascend AIPP models")
+    p.add_argument("--resize", type=int, help="shorter side before the crop")
+    p.add_argument("--input-size", type=int, help="center crop size")
+    p.add_argument("--interpolation", choices=INTERPOLATIONS)
+    p.add_argument("--mean", type=_floats, help="three values, e.g. '0.485 0.456 0.406'")
+    p.add_argument("--std", type=_floats, help="three values")
+    p.add_argument("--workers", type=int, help="processes (default: all cores)")
+    p.add_argument("--skip-bad", action="store_true", help="record unreadable images in the sidecar and go on")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    return PreprocessConfig(**vars(p.parse_args(list(argv))))

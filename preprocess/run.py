@@ -1,0 +1,141 @@
+"""Preprocess a directory of images in parallel, resumably, with atomic writes."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from pathlib import Path
+
+import numpy as np
+
+from harness.contracts import PreprocessManifest
+from harness.errors import InputError
+from harness.files import atomic_write_bytes, ensure_writable_dir
+from preprocess.cli import PreprocessConfig
+from preprocess.presets import output_shape, resolve_recipe
+from preprocess.transform import preprocess_image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+CHUNK = 16
+
+
+def stem_of(path: Path) -> str:
+    """Everything before the first dot, as the ModelZoo scripts and ais_bench name files."""
+    return path.name.split(".")[0]
+
+
+def find_images(root: Path) -> dict[str, Path]:
+    if not root.is_dir():
+        raise InputError(f"{root}: input directory not found; pass a directory of images with --input")
+    found: dict[str, Path] = {}
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            continue
+        stem = stem_of(path)
+        if stem in found:
+            raise InputError(f"{path}: same stem {stem!r} as {found[stem]}; outputs would overwrite each "
+                             "other, rename one of them")
+        found[stem] = path
+    if not found:
+        raise InputError(f"{root}: no images (.jpg .jpeg .png .bmp .webp) found; check --input")
+    return found
+
+
+def _process_chunk(items: list[tuple[str, str]], out_dir: str, recipe: dict, skip_bad: bool) -> list:
+    """Worker: returns (stem, None) when written, (stem, reason) when skipped; raises when not skipping."""
+    results = []
+    for stem, source in items:
+        try:
+            tensor = preprocess_image(Path(source), recipe)
+        except InputError as exc:
+            if not skip_bad:
+                raise
+            results.append((stem, str(exc)))
+            continue
+        atomic_write_bytes(Path(out_dir) / f"{stem}.bin", tensor.tobytes())
+        results.append((stem, None))
+    return results
+
+
+def _pending(images: dict[str, Path], out_dir: Path, nbytes: int, previous: PreprocessManifest | None,
+             recipe: dict) -> dict[str, Path]:
+    """Images whose .bin is missing or not complete; everything when the recipe changed."""
+    if previous is None or previous.recipe != recipe:
+        return dict(images)
+    todo = {}
+    for stem, path in images.items():
+        out = out_dir / f"{stem}.bin"
+        if not (out.is_file() and out.stat().st_size == nbytes):
+            todo[stem] = path
+    return todo
+
+
+def _previous(out_dir: Path) -> PreprocessManifest | None:
+    try:
+        return PreprocessManifest.read(out_dir)
+    except Exception:  # a missing or foreign sidecar means: redo everything
+        return None
+
+
+def _run_pool(todo: dict[str, Path], config: PreprocessConfig, recipe: dict) -> list[dict]:
+    items = [(stem, str(path)) for stem, path in sorted(todo.items())]
+    chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+    workers = max(1, min(config.workers or os.cpu_count() or 1, len(chunks)))
+    skipped: list[dict] = []
+    bar = _progress(len(items), config.progress)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_process_chunk, c, str(config.output), recipe, config.skip_bad) for c in chunks}
+        while futures:
+            done, futures = wait(futures, return_when=FIRST_EXCEPTION)
+            for fut in done:
+                if fut.exception() is not None:
+                    for other in futures:
+                        other.cancel()
+                    bar.close()
+                    raise fut.exception()
+                for stem, reason in fut.result():
+                    if reason is not None:
+                        skipped.append({"source": str(todo[stem]), "reason": reason})
+                bar.update(len(fut.result()))
+    bar.close()
+    return skipped
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="preprocess", disable=None if enabled else True, leave=False)
+
+
+def run(config: PreprocessConfig) -> PreprocessManifest:
+    recipe = resolve_recipe(config.model, config.preset, config.mode, resize=config.resize,
+                            input_size=config.input_size, interpolation=config.interpolation,
+                            mean=config.mean, std=config.std)
+    images = find_images(config.input)
+    out_dir = ensure_writable_dir(config.output)
+    shape = output_shape(recipe)
+    manifest = PreprocessManifest(shape=shape, dtype=recipe["dtype"], layout=recipe["layout"], recipe=recipe)
+    nbytes = manifest.sample_nbytes
+    for stale in out_dir.glob(".*.tmp"):  # left by a killed run; the files they were for are redone
+        stale.unlink(missing_ok=True)
+    previous = _previous(out_dir)
+    todo = _pending(images, out_dir, nbytes, previous, recipe)
+    kept_skips = [s for s in (previous.skipped if previous and previous.recipe == recipe else [])
+                  if Path(s["source"]).exists() and stem_of(Path(s["source"])) not in todo]
+    if previous is None or previous.recipe != recipe:
+        # Written first so an interrupted run resumes against the same recipe.
+        PreprocessManifest(shape=shape, dtype=manifest.dtype, layout=manifest.layout, recipe=recipe).write(out_dir)
+    skipped = kept_skips + (_run_pool(todo, config, recipe) if todo else [])
+    skipped_sources = {s["source"] for s in skipped}
+    manifest.files = [{"stem": stem, "source": str(path.resolve())} for stem, path in sorted(images.items())
+                      if str(path) not in skipped_sources]
+    manifest.skipped = sorted(skipped, key=lambda s: s["source"])
+    manifest.write(out_dir)
+    print(f"preprocess: {len(manifest.files)} images -> {out_dir} ({len(todo)} written, "
+          f"{len(images) - len(todo)} already done, {len(skipped)} skipped)")
+    return manifest
+
+
+def load_bin(path: Path, manifest: PreprocessManifest) -> np.ndarray:
+    from harness.contracts import numpy_dtype
+
+    return np.fromfile(path, dtype=numpy_dtype(manifest.dtype)).reshape(manifest.shape)
