@@ -6,6 +6,7 @@ longest worker's walltime.
 """
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def merge(parts: list[InferSummary], devices: list[str], wall: float) -> InferSu
     compute = [ms for p in parts for ms in p.compute_ms]
     images = sum(p.num_inputs for p in parts)
     longest = max(p.throughput.get("wall_s", 0.0) for p in parts)
-    merged = InferSummary(**{**{k: getattr(first, k) for k in first.__dataclass_fields__}})
+    merged = dataclasses.replace(first)
     merged.device = ",".join(devices)
     merged.num_inputs = images
     merged.num_batches = sum(p.num_batches for p in parts)

@@ -1,0 +1,129 @@
+"""infer: batching and padding, output formats, summary, pure mode, multi-device, bad input."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import assert_one_line_error, make_convert_dir, run_cli, write_bins
+
+
+def reference_logits(data: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    return data.mean(axis=(1, 2)) @ weight.T + bias
+
+
+def ais_bench_txt(array: np.ndarray) -> bytes:
+    """ais_bench's save_data_to_files for TXT (ref-ascend.md 6.3), written out independently."""
+    buf = io.BytesIO()
+    rows = array.reshape(-1, array.shape[-1])
+    for row in rows:
+        np.savetxt(buf, np.c_[row], fmt="%f", newline=" ")
+        buf.write(b"\n")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    return make_convert_dir(tmp_path / "model", batch=4)
+
+
+def test_dataset_mode_pads_and_writes_every_format(model_dir, tmp_path):
+    from tests.conftest import tiny_classifier_onnx
+
+    weight, bias = tiny_classifier_onnx(tmp_path / "again.onnx")
+    data = write_bins(tmp_path / "bins", 10)
+    for fmt in ("TXT", "NPY", "BIN"):
+        proc = run_cli("-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "bins"), "--output",
+                       str(tmp_path / "res"), "--output_dirname", fmt, "--outfmt", fmt, "--batchsize", "4")
+        assert proc.returncode == 0, proc.stderr
+        out = tmp_path / "res" / fmt
+        files = sorted(p.name for p in out.iterdir() if p.name != "summary.json")
+        assert files == sorted(f"img_{i}_0.{fmt.lower()}" for i in range(10))  # no outputs for 2 padded slots
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["num_inputs"] == 10 and summary["num_batches"] == 3 and summary["padded_slots"] == 2
+        for stem, arr in data.items():
+            expected = reference_logits(arr, weight, bias).astype(np.float32)
+            path = out / f"{stem}_0.{fmt.lower()}"
+            if fmt == "TXT":
+                got_txt = path.read_bytes()
+                ort = np.array(got_txt.split(), dtype=np.float64)
+                assert np.allclose(ort, expected, atol=2e-6)
+            elif fmt == "NPY":
+                assert np.allclose(np.load(path), expected, atol=1e-5)
+            else:
+                assert np.allclose(np.fromfile(path, dtype=np.float32), expected, atol=1e-5)
+    npy = np.load(tmp_path / "res" / "NPY" / "img_3_0.npy")
+    assert (tmp_path / "res" / "TXT" / "img_3_0.txt").read_bytes() == ais_bench_txt(npy)
+
+
+def test_summary_holds_the_timing_contract(model_dir, tmp_path):
+    write_bins(tmp_path / "bins", 9)
+    proc = run_cli("-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "bins"), "--output",
+                   str(tmp_path / "res"), "--output_dirname", "r", "--batchsize", "2", "--warmup_count", "2")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((tmp_path / "res" / "r" / "summary.json").read_text())
+    assert s["kind"] == "harness.infer" and s["target"] == "cpu" and s["mode"] == "dataset"
+    compute = s["compute_ms"]
+    assert len(compute) == 5 and s["timings"]["compute"]["count"] == 5
+    assert s["timings"]["compute"]["median"] == pytest.approx(float(np.median(compute)))
+    assert s["throughput"]["compute_only"] == pytest.approx(1000 * 2 / np.mean(compute))
+    assert s["throughput"]["end_to_end"] == pytest.approx(9 / s["throughput"]["wall_s"])
+    assert "throughput 1000*batchsize(2)" in proc.stdout
+
+
+def test_pure_mode_runs_loop_batches_on_random_data(model_dir, tmp_path):
+    proc = run_cli("-m", "infer", "--model", str(model_dir), "--loop", "7", "--batchsize", "3", "--output",
+                   str(tmp_path / "res"), "--output_dirname", "pure")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((tmp_path / "res" / "pure" / "summary.json").read_text())
+    assert s["mode"] == "pure" and s["num_batches"] == 7 and s["num_inputs"] == 21
+    assert len(s["compute_ms"]) == 7
+    from infer.loop import random_batch
+    from harness.contracts import TensorSpec
+
+    batch = random_batch(TensorSpec("x", [-1, 3, 4, 4]), 2)
+    assert np.count_nonzero(batch) == batch.size
+
+
+def test_pure_mode_time_limit_stops_on_a_stable_median(model_dir, tmp_path):
+    proc = run_cli("-m", "infer", "--model", str(model_dir), "--loop", "10", "--time_limit", "20",
+                   "--stable_ci", "0.5", "--output", str(tmp_path / "res"), "--output_dirname", "p")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((tmp_path / "res" / "p" / "summary.json").read_text())
+    assert 10 <= s["num_batches"] and s["throughput"]["wall_s"] < 20
+
+
+def test_null_target_on_two_devices_shards_the_dataset(tmp_path):
+    model = make_convert_dir(tmp_path / "null", target="null", batch=2)
+    write_bins(tmp_path / "bins", 7)
+    proc = run_cli("-m", "infer", "--model", str(model), "--input", str(tmp_path / "bins"), "--output",
+                   str(tmp_path / "res"), "--output_dirname", "m", "--device", "0,1", "--batchsize", "2")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "res" / "m"
+    assert sorted(p.name for p in out.glob("*.bin")) == sorted(f"img_{i}_0.bin" for i in range(7))
+    merged = json.loads((out / "summary.json").read_text())
+    assert merged["device"] == "0,1" and merged["num_inputs"] == 7
+    parts = [json.loads((out / f"summary.device{d}.json").read_text()) for d in "01"]
+    assert merged["throughput"]["compute_only"] == pytest.approx(sum(p["throughput"]["compute_only"]
+                                                                     for p in parts))
+    assert {p["num_inputs"] for p in parts} == {4, 3}
+
+
+def test_bad_inputs_give_one_line(model_dir, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run_cli("-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "empty")),
+                          "no .bin files")
+    write_bins(tmp_path / "wrong", 2, size=9)
+    assert_one_line_error(run_cli("-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "wrong")),
+                          "img_0.bin", "bytes")
+    assert_one_line_error(run_cli("-m", "infer", "--model", str(tmp_path / "nowhere")), "not found")
+
+
+def test_unwritable_output_dir_is_one_line(model_dir, tmp_path):
+    write_bins(tmp_path / "ok", 2)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a directory should go")
+    assert_one_line_error(run_cli("-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "ok"),
+                                  "--output", str(blocker)), "cannot be written")
