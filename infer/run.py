@@ -90,6 +90,10 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     stats = {name: summarize_ms(values) for name, values in phases.items()}
     compute_mean = stats["compute"].get("mean", 0.0)
     e2e = result.images / result.wall_s if result.wall_s > 0 else 0.0
+    from harness.perf import fps_stats, host_peak_rss_mib, stability
+
+    extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
+             "warning": stability(stats["compute"])}
     return InferSummary(
         target=manifest.target, device=config.device, artifact=str(artifact), model=manifest.model,
         precision=manifest.precision, batch_size=batch_size,
@@ -101,16 +105,12 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
         throughput={"compute_only": throughput(batch_size, compute_mean), "end_to_end": e2e,
                     "wall_s": result.wall_s},
         engine=session.info(), environment=_environment(), files=result.files,
-        compute_ms=phases["compute"])
+        compute_ms=phases["compute"], extra=extra)
 
 
 def _environment() -> dict:
-    try:
-        from harness.perf import environment
-    except ImportError:
-        import platform
+    from harness.perf import environment
 
-        return {"machine": platform.machine(), "python": platform.python_version()}
     return environment()
 
 
@@ -136,6 +136,8 @@ def print_summary(summary: InferSummary, show_transfers: bool, out_dir: Path | N
           f"({summary.engine.get('device_name', summary.target)})")
     print(f"[INFO] end-to-end throughput: {summary.throughput['end_to_end']:.2f} img/s over "
           f"{summary.num_inputs} inputs in {summary.throughput['wall_s']:.3f} s (host walltime)")
+    if summary.extra.get("warning"):
+        print(f"[WARN] {summary.extra['warning']}")
     print("[INFO] ------------------------------------------------------")
     if out_dir is not None:
         print(f"[INFO] results: {out_dir}")
