@@ -31,7 +31,7 @@ RUN       := $(MODEL)-$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)-bs$(BS)-$
 TARGET_OPTIONS := $(if $(ENGINE),--option engine=$(ENGINE)) $(if $(SOC),--option soc_version=$(SOC)) \
                   $(foreach o,$(OPTIONS),--option $(o))
 
-.PHONY: all setup preprocess convert infer postprocess test clean
+.PHONY: all setup preprocess convert infer postprocess bench compare report test clean
 .DEFAULT_GOAL := all
 
 all: preprocess convert infer postprocess
@@ -59,6 +59,38 @@ infer: $(SETUP)
 postprocess: $(SETUP)
 	$(PYTHON) -m postprocess --result $(RESULTS)/$(RUN) --labels $(LABELS) \
 	  $(if $(CLASSES),--classes $(CLASSES))
+
+# ---- throughput sweep, output parity, vendor report -------------------------------------------
+SWEEP      := $(or $(BATCHES),1 4 8 16 32 64)
+WARMUP     ?= 20
+LOOP       ?= 200
+TIME_LIMIT ?= 60
+BENCH      := $(WORK)/bench/$(MODEL)/$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)
+REF_RUN    ?= $(MODEL)-cpu-fp32-bs$(BS)-$(DATANAME)
+A          ?= $(RESULTS)/$(RUN)
+B          ?= $(RESULTS)/$(REF_RUN)
+COMPARE_OUT ?= $(WORK)/compare/$(notdir $(A))--vs--$(notdir $(B)).compare.json
+PROFILE    ?=
+REPORT_INPUTS ?= $(RESULTS) $(WORK)/bench $(WORK)/compare
+REPORT     ?= report/out
+BASELINE   ?=
+
+# A failing batch size (out of memory, say) does not stop the sweep; the rule still fails at the end.
+bench: $(SETUP)
+	@failed=""; for bs in $(SWEEP); do \
+	  $(PYTHON) -m infer --model $(MODELDIR) --batchsize $$bs --output $(BENCH) --output_dirname bs$$bs \
+	    --warmup_count $(WARMUP) --loop $(LOOP) --time_limit $(TIME_LIMIT) --stable_ci 0.01 \
+	    --device $(DEVICE) $(TARGET_OPTIONS) --no-progress || failed="$$failed $$bs"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "bench: failed at batch sizes:$$failed" >&2; exit 1; fi
+
+compare: $(SETUP)
+	$(PYTHON) -m report.compare --a $(A) --b $(B) --output $(COMPARE_OUT) \
+	  $(if $(PROFILE),--tolerance-profile $(PROFILE))
+
+report: $(SETUP)
+	$(PYTHON) -m report --input $(or $(wildcard $(REPORT_INPUTS)),$(REPORT_INPUTS)) --output $(REPORT) \
+	  $(if $(BASELINE),--baseline "$(BASELINE)")
 
 test: $(SETUP)
 	$(PYTHON) -m pytest -q tests

@@ -80,11 +80,11 @@ class CpuSession(SyncSession):
         return self._outputs
 
     def info(self) -> dict:
-        import platform
+        from harness.perf import cpu_model
 
         return {"engine": "onnxruntime", "provider": "CPUExecutionProvider",
                 "onnxruntime": _ort().__version__, "threads": self._threads,
-                "optimized_cache": self._from_cache, "device_name": platform.processor() or platform.machine()}
+                "optimized_cache": self._from_cache, "device_name": cpu_model()}
 
     def _infer(self, batch: np.ndarray) -> tuple[list[np.ndarray], BatchTiming]:
         start = time.perf_counter()

@@ -1,0 +1,124 @@
+"""Read the per-input output files of an infer result directory (or an ais_bench one).
+
+Files are named `<stem>_<k>.<txt|npy|bin>` for output k of input `<stem>` (ais_bench's convention).
+The format and, for BIN, the dtype and shape come from the directory's summary.json; a directory
+without one (e.g. copied from an Ascend machine) is read from its TXT or NPY files alone.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.contracts import InferSummary, numpy_dtype
+from harness.errors import InputError
+
+OUTPUT_FILE = re.compile(r"^(?P<stem>.+)_(?P<index>\d+)\.(?P<ext>txt|npy|bin)$", re.IGNORECASE)
+PADDING_PREFIX = "padding_"  # ais_bench names padding placeholders like this; they are not results
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """How output k of one input is stored: format, and for BIN the dtype and per-input shape."""
+
+    outfmt: str  # TXT, NPY or BIN
+    dtype: str | None = None
+    shape: tuple[int, ...] | None = None
+
+
+def read_outputs(result_dir: Path, output_index: int = 0) -> dict[str, np.ndarray]:
+    """{stem: array} for output `output_index` of every input in `result_dir`, sorted by stem."""
+    result_dir = Path(result_dir)
+    if not result_dir.is_dir():
+        raise InputError(f"{result_dir}: result directory not found; pass the directory infer wrote "
+                         "(<output>/<output_dirname>)")
+    files = output_files(result_dir, output_index)
+    layout = output_layout(result_dir, output_index, files)
+    wanted = {path for path in files.values() if path.suffix.lower() == f".{layout.outfmt.lower()}"}
+    if not wanted:
+        raise InputError(f"{result_dir}: summary.json says outfmt {layout.outfmt} but there are no "
+                         f"*_{output_index}.{layout.outfmt.lower()} files; rerun infer with --output")
+    return {stem: read_output_file(path, layout) for stem, path in sorted(files.items()) if path in wanted}
+
+
+def output_files(result_dir: Path, output_index: int = 0) -> dict[str, Path]:
+    """{stem: path} of the files holding output `output_index`; one clear error when there are none."""
+    found: dict[str, Path] = {}
+    for path in result_dir.iterdir():
+        match = OUTPUT_FILE.match(path.name)
+        if not match or int(match["index"]) != output_index or path.name.startswith(PADDING_PREFIX):
+            continue
+        stem = match["stem"]
+        if stem in found:
+            raise InputError(f"{result_dir}: input {stem!r} has output files in two formats "
+                             f"({found[stem].name}, {path.name}); keep one format per result directory")
+        found[stem] = path
+    if not found:
+        raise InputError(f"{result_dir}: no output files (<stem>_{output_index}.txt/.npy/.bin); run infer "
+                         "with --input and --output into this directory first")
+    return found
+
+
+def output_layout(result_dir: Path, output_index: int, files: dict[str, Path]) -> OutputLayout:
+    """The layout from summary.json when present, else guessed from the file extensions."""
+    summary_path = result_dir / InferSummary.FILENAME
+    if summary_path.exists():
+        summary = InferSummary.read(result_dir)
+        spec = summary.outputs[output_index] if output_index < len(summary.outputs) else {}
+        shape = tuple(int(d) for d in spec["shape"]) if spec.get("shape") else None
+        return OutputLayout(summary.outfmt.upper(), spec.get("dtype"), shape)
+    extensions = {path.suffix.lower() for path in files.values()}
+    if extensions == {".bin"}:
+        raise InputError(f"{result_dir}: BIN outputs without summary.json cannot be read (dtype and "
+                         "shape unknown); rerun infer with --outfmt TXT or NPY, or keep its summary.json")
+    if len(extensions) > 1:
+        raise InputError(f"{result_dir}: mixed output formats {sorted(extensions)} and no summary.json; "
+                         "keep one format per result directory")
+    return OutputLayout(extensions.pop().lstrip(".").upper())
+
+
+def read_output_file(path: Path, layout: OutputLayout) -> np.ndarray:
+    """One output file as an array of its per-input shape; an unreadable file is one clear error."""
+    try:
+        if layout.outfmt == "TXT":
+            array = _read_txt(path)
+        elif layout.outfmt == "NPY":
+            array = np.load(path, allow_pickle=False)
+        else:
+            array = np.fromfile(path, dtype=numpy_dtype(layout.dtype or "float32"))
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{path}: unreadable {layout.outfmt} output ({_first_line(exc)}); rerun infer "
+                         "for this directory") from None
+    return _shape_like(array, layout.shape, path)
+
+
+def _read_txt(path: Path) -> np.ndarray:
+    """ais_bench TXT: one line per last-dimension row, values separated by spaces."""
+    lines = [line.split() for line in path.read_text(encoding="ascii").splitlines() if line.strip()]
+    if not lines:
+        raise ValueError("empty file")
+    if len({len(row) for row in lines}) != 1:
+        raise ValueError("rows of different lengths")
+    array = np.array(lines, dtype=np.float32)
+    return array[0] if len(lines) == 1 else array
+
+
+def _shape_like(array: np.ndarray, shape: tuple[int, ...] | None, path: Path) -> np.ndarray:
+    """Reshape to the recorded per-input shape, tolerating a leading batch axis of -1 or 1."""
+    if not shape:
+        return array
+    candidates = [shape, shape[1:]] if shape[0] in (-1, 1) else [shape]
+    for candidate in candidates:
+        if candidate and -1 not in candidate and int(np.prod(candidate)) == array.size:
+            return array.reshape(candidate)
+    if -1 in shape:
+        return array
+    raise InputError(f"{path}: {array.size} values, summary.json says the output shape is {list(shape)}; "
+                     "the file is truncated or from another run; rerun infer for this directory")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

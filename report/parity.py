@@ -1,0 +1,154 @@
+"""Per-sample output parity between two runs, and pass/fail tolerances per precision pair.
+
+`a` is the run under test, `b` the reference (usually fp32). Per sample, on the flattened output:
+    max_abs_err  = max |a - b|
+    mean_abs_err = mean |a - b|
+    max_rel_err  = max |a - b| / max |b|      (relative to the reference's largest magnitude, so a
+                                               logit near zero does not blow the figure up)
+    cosine       = a.b / (|a| |b|)            (1 when both are zero, 0 when only one is)
+    top1_agree   = argmax a == argmax b
+    top5_overlap = |top5(a) & top5(b)| / 5    (k = min(5, size))
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from harness.errors import ContractError, InputError
+
+CHUNK_ROWS = 2048  # samples stacked at once; bounds memory for 50 000 x 1000 outputs
+TOP_K = 5
+
+OPERATORS = {">=": operator.ge, "<=": operator.le}
+DEFINITIONS = {
+    "max_abs_err": "max |a - b| over one sample's output; aggregate: max over samples",
+    "mean_abs_err": "mean |a - b| over one sample's output; aggregate: mean over samples",
+    "max_rel_err": "max |a - b| / max |b| (b = reference); aggregate: max over samples",
+    "cosine": "a.b / (|a| |b|); aggregates cosine_min and cosine_mean",
+    "top1_agree": "argmax a == argmax b; aggregate top1_agreement = fraction of samples",
+    "top5_overlap": "|top5(a) & top5(b)| / 5; aggregates top5_overlap_mean and top5_overlap_min",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    metric: str
+    op: str
+    threshold: float
+
+    def evaluate(self, aggregate: dict) -> dict:
+        value = aggregate[self.metric]
+        return {**asdict(self), "value": value, "passed": bool(OPERATORS[self.op](value, self.threshold))}
+
+
+# Starting points, recorded in every compare.json so a result can be judged later. fp32 allows TF32
+# matmuls on NVIDIA; fp16 follows the 1e-2 order of NVIDIA's FP16 parity recipe; int8 is judged
+# mostly on the ranking, which is what top-k accuracy sees.
+PROFILES: dict[str, tuple[Check, ...]] = {
+    "fp32-fp32": (Check("max_rel_err", "<=", 1e-2), Check("cosine_min", ">=", 0.9999),
+                  Check("top1_agreement", ">=", 0.999), Check("top5_overlap_mean", ">=", 0.99)),
+    "fp16-fp32": (Check("max_rel_err", "<=", 5e-2), Check("cosine_min", ">=", 0.999),
+                  Check("top1_agreement", ">=", 0.99), Check("top5_overlap_mean", ">=", 0.97)),
+    "int8-fp32": (Check("cosine_mean", ">=", 0.99), Check("cosine_min", ">=", 0.95),
+                  Check("top1_agreement", ">=", 0.95), Check("top5_overlap_mean", ">=", 0.90)),
+}
+PRECISION_RANK = {"fp32": 0, "tf32": 0, "fp16": 1, "bf16": 1, "int8": 2}
+PROFILE_BY_RANK = {0: "fp32-fp32", 1: "fp16-fp32", 2: "int8-fp32"}
+
+
+def infer_profile(precision_a: str | None, precision_b: str | None) -> str:
+    """The profile of the lower of the two precisions: fp16 vs fp32 -> fp16-fp32, int8 anywhere -> int8."""
+    ranks = []
+    for label, precision in (("--a", precision_a), ("--b", precision_b)):
+        if precision is None or precision.lower() not in PRECISION_RANK:
+            raise InputError(f"{label}: precision {precision!r} is unknown (no summary.json or an unusual "
+                             f"precision); pass --tolerance-profile {'|'.join(PROFILES)}")
+        ranks.append(PRECISION_RANK[precision.lower()])
+    return PROFILE_BY_RANK[max(ranks)]
+
+
+def check_same_samples(stems_a: list[str], stems_b: list[str]) -> None:
+    """Refuse two runs over different image sets, naming an example from each side."""
+    only_a = sorted(set(stems_a) - set(stems_b))
+    only_b = sorted(set(stems_b) - set(stems_a))
+    if only_a or only_b:
+        example_a = f", e.g. {only_a[0]!r}" if only_a else ""
+        example_b = f", e.g. {only_b[0]!r}" if only_b else ""
+        raise InputError(f"the two result directories hold outputs of different image sets ({len(only_a)} "
+                         f"only in --a{example_a}; {len(only_b)} only in --b{example_b}); run both over "
+                         "the same preprocess directory")
+
+
+def sample_metrics(a: dict, b: dict) -> list[dict]:
+    """Per-sample metrics for the stems both dicts hold (same keys, checked before)."""
+    stems = sorted(a)
+    rows: list[dict] = []
+    for start in range(0, len(stems), CHUNK_ROWS):
+        chunk = stems[start:start + CHUNK_ROWS]
+        rows.extend(_chunk_metrics(chunk, _stack(chunk, a, "--a"), _stack(chunk, b, "--b")))
+    return rows
+
+
+def _stack(stems: list[str], outputs: dict, label: str) -> np.ndarray:
+    sizes = {outputs[s].size for s in stems}
+    if len(sizes) != 1:
+        raise ContractError(f"{label}: outputs of different sizes {sorted(sizes)} in one run; rerun infer")
+    return np.stack([np.asarray(outputs[s], dtype=np.float64).ravel() for s in stems])
+
+
+def _chunk_metrics(stems: list[str], a: np.ndarray, b: np.ndarray) -> list[dict]:
+    if a.shape != b.shape:
+        raise ContractError(f"outputs differ in size: --a has {a.shape[1]} values per sample, --b "
+                            f"{b.shape[1]}; compare runs of the same model")
+    diff = np.abs(a - b)
+    max_abs = diff.max(axis=1)
+    peak_b = np.abs(b).max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        max_rel = np.where(peak_b > 0, max_abs / peak_b, np.where(max_abs > 0, np.inf, 0.0))
+    cosine = _cosine(a, b)
+    top1_a, top1_b = a.argmax(axis=1), b.argmax(axis=1)
+    k = min(TOP_K, a.shape[1])
+    top_a, top_b = _top_k(a, k), _top_k(b, k)
+    rows = []
+    for i, stem in enumerate(stems):
+        overlap = len(set(top_a[i].tolist()) & set(top_b[i].tolist())) / k
+        rows.append({"stem": stem, "max_abs_err": float(max_abs[i]), "mean_abs_err": float(diff[i].mean()),
+                     "max_rel_err": float(max_rel[i]), "cosine": float(cosine[i]),
+                     "top1_a": int(top1_a[i]), "top1_b": int(top1_b[i]),
+                     "top1_agree": bool(top1_a[i] == top1_b[i]), "top5_overlap": overlap})
+    return rows
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    norm_a, norm_b = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    dot = np.einsum("ij,ij->i", a, b)
+    both_zero = (norm_a == 0) & (norm_b == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cosine = np.where(norm_a * norm_b > 0, dot / (norm_a * norm_b), 0.0)
+    return np.where(both_zero, 1.0, np.clip(cosine, -1.0, 1.0))
+
+
+def _top_k(x: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-x, axis=1, kind="stable")[:, :k]
+
+
+def aggregate(rows: list[dict]) -> dict:
+    """Summary over samples: worst and mean errors, agreement rates."""
+    def column(name):
+        return np.array([r[name] for r in rows], dtype=np.float64)
+
+    return {"count": len(rows),
+            "max_abs_err": float(column("max_abs_err").max()),
+            "mean_abs_err": float(column("mean_abs_err").mean()),
+            "max_rel_err": float(column("max_rel_err").max()),
+            "cosine_min": float(column("cosine").min()),
+            "cosine_mean": float(column("cosine").mean()),
+            "top1_agreement": float(column("top1_agree").mean()),
+            "top5_overlap_mean": float(column("top5_overlap").mean()),
+            "top5_overlap_min": float(column("top5_overlap").min())}
+
+
+def evaluate(aggregate_values: dict, profile: str) -> list[dict]:
+    return [check.evaluate(aggregate_values) for check in PROFILES[profile]]

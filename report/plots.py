@@ -1,0 +1,119 @@
+"""PNG figures (matplotlib, Agg backend). Each says compute-only or end-to-end, and names device and software."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from report.records import MEASURED, PerfRecord
+from report.series import Comparison, Series
+
+MAX_PANELS_PER_ROW = 3
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _batch_axis(ax, batches: list[int]) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(batches)
+    ax.set_xticklabels([str(b) for b in batches])
+    ax.set_xlabel("batch size")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def throughput_plot(comparison: Comparison, path: Path) -> Path:
+    """Compute-only img/s vs batch size: one line per series, published references dashed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for series in comparison.series:
+        batches = sorted(series.by_batch)
+        values = [series.img_s(b) for b in batches]
+        style = "o-" if series.status == MEASURED else "s--"
+        ax.plot(batches, values, style, label=series.long_label, fillstyle="full" if series.status == MEASURED
+                else "none")
+    _batch_axis(ax, comparison.batch_sizes)
+    ax.set_ylabel("images/s, compute-only")
+    title = f"{comparison.model}: compute-only throughput (1000 x batch / mean compute ms)"
+    ax.set_title(title + "\nsolid = measured here, dashed = published; legend: device, precision, software")
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, path, title, [s.long_label for s in comparison.series])
+
+
+def end_to_end_plot(model: str, records: list[PerfRecord], path: Path) -> Path | None:
+    """End-to-end img/s (host walltime, transfers included) of measured runs, where recorded."""
+    lines: dict[str, dict[int, float]] = {}
+    for r in records:
+        if r.model == model and r.status == MEASURED and r.img_s_e2e and r.batch_size:
+            label = f"{r.device}, {r.precision}, {r.software} ({r.mode})"
+            lines.setdefault(label, {})[r.batch_size] = r.img_s_e2e
+    if not lines:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for label, points in sorted(lines.items()):
+        batches = sorted(points)
+        ax.plot(batches, [points[b] for b in batches], "o-", label=label)
+    _batch_axis(ax, sorted({b for points in lines.values() for b in points}))
+    ax.set_ylabel("images/s, end-to-end")
+    title = f"{model}: end-to-end throughput (images / host walltime, transfers included)"
+    ax.set_title(title + "\nlegend: device, precision, software (run mode)")
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, path, title, sorted(lines))
+
+
+def latency_plot(comparison: Comparison, path: Path) -> Path | None:
+    """Per measured series: compute ms per batch at each batch size (box: p25-p75, whiskers p1-p99)."""
+    measured = [s for s in comparison.series if s.status == MEASURED]
+    if not measured:
+        return None
+    plt = _pyplot()
+    columns = min(len(measured), MAX_PANELS_PER_ROW)
+    rows = math.ceil(len(measured) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
+    for ax, series in zip(axes.flat, measured):
+        _latency_panel(ax, series)
+    for ax in list(axes.flat)[len(measured):]:
+        ax.set_visible(False)
+    title = f"{comparison.model}: compute-only latency per batch (ms)"
+    fig.suptitle(title + "; boxes from every timed batch, bars (median, min to p99) where only a summary exists",
+                 fontsize=9)
+    return _save(fig, path, title, [s.long_label for s in measured])
+
+
+def _latency_panel(ax, series: Series) -> None:
+    batches = sorted(series.by_batch)
+    positions = list(range(len(batches)))
+    for pos, batch in zip(positions, batches):
+        record = series.by_batch[batch]
+        if record.samples_ms:
+            ax.boxplot([record.samples_ms], positions=[pos], whis=(1, 99), showfliers=False, widths=0.6)
+            continue
+        stats = record.compute_ms
+        median = stats.get("median", stats.get("mean"))
+        if median is None:
+            continue
+        low, high = stats.get("min", median), stats.get("p99", stats.get("max", median))
+        ax.errorbar([pos], [median], yerr=[[median - low], [high - median]], fmt="D", capsize=4, color="C0")
+    ax.set_xticks(positions)
+    ax.set_xticklabels([str(b) for b in batches])
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("ms per batch (compute-only)")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.08)
+    ax.grid(True, which="major", axis="y", alpha=0.3)
+    ax.set_title(f"{series.device}, {series.precision}\n{series.software}", fontsize=8)
+
+
+def _save(fig, path: Path, title: str, series: list[str]) -> Path:
+    """Write the PNG; its Title/Description text chunks repeat the metric and every device and stack."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Title": title, "Description": "; ".join(series)})
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path

@@ -1,0 +1,195 @@
+"""What the report is made of: one performance record per (run, batch size), accuracy and parity rows.
+
+Every source (the harness's summary.json, trtexec logs, ais_bench outputs, published tables) is turned
+into these plain dataclasses; tables, plots, CSV and JSON read only them.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.contracts import InferSummary
+from harness.errors import ContractError
+from harness.files import read_json
+
+MEASURED = "measured"
+PUBLISHED = "published"
+MODELZOO_TITLE = "Overall statistical evaluation"
+VERSION_KEYS = ("torch", "onnxruntime", "tensorrt", "cuda", "cann", "ais_bench", "aclruntime", "provider")
+
+
+@dataclass
+class PerfRecord:
+    """Throughput and latency of one model at one batch size on one device with one software stack."""
+
+    status: str  # measured or published
+    origin: str  # harness, trtexec, ais_bench, or the publication
+    model: str
+    target: str
+    device: str
+    software: str
+    precision: str
+    batch_size: int | None
+    img_s_compute: float | None  # compute-only: 1000 * batch / mean compute ms
+    img_s_e2e: float | None = None  # end-to-end: images / host walltime
+    compute_ms: dict = field(default_factory=dict)  # count/min/max/mean/median/p99/cv where known
+    samples_ms: list[float] = field(default_factory=list)  # raw per-batch compute ms where known
+    memory: dict = field(default_factory=dict)  # host_peak_rss_mib, device_peak_mib
+    mode: str = ""  # harness: pure or dataset
+    conditions: str = ""
+    source: str = ""
+    gpus: int = 1
+    reported_img_s: float | None = None  # published rows: the figure as published, whatever its metric
+
+    @property
+    def ms_per_frame(self) -> float | None:
+        mean = self.compute_ms.get("mean")
+        return mean / self.batch_size if mean and self.batch_size else None
+
+    def row(self) -> dict:
+        """Flat dict for CSV/JSON, without the raw samples."""
+        data = asdict(self)
+        data.pop("samples_ms")
+        data.pop("compute_ms")
+        for key in ("count", "mean", "median", "min", "max", "p99", "cv"):
+            data[f"compute_ms_{key}"] = self.compute_ms.get(key)
+        data["ms_per_frame"] = self.ms_per_frame
+        memory = data.pop("memory")
+        data["host_peak_rss_mib"] = memory.get("host_peak_rss_mib")
+        data["device_peak_mib"] = memory.get("device_peak_mib")
+        return data
+
+
+@dataclass
+class AccuracyRecord:
+    model: str
+    target: str
+    device: str
+    precision: str
+    batch_size: int | None
+    images: int | None
+    top1: float | None
+    top5: float | None
+    source: str
+
+
+@dataclass
+class ParityRecord:
+    a: str
+    b: str
+    profile: str
+    passed: bool
+    count: int
+    top1_agreement: float
+    cosine_min: float
+    max_rel_err: float
+    source: str
+
+
+def software_of(engine: dict) -> str:
+    """A short description of the software stack from a summary's `engine` dict: 'torch 2.11.0 (variant x),
+    cuda 13.0'."""
+    name = engine.get("engine")
+    head = str(name or "")
+    if name and isinstance(engine.get(name), str):
+        head = f"{name} {engine[name]}"
+    if engine.get("variant"):
+        head += f" (variant {engine['variant']})"
+    parts = [head] if head else []
+    for key in VERSION_KEYS:
+        if key != name and engine.get(key) is not None:
+            parts.append(f"{key} {engine[key]}")
+    for key, value in (engine.get("versions") or {}).items():
+        if key != name and key not in VERSION_KEYS:
+            parts.append(f"{key} {value}")
+    return ", ".join(parts) or "unknown"
+
+
+def memory_of(summary: InferSummary) -> dict:
+    """Peak host RSS and peak device memory (MiB) wherever the infer stage and the target put them."""
+    extra, nested = summary.extra, summary.extra.get("memory") or {}
+    host = nested.get("host_peak_rss_mib", extra.get("host_peak_rss_mib"))
+    device = nested.get("device_peak_mib", summary.engine.get("peak_device_memory_mib",
+                                                              summary.engine.get("device_peak_mib")))
+    return {k: v for k, v in (("host_peak_rss_mib", host), ("device_peak_mib", device)) if v is not None}
+
+
+def perf_from_summary(summary: InferSummary, path: Path) -> PerfRecord:
+    compute = dict(summary.timings.get("compute") or {})
+    return PerfRecord(
+        status=MEASURED, origin="harness", model=summary.model, target=summary.target,
+        device=summary.engine.get("device_name") or f"{summary.target} device {summary.device}",
+        software=software_of(summary.engine), precision=summary.precision, batch_size=summary.batch_size,
+        img_s_compute=summary.throughput.get("compute_only"),
+        img_s_e2e=summary.throughput.get("end_to_end") or None,  # 0 means not measured
+        compute_ms=compute, samples_ms=list(summary.compute_ms), memory=memory_of(summary),
+        mode=summary.mode, conditions=_conditions(summary.engine, summary.batch_size), source=str(path))
+
+
+def _conditions(engine: dict, batch_size: int) -> str:
+    """Settings that change the numbers: CUDA graph use at this batch size, TF32, threads, overlap."""
+    parts = []
+    graphs = engine.get("cuda_graphs")
+    if isinstance(graphs, dict) and str(batch_size) in graphs:
+        parts.append(f"CUDA graph: {graphs[str(batch_size)]}")
+    for key in ("tf32_allowed", "threads", "in_flight_max", "gears", "runtime"):
+        if key in engine:
+            parts.append(f"{key}={engine[key]}")
+    return ", ".join(parts)
+
+
+def read_summary(path: Path) -> InferSummary:
+    data = read_json(path, "infer summary")
+    if not isinstance(data, dict) or data.get("kind") != InferSummary.KIND:
+        found = data.get("kind") if isinstance(data, dict) else type(data).__name__
+        raise ContractError(f"{path}: summary.json of an unknown format (kind {found!r}, expected "
+                            f"{InferSummary.KIND!r}); pass infer result directories or remove the file")
+    return InferSummary.from_dict(data, str(path))
+
+
+def parse_percent(text: str, path: Path, key: str) -> float:
+    match = re.fullmatch(r"\s*([0-9.]+)\s*%?\s*", str(text))
+    if not match:
+        raise ContractError(f"{path}: {key} is {text!r}, expected a percentage like '78.24%'")
+    return float(match.group(1))
+
+
+def read_modelzoo_result(path: Path) -> dict:
+    """{"images", "classes", "top1", "top5"} from a ModelZoo-format result.json."""
+    data = read_json(path, "accuracy result")
+    if not isinstance(data, dict) or data.get("title") != MODELZOO_TITLE or not isinstance(data.get("value"), list):
+        raise ContractError(f"{path}: not a ModelZoo result.json (expected title {MODELZOO_TITLE!r} and a "
+                            "'value' list); rerun postprocess")
+    values = {item.get("key"): item.get("value") for item in data["value"] if isinstance(item, dict)}
+    out = {"images": _int_or_none(values.get("Number of images")),
+           "classes": _int_or_none(values.get("Number of classes"))}
+    for k in (1, 5):
+        key = f"Top{k} accuracy"
+        out[f"top{k}"] = parse_percent(values[key], path, key) if key in values else None
+    if out["top1"] is None:
+        raise ContractError(f"{path}: result.json has no 'Top1 accuracy'; rerun postprocess")
+    return out
+
+
+def _int_or_none(text) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def parity_from_compare(data: dict, path: Path) -> ParityRecord:
+    def label(side: dict) -> str:
+        if "target" in side:
+            return f"{side['model']} {side['target']} {side['precision']} bs{side['batch_size']} ({side['device']})"
+        return side.get("dir", "?")
+
+    try:
+        agg = data["aggregate"]
+        return ParityRecord(a=label(data["a"]), b=label(data["b"]), profile=data["profile"],
+                            passed=bool(data["passed"]), count=agg["count"],
+                            top1_agreement=agg["top1_agreement"], cosine_min=agg["cosine_min"],
+                            max_rel_err=agg["max_rel_err"], source=str(path))
+    except (KeyError, TypeError) as exc:
+        raise ContractError(f"{path}: compare.json is incomplete (missing {exc}); rerun report.compare") from None

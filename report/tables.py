@@ -1,0 +1,99 @@
+"""Markdown tables of the report: accuracy, per-target performance, vendor comparison, parity, references."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from report.common import fmt, fmt_sig
+from report.records import MEASURED, AccuracyRecord, ParityRecord, PerfRecord
+from report.series import Comparison
+
+
+def md_table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell).replace("|", "/") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def accuracy_table(records: list[AccuracyRecord]) -> str:
+    rows = [[r.model, r.target, r.device, r.precision, fmt(r.batch_size), fmt(r.images), fmt(r.top1, 2),
+             fmt(r.top5, 2), r.source]
+            for r in sorted(records, key=lambda r: (r.model, r.target, r.precision, r.batch_size or 0))]
+    return md_table(["model", "target", "device", "precision", "batch", "images", "top-1 %", "top-5 %", "source"],
+                    rows)
+
+
+def target_groups(records: list[PerfRecord]) -> dict[tuple, list[PerfRecord]]:
+    """Measured records grouped by (model, target, device, precision, software), sorted by batch size."""
+    groups: dict[tuple, list[PerfRecord]] = defaultdict(list)
+    for r in records:
+        if r.status == MEASURED:
+            groups[(r.model, r.target, r.device, r.precision, r.software)].append(r)
+    return {k: sorted(v, key=lambda r: (r.batch_size or 0, r.mode)) for k, v in sorted(groups.items())}
+
+
+def target_table(records: list[PerfRecord]) -> str:
+    """ms/batch, ms/frame, img/s (compute-only and end-to-end) and memory per batch size."""
+    headers = ["batch", "mode", "ms/batch mean", "ms/batch median", "ms/batch p99", "ms/frame",
+               "img/s compute-only", "img/s end-to-end", "CV %", "host peak MiB", "device peak MiB", "source"]
+    rows = []
+    for r in records:
+        c = r.compute_ms
+        cv = c.get("cv")
+        rows.append([fmt(r.batch_size), r.mode, fmt(c.get("mean"), 3), fmt(c.get("median"), 3),
+                     fmt(c.get("p99"), 3), fmt(r.ms_per_frame, 3), fmt(r.img_s_compute), fmt(r.img_s_e2e),
+                     fmt(cv * 100 if cv is not None else None, 2), fmt(r.memory.get("host_peak_rss_mib")),
+                     fmt(r.memory.get("device_peak_mib")), r.source])
+    return md_table(headers, rows)
+
+
+def comparison_table(comparison: Comparison) -> str:
+    """img/s per batch size per series, side by side; the last row holds each series' best."""
+    headers = ["batch"] + [s.label for s in comparison.series]
+    rows = [[fmt(batch)] + [fmt(s.img_s(batch)) for s in comparison.series] for batch in comparison.batch_sizes]
+    rows.append(["best"] + [fmt(_best(s, comparison.batch_sizes)) for s in comparison.series])
+    return md_table(headers, rows)
+
+
+def ratio_table(comparison: Comparison) -> str:
+    """Each series' img/s over the baseline's at the same batch size, and best over best."""
+    base = comparison.baseline
+    others = [s for s in comparison.series if s is not base]
+    if base is None or not others:
+        return "No second series to compare."
+    rows = [[fmt(batch)] + [fmt(comparison.ratio(s, batch), 3) for s in others] for batch in comparison.batch_sizes]
+    base_best, best_row = _best(base, comparison.batch_sizes), ["best / best"]
+    for s in others:
+        best = _best(s, comparison.batch_sizes)
+        best_row.append(fmt(best / base_best, 3) if best and base_best else "-")
+    rows.append(best_row)
+    return md_table(["batch"] + [s.label for s in others], rows)
+
+
+def _best(series, batches: list[int]) -> float | None:
+    return max(filter(None, (series.img_s(b) for b in batches)), default=None)
+
+
+def series_legend(comparison: Comparison) -> str:
+    """Each column's full description: software, conditions and where the numbers come from."""
+    lines = []
+    for s in comparison.series:
+        sources = sorted({r.source for r in s.by_batch.values()})
+        conditions = sorted({r.conditions for r in s.by_batch.values() if r.conditions})
+        where = "; ".join(sources[:3]) + (f" (+{len(sources) - 3} more)" if len(sources) > 3 else "")
+        lines.append(f"- **{s.label}**: {s.software}; {s.status}"
+                     + (f"; {'; '.join(conditions[:2])}" if conditions else "") + f"; source: {where}")
+    return "\n".join(lines)
+
+
+def published_table(records: list[PerfRecord]) -> str:
+    rows = [[r.model, r.device, r.precision, fmt(r.batch_size), fmt(r.gpus), fmt(r.reported_img_s), r.mode,
+             r.software, r.conditions, r.source, "published"] for r in records]
+    return md_table(["model", "device", "precision", "batch", "GPUs", "img/s", "metric", "software",
+                     "conditions", "source", "status"], rows)
+
+
+def parity_table(records: list[ParityRecord]) -> str:
+    rows = [[r.a, r.b, r.profile, fmt(r.count), fmt(r.top1_agreement * 100, 2), fmt_sig(r.cosine_min),
+             fmt_sig(r.max_rel_err), "PASS" if r.passed else "FAIL", r.source] for r in records]
+    return md_table(["A (under test)", "B (reference)", "profile", "samples", "top-1 agreement %",
+                     "cosine min", "max rel err", "verdict", "source"], rows)

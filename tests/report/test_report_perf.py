@@ -1,0 +1,99 @@
+"""harness.perf: TF-TRT fps statistics, the stability warning, peak RSS, environment description."""
+import json
+import math
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import perf
+from harness.stats import summarize_ms
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_fps_stats_against_hand_computed_values():
+    # batch_ms 10, 20, 40, 50 at batch 2 -> per-batch fps 200, 100, 50, 40
+    stats = perf.fps_stats([10.0, 20.0, 40.0, 50.0], batch_size=2)
+    assert stats["steps"] == 4
+    assert stats["fps_median"] == pytest.approx(75.0)  # (100 + 50) / 2
+    assert stats["fps_mean"] == pytest.approx(97.5)  # 390 / 4, not 2 * 1000 / 30
+    # deviations 102.5, 2.5, -47.5, -57.5 -> sum of squares 16075, ddof=1, over sqrt(4)
+    assert stats["fps_uncertainty"] == pytest.approx(math.sqrt(16075 / 3) / 2)
+    # |fps - 75| = 125, 25, 25, 35 -> median 30
+    assert stats["fps_jitter"] == pytest.approx(1.4826 * 30)
+    assert stats["latency_median_ms"] == pytest.approx(30.0)
+    assert stats["latency_mean_ms"] == pytest.approx(30.0)
+    assert stats["latency_p99_ms"] == pytest.approx(40 + 0.97 * 10)  # rank 2.97 between 40 and 50
+    # p99 of [10, 40] is 39.7, of [20, 50] is 49.7
+    assert stats["latency_p99_uncertainty_ms"] == pytest.approx(10.0)
+
+
+def test_fps_stats_single_and_empty():
+    one = perf.fps_stats([4.0], batch_size=8)
+    assert one["fps_median"] == pytest.approx(2000.0) and one["fps_uncertainty"] is None
+    assert one["latency_p99_uncertainty_ms"] is None
+    assert perf.fps_stats([], batch_size=8) == {"steps": 0}
+
+
+def test_stability_warns_above_two_and_a_half_percent():
+    assert perf.stability(summarize_ms([10.0, 10.0, 10.0, 10.0])) is None
+    warning = perf.stability(summarize_ms([9.0, 11.0]))  # std sqrt(2), mean 10 -> 14.1%
+    assert warning is not None and "14.1%" in warning and "2 batches" in warning
+    assert perf.stability({"count": 500, "cv": 0.025}) is None
+    assert "3.1%" in perf.stability({"count": 500, "cv": 0.031})
+    assert perf.stability({"count": 1, "cv": 0.5}) is None
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_host_peak_rss_matches_the_kernels_high_water_mark():
+    ours = perf.host_peak_rss_mib()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            kernel_mib = int(line.split()[1]) / 1024.0
+    assert ours == pytest.approx(kernel_mib, abs=8.0)
+
+
+def test_environment_imports_nothing_new():
+    code = ("import json, sys; import harness.perf as p; e = p.environment(); "
+            "print(json.dumps({'env': e, 'torch': 'torch' in sys.modules, 'ort': 'onnxruntime' in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result["torch"] is False and result["ort"] is False
+    env = result["env"]
+    assert set(env) >= {"machine", "os", "python", "packages"}
+    assert env["machine"]["logical_cores"] == os.cpu_count()
+    assert env["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert "numpy" in env["packages"] and "torch" not in env["packages"]
+
+
+def _fake_tool(directory: Path, name: str, script: str) -> None:
+    path = directory / name
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def test_nvidia_smi_parsed_when_present(tmp_path, monkeypatch):
+    _fake_tool(tmp_path, "nvidia-smi", 'echo "NVIDIA H100 80GB HBM3, 570.86.15, 81559"')
+    monkeypatch.setenv("PATH", str(tmp_path))
+    expected = {"driver": "570.86.15", "gpus": [{"name": "NVIDIA H100 80GB HBM3", "memory_mib": 81559.0}]}
+    assert perf.nvidia_smi_info() == expected
+    assert perf.environment()["nvidia"] == expected
+
+
+def test_nvidia_smi_failure_or_absence_is_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert perf.nvidia_smi_info() is None
+    assert "nvidia" not in perf.environment()
+    _fake_tool(tmp_path, "nvidia-smi", "echo 'NVIDIA-SMI has failed'; exit 9")
+    assert perf.nvidia_smi_info() is None
+
+
+def test_imported_package_versions_reads_only_loaded_modules():
+    versions = perf.imported_package_versions(("numpy", "surely_not_a_module_name"))
+    import numpy
+
+    assert versions == {"numpy": numpy.__version__}
