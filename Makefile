@@ -23,6 +23,15 @@ PYTHON    ?= $(VENV)/bin/python
 # On machines without a package registry (GPU hosts) run with PYTHON=python3: no setup is attempted.
 SETUP     := $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(VENV)/.installed,)
 
+# ASCEND_SIM=1 runs TARGET=ascend against the simulated atc/npu-smi/aclruntime in tests/ascend/sim
+# (no Ascend hardware needed; see docs/ascend.md). The fake tools run under the first python3 on PATH.
+ASCEND_SIM ?=
+ifneq ($(ASCEND_SIM),)
+export PATH := $(CURDIR)/tests/ascend/sim/bin:$(abspath $(dir $(PYTHON))):$(PATH)
+export PYTHONPATH := $(CURDIR)/tests/ascend/sim$(if $(PYTHONPATH),:$(PYTHONPATH))
+export ASCEND_TOOLKIT_HOME ?= $(CURDIR)/tests/ascend/sim
+endif
+
 DATANAME  := $(notdir $(abspath $(DATA)))
 PREP      := $(WORK)/prep/$(MODEL)-$(MODE)-$(DATANAME)
 MODELDIR  := $(WORK)/models/$(MODEL)/$(TARGET)-$(PRECISION)-bs$(BS)$(if $(ENGINE),-$(ENGINE))

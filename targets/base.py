@@ -176,6 +176,9 @@ class Target(ABC):
     opset: int = 17
     precisions: tuple[str, ...] = ("fp32",)
     artifact_suffix: str = ""
+    # False: the target's own compiler applies the precision (atc --precision_mode), so convert hands
+    # it the fp32 simplified ONNX for every precision instead of an fp16/int8 variant.
+    precision_in_onnx: bool = True
 
     def __init__(self, **options: Any) -> None:
         self.options = options

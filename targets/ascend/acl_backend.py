@@ -1,0 +1,188 @@
+"""One small interface over the two ways to run an OM from Python, in both API generations.
+
+`ais_bench.infer.interface.InferSession` is used when it imports, else the raw `aclruntime` module
+(ref-ascend.md sections 4 and 5). Differences handled here, and nowhere else:
+- summary: InferSession.sumary() (2023) or .summary() (2024+); the C++ session only has .sumary();
+- exec_time_list: ms floats (2023) or (start_ms, end_ms) pairs (2024+);
+- reset: reset_sumaryinfo() (2023) or reset_summaryinfo() (2024+);
+- release: free_resource() where it exists; finalize() once per process at exit (static in 2024+);
+- MemorySummary (H2D/D2H lists) only where aclruntime has it.
+"""
+from __future__ import annotations
+
+import atexit
+import re
+from typing import Any, Callable
+
+import numpy as np
+
+from harness.errors import InputError, MissingDependencyError
+
+HOW_TO_INSTALL = ("build and install aclruntime and ais_bench from gitee ascend/tools "
+                  "(ais-bench_workload/tool/ais_bench: `pip3 wheel ./backend/ && pip3 wheel ./`) on the "
+                  "Ascend machine, after `source /usr/local/Ascend/ascend-toolkit/set_env.sh`")
+# aclruntime.dtype numbering (= ACL aclDataType)
+ACL_DTYPES = {0: "float32", 1: "float16", 2: "int8", 3: "int32", 4: "uint8", 6: "int16", 7: "uint16",
+              8: "uint32", 9: "int64", 10: "uint64", 11: "double", 12: "bool"}
+
+# ais_bench (2024+) refuses OM paths with any other character; say so before it does.
+SAFE_PATH = re.compile(r"^[_A-Za-z0-9/.\-]+$")
+
+_finalizers: list[Callable[[], None]] = []
+
+
+def durations_ms(exec_time_list: list) -> list[float]:
+    """Per-execution ms from either exec_time_list format."""
+    return [float(e[1]) - float(e[0]) if isinstance(e, (tuple, list)) else float(e) for e in exec_time_list]
+
+
+def dtype_name(datatype: Any) -> str:
+    name = getattr(datatype, "name", None)
+    if isinstance(name, str) and name in ACL_DTYPES.values():
+        return name
+    try:
+        return ACL_DTYPES[int(datatype)]
+    except (KeyError, TypeError, ValueError):
+        return str(datatype).rsplit(".", 1)[-1]
+
+
+def _import_aclruntime():
+    try:
+        import aclruntime
+    except ImportError as exc:
+        raise MissingDependencyError("aclruntime", HOW_TO_INSTALL, why=str(exc)) from None
+    return aclruntime
+
+
+def _run_finalizers() -> None:
+    while _finalizers:
+        try:
+            _finalizers.pop()()
+        except Exception:  # the process is exiting; a failing aclFinalize must not mask the result
+            pass
+
+
+def _finalize_once(finalize: Callable[[], None]) -> None:
+    if not _finalizers:
+        atexit.register(_run_finalizers)
+        _finalizers.append(finalize)
+
+
+class Backend:
+    """Shared parts; subclasses wrap the object that runs the OM."""
+
+    kind = ""
+
+    def __init__(self, aclruntime, session) -> None:
+        self._acl = aclruntime
+        self._session = session
+        self.exec_time_format = ""
+
+    def input_descs(self) -> list:
+        return list(self._session.get_inputs())
+
+    def output_descs(self) -> list:
+        return list(self._session.get_outputs())
+
+    def set_dynamic_batchsize(self, batch: int) -> None:
+        self._session.set_dynamic_batchsize(int(batch))
+
+    def reset_timings(self) -> None:
+        self._reset_summary()
+        memory = self._memory_summary()
+        if memory is not None:
+            memory.reset()
+
+    def compute_ms(self) -> list[float]:
+        times = list(self._summary().exec_time_list)
+        if times and not self.exec_time_format:
+            self.exec_time_format = "start_end_pairs" if isinstance(times[0], (tuple, list)) else "ms"
+        return durations_ms(times)
+
+    def transfer_ms(self) -> tuple[list[float] | None, list[float] | None]:
+        memory = self._memory_summary()
+        if memory is None:
+            return None, None
+        return [float(v) for v in memory.H2D_time_list], [float(v) for v in memory.D2H_time_list]
+
+    def _memory_summary(self):
+        factory = getattr(self._acl, "MemorySummary", None)
+        return factory() if factory is not None else None
+
+    def api_info(self) -> dict:
+        return {"runtime": self.kind, "exec_time_list": self.exec_time_format or "not seen yet",
+                "has_free_resource": hasattr(self._session, "free_resource")}
+
+    def _summary(self):
+        raise NotImplementedError
+
+    def _reset_summary(self) -> None:
+        raise NotImplementedError
+
+    def infer(self, array: np.ndarray, dynamic: bool) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Free this session's device memory where the API can; aclFinalize only at process exit."""
+        session = self._session
+        if hasattr(session, "free_resource"):
+            session.free_resource()
+        if hasattr(session, "finalize"):
+            _finalize_once(session.finalize)
+
+
+class InferSessionBackend(Backend):
+    kind = "ais_bench.InferSession"
+
+    def _summary(self):
+        method = getattr(self._session, "summary", None) or getattr(self._session, "sumary")
+        return method()
+
+    def _reset_summary(self) -> None:
+        reset = getattr(self._session, "reset_summaryinfo", None) or getattr(self._session, "reset_sumaryinfo")
+        reset()
+
+    def infer(self, array: np.ndarray, dynamic: bool) -> list[np.ndarray]:
+        # feeds must be a list (2024+ refuses tuples); "dymbatch" is a no-op in 2023 after our own
+        # set_dynamic_batchsize, and in 2024+ sets the same gear from the feed's shape.
+        outputs = self._session.infer([array], mode="dymbatch" if dynamic else "static")
+        return [np.asarray(o) for o in outputs]
+
+
+class AclruntimeBackend(Backend):
+    kind = "aclruntime"
+
+    def __init__(self, aclruntime, session) -> None:
+        super().__init__(aclruntime, session)
+        self._output_names = [d.name for d in session.get_outputs()]
+
+    def _summary(self):
+        return self._session.sumary()
+
+    def _reset_summary(self) -> None:
+        self._session.reset_sumaryinfo()
+
+    def infer(self, array: np.ndarray, dynamic: bool) -> list[np.ndarray]:
+        feed = self._acl.BaseTensor(array.__array_interface__["data"][0], array.nbytes)
+        outputs = self._session.run(self._output_names, [feed])
+        arrays = []
+        for tensor in outputs:
+            tensor.to_host()
+            arrays.append(np.array(tensor))
+        return arrays
+
+
+def open_backend(om_path: str, device_id: int) -> Backend:
+    """InferSession when ais_bench imports (its 2023 version also needs torch), else raw aclruntime."""
+    try:
+        from ais_bench.infer.interface import InferSession
+    except ImportError:
+        aclruntime = _import_aclruntime()
+        options = aclruntime.session_options()
+        options.loop = 1
+        return AclruntimeBackend(aclruntime, aclruntime.InferenceSession(om_path, device_id, options))
+    aclruntime = _import_aclruntime()
+    if not SAFE_PATH.match(om_path):
+        raise InputError(f"{om_path}: ais_bench takes only paths of [_A-Za-z0-9/.-]; move the convert output "
+                         "directory to such a path")
+    return InferSessionBackend(aclruntime, InferSession(device_id, om_path))

@@ -1,0 +1,187 @@
+"""Read what ais_bench / ais_infer wrote on a real Ascend machine into plain dicts.
+
+Summary files (ref-ascend.md section 6.2):
+- ais_bench (2022-11 on): `<output>/<dirname>_summary.json`, a sibling of the result directory;
+- ais_infer (older): `<output>/<dirname>/sumary.json`, inside it.
+Keys: NPU_compute_time / H2D_latency / D2H_latency {min, max, mean, median, percentile(99%), count},
+throughput, args (sys.argv), filesinfo, and in newer versions npu_compute_time_list and pid.
+The printed Performance Summary (section 6.5) is read from a log file or text.
+Timing dicts come back as {min, max, mean, median, p99, count}, in milliseconds.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from harness.errors import InputError
+
+STAT_KEYS = {"NPU_compute_time": "compute_ms", "H2D_latency": "h2d_ms", "D2H_latency": "d2h_ms"}
+OUTPUT_FILE = re.compile(r"^(?P<stem>.+)_(?P<index>\d+)\.(?P<fmt>txt|npy|bin)$", re.IGNORECASE)
+_NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
+_STAT_LINE = re.compile(rf"(?P<phase>NPU_compute_time|H2D_latency|D2H_latency)\s*\(ms\):\s*"
+                        rf"min\s*=\s*(?P<min>{_NUMBER}),\s*max\s*=\s*(?P<max>{_NUMBER}),\s*"
+                        rf"mean\s*=\s*(?P<mean>{_NUMBER}),\s*median\s*=\s*(?P<median>{_NUMBER}),\s*"
+                        rf"percentile\((?P<q>\d+)%\)\s*=\s*(?P<pct>{_NUMBER})")
+_THROUGHPUT = re.compile(r"throughput\b(?P<formula>.*?):\s*(?P<value>" + _NUMBER + r")\s*$")
+_BATCH_IN_FORMULA = re.compile(r"batchsize(?:\.mean)?\((?P<bs>" + _NUMBER + r")\)")
+_TOTAL = re.compile(r"summary throughput:\s*(?P<value>" + _NUMBER + ")")
+_DEVICE_RUN = re.compile(rf"i:(?P<i>\d+)\s+device_(?P<device>\d+)\s+throughput:(?P<throughput>{_NUMBER})\s+"
+                         rf"start_time:(?P<start>{_NUMBER})\s+end_time:(?P<end>{_NUMBER})")
+
+
+def _stat_dict(raw: dict) -> dict:
+    out = {k: float(raw[k]) for k in ("min", "max", "mean", "median") if k in raw}
+    for key, value in raw.items():
+        # one ais_bench version writes the key as "percentile(99%<spaces>)": compare without spaces
+        match = re.fullmatch(r"percentile\((\d+)%\)", re.sub(r"\s+", "", str(key)))
+        if match:
+            out[f"p{match.group(1)}"] = float(value)
+    if "count" in raw:
+        out["count"] = int(raw["count"])
+    return out
+
+
+def batch_size_from_args(args) -> int | None:
+    """--batchsize from the recorded sys.argv (`--batchsize 16`, `--batchsize=16`); None when absent."""
+    if not isinstance(args, list):
+        return None
+    for i, arg in enumerate(args):
+        text = str(arg)
+        if text.startswith("--batchsize="):
+            value = text.split("=", 1)[1]
+        elif text == "--batchsize" and i + 1 < len(args):
+            value = str(args[i + 1])
+        else:
+            continue
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def parse_summary(data: dict) -> dict:
+    """The summary JSON dict into {compute_ms, h2d_ms, d2h_ms, throughput, batch_size, ...}."""
+    if not isinstance(data, dict) or "NPU_compute_time" not in data:
+        raise InputError("not an ais_bench summary: no NPU_compute_time key")
+    out: dict = {name: _stat_dict(data[key]) for key, name in STAT_KEYS.items() if isinstance(data.get(key), dict)}
+    out["throughput"] = float(data.get("throughput", 0.0))
+    out["batch_size"] = batch_size_from_args(data.get("args"))
+    if isinstance(data.get("npu_compute_time_list"), list):
+        out["compute_ms_list"] = [float(v) for v in data["npu_compute_time_list"]]
+    files = data.get("filesinfo") or {}
+    out["num_samples"] = len(files)
+    out["outfiles"] = sum(len(v.get("outfiles", [])) for v in files.values() if isinstance(v, dict))
+    out["args"] = data.get("args")
+    if "pid" in data:
+        out["pid"] = data["pid"]
+    return out
+
+
+def find_summary(result_dir: Path) -> tuple[Path, str] | None:
+    """(path, layout) of the summary that belongs to a result directory; layout 'sibling' or 'inside'."""
+    result_dir = Path(result_dir)
+    sibling = result_dir.parent / f"{result_dir.name}_summary.json"
+    if sibling.is_file():
+        return sibling, "sibling"
+    inside = result_dir / "sumary.json"
+    if inside.is_file():
+        return inside, "inside"
+    return None
+
+
+def read_summary_file(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: ais_bench summary not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        return parse_summary(data)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def parse_performance_log(text: str) -> dict:
+    """The Performance Summary block(s) a run printed; the last block wins, all are kept in `runs`."""
+    runs: list[dict] = []
+    device_runs: list[dict] = []
+    current: dict = {}
+    for line in text.splitlines():
+        if "Performance Summary" in line:
+            current = {}
+            runs.append(current)
+            continue
+        stat = _STAT_LINE.search(line)
+        if stat:
+            phase = STAT_KEYS[stat.group("phase")]
+            current[phase] = {k: float(stat.group(k)) for k in ("min", "max", "mean", "median")}
+            current[phase][f"p{stat.group('q')}"] = float(stat.group("pct"))
+            continue
+        device_run = _DEVICE_RUN.search(line)
+        if device_run:
+            device_runs.append({"index": int(device_run.group("i")), "device": int(device_run.group("device")),
+                                **{k: float(device_run.group(k)) for k in ("throughput", "start", "end")}})
+            continue
+        throughput = _THROUGHPUT.search(line)
+        if throughput and "summary throughput" not in line:
+            current["throughput"] = float(throughput.group("value"))
+            batch = _BATCH_IN_FORMULA.search(throughput.group("formula"))
+            if batch:
+                size = float(batch.group("bs"))  # a mean over runs in auto dymshape/dymdims modes
+                current["batch_size"] = int(size) if size.is_integer() else size
+    if not runs or "compute_ms" not in runs[-1]:
+        raise InputError("no ais_bench Performance Summary (NPU_compute_time line) in the log")
+    result = dict(runs[-1])
+    result["runs"] = runs
+    total = _TOTAL.findall(text)
+    if total:
+        result["total_throughput"] = float(total[-1])
+    if device_runs:
+        result["device_runs"] = device_runs
+    return result
+
+
+def read_log(path: Path) -> dict:
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise InputError(f"{path}: ais_bench log not found") from None
+    try:
+        return parse_performance_log(text)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def list_output_files(result_dir: Path) -> dict[str, list[str]]:
+    """stem -> output file names (`<stem>_<k>.<fmt>`, k in order); summary and other files are skipped."""
+    outputs: dict[str, list[tuple[int, str]]] = {}
+    for path in sorted(Path(result_dir).iterdir()):
+        match = OUTPUT_FILE.match(path.name)
+        if match and path.is_file():
+            outputs.setdefault(match.group("stem"), []).append((int(match.group("index")), path.name))
+    return {stem: [name for _, name in sorted(files)] for stem, files in outputs.items()}
+
+
+def read_result(result_dir: Path, log: Path | None = None) -> dict:
+    """An ais_bench result directory (+ its summary, + optionally the printed log file) as one dict."""
+    result_dir = Path(result_dir)
+    if not result_dir.is_dir():
+        raise InputError(f"{result_dir}: not a directory; pass the ais_bench result directory "
+                         "(<output>/<output_dirname>)")
+    found = find_summary(result_dir)
+    result: dict = {"result_dir": str(result_dir), "outputs": list_output_files(result_dir)}
+    if found is not None:
+        path, layout = found
+        result.update(read_summary_file(path))
+        result.update({"summary_file": str(path), "summary_layout": layout})
+    if log is not None:
+        result["log"] = read_log(Path(log))
+        if result.get("batch_size") is None and "batch_size" in result["log"]:
+            result["batch_size"] = result["log"]["batch_size"]
+    if found is None and log is None:
+        raise InputError(f"{result_dir}: no {result_dir.name}_summary.json beside it and no sumary.json in it; "
+                         "pass the printed log as well")
+    return result

@@ -1,0 +1,142 @@
+"""The harness session over an OM: byte-exact feeds, padding to a gear, the runtime's own timings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from harness.contracts import TensorSpec, numpy_dtype
+from harness.errors import ContractError, InputError, TargetError
+from targets.ascend.acl_backend import Backend, dtype_name, open_backend
+from targets.base import BatchTiming, SyncSession
+
+
+def device_index(device: str) -> int:
+    text = str(device).strip()
+    if not text.isdigit():
+        raise InputError(f"Ascend device {device!r}: expected one NPU index such as 0")
+    return int(text)
+
+
+def _spec(desc) -> TensorSpec:
+    return TensorSpec(name=str(desc.name), shape=[int(d) for d in desc.shape], dtype=dtype_name(desc.datatype))
+
+
+def _nbytes(shape: list[int], dtype: str) -> int:
+    return int(np.prod(shape)) * numpy_dtype(dtype).itemsize
+
+
+class AscendSession(SyncSession):
+    """Runs an OM built by this target; `gears` are the dynamic-batch sizes when it has them."""
+
+    def __init__(self, om_path: Path, device: str = "0", gears: list[int] | None = None,
+                 expected: TensorSpec | None = None, extra_info: dict | None = None) -> None:
+        super().__init__()
+        self._om = Path(om_path).resolve()
+        self._device = device_index(device)
+        self._backend = self._open()
+        descs = self._backend.input_descs()
+        if len(descs) != 1:
+            raise ContractError(f"{self._om}: the OM has {len(descs)} inputs; the harness feeds one")
+        self._input = _spec(descs[0])
+        self._outputs = [_spec(d) for d in self._backend.output_descs()]
+        self._dynamic = self._input.shape[0] == -1
+        self._gears = sorted(gears) if (self._dynamic and gears) else None
+        self._check_om(descs[0], expected)
+        self._extra = dict(extra_info or {})
+
+    def _open(self) -> Backend:
+        try:
+            return open_backend(str(self._om), self._device)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise TargetError(f"{self._om}: the Ascend runtime cannot load it on device {self._device} "
+                              f"({exc}); check the device id and that the OM was built for this SoC") from None
+
+    def _check_om(self, desc, expected: TensorSpec | None) -> None:
+        spec = self._input
+        if self._dynamic and not self._gears:
+            raise ContractError(f"{self._om}: dynamic-batch OM but convert.json lists no gears; rerun convert")
+        full = self._gears[-1] if self._dynamic else spec.shape[0]
+        want = _nbytes([full, *spec.sample_shape], spec.dtype)
+        if int(desc.size) != want:
+            raise ContractError(f"{self._om}: input {spec.name!r} is {desc.size} bytes in the OM, but its shape "
+                                f"{spec.shape} {spec.dtype} needs {want}; the OM does not match convert.json, "
+                                "rerun convert")
+        if expected is None:
+            return
+        if (spec.name, spec.sample_shape, spec.dtype) != (expected.name, expected.sample_shape, expected.dtype):
+            raise ContractError(f"{self._om}: the OM takes {spec.name!r} {list(spec.sample_shape)} {spec.dtype} "
+                                f"per sample, convert.json says {expected.name!r} {list(expected.sample_shape)} "
+                                f"{expected.dtype}; the OM was replaced or is stale, rerun convert")
+
+    # ---- description ---------------------------------------------------------------------------
+    def inputs(self) -> list[TensorSpec]:
+        return [self._input]
+
+    def outputs(self) -> list[TensorSpec]:
+        return self._outputs
+
+    def batch_sizes(self) -> list[int] | None:
+        return None if self._dynamic else [self._input.shape[0]]
+
+    def max_batch(self) -> int:
+        return self._gears[-1] if self._dynamic else self._input.shape[0]
+
+    def info(self) -> dict:
+        return {"engine": "om", "om": self._om.name, "device_id": self._device, "gears": self._gears,
+                **self._backend.api_info(), **self._extra}
+
+    # ---- running -------------------------------------------------------------------------------
+    def _gear_for(self, rows: int) -> int:
+        if not self._dynamic:
+            return self._input.shape[0]
+        for gear in self._gears:
+            if gear >= rows:
+                return gear
+        raise ContractError(f"batch of {rows} is larger than the OM's largest gear {self._gears[-1]}; "
+                            "convert with a larger batch size")
+
+    def _feed(self, batch: np.ndarray, gear: int) -> np.ndarray:
+        """Cast to the OM input dtype and pad to the gear by repeating the first row (as ais_bench)."""
+        array = np.ascontiguousarray(batch, dtype=numpy_dtype(self._input.dtype))
+        if array.shape[0] < gear:
+            pad = np.repeat(array[:1], gear - array.shape[0], axis=0)
+            array = np.ascontiguousarray(np.concatenate([array, pad]))
+        return array
+
+    def _check_realsize(self, array: np.ndarray) -> None:
+        realsize = int(self._backend.input_descs()[0].realsize)
+        if array.nbytes != realsize:
+            raise ContractError(f"input {self._input.name!r}: the batch has {array.nbytes} bytes, the OM takes "
+                                f"exactly {realsize} (realsize) for batch {array.shape[0]}; rerun convert")
+
+    def _infer(self, batch: np.ndarray) -> tuple[list[np.ndarray], BatchTiming]:
+        rows = batch.shape[0]
+        gear = self._gear_for(rows)
+        array = self._feed(batch, gear)
+        backend = self._backend
+        try:
+            if self._dynamic:
+                backend.set_dynamic_batchsize(gear)
+            self._check_realsize(array)
+            backend.reset_timings()
+            outputs = backend.infer(array, self._dynamic)
+            compute = backend.compute_ms()
+            h2d, d2h = backend.transfer_ms()
+        except RuntimeError as exc:
+            raise TargetError(f"{self._om.name}: inference failed on device {self._device}: {exc}") from None
+        timing = BatchTiming(compute_ms=sum(compute), h2d_ms=sum(h2d) if h2d else None,
+                             d2h_ms=sum(d2h) if d2h else None)
+        return [self._rows(out, spec, gear)[:rows] for out, spec in zip(outputs, self._outputs)], timing
+
+    @staticmethod
+    def _rows(output: np.ndarray, spec: TensorSpec, gear: int) -> np.ndarray:
+        """Outputs of a dynamic OM may come back at the largest gear's size: keep the gear's rows."""
+        sample = tuple(d for d in spec.sample_shape)
+        if output.ndim and output.shape[0] == gear and tuple(output.shape[1:]) == sample:
+            return output
+        count = gear * int(np.prod(sample)) if all(d > 0 for d in sample) else output.size
+        return output.reshape(-1)[:count].reshape(gear, *sample)
+
+    def _close_impl(self) -> None:
+        self._backend.release()

@@ -1,0 +1,1 @@
+"""Simulated ais_bench.infer (tests only)."""

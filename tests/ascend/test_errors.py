@@ -1,0 +1,126 @@
+"""Each bad input gives one clear line from the harness error hierarchy."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from harness.contracts import TensorSpec
+from harness.errors import ContractError, InputError, MissingDependencyError, TargetError, ToolError
+from targets import get_target
+from tests.ascend.models import IMAGE, build_request, manifest_for, tiny_classifier
+
+
+@pytest.fixture
+def onnx_path(tmp_path):
+    return tiny_classifier(tmp_path / "tiny.onnx")
+
+
+def _raises(kind, pattern, call, *args):
+    with pytest.raises(kind, match=pattern) as info:
+        call(*args)
+    assert "\n" not in str(info.value), str(info.value)
+    return str(info.value)
+
+
+def test_no_atc_on_path(monkeypatch, onnx_path, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    message = _raises(MissingDependencyError, "atc is not available", get_target("ascend").build,
+                      build_request(onnx_path, tmp_path / "out"))
+    assert "set_env.sh" in message
+
+
+def test_cann_environment_not_sourced(ascend_sim, monkeypatch, onnx_path, tmp_path):
+    monkeypatch.delenv("ASCEND_TOOLKIT_HOME")
+    monkeypatch.delenv("ASCEND_HOME_PATH")
+    message = _raises(MissingDependencyError, "the CANN environment", get_target("ascend").build,
+                      build_request(onnx_path, tmp_path / "out"))
+    assert "ASCEND_TOOLKIT_HOME and ASCEND_HOME_PATH are unset" in message and "source" in message
+
+
+def test_atc_failure_shows_its_log_tail(ascend_sim, onnx_path, tmp_path):
+    ascend_sim.set("ASCEND_SIM_ATC_FAIL", "E19999: Inner Error, simulated for the test")
+    message = _raises(ToolError, "atc failed with exit code 1", get_target("ascend").build,
+                      build_request(onnx_path, tmp_path / "out"))
+    assert "E19999: Inner Error, simulated for the test" in message and "tiny_fp32_bs4.atc.log" in message
+
+
+def test_atc_rejects_an_input_name_the_onnx_lacks(ascend_sim, onnx_path, tmp_path):
+    request = build_request(onnx_path, tmp_path / "out")
+    request.input = TensorSpec("data", request.input.shape)
+    _raises(ToolError, r"Input \[data\] in --input_shape does not exist", get_target("ascend").build, request)
+
+
+def test_unknown_soc_refused_before_atc(ascend_sim, onnx_path, tmp_path):
+    _raises(TargetError, "unknown Ascend SoC 'TeslaT4'", get_target("ascend").build,
+            build_request(onnx_path, tmp_path / "out", soc_version="TeslaT4"))
+
+
+def test_soc_atc_does_not_know(ascend_sim, onnx_path, tmp_path):
+    _raises(ToolError, r"Value \[Ascend999\] for parameter \[--soc_version\] is invalid", get_target("ascend").build,
+            build_request(onnx_path, tmp_path / "out", soc_version="Ascend999"))
+
+
+def test_unknown_engine_and_precision(ascend_sim, onnx_path, tmp_path):
+    _raises(InputError, "unknown ascend engine 'tensorrt'", get_target("ascend").build,
+            build_request(onnx_path, tmp_path / "out", engine="tensorrt"))
+    _raises(TargetError, "cannot run precision 'int8'", get_target("ascend").build,
+            build_request(onnx_path, tmp_path / "out", precision="int8"))
+
+
+def _built(onnx_path, tmp_path, **kwargs):
+    request = build_request(onnx_path, tmp_path / "out", **kwargs)
+    target = get_target("ascend")
+    result = target.build(request)
+    return target, result, manifest_for(request, result)
+
+
+def test_om_that_does_not_match_convert_json(ascend_sim, onnx_path, tmp_path):
+    target, result, manifest = _built(onnx_path, tmp_path)
+    manifest.target_info["input"] = {"name": "image", "shape": [4, 3, 64, 64], "dtype": "float32"}
+    _raises(ContractError, r"the OM takes 'image' \[3, 32, 32\] float32 per sample, convert.json says",
+            target.open, result.artifact, manifest)
+
+
+def test_batch_bytes_must_equal_realsize(ascend_sim, onnx_path, tmp_path, monkeypatch):
+    target, result, manifest = _built(onnx_path, tmp_path)
+    with target.open(result.artifact, manifest) as session:
+        desc = session._backend.input_descs()[0]
+        desc.realsize -= 4
+        monkeypatch.setattr(session._backend, "input_descs", lambda: [desc])
+        batch = np.zeros((4, 3, IMAGE, IMAGE), np.float32)
+        _raises(ContractError, rf"the batch has {batch.nbytes} bytes, the OM takes exactly {batch.nbytes - 4}",
+                session.run, batch)
+
+
+def test_batch_above_the_largest_gear(ascend_sim, onnx_path, tmp_path):
+    target, result, manifest = _built(onnx_path, tmp_path, batch_sizes=[1, 2], dynamic=True)
+    with target.open(result.artifact, manifest) as session:
+        _raises(ContractError, "larger than the OM's largest gear 2", session.run,
+                np.zeros((3, 3, IMAGE, IMAGE), np.float32))
+
+
+def test_bad_device_ids(ascend_sim, onnx_path, tmp_path):
+    target, result, manifest = _built(onnx_path, tmp_path)
+    _raises(InputError, "expected one NPU index", target.open, result.artifact, manifest, "npu0")
+    _raises(TargetError, "cannot load it on device 3", target.open, result.artifact, manifest, "3")
+
+
+def test_path_the_runtime_refuses(ascend_sim, onnx_path, tmp_path, monkeypatch):
+    target, result, manifest = _built(onnx_path, tmp_path)
+    odd = tmp_path / "with space"
+    odd.mkdir()
+    moved = result.artifact.rename(odd / result.artifact.name)
+    _raises(InputError, "ais_bench takes only paths of", target.open, moved, manifest)
+    monkeypatch.setitem(sys.modules, "ais_bench.infer.interface", None)  # raw aclruntime has no such rule
+    with target.open(moved, manifest) as session:
+        assert session.run(np.zeros((4, 3, IMAGE, IMAGE), np.float32))[0].shape == (4, 10)
+
+
+def test_runtime_not_installed(monkeypatch, ascend_sim, onnx_path, tmp_path):
+    target, result, manifest = _built(onnx_path, tmp_path)
+    monkeypatch.setitem(sys.modules, "ais_bench.infer.interface", None)
+    monkeypatch.setitem(sys.modules, "aclruntime", None)
+    message = _raises(MissingDependencyError, "aclruntime is not available", target.open, result.artifact, manifest)
+    assert "set_env.sh" in message
