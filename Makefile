@@ -17,6 +17,11 @@ ENGINE    ?=
 SOC       ?=
 MODE      ?= float32
 OPTIONS   ?=
+LAYOUT    ?= auto
+OPSET     ?=
+CALIB     ?= $(if $(filter int8,$(PRECISION)),$(PREP))
+CALIB_COUNT ?= 48
+CALIB_METHOD ?= entropy
 
 VENV      ?= .venv
 PYTHON    ?= $(VENV)/bin/python
@@ -57,9 +62,10 @@ preprocess: $(SETUP)
 	$(PYTHON) -m preprocess --input $(DATA) --output $(PREP) --model $(MODEL) --mode $(MODE)
 
 convert: $(SETUP)
-	$(PYTHON) -m convert --model $(MODEL) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) \
+	$(PYTHON) -m convert --model $(MODEL) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) --layout $(LAYOUT) \
 	  --target $(TARGET) --precision $(PRECISION) --batchsize $(BS) $(if $(BATCHES),--batches "$(BATCHES)") \
-	  --preprocess $(PREP) --output $(MODELDIR) $(TARGET_OPTIONS)
+	  $(if $(CALIB),--calib $(CALIB) --calib-count $(CALIB_COUNT) --calib-method $(CALIB_METHOD)) \
+	  $(if $(OPSET),--opset $(OPSET)) --preprocess $(PREP) --output $(MODELDIR) $(TARGET_OPTIONS)
 
 infer: $(SETUP)
 	$(PYTHON) -m infer --model $(MODELDIR) --input $(PREP) --output $(RESULTS) --output_dirname $(RUN) \

@@ -11,11 +11,19 @@ from typing import Any
 from harness.errors import InputError
 
 
+def default_file_mode() -> int:
+    """0o666 minus the process umask: the mode open() would give a new file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     """Write to a temporary file in the same directory, then rename over the target."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; the result should read like any new file
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)

@@ -1,0 +1,174 @@
+"""The work of a conversion that is not up to date: ONNX (exported, given or reused), the precision
+variant, the target artifact, and the manifest that describes them."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from convert.fingerprint import SOURCE_PACKAGES, Fingerprint, output_record, outputs_intact
+from convert.loader import ModelLoader
+from convert.onnx_tools import copy_atomic, onnx_io, simplify_onnx, verify_against_onnx
+from convert.plan import Plan
+from harness.contracts import ConvertManifest, TensorSpec
+from harness.errors import ContractError
+from targets.base import BuildRequest, BuildResult
+
+
+def say(message: str) -> None:
+    print(f"convert: {message}", flush=True)
+
+
+@dataclass
+class OnnxResult:
+    input: TensorSpec  # as the simplified ONNX declares it (batch -1)
+    output: TensorSpec
+    verification: dict
+    data_config: dict
+    source: dict
+
+
+def discard_sidecar(plan: Plan) -> None:
+    """Before the first output is replaced: a stale convert.json must not describe new files."""
+    try:
+        os.unlink(plan.sidecar_path)
+    except FileNotFoundError:
+        pass
+
+
+def check_preprocess(plan: Plan, input_size) -> None:
+    if not plan.preprocess:
+        return
+    shape, layout = plan.preprocess["shape"], plan.preprocess.get("layout", "CHW")
+    spatial = list(shape[1:3] if layout == "CHW" else shape[0:2])
+    if spatial != list(input_size[1:3]):
+        raise ContractError(f"{plan.config.preprocess}: preprocessed images are {spatial[0]}x{spatial[1]}, "
+                            f"the model takes {input_size[1]}x{input_size[2]}; preprocess for this model")
+
+
+def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
+    say(f"loading {plan.name} ({plan.kind}) {plan.checkpoint or 'with random weights'}")
+    loaded = loader.load()  # a checkpoint that does not fit fails here, before any file is touched
+    check_preprocess(plan, loaded.input_size)
+    from convert.export import export_onnx, verify_against_torch
+
+    discard_sidecar(plan)
+    say(f"exporting {plan.onnx_path.name} (opset {plan.opset}, dynamic batch)")
+    export_onnx(loaded.module, loaded.input_size, plan.onnx_path, plan.opset)
+    say(f"simplifying -> {plan.sim_path.name}")
+    simplify_onnx(plan.onnx_path, plan.sim_path)
+    input_spec, output_spec = onnx_io(plan.sim_path)
+    verification = verify_against_torch(loaded.module, plan.sim_path, input_spec)
+    say(f"onnxruntime vs PyTorch: max relative error {verification['max_relative_error']:.2e}")
+    return OnnxResult(input_spec, output_spec, verification, loaded.data_config, loaded.source)
+
+
+def given_onnx(plan: Plan) -> OnnxResult:
+    input_spec, _ = onnx_io(plan.onnx_input)
+    check_preprocess(plan, input_spec.shape[1:])
+    static = input_spec.shape[0]
+    if static > 0 and plan.config.batch_sizes != [static]:
+        raise ContractError(f"{plan.onnx_input}: its batch size is fixed at {static}; convert with "
+                            f"--batchsize {static} or export it with a dynamic batch axis")
+    discard_sidecar(plan)
+    copy_atomic(plan.onnx_input, plan.onnx_path)
+    say(f"simplifying -> {plan.sim_path.name}")
+    simplify_onnx(plan.onnx_path, plan.sim_path)
+    input_spec, output_spec = onnx_io(plan.sim_path)
+    verification = verify_against_onnx(plan.onnx_path, plan.sim_path, input_spec)
+    data_config = {"input_size": input_spec.shape[2], "input_shape": input_spec.shape[1:]}
+    return OnnxResult(input_spec, output_spec, verification, data_config,
+                      {"weights": "in the ONNX", "layout": None})
+
+
+def any_batch(spec: TensorSpec) -> TensorSpec:
+    return TensorSpec(spec.name, [-1, *spec.shape[1:]], spec.dtype)
+
+
+def reused_onnx(plan: Plan, previous: ConvertManifest) -> OnnxResult:
+    check_preprocess(plan, previous.input.shape[1:])
+    discard_sidecar(plan)
+    say(f"{previous.sim_onnx} is up to date; rebuilding the target artifact only")
+    source = {k: previous.source.get(k) for k in ("weights", "layout")}
+    return OnnxResult(any_batch(previous.input), any_batch(previous.output), previous.verification,
+                      previous.data_config, source)
+
+
+def precision_onnx(plan: Plan, input_name: str) -> tuple[Path, dict]:
+    """The ONNX handed to the target (the simplified one, or its fp16 / int8 variant) and how it was made."""
+    config = plan.config
+    if not plan.makes_precision_onnx:
+        return plan.sim_path, {}
+    from convert import precision
+
+    destination = plan.out_dir / f"{plan.name}.{config.precision}.onnx"
+    say(f"making the {config.precision} ONNX -> {destination.name}")
+    if config.precision == "fp16":
+        info = precision.make_fp16_onnx(plan.sim_path, destination)
+    else:
+        info = precision.make_int8_onnx(plan.sim_path, destination, config.calib, config.calib_count,
+                                        config.calib_method, input_name)
+    return destination, dict(info or {})
+
+
+def with_batch(spec: TensorSpec, plan: Plan) -> TensorSpec:
+    batch = -1 if plan.config.dynamic_batch else plan.config.batch_sizes[0]
+    return TensorSpec(spec.name, [batch, *spec.shape[1:]], spec.dtype)
+
+
+def build_artifact(plan: Plan, onnx_path: Path, onnx: OnnxResult, loader: ModelLoader) -> BuildResult:
+    config = plan.config
+    request = BuildRequest(onnx=onnx_path, out_dir=plan.out_dir, model=plan.name, precision=config.precision,
+                           batch_sizes=list(config.batch_sizes), dynamic_batch=config.dynamic_batch,
+                           input=with_batch(onnx.input, plan), output=with_batch(onnx.output, plan),
+                           options=dict(config.options), load_model=None if plan.kind == "onnx" else loader,
+                           preprocess=plan.preprocess)
+    say(f"building the {plan.target.name} artifact ({config.precision}, batch {config.batch_sizes})")
+    return plan.target.build(request)
+
+
+def relative_name(path: Path, directory: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(directory)) if path.is_relative_to(directory) else str(path)
+
+
+def assemble_manifest(plan: Plan, fingerprint: Fingerprint, onnx: OnnxResult, built_from: Path,
+                      result: BuildResult) -> ConvertManifest:
+    artifact = relative_name(result.artifact, plan.out_dir)
+    outputs = [plan.onnx_path.name, plan.sim_path.name, relative_name(built_from, plan.out_dir), artifact]
+    values = fingerprint.values
+    source_versions = {name: values["model_source"].get(name) for name in SOURCE_PACKAGES[plan.kind]}
+    source = {"kind": plan.kind, "arch": plan.spec.arch if plan.spec else None,
+              "mmcls_config": str(plan.mmcls_config) if plan.mmcls_config else None,
+              "checkpoint": str(plan.checkpoint) if plan.checkpoint else None, **onnx.source,
+              "files": fingerprint.files}
+    hashes = {**fingerprint.parts, "onnx_key": fingerprint.onnx_key,
+              "files": {name: output_record(plan.out_dir / name) for name in dict.fromkeys(outputs)}}
+    return ConvertManifest(
+        model=plan.name, target=plan.target.name, precision=plan.config.precision, artifact=artifact,
+        onnx=plan.onnx_path.name, sim_onnx=plan.sim_path.name, input=with_batch(onnx.input, plan),
+        output=with_batch(onnx.output, plan), batch_sizes=list(plan.config.batch_sizes),
+        dynamic_batch=plan.config.dynamic_batch, opset=plan.opset, data_config=onnx.data_config, source=source,
+        hashes=hashes, build_key=fingerprint.build_key,
+        versions={**values["export_tools"], **source_versions, **values["target_tools"]},
+        verification=onnx.verification,
+        target_info={**result.info, "options": dict(plan.config.options),
+                     "built_from": relative_name(built_from, plan.out_dir)})
+
+
+def build(plan: Plan, fingerprint: Fingerprint, previous: ConvertManifest | None) -> ConvertManifest:
+    loader = ModelLoader(plan)
+    reusable = (previous is not None and previous.hashes.get("onnx_key") == fingerprint.onnx_key
+                and previous.onnx == plan.onnx_path.name
+                and outputs_intact(previous, plan.out_dir, [previous.onnx, previous.sim_onnx]))
+    if reusable:
+        onnx = reused_onnx(plan, previous)
+    elif plan.kind == "onnx":
+        onnx = given_onnx(plan)
+    else:
+        onnx = exported_onnx(plan, loader)
+    built_from, precision_info = precision_onnx(plan, onnx.input.name)
+    result = build_artifact(plan, built_from, onnx, loader)
+    if precision_info:
+        result.info = {**result.info, "precision_onnx": precision_info}
+    return assemble_manifest(plan, fingerprint, onnx, built_from, result)

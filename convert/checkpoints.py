@@ -1,0 +1,94 @@
+"""Read a checkpoint safely, find the state dict inside its container, and recognise its key layout."""
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+from harness.errors import InputError
+
+# Keys under which training scripts nest the weights: mmcls/timm {"state_dict"}, others {"model"}.
+CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
+WRAPPER_PREFIXES = ("module.",)  # DataParallel / DistributedDataParallel
+MODELZOO_SE_KEY = re.compile(r"^layer\d+\.\d+\.fc1\.weight$")
+REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+UNPICKLER_ERROR = re.compile(r"WeightsUnpickler error:\s*([^\n]+)")
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The tensors of a .pth/.pt (weights_only) or .safetensors file, unwrapped from their container."""
+    if Path(path).suffix == ".safetensors":
+        return _read_safetensors(path)
+    import torch
+
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        refused = REFUSED_GLOBAL.search(str(exc))
+        if refused is None:
+            detail = UNPICKLER_ERROR.search(str(exc))
+            raise InputError(f"{path}: not a readable PyTorch checkpoint "
+                             f"({_short(detail.group(1) if detail else str(exc))})") from None
+        raise InputError(f"{path}: holds a pickled Python object ({refused.group(1)}) that weights-only "
+                         "loading refuses; save model.state_dict() and convert that") from None
+    except OSError as exc:
+        raise InputError(f"{path}: checkpoint cannot be read ({exc.strerror or exc})") from None
+    except Exception as exc:  # a damaged file surfaces as whatever the unpickler trips over
+        raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: "
+                         f"{_short(str(exc))})") from None
+    return unwrap_state_dict(loaded, path)
+
+
+def _read_safetensors(path: Path) -> dict:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        from harness.errors import MissingDependencyError
+
+        raise MissingDependencyError("safetensors", "pip install safetensors") from None
+    try:
+        return unwrap_state_dict(load_file(str(path), device="cpu"), path)
+    except Exception as exc:  # safetensors raises its own SafetensorError
+        raise InputError(f"{path}: not a readable safetensors file ({_short(str(exc))})") from None
+
+
+def _short(text: str, limit: int = 160) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _is_tensor(value) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def unwrap_state_dict(obj, path: Path) -> dict:
+    """Descend through container dicts to the name -> tensor mapping and drop wrapper prefixes."""
+    while isinstance(obj, dict) and not all(_is_tensor(v) for v in obj.values()):
+        inner = next((obj[k] for k in CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            tensors = {k: v for k, v in obj.items() if _is_tensor(v)}
+            if tensors:
+                obj = tensors
+                break
+            keys = ", ".join(list(map(str, obj))[:6])
+            raise InputError(f"{path}: no state dict found (top-level keys: {keys}); expected tensors or "
+                             f"one of {', '.join(CONTAINER_KEYS)}")
+        obj = inner
+    if not isinstance(obj, dict) or not obj:
+        raise InputError(f"{path}: holds {type(obj).__name__}, not a state dict of named tensors")
+    for prefix in WRAPPER_PREFIXES:
+        if all(k.startswith(prefix) for k in obj):
+            obj = {k[len(prefix):]: v for k, v in obj.items()}
+    return dict(obj)
+
+
+def detect_layout(keys, plain_default: str = "timm") -> str:
+    """Recognise a key layout; plain ResNet-style names are `plain_default` (timm and torchvision agree)."""
+    keys = list(keys)
+    if any(k.startswith("backbone.") for k in keys):
+        return "mmcls"
+    if "_conv_stem.weight" in keys or any(k.startswith("_blocks.") for k in keys):
+        return "efficientnet_pytorch"
+    if any(MODELZOO_SE_KEY.match(k) for k in keys):
+        return "modelzoo"
+    return plain_default if plain_default in ("timm", "torchvision") else "timm"

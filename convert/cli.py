@@ -1,0 +1,125 @@
+"""`python -m convert`: checkpoint -> ONNX -> simplified ONNX -> target artifact, per SPEC section 3.2.
+
+Examples:
+  python -m convert --model seresnext101_32x4d --checkpoint state_dict.pth --target ascend \\
+      --option soc_version=Ascend310P3 --batchsize 16 --output work/convert/ascend
+  python -m convert --model efficientnet_lite0 --output work/convert/cpu
+  python -m convert --onnx model.onnx --target nvidia --batches "1 4 8 16" --output work/convert/nv
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from harness.cli import Parser
+
+LAYOUTS = ("auto", "timm", "mmcls", "modelzoo", "torchvision", "efficientnet_pytorch")
+DEFAULT_BATCHES = [1, 4, 8, 16, 32, 64]
+CALIB_METHODS = ("minmax", "entropy", "percentile")
+
+
+@dataclass
+class ConvertConfig:
+    output: Path
+    model: str | None = None
+    checkpoint: Path | None = None
+    layout: str = "auto"
+    mmcls_config: str | None = None
+    onnx: Path | None = None
+    target: str = "cpu"
+    precision: str = "fp32"
+    batch_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_BATCHES))
+    dynamic_batch: bool = True
+    opset: int | None = None
+    options: dict = field(default_factory=dict)
+    preprocess: Path | None = None
+    calib: Path | None = None
+    calib_count: int = 500
+    calib_method: str = "minmax"
+
+
+def parse_batches(text: str) -> list[int]:
+    """'1 4 8' or '1,4,8' -> [1, 4, 8], sorted and unique, each >= 1."""
+    try:
+        sizes = sorted({int(v) for v in text.replace(",", " ").split()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected batch sizes like '1 4 8', got {text!r}") from None
+    if not sizes or sizes[0] < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be integers >= 1, got {text!r}")
+    return sizes
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    """KEY=VALUE; the value is taken as JSON when it parses (numbers, true/false), else as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def batch_settings(batchsize: int | None, batches: list[int] | None) -> tuple[list[int], bool]:
+    """--batchsize alone: static; --batches (plus --batchsize if given): dynamic; neither: the default range."""
+    if batches:
+        return sorted(set(batches) | ({batchsize} if batchsize else set())), True
+    if batchsize:
+        return [batchsize], False
+    return list(DEFAULT_BATCHES), True
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m convert", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="registered model (harness/models.py) or any timm architecture name; "
+                                   "default: the stem of --mmcls-config or --onnx")
+    p.add_argument("--checkpoint", type=Path, help=".pth/.pt/.safetensors weights (default: the model's "
+                                                    "packaged weights if it has any, else random weights)")
+    p.add_argument("--layout", choices=LAYOUTS, default="auto", help="checkpoint key layout (default: detected)")
+    p.add_argument("--mmcls-config", help="mmcls config file, or the name of a built-in one "
+                                          "(seresnext101_32x4d); the model is built by mmcls")
+    p.add_argument("--onnx", type=Path, help="use this ONNX file as is (no PyTorch export)")
+    p.add_argument("--target", default="cpu", help="cpu (default), nvidia, ascend or null")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
+    p.add_argument("--batchsize", type=_positive_int, help="build for this one static batch size (with "
+                                                            "--batches: one more size of the dynamic range)")
+    default_batches = " ".join(map(str, DEFAULT_BATCHES))
+    p.add_argument("--batches", type=parse_batches,
+                   help=f"batch sizes a dynamic artifact must take (default: '{default_batches}')")
+    p.add_argument("--output", "-o", type=Path, required=True, help="directory for the ONNX files, the artifact "
+                                                                     "and convert.json")
+    p.add_argument("--opset", type=_positive_int, help="ONNX opset (default: the target's)")
+    p.add_argument("--option", action="append", type=parse_option, default=[], metavar="KEY=VALUE",
+                   help="target option, repeatable (engine=torch, soc_version=Ascend310P3, ...)")
+    p.add_argument("--preprocess", type=Path, help="preprocess output directory (its preprocess.json is "
+                                                   "given to the target, e.g. for AIPP)")
+    p.add_argument("--calib", type=Path, help="directory of .bin calibration inputs (int8)")
+    p.add_argument("--calib-count", type=_positive_int, default=500, help="calibration inputs to use")
+    p.add_argument("--calib-method", choices=CALIB_METHODS, default="minmax")
+    return p
+
+
+def parse_args(argv: Sequence[str]) -> ConvertConfig:
+    args = build_parser().parse_args(list(argv))
+    sizes, dynamic = batch_settings(args.batchsize, args.batches)
+    return ConvertConfig(
+        output=args.output, model=args.model, checkpoint=args.checkpoint, layout=args.layout,
+        mmcls_config=args.mmcls_config, onnx=args.onnx, target=args.target, precision=args.precision,
+        batch_sizes=sizes, dynamic_batch=dynamic, opset=args.opset, options=dict(args.option),
+        preprocess=args.preprocess, calib=args.calib, calib_count=args.calib_count,
+        calib_method=args.calib_method)

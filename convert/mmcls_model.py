@@ -1,0 +1,57 @@
+"""An mmcls 0.25 classifier built from its config, wrapped so that forward(image) returns logits."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from convert.frameworks import import_mmcls
+from harness.errors import InputError
+
+DEFAULT_INPUT_SIZE = 224
+
+
+class MmclsLogits(nn.Module):
+    """backbone -> neck -> head logits, without the softmax mmcls applies in simple_test."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        features = self.classifier.extract_feat(image)
+        return self.classifier.head.simple_test(features, softmax=False, post_process=False)
+
+
+def load_mmcls_config(path: Path):
+    import_mmcls()
+    import mmcv
+
+    try:
+        return mmcv.Config.fromfile(str(path))
+    except Exception as exc:  # mmcv raises whatever the config's Python code raises
+        raise InputError(f"{path}: not a usable mmcls config ({type(exc).__name__}: {exc})") from None
+
+
+def build_mmcls_classifier(path: Path) -> tuple[nn.Module, int]:
+    """The classifier of an mmcls config (random weights, no logits wrapper) and its input size."""
+    config = load_mmcls_config(path)
+    from mmcls.models import build_classifier
+
+    if "model" not in config:
+        raise InputError(f"{path}: mmcls config has no `model` settings")
+    try:
+        return build_classifier(config.model), mmcls_input_size(config)
+    except (KeyError, TypeError, ValueError, AssertionError) as exc:
+        raise InputError(f"{path}: mmcls cannot build its model ({type(exc).__name__}: {exc})") from None
+
+
+def mmcls_input_size(config) -> int:
+    """The test pipeline's crop size when the config has one, else 224 (the ImageNet models' size)."""
+    pipeline = config.get("data", {}).get("test", {}).get("pipeline", [])
+    for step in pipeline:
+        if step.get("type") == "CenterCrop" and "crop_size" in step:
+            size = step["crop_size"]
+            return int(size[0] if isinstance(size, (list, tuple)) else size)
+    return DEFAULT_INPUT_SIZE

@@ -1,0 +1,128 @@
+"""ONNX steps that need no PyTorch: simplify, read the I/O specs, run with ONNX Runtime, compare."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from harness.contracts import TensorSpec
+from harness.errors import ContractError, MissingDependencyError
+from harness.files import default_file_mode
+
+ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
+MAX_RELATIVE_ERROR = 1e-4
+RELATIVE_ERROR_DEFINITION = "max|onnxruntime - reference| / max|reference| over all outputs of the batch"
+
+
+def _require(module: str, package: str):
+    try:
+        return __import__(module)
+    except ImportError:
+        raise MissingDependencyError(package, f"pip install {package}") from None
+
+
+@contextmanager
+def atomic_output(path: Path):
+    """Yield a temporary path beside `path`; rename it over `path` only when the block succeeds."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, default_file_mode())
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def copy_atomic(src: Path, dst: Path) -> None:
+    if Path(src).resolve() == Path(dst).resolve():
+        return
+    with atomic_output(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def simplify_onnx(src: Path, dst: Path) -> None:
+    """onnxsim with the batch axis left dynamic; a failure names the file and onnxsim's message."""
+    onnx = _require("onnx", "onnx")
+    onnxsim = _require("onnxsim", "onnxsim")
+    model = onnx.load(str(src))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            simplified, ok = onnxsim.simplify(model)
+    except Exception as exc:  # onnxsim raises RuntimeError / onnx checker errors of its own
+        raise ContractError(f"{src}: onnxsim cannot simplify it ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not ok:
+        raise ContractError(f"{src}: onnxsim's check of the simplified model failed")
+    with atomic_output(dst) as tmp:
+        onnx.save(simplified, str(tmp))
+
+
+def _tensor_spec(value_info) -> TensorSpec:
+    tensor = value_info.type.tensor_type
+    shape = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim]
+    dtype = ONNX_DTYPES.get(tensor.elem_type, str(tensor.elem_type))
+    return TensorSpec(name=value_info.name, shape=shape, dtype=dtype)
+
+
+def onnx_io(path: Path) -> tuple[TensorSpec, TensorSpec]:
+    """The single input and first output of an ONNX model; -1 marks a symbolic (dynamic) dimension."""
+    onnx = _require("onnx", "onnx")
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {init.name for init in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    if len(inputs) != 1 or not graph.output:
+        raise ContractError(f"{path}: expected one image input and an output, found inputs "
+                            f"{[i.name for i in inputs]} and outputs {[o.name for o in graph.output]}")
+    return _tensor_spec(inputs[0]), _tensor_spec(graph.output[0])
+
+
+def run_onnxruntime(path: Path, batch: np.ndarray) -> np.ndarray:
+    ort = _require("onnxruntime", "onnxruntime")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: batch})[0]
+
+
+def relative_error(result: np.ndarray, reference: np.ndarray) -> float:
+    """max|result - reference| / max|reference| (one scale for the whole output, so near-zero logits
+    do not blow the ratio up)."""
+    scale = float(np.abs(reference).max())
+    difference = float(np.abs(result.astype(np.float64) - reference.astype(np.float64)).max())
+    return difference / scale if scale > 0 else difference
+
+
+def verification_record(result: np.ndarray, reference: np.ndarray, against: str, batch_shape) -> dict:
+    error = relative_error(result, reference)
+    return {"against": against, "onnx": "sim", "input_shape": list(batch_shape), "input": "normal(0, 1), seed 0",
+            "max_abs_error": float(np.abs(result.astype(np.float64) - reference).max()),
+            "max_relative_error": error, "tolerance": MAX_RELATIVE_ERROR,
+            "definition": RELATIVE_ERROR_DEFINITION, "passed": error < MAX_RELATIVE_ERROR}
+
+
+def check_verification(record: dict, path: Path) -> None:
+    if not record["passed"]:
+        raise ContractError(f"{path}: ONNX Runtime differs from {record['against']}: max relative error "
+                            f"{record['max_relative_error']:.3g} >= {record['tolerance']:g}; the export is wrong")
+
+
+def random_batch(spec: TensorSpec, batch: int) -> np.ndarray:
+    shape = [batch] + [d if d > 0 else 1 for d in spec.shape[1:]]
+    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+
+
+def verify_against_onnx(original: Path, simplified: Path, spec: TensorSpec, batch: int = 2) -> dict:
+    """For a given ONNX: the simplified model must compute what the original computes."""
+    inputs = random_batch(spec, spec.shape[0] if spec.shape[0] > 0 else batch)
+    record = verification_record(run_onnxruntime(simplified, inputs), run_onnxruntime(original, inputs),
+                                 "the given ONNX (onnxruntime)", inputs.shape)
+    check_verification(record, simplified)
+    return record

