@@ -1,6 +1,7 @@
 """Atomic file writes and small JSON helpers: a killed run never leaves a truncated file."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -11,6 +12,7 @@ from typing import Any
 from harness.errors import InputError
 
 
+@functools.lru_cache(maxsize=1)
 def default_file_mode() -> int:
     """0o666 minus the process umask: the mode open() would give a new file."""
     mask = os.umask(0o022)

@@ -6,7 +6,8 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -66,28 +67,58 @@ def plan_batches(files: list[Path], batch_size: int, shard: tuple[int, int] = (0
     return groups[index::count]
 
 
-def read_batch(index: int, group: list[Path], batch_size: int, spec: TensorSpec) -> Batch:
-    dtype = numpy_dtype(spec.dtype)
-    data = np.empty(spec.batch_shape(batch_size), dtype=dtype)
-    flat = data.reshape(batch_size, -1)
-    for row, path in enumerate(group):
-        flat[row] = np.fromfile(path, dtype=dtype)
-    for row in range(len(group), batch_size):
-        flat[row] = flat[0]  # padding repeats the first file of the batch, as ais_bench does
+class BufferPool:
+    """A fixed set of batch buffers: the reader blocks when all are in use, which bounds memory."""
+
+    def __init__(self, allocate: Callable[[tuple, np.dtype], np.ndarray], shape: tuple, dtype: np.dtype,
+                 count: int) -> None:
+        self._free: queue.Queue = queue.Queue()
+        for _ in range(count):
+            self._free.put(allocate(shape, dtype))
+
+    def take(self) -> np.ndarray:
+        return self._free.get()
+
+    def give(self, buffer: np.ndarray) -> None:
+        self._free.put(buffer)
+
+
+def _read_into(path: Path, row: np.ndarray) -> None:
+    with open(path, "rb", buffering=0) as handle:
+        got = handle.readinto(row.view(np.uint8))
+    if got != row.nbytes:
+        raise ContractError(f"{path}: {got} bytes read, {row.nbytes} expected; the file changed during the run")
+
+
+def read_batch(index: int, group: list[Path], data: np.ndarray, pool: ThreadPoolExecutor | None = None) -> Batch:
+    """Read a group of files into `data` (rows in order), padding repeats the first file as ais_bench does."""
+    flat = data.reshape(data.shape[0], -1)
+    if pool is None:
+        for row, path in enumerate(group):
+            _read_into(path, flat[row])
+    else:
+        list(pool.map(_read_into, group, [flat[row] for row in range(len(group))]))
+    for row in range(len(group), data.shape[0]):
+        flat[row] = flat[0]
     return Batch(index=index, data=data, stems=[stem_of(p) for p in group])
 
 
-def prefetch(groups: list[list[Path]], batch_size: int, spec: TensorSpec, depth: int = 4) -> Iterator[Batch]:
-    """Read batches on a background thread so disk reads overlap the target's compute."""
+def prefetch(groups: list[list[Path]], buffers: BufferPool, depth: int = 3,
+             threads: int = 8) -> Iterator[Batch]:
+    """Read batches on background threads so disk reads overlap the target's compute.
+
+    Each batch's buffer comes from `buffers`; the consumer gives it back once the target is done with it.
+    """
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def worker() -> None:
         try:
-            for i, group in enumerate(groups):
-                if stop.is_set():
-                    return
-                q.put(read_batch(i, group, batch_size, spec))
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="infer-read") as pool:
+                for i, group in enumerate(groups):
+                    if stop.is_set():
+                        return
+                    q.put(read_batch(i, group, buffers.take(), pool))
         except BaseException as exc:  # handed to the consumer, raised there
             q.put(exc)
         q.put(None)
@@ -103,6 +134,8 @@ def prefetch(groups: list[list[Path]], batch_size: int, spec: TensorSpec, depth:
         stop.set()
         while thread.is_alive():
             try:
-                q.get_nowait()
+                item = q.get_nowait()
+                if isinstance(item, Batch):
+                    buffers.give(item.data)
             except queue.Empty:
                 thread.join(timeout=0.05)

@@ -12,11 +12,12 @@ import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.stats import median_ci95_halfwidth
-from infer.dataset import plan_batches, prefetch
+from infer.dataset import Batch, BufferPool, plan_batches, prefetch, read_batch
 from infer.writers import OutputWriter
 from targets.base import Session
 
 PIPELINE_DEPTH = 2  # batches in flight: the next H2D/compute overlaps the previous D2H
+READ_THREADS = 8  # file reads release the GIL; several keep a fast device fed from the page cache
 
 
 @dataclass
@@ -43,24 +44,29 @@ def run_dataset(session: Session, files: list[Path], batch_size: int, writer: Ou
                 warmup_count: int, shard: tuple[int, int] = (0, 1), progress: bool = True) -> LoopResult:
     spec = session.inputs()[0]
     groups = plan_batches(files, batch_size, shard)
+    depth = 3
+    # Every buffer is either being read, queued, in flight on the target, or free.
+    buffers = BufferPool(session.allocate_host, spec.batch_shape(batch_size), numpy_dtype(spec.dtype),
+                         depth + PIPELINE_DEPTH + 1)
     if groups and warmup_count > 0:
-        from infer.dataset import read_batch
-
-        session.warmup(read_batch(0, groups[0], batch_size, spec).data, warmup_count)
+        first = buffers.take()
+        session.warmup(read_batch(0, groups[0], first).data, warmup_count)
+        buffers.give(first)
     bar = _progress(sum(len(g) for g in groups), progress)
-    in_flight: list[tuple[int, list[str]]] = []
+    in_flight: list[tuple[int, Batch]] = []
     images = padded = 0
     start = time.perf_counter()
 
     def drain_one() -> None:
-        handle, stems = in_flight.pop(0)
+        handle, batch = in_flight.pop(0)
         outputs = session.collect(handle)
+        buffers.give(batch.data)
         if writer is not None:
-            writer.submit(stems, outputs)
-        bar.update(len(stems))
+            writer.submit(batch.stems, outputs)
+        bar.update(len(batch.stems))
 
-    for batch in prefetch(groups, batch_size, spec):
-        in_flight.append((session.submit(batch.data), batch.stems))
+    for batch in prefetch(groups, buffers, depth, threads=READ_THREADS):
+        in_flight.append((session.submit(batch.data), batch))
         images += len(batch.stems)
         padded += batch_size - len(batch.stems)
         if len(in_flight) >= PIPELINE_DEPTH:
@@ -76,7 +82,9 @@ def run_dataset(session: Session, files: list[Path], batch_size: int, writer: Ou
 def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, time_limit: float = 0.0,
              stable_ci: float = 0.0) -> LoopResult:
     """`loop` timed batches; with time_limit, go on until the median is stable or time runs out."""
-    data = random_batch(session.inputs()[0], batch_size)
+    spec = session.inputs()[0]
+    data = session.allocate_host(spec.batch_shape(batch_size), numpy_dtype(spec.dtype))
+    data[...] = random_batch(spec, batch_size)
     session.warmup(data, warmup_count)
     in_flight: list[int] = []
     count = 0

@@ -32,7 +32,7 @@ def encode(array: np.ndarray, outfmt: str) -> bytes:
 class OutputWriter:
     """Writes `<stem>_<k>.<fmt>` for each real input of a batch on background threads."""
 
-    def __init__(self, directory: Path, outfmt: str, threads: int = 2) -> None:
+    def __init__(self, directory: Path, outfmt: str, threads: int = 4) -> None:
         self.directory = directory
         self.outfmt = outfmt
         self.suffix = outfmt.lower()

@@ -81,6 +81,11 @@ class Session(ABC):
         """Engine variant, device name, library versions: recorded in summary.json."""
         return {}
 
+    def allocate_host(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """Host memory for input batches. A target whose transfers are faster from its own memory
+        (pinned, say) returns that; the loop reads files straight into it and submits it as is."""
+        return np.empty(shape, dtype=dtype)
+
     # ---- running -----------------------------------------------------------------------------
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         return self.collect(self.submit(batch))

@@ -1,0 +1,158 @@
+"""Graph rewrites on the module of a torch.export program (aten ops, weights as get_attr nodes).
+
+fold_conv_bn: an inference BatchNorm after a convolution becomes the convolution's weight and bias,
+computed once in float32, which removes one full read and write of every such activation.
+fuse_conv_relu: convolution + ReLU as one cuDNN call (cudnn_convolution_relu, CUDA only).
+"""
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+CONV_DEFAULTS = {"stride": [1, 1], "padding": [0, 0], "dilation": [1, 1], "groups": 1}
+CONV_ARG_NAMES = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+
+
+def _aten():
+    import torch
+
+    return torch.ops.aten
+
+
+def _conv_args(node) -> dict:
+    """aten.conv2d arguments by name, defaults filled in."""
+    named = dict(zip(CONV_ARG_NAMES, node.args))
+    named.update(node.kwargs)
+    named.setdefault("bias", None)
+    for key, value in CONV_DEFAULTS.items():
+        named.setdefault(key, value)
+    return named
+
+
+def _attr(gm, node) -> Any:
+    """The tensor behind a get_attr node, or None when the node is no constant weight."""
+    if node is None or getattr(node, "op", None) != "get_attr":
+        return None
+    value = gm
+    for part in node.target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _bn_parts(node) -> tuple | None:
+    """(conv node, weight, bias, mean, var, eps, node to replace) for an inference BatchNorm, else None."""
+    aten = _aten()
+    if node.target == aten.batch_norm.default:
+        source, weight, bias, mean, var, training, _momentum, eps = node.args[:8]
+        return None if training else (source, weight, bias, mean, var, eps, node)
+    if node.target is operator.getitem and node.args[1] == 0:
+        bn = node.args[0]
+        if getattr(bn, "target", None) == aten._native_batch_norm_legit_no_training.default:
+            source, weight, bias, mean, var, _momentum, eps = bn.args[:7]
+            return source, weight, bias, mean, var, eps, node
+    return None
+
+
+def fold_conv_bn(gm) -> int:
+    """Fold every conv2d -> inference batch_norm pair whose conv has no other user. Returns the count."""
+    import torch
+
+    aten = _aten()
+    folded = 0
+    for node in list(gm.graph.nodes):
+        parts = _bn_parts(node) if node.op == "call_function" else None
+        if parts is None:
+            continue
+        conv, weight, bias, mean, var, eps, replaced = parts
+        if getattr(conv, "target", None) != aten.conv2d.default or len(conv.users) != 1:
+            continue
+        args = _conv_args(conv)
+        conv_weight, conv_bias = _attr(gm, args["weight"]), _attr(gm, args["bias"])
+        stats = [_attr(gm, n) for n in (weight, bias, mean, var)]
+        if conv_weight is None or stats[2] is None or stats[3] is None or (args["bias"] is not None and conv_bias is None):
+            continue
+        with torch.no_grad():
+            new_weight, new_bias = _folded(conv_weight, conv_bias, *stats, eps)
+        old_weights = [n for n in (args["weight"], args["bias"]) if n is not None]
+        args["weight"], args["bias"] = _register(gm, conv, f"_bnfold{folded}", new_weight, new_bias)
+        conv.args, conv.kwargs = tuple(args[name] for name in CONV_ARG_NAMES), {}
+        replaced.replace_all_uses_with(conv)
+        _erase_unused(gm, replaced, *old_weights)
+        folded += 1
+    if folded:
+        _cleanup(gm)
+    return folded
+
+
+def _folded(conv_weight, conv_bias, gamma, beta, mean, var, eps):
+    import torch
+
+    dtype = conv_weight.dtype
+    scale = torch.rsqrt(var.double() + eps)
+    if gamma is not None:
+        scale = scale * gamma.double()
+    bias = conv_bias.double() if conv_bias is not None else torch.zeros_like(mean, dtype=torch.float64)
+    new_bias = (bias - mean.double()) * scale
+    if beta is not None:
+        new_bias = new_bias + beta.double()
+    new_weight = conv_weight.double() * scale.reshape(-1, *([1] * (conv_weight.dim() - 1)))
+    return new_weight.to(dtype), new_bias.to(dtype)
+
+
+def _register(gm, conv, prefix: str, weight, bias) -> tuple:
+    gm.register_buffer(f"{prefix}_weight", weight)
+    gm.register_buffer(f"{prefix}_bias", bias)
+    with gm.graph.inserting_before(conv):
+        return gm.graph.get_attr(f"{prefix}_weight"), gm.graph.get_attr(f"{prefix}_bias")
+
+
+def fuse_conv_relu(gm) -> int:
+    """conv2d (single user) -> relu becomes aten.cudnn_convolution_relu. Returns the count."""
+    aten = _aten()
+    fused = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target not in (aten.relu.default, aten.relu_.default):
+            continue
+        conv = node.args[0]
+        if getattr(conv, "target", None) != aten.conv2d.default or len(conv.users) != 1:
+            continue
+        args = _conv_args(conv)
+        with gm.graph.inserting_before(node):
+            replacement = gm.graph.call_function(aten.cudnn_convolution_relu.default,
+                                                 tuple(args[name] for name in CONV_ARG_NAMES))
+        node.replace_all_uses_with(replacement)
+        _erase_unused(gm, node, conv)
+        fused += 1
+    if fused:
+        _cleanup(gm)
+    return fused
+
+
+def count_ops(gm, *targets) -> int:
+    return sum(1 for n in gm.graph.nodes if n.op == "call_function" and n.target in targets)
+
+
+def _erase_unused(gm, *nodes) -> None:
+    """Erase the replaced nodes, then whatever fed only them (a BN's tuple, its statistics)."""
+    pending, erased = list(nodes), set()
+    while pending:
+        node = pending.pop(0)
+        if node in erased or node.users:
+            continue
+        inputs = list(node.all_input_nodes)
+        gm.graph.erase_node(node)
+        erased.add(node)
+        pending.extend(n for n in inputs if n.op in ("call_function", "get_attr"))
+
+
+def _cleanup(gm) -> None:
+    """Drop the weights nothing reads any more (the unfolded ones), then rebuild the code."""
+    graph = gm.graph
+    used = {n.target for n in graph.nodes if n.op == "get_attr"}
+    for name, _ in list(gm.named_parameters()) + list(gm.named_buffers()):
+        if name not in used:
+            owner_path, _, attr = name.rpartition(".")
+            owner = gm.get_submodule(owner_path) if owner_path else gm
+            delattr(owner, attr)
+    graph.lint()
+    gm.recompile()

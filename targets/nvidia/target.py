@@ -1,0 +1,116 @@
+"""NVIDIA GPU target: a TensorRT engine where TensorRT is installed, a PyTorch engine otherwise.
+
+Both run through the same session (pipeline.py): pinned host buffers, H2D / compute / D2H on their own
+streams with events, one CUDA graph per batch size. Option engine=tensorrt|torch picks one explicitly.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.contracts import ConvertManifest
+from harness.errors import TargetError
+from targets.base import BuildRequest, BuildResult, Target
+from targets.nvidia import plan as plans
+from targets.nvidia.compat import check_tensorrt_engine, check_torch_artifact, read_meta, write_meta
+from targets.nvidia.options import NvidiaOptions, choose_engine, tensorrt_version
+
+SUFFIXES = {"tensorrt": ".plan", "torch": ".pt2"}
+
+
+class NvidiaTarget(Target):
+    name = "nvidia"
+    opset = 17
+    precisions = ("fp32", "fp16", "int8")
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.settings = NvidiaOptions.parse(options)
+        self.engine = choose_engine(self.settings.engine)
+        self.artifact_suffix = SUFFIXES[self.engine]
+
+    # ---- build ---------------------------------------------------------------------------------
+    def build(self, request: BuildRequest) -> BuildResult:
+        self.check_precision(request.precision)
+        profile = plans.batch_profile(request.batch_sizes, request.dynamic_batch, self.settings.opt_batch)
+        out_dir = Path(request.out_dir)
+        if self.engine == "torch":
+            from targets.nvidia.torch_build import build_torch_artifact
+
+            artifact = out_dir / plans.torch_artifact_filename(request.model, request.precision, profile)
+            info = build_torch_artifact(request, profile, artifact)
+        else:
+            artifact, info = self._build_tensorrt(request, profile, out_dir)
+        info["options"] = {"engine": self.engine}
+        info["batch_profile"] = profile.to_dict()
+        return BuildResult(artifact=artifact, info=info)
+
+    def _build_tensorrt(self, request: BuildRequest, profile: plans.BatchProfile, out_dir: Path):
+        from targets.nvidia.device import cuda_device, gpu_identity
+        from targets.nvidia.onnx_facts import inspect_onnx
+        from targets.nvidia.trt_build import build_engine, import_tensorrt
+
+        trt_version = import_tensorrt().__version__
+        plan = plans.precision_plan(trt_version, request.precision, inspect_onnx(Path(request.onnx)))
+        gpu = gpu_identity(cuda_device("0").index)  # the first visible GPU; CUDA_VISIBLE_DEVICES picks another
+        cc = gpu["compute_capability"]
+        artifact = out_dir / plans.engine_filename(request.model, request.precision, profile, trt_version, cc)
+        cache = out_dir / plans.timing_cache_filename(request.model, trt_version, cc)
+        info = build_engine(Path(request.onnx), artifact, cache, plan, profile, request.input,
+                            self.settings.workspace_mib)
+        write_meta(artifact, {"engine": "tensorrt", "tensorrt": trt_version, "model": request.model,
+                              "precision": request.precision, "batch_profile": profile.to_dict(),
+                              "gpu": {"name": gpu["gpu_name"], "compute_capability": cc},
+                              "strongly_typed": plan.strongly_typed, "builder_flags": list(plan.builder_flags)})
+        return artifact, {**info, "gpu_name": gpu["gpu_name"], "compute_capability": cc}
+
+    # ---- open ----------------------------------------------------------------------------------
+    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0"):
+        from targets.nvidia.device import cuda_device, gpu_identity
+        from targets.nvidia.pipeline import CudaPipelineSession
+
+        artifact = Path(artifact)
+        meta = read_meta(artifact)
+        engine = meta.get("engine")
+        if self.settings.engine and self.settings.engine != engine:
+            raise TargetError(f"{artifact.name} is a {engine} artifact, engine={self.settings.engine} was asked "
+                              f"for; convert again with engine={self.settings.engine} or drop the option")
+        torch_device = cuda_device(device)
+        profile = plans.BatchProfile.from_dict(meta["batch_profile"])
+        sample_shape = manifest.input.sample_shape
+        if engine == "tensorrt":
+            runner = self._tensorrt_runner(artifact, meta, torch_device, sample_shape, gpu_identity)
+        elif engine == "torch":
+            runner = self._torch_runner(artifact, meta, torch_device, manifest, sample_shape)
+        else:
+            raise TargetError(f"{artifact.name}: unknown engine {engine!r} in its description; rerun convert")
+        return CudaPipelineSession(runner, torch_device, manifest.input, [manifest.output], profile,
+                                   cuda_graphs=self.settings.cuda_graphs, in_flight=self.settings.in_flight,
+                                   info={"artifact": artifact.name, "precision": meta.get("precision")})
+
+    def _tensorrt_runner(self, artifact, meta, torch_device, sample_shape, gpu_identity):
+        from targets.nvidia.trt_runtime import TrtRunner
+        from targets.nvidia.trt_build import import_tensorrt
+
+        here = {"tensorrt": import_tensorrt().__version__, **gpu_identity(torch_device.index)}
+        check_tensorrt_engine(meta, here, artifact, self.settings.allow_other_gpu)
+        return TrtRunner(artifact, torch_device, sample_shape)
+
+    def _torch_runner(self, artifact, meta, torch_device, manifest, sample_shape):
+        from targets.nvidia.device import import_torch
+        from targets.nvidia.torch_runtime import TorchRunner
+        from targets.nvidia.variants import resolve_variant
+
+        check_torch_artifact(meta, import_torch().__version__, artifact)
+        precision = meta.get("precision", manifest.precision)
+        return TorchRunner(artifact, torch_device, precision, resolve_variant(self.settings.variant), sample_shape)
+
+    # ---- identity ------------------------------------------------------------------------------
+    def versions(self) -> dict:
+        """Goes into convert's content hash: a new TensorRT or torch rebuilds the artifact."""
+        if self.engine == "tensorrt":
+            return {"engine": "tensorrt", "tensorrt": tensorrt_version() or "missing"}
+        try:
+            import torch
+        except ImportError:
+            return {"engine": "torch", "torch": "missing"}
+        return {"engine": "torch", "torch": torch.__version__}

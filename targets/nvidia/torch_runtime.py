@@ -1,0 +1,141 @@
+"""Run side of the torch engine: load the exported program, apply the variant, launch on the current stream."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.errors import TargetError
+from targets.nvidia.device import import_torch
+from targets.nvidia.fx_passes import fold_conv_bn, fuse_conv_relu
+from targets.nvidia.pipeline import DeviceRunner, host_random
+from targets.nvidia.variants import FALLBACK_VARIANT, TorchVariant, resolve_variant
+
+
+def load_program_module(artifact: Path):
+    """The exported program as a GraphModule on the CPU, in float32."""
+    torch = import_torch()
+    try:
+        program = torch.export.load(str(artifact))
+    except Exception as exc:  # a truncated or foreign file: any of several exception types
+        raise TargetError(f"{artifact}: torch.export.load failed ({str(exc).splitlines()[0][:160]}); "
+                          "rerun convert") from None
+    return program.module()
+
+
+def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
+    """Graph rewrites of the variant, done in float32 before any cast; returns how many of each."""
+    done = {}
+    if variant.fold_bn:
+        done["bn_folded"] = fold_conv_bn(module)
+    if variant.fuse_conv_relu and on_cuda:
+        done["conv_relu_fused"] = fuse_conv_relu(module)
+    return done
+
+
+class BackendFlags:
+    """cuDNN/TF32 switches are process-wide: set them for the session, put them back on close."""
+
+    NAMES = ("cudnn.benchmark", "cudnn.allow_tf32", "cuda.matmul.allow_tf32")
+
+    def __init__(self, torch: Any, wanted: dict) -> None:
+        self._torch = torch
+        self._saved = {name: self._get(name) for name in wanted}
+        for name, value in wanted.items():
+            self._set(name, value)
+
+    def _get(self, name: str) -> bool:
+        group, attr = name.rsplit(".", 1)
+        return getattr(self._owner(group), attr)
+
+    def _set(self, name: str, value: bool) -> None:
+        group, attr = name.rsplit(".", 1)
+        setattr(self._owner(group), attr, value)
+
+    def _owner(self, group: str) -> Any:
+        return self._torch.backends.cudnn if group == "cudnn" else self._torch.backends.cuda.matmul
+
+    def restore(self) -> None:
+        for name, value in self._saved.items():
+            self._set(name, value)
+
+
+class TorchRunner(DeviceRunner):
+    def __init__(self, artifact: Path, device: Any, precision: str, variant: TorchVariant,
+                 sample_shape: tuple[int, ...]) -> None:
+        torch = import_torch()
+        self._torch = torch
+        self._artifact = Path(artifact)
+        self._device = device
+        self._sample_shape = tuple(sample_shape)
+        self._precision = precision
+        self._dtype = torch.float16 if precision == "fp16" else torch.float32
+        self._first_call_s: dict[int, float] = {}
+        self._fallback_note = ""
+        self._flags = None
+        self._use(variant)
+
+    def _use(self, variant: TorchVariant) -> None:
+        """Load the program and prepare it as `variant` says (also used to fall back after a failed compile)."""
+        torch = self._torch
+        started = time.perf_counter()
+        self._variant = variant
+        self._layout = torch.channels_last if variant.channels_last and len(self._sample_shape) == 3 else None
+        module = load_program_module(self._artifact)
+        self._rewrites = apply_rewrites(module, variant, on_cuda=self._device.type == "cuda")
+        module.to(device=self._device, dtype=self._dtype)
+        if self._layout is not None:
+            module.to(memory_format=self._layout)
+        if self._flags is not None:
+            self._flags.restore()
+        self._flags = BackendFlags(torch, {"cudnn.benchmark": variant.cudnn_benchmark,
+                                           "cudnn.allow_tf32": True, "cuda.matmul.allow_tf32": True})
+        self._module = self._compiled(module) if variant.inductor is not None else module
+        self._load_s = round(time.perf_counter() - started, 2)
+        self.warmup_runs = 3 if variant.inductor is not None else 2
+
+    def _compiled(self, module):
+        return self._torch.compile(module, backend="inductor", dynamic=False, options=dict(self._variant.inductor))
+
+    def _call(self, static_input):
+        """The module's output; a compile that fails (no Triton, an unsupported op) falls back once."""
+        try:
+            with self._torch.no_grad():
+                return self._module(static_input)
+        except Exception as exc:  # inductor raises BackendCompilerFailed and others
+            if self._variant.inductor is None or self._fallback_note:
+                raise
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            self._fallback_note = f"{self._variant.name} failed ({type(exc).__name__}: {first}); ran {FALLBACK_VARIANT}"
+            self._use(resolve_variant(FALLBACK_VARIANT))
+            with self._torch.no_grad():
+                return self._module(static_input)
+
+    def make_input(self, batch: int):
+        torch = self._torch
+        tensor = host_random(torch, (batch, *self._sample_shape), self._dtype, self._device)
+        return tensor.contiguous(memory_format=self._layout) if self._layout is not None else tensor
+
+    def forward(self, static_input) -> list:
+        batch = int(static_input.shape[0])
+        first = batch not in self._first_call_s
+        started = time.perf_counter()
+        produced = self._call(static_input)
+        if first:  # the first call per shape compiles or autotunes: worth reporting
+            if self._device.type == "cuda":
+                self._torch.cuda.synchronize(self._device)
+            self._first_call_s[batch] = round(time.perf_counter() - started, 2)
+        return list(produced) if isinstance(produced, (tuple, list)) else [produced]
+
+    def info(self) -> dict:
+        torch = self._torch
+        cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+        fallback = {"fallback": self._fallback_note} if self._fallback_note else {}
+        return {"engine": "torch", "variant": self._variant.name, "variant_settings": self._variant.settings(), **fallback,
+                "precision": self._precision, "tf32_allowed": self._precision == "fp32", **self._rewrites,
+                "load_s": self._load_s, "first_call_s": {str(k): v for k, v in self._first_call_s.items()},
+                "torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": cudnn}
+
+    def close(self) -> None:
+        if self._flags is not None:
+            self._flags.restore()

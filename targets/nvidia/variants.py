@@ -1,0 +1,52 @@
+"""Ways the torch engine can run an exported program, and the one it uses unless told otherwise.
+
+The default was chosen by measurement on an H100 (docs/nvidia.md): the fastest variant that neither
+crashed nor compiled for minutes. Inductor compiles once per batch size (about 25-30 s for
+SE-ResNeXt101 there); where it cannot compile, the session runs the fallback and says so in info().
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from harness.errors import InputError
+
+
+@dataclass(frozen=True)
+class TorchVariant:
+    name: str
+    description: str
+    fold_bn: bool = False  # BatchNorm folded into the preceding convolution (float32, at load)
+    cudnn_benchmark: bool = False  # cuDNN times its algorithms per shape and keeps the fastest
+    fuse_conv_relu: bool = False  # convolution + ReLU as one cuDNN call
+    channels_last: bool = True  # NHWC activations: what the tensor cores want for convolutions
+    inductor: dict | None = field(default=None)  # torch.compile(backend="inductor", options=...) when set
+
+    def settings(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("name", "description")}
+
+
+VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
+    TorchVariant("plain", "the exported program as is (the plain-PyTorch baseline)"),
+    TorchVariant("tuned", "BatchNorm folded into convolutions, cuDNN autotuning",
+                 fold_bn=True, cudnn_benchmark=True),
+    TorchVariant("tuned-nchw", "tuned, with NCHW activations instead of channels_last",
+                 fold_bn=True, cudnn_benchmark=True, channels_last=False),
+    TorchVariant("fused", "tuned, plus convolution+ReLU fused in cuDNN",
+                 fold_bn=True, cudnn_benchmark=True, fuse_conv_relu=True),
+    TorchVariant("inductor", "torch.compile (inductor, weights frozen into the graph); compiles per batch size",
+                 cudnn_benchmark=True, inductor={"freezing": True}),
+    TorchVariant("max-autotune", "inductor with max-autotune kernel search; compiles for minutes",
+                 cudnn_benchmark=True, inductor={"freezing": True, "max_autotune": True,
+                                                 "triton.cudagraphs": False}),
+)}
+
+DEFAULT_VARIANT = "inductor"
+FALLBACK_VARIANT = "fused"  # when the default cannot compile here (no Triton, an op inductor rejects)
+
+
+def resolve_variant(name: str | None) -> TorchVariant:
+    key = name or DEFAULT_VARIANT
+    try:
+        return VARIANTS[key]
+    except KeyError:
+        raise InputError(f"unknown torch engine variant {key!r}; choose one of {', '.join(VARIANTS)}") from None

@@ -1,0 +1,51 @@
+"""Fixtures for the nvidia target: a tiny conv net with non-trivial BatchNorm statistics, GPU skips."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+class TinyNet(torch.nn.Module):
+    """conv-BN-ReLU, grouped conv-BN-ReLU, SE-style gate, residual add, pooled linear head."""
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.grouped = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=4, bias=False), nn.BatchNorm2d(8),
+                                     nn.ReLU(inplace=True))
+        self.gate = nn.Conv2d(8, 8, 1)
+        self.head = nn.Linear(8, classes)
+
+    def forward(self, x):
+        stem = self.stem(x)
+        y = self.grouped(stem)
+        y = y * torch.sigmoid(self.gate(y.mean((2, 3), keepdim=True)))
+        return self.head(torch.relu(y + stem).mean((2, 3)))
+
+
+def tiny_net(seed: int = 0) -> TinyNet:
+    torch.manual_seed(seed)
+    model = TinyNet()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+def relative_error(got, want) -> float:
+    import numpy as np
+
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return float(np.linalg.norm(got - want) / np.linalg.norm(want))
+
+
+@pytest.fixture
+def cuda():
+    if not torch.cuda.is_available():
+        pytest.skip(f"no CUDA device (torch {torch.__version__}): GPU tests run on a machine with an NVIDIA GPU")
+    return torch.device("cuda", 0)
