@@ -45,7 +45,7 @@ RUN       := $(MODEL)-$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)-bs$(BS)-$
 TARGET_OPTIONS := $(if $(ENGINE),--option engine=$(ENGINE)) $(if $(SOC),--option soc_version=$(SOC)) \
                   $(foreach o,$(OPTIONS),--option $(o))
 
-.PHONY: all setup preprocess convert infer postprocess bench compare report test clean
+.PHONY: all setup preprocess convert infer postprocess bench compare report calib-sweep bench-precision test clean
 .DEFAULT_GOAL := all
 
 all: preprocess convert infer postprocess
@@ -106,6 +106,21 @@ compare: $(SETUP)
 report: $(SETUP)
 	$(PYTHON) -m report --input $(or $(wildcard $(REPORT_INPUTS)),$(REPORT_INPUTS)) --output $(REPORT) \
 	  $(if $(BASELINE),--baseline "$(BASELINE)")
+
+# ---- precision: calibration-count sweep and CPU int8/fp16 speed (run make preprocess convert first) ----
+CALIB_COUNTS  ?= 50 100 200 500
+CALIB_METHODS ?= $(CALIB_METHOD)
+FP32_ONNX     := $(WORK)/models/$(MODEL)/cpu-fp32-bs$(BS)/$(MODEL).sim.onnx
+CALIB_SWEEP   := $(WORK)/calib-sweep/$(MODEL)-$(DATANAME)
+
+calib-sweep: $(SETUP)
+	$(PYTHON) bench/calib_sweep.py --onnx $(FP32_ONNX) --data $(PREP) --labels $(LABELS) \
+	  --counts $(CALIB_COUNTS) --methods $(CALIB_METHODS) --work $(CALIB_SWEEP) --out $(CALIB_SWEEP)/calib_sweep.json
+
+bench-precision: $(SETUP)
+	$(PYTHON) bench/precision_cpu.py --onnx $(FP32_ONNX) --calib $(PREP) --count $(CALIB_COUNT) \
+	  --method $(CALIB_METHOD) --batch $(BS) --work $(WORK)/bench-precision/$(MODEL) \
+	  --json $(WORK)/bench-precision/$(MODEL)/precision_cpu.json
 
 test: $(SETUP)
 	$(PYTHON) -m pytest -q tests

@@ -97,26 +97,26 @@ def calibration_fingerprint(calib_dir: Path, count: int, method: str) -> str:
 class BinCalibrationReader:
     """ONNX Runtime's CalibrationDataReader protocol (`get_next`, `__len__`, `set_range`) over a set.
 
-    Each item is one batch; `set_range` limits reading to items [start, end) so that the
-    calibrator can collect in chunks and never hold every activation of the whole set at once.
+    Each item is one batch, the files [start, stop) of `batches`; `set_range` limits reading to
+    items [start, end) so that the calibrator can collect in chunks and never hold every
+    activation of the whole set at once.
     """
 
-    def __init__(self, calib: CalibrationSet, input_name: str, batch_size: int) -> None:
+    def __init__(self, calib: CalibrationSet, input_name: str, batches: list[tuple[int, int]]) -> None:
         self.calib = calib
         self.input_name = input_name
-        self.batch_size = batch_size
-        self._items = len(calib.files) // batch_size + bool(len(calib.files) % batch_size)
-        self._next, self._end = 0, self._items
+        self.batches = list(batches)
+        self._next, self._end = 0, len(self.batches)
 
     def __len__(self) -> int:
-        return self._items
+        return len(self.batches)
 
     def set_range(self, start_index: int, end_index: int) -> None:
-        self._next, self._end = start_index, min(end_index, self._items)
+        self._next, self._end = start_index, min(end_index, len(self.batches))
 
     def get_next(self) -> dict | None:
         if self._next >= self._end:
             return None
-        start = self._next * self.batch_size
+        start, stop = self.batches[self._next]
         self._next += 1
-        return {self.input_name: self.calib.load(start, start + self.batch_size)}
+        return {self.input_name: self.calib.load(start, stop)}

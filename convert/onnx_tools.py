@@ -1,18 +1,15 @@
 """ONNX steps that need no PyTorch: simplify, read the I/O specs, run with ONNX Runtime, compare."""
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from harness.contracts import TensorSpec
 from harness.errors import ContractError, MissingDependencyError
-from harness.files import default_file_mode
+from harness.files import atomic_output
 
 ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
 MAX_RELATIVE_ERROR = 1e-4
@@ -24,20 +21,6 @@ def _require(module: str, package: str):
         return __import__(module)
     except ImportError:
         raise MissingDependencyError(package, f"pip install {package}") from None
-
-
-@contextmanager
-def atomic_output(path: Path):
-    """Yield a temporary path beside `path`; rename it over `path` only when the block succeeds."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, default_file_mode())
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def copy_atomic(src: Path, dst: Path) -> None:

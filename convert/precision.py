@@ -16,14 +16,14 @@ from pathlib import Path
 
 from convert.calibration import (BinCalibrationReader, calibration_fingerprint, check_matches_input, check_method,
                                  select_calibration_files)
-from harness.errors import InputError, MissingDependencyError, TargetError
+from harness.errors import InputError, MissingDependencyError, ToolError
 
-__all__ = ["make_fp16_onnx", "make_int8_onnx", "calibration_fingerprint", "is_qdq_onnx", "METHODS_TO_ORT"]
+__all__ = ["make_fp16_onnx", "make_int8_onnx", "calibration_fingerprint", "is_qdq_onnx"]
 
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 METHODS_TO_ORT = {"entropy": "Entropy", "minmax": "MinMax", "percentile": "Percentile"}
-CALIBRATION_BATCH = 8  # images per calibration run when the batch axis is dynamic
-CHUNK_IMAGES = 32  # images whose activations the calibrator holds at once (memory, not accuracy)
+# Images whose activations the calibrator holds at once: about 3 GB for SE-ResNeXt101 at 224x224.
+CHUNK_IMAGES = 16
 ONNX_TYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
 
 
@@ -50,7 +50,7 @@ def _save_checked(model, dst: Path) -> Path:
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
-        raise TargetError(f"{dst}: the converted model fails onnx.checker ({str(exc).splitlines()[0]})") from None
+        raise ToolError(f"{dst}: the converted model fails onnx.checker ({str(exc).splitlines()[0]})") from None
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp")
@@ -119,33 +119,42 @@ def onnx_input(model, input_name: str) -> tuple[list, str]:
     raise InputError(f"the model has no input {input_name!r}; its inputs are {names}")
 
 
-def _calibration_batch(batch_dim, count: int) -> int:
+def calibration_batches(batch_dim, count: int) -> tuple[list[tuple[int, int]], int]:
+    """File ranges, one per calibration run, and how many runs ORT's calibrator collects at once.
+
+    A dynamic batch axis takes each chunk of at most CHUNK_IMAGES files as one run, so chunks
+    may differ in size (the histogram calibrators stack the outputs of one chunk into one array,
+    which needs equal batches within a chunk). A fixed batch axis takes runs of exactly its size.
+    """
     if isinstance(batch_dim, int) and batch_dim > 0:
         if count % batch_dim:
             raise InputError(f"the model takes a fixed batch of {batch_dim}; use a calibration count that is a "
                              f"multiple of it (got {count}) or export with a dynamic batch")
-        return batch_dim
-    # Equal batches only: the histogram calibrators stack a chunk's outputs into one array.
-    return max(size for size in range(1, min(CALIBRATION_BATCH, count) + 1) if count % size == 0)
+        runs = count // batch_dim
+        per_chunk = max(d for d in range(1, max(1, CHUNK_IMAGES // batch_dim) + 1) if runs % d == 0)
+        return [(i, i + batch_dim) for i in range(0, count, batch_dim)], per_chunk
+    chunks = -(-count // CHUNK_IMAGES)
+    bounds = [round(i * count / chunks) for i in range(chunks + 1)]
+    return list(zip(bounds[:-1], bounds[1:])), 1
 
 
-def _batches_per_chunk(num_batches: int, batch: int) -> int:
-    """The largest divisor of num_batches that keeps a chunk within CHUNK_IMAGES (ORT needs a divisor)."""
-    limit = max(1, CHUNK_IMAGES // batch)
-    return max(d for d in range(1, min(limit, num_batches) + 1) if num_batches % d == 0)
-
-
-def _quantize(src: Path, out: Path, reader: BinCalibrationReader, method: str) -> None:
+def _quantize(src: Path, out: Path, reader: BinCalibrationReader, per_chunk: int, method: str) -> None:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     pre = out.with_name("preprocessed.onnx")
-    quant_pre_process(str(src), str(pre))
-    # The histogram calibrators print progress lines to stdout; the harness keeps stdout for its own lines.
-    with contextlib.redirect_stdout(io.StringIO()):
-        _quantize_static(pre, out, reader, method)
+    try:
+        quant_pre_process(str(src), str(pre))
+        # The histogram calibrators print progress lines to stdout; the harness keeps stdout for its own lines.
+        with contextlib.redirect_stdout(io.StringIO()):
+            _quantize_static(pre, out, reader, per_chunk, method)
+    except MemoryError:
+        raise
+    except Exception as exc:  # the quantizer raises plain ValueError/RuntimeError/ORT errors
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ToolError(f"{src}: onnxruntime.quantization failed ({type(exc).__name__}: {first})") from exc
 
 
-def _quantize_static(pre: Path, out: Path, reader: BinCalibrationReader, method: str) -> None:
+def _quantize_static(pre: Path, out: Path, reader: BinCalibrationReader, per_chunk: int, method: str) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     quantize_static(
@@ -158,7 +167,7 @@ def _quantize_static(pre: Path, out: Path, reader: BinCalibrationReader, method:
             "ActivationSymmetric": True, "WeightSymmetric": True, "CalibTensorRangeSymmetric": True,
             # TensorRT's parser rejects DequantizeLinear of an int32 bias; biases stay float.
             "QuantizeBias": False,
-            "CalibStridedMinMax": _batches_per_chunk(len(reader), reader.batch_size),
+            "CalibStridedMinMax": per_chunk,
         })
 
 
@@ -176,10 +185,12 @@ def make_int8_onnx(src: Path, dst: Path, calib_dir: Path, count: int, method: st
     calib = select_calibration_files(calib_dir, count)
     dims, dtype = onnx_input(_load(src, with_weights=False), input_name)
     check_matches_input(calib, input_name, dims[1:], dtype)
-    reader = BinCalibrationReader(calib, input_name, _calibration_batch(dims[0] if dims else None, count))
-    with tempfile.TemporaryDirectory(prefix="int8-", dir=Path(dst).parent if Path(dst).parent.exists() else None) as tmp:
+    batches, per_chunk = calibration_batches(dims[0] if dims else None, count)
+    reader = BinCalibrationReader(calib, input_name, batches)
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".int8-", dir=Path(dst).parent) as tmp:
         quantized = Path(tmp) / "quantized.onnx"
-        _quantize(Path(src), quantized, reader, method)
+        _quantize(Path(src), quantized, reader, per_chunk, method)
         _save_checked(_load(quantized), dst)
     return {"precision": "int8", "tool": "onnxruntime.quantization", "onnxruntime": _ort_version(),
             "method": method, "count": count, "format": "QDQ int8 symmetric, per-channel weights",

@@ -1,40 +1,55 @@
 """Atomic file writes and small JSON helpers: a killed run never leaves a truncated file."""
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from harness.errors import InputError
 
 
-@functools.lru_cache(maxsize=1)
-def default_file_mode() -> int:
-    """0o666 minus the process umask: the mode open() would give a new file."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
-    """Write to a temporary file in the same directory, then rename over the target."""
+    """Write to a temporary file in the same directory, then rename over the target.
+
+    The temporary name is fixed per target and process (stale ones from a killed run are removed by
+    the stages that resume); os.open with 0o666 gives the mode a plain open() would, umask applied.
+    Few syscalls and little Python: infer writes one file per input on its hot path.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
-        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; the result should read like any new file
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.close(fd)
+        fd = -1
         os.replace(tmp, path)
     except BaseException:
+        if fd >= 0:
+            os.close(fd)
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` for a writer that wants a file name (onnx.save, say);
+    it is renamed over `path` only when the block succeeds."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -74,7 +74,9 @@ class BufferPool:
                  count: int) -> None:
         self._free: queue.Queue = queue.Queue()
         for _ in range(count):
-            self._free.put(allocate(shape, dtype))
+            buffer = allocate(shape, dtype)
+            buffer.fill(0)  # touch every page now, not on the timed path
+            self._free.put(buffer)
 
     def take(self) -> np.ndarray:
         return self._free.get()

@@ -39,7 +39,10 @@ def result_dir(config: InferConfig) -> Path | None:
             raise InputError("--output_dirname needs --output")
         return None
     name = config.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
-    return ensure_writable_dir(config.output / name)
+    directory = ensure_writable_dir(config.output / name)
+    for stale in directory.glob(".*.tmp"):  # left by a killed run; its files are written again
+        stale.unlink(missing_ok=True)
+    return directory
 
 
 def run(config: InferConfig) -> InferSummary:

@@ -1,12 +1,22 @@
-"""Output side of the loop: per-input files in ais_bench's naming and formats, written behind compute."""
+"""Output side of the loop: per-input files in ais_bench's naming and formats, written behind compute.
+
+BIN and NPY cost little Python per file and go through threads. TXT formatting is CPU-bound Python
+work that would hold the GIL against the reader threads and the target calls, so on machines with
+cores to spare it runs in worker processes, a whole batch per task (docs/nvidia.md has the numbers).
+"""
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+import io
+import multiprocessing
+import os
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from harness.files import atomic_write_bytes
+
+TXT_PROCESSES = 4
 
 
 def format_txt(array: np.ndarray) -> bytes:
@@ -22,38 +32,59 @@ def encode(array: np.ndarray, outfmt: str) -> bytes:
         return format_txt(array)
     if outfmt == "BIN":
         return np.ascontiguousarray(array).tobytes()
-    import io
-
     buf = io.BytesIO()
     np.save(buf, array)
     return buf.getvalue()
 
 
-class OutputWriter:
-    """Writes `<stem>_<k>.<fmt>` for each real input of a batch on background threads."""
+def write_batch(directory: str, outfmt: str, names: list[list[str]], outputs: list[np.ndarray]) -> None:
+    """Write row i of every output k to names[i][k]. Runs in a writer thread or process."""
+    for i, per_input in enumerate(names):
+        for k, name in enumerate(per_input):
+            atomic_write_bytes(Path(directory) / name, encode(outputs[k][i], outfmt))
 
-    def __init__(self, directory: Path, outfmt: str, threads: int = 4) -> None:
+
+def _process_pool(count: int) -> Executor:
+    # spawn, not fork: the parent may hold a CUDA context, which a forked child must not inherit.
+    return ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"))
+
+
+class OutputWriter:
+    """Writes `<stem>_<k>.<fmt>` for each real input of a batch, off the loop's thread."""
+
+    def __init__(self, directory: Path, outfmt: str, threads: int = 4, processes: int | None = None) -> None:
         self.directory = directory
         self.outfmt = outfmt
         self.suffix = outfmt.lower()
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="infer-writer")
+        if processes is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            processes = min(TXT_PROCESSES, cores - 1) if cores > 2 and outfmt == "TXT" else 0
+        if processes > 0:
+            self._pool: Executor = _process_pool(processes)
+            self._pool.submit(int).result()  # start the workers before the timed loop
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="infer-writer")
         self._futures: list[Future] = []
         self.files: list[dict] = []
 
     def submit(self, stems: list[str], outputs: list[np.ndarray]) -> None:
-        # Copy the rows now: targets may reuse their output buffers for the next batch.
-        rows = [[np.array(out[i]) for out in outputs] for i in range(len(stems))]
-        for stem, per_output in zip(stems, rows):
-            names = [f"{stem}_{k}.{self.suffix}" for k in range(len(per_output))]
-            self.files.append({"stem": stem, "outfiles": names})
-            self._futures.append(self._pool.submit(self._write, names, per_output))
-        self._futures = [f for f in self._futures if not f.done() or f.exception() is not None]
+        # Copy the real rows now: targets may reuse their output buffers for the next batch.
+        rows = [np.array(out[:len(stems)]) for out in outputs]
+        names = [[f"{stem}_{k}.{self.suffix}" for k in range(len(outputs))] for stem in stems]
+        self.files.extend({"stem": stem, "outfiles": n} for stem, n in zip(stems, names))
+        self._futures.append(self._pool.submit(write_batch, str(self.directory), self.outfmt, names, rows))
+        self._reap()
 
-    def _write(self, names: list[str], arrays: list[np.ndarray]) -> None:
-        for name, array in zip(names, arrays):
-            atomic_write_bytes(self.directory / name, encode(array, self.outfmt))
+    def _reap(self) -> None:
+        pending = []
+        for fut in self._futures:
+            if not fut.done():
+                pending.append(fut)
+            else:
+                fut.result()  # a failed write stops the run here, not at the end
+        self._futures = pending
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         for fut in self._futures:
-            fut.result()  # re-raise a failed write
+            fut.result()

@@ -98,6 +98,13 @@ class CpuTarget(Target):
     precisions = ("fp32", "int8")
     artifact_suffix = ".cpu.onnx"
 
+    def check_precision(self, precision: str) -> None:
+        if precision == "fp16":
+            raise TargetError("target 'cpu' does not run fp16: ONNX Runtime's CPU kernels run an fp16 model slower "
+                              "than fp32 (measured: bench/precision_cpu.py, docs/precision.md); use fp32 or int8 "
+                              "here, fp16 on the nvidia target")
+        super().check_precision(precision)
+
     def build(self, request: BuildRequest) -> BuildResult:
         ort = _ort()
         self.check_precision(request.precision)

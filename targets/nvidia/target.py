@@ -27,6 +27,8 @@ class NvidiaTarget(Target):
         self.settings = NvidiaOptions.parse(options)
         self.engine = choose_engine(self.settings.engine)
         self.artifact_suffix = SUFFIXES[self.engine]
+        # The torch engine casts the PyTorch program itself; an fp16 / Q/DQ ONNX is for TensorRT only.
+        self.precision_in_onnx = self.engine == "tensorrt"
 
     # ---- build ---------------------------------------------------------------------------------
     def build(self, request: BuildRequest) -> BuildResult:
@@ -109,8 +111,9 @@ class NvidiaTarget(Target):
         """Goes into convert's content hash: a new TensorRT or torch rebuilds the artifact."""
         if self.engine == "tensorrt":
             return {"engine": "tensorrt", "tensorrt": tensorrt_version() or "missing"}
-        try:
-            import torch
-        except ImportError:
+        from importlib import metadata
+
+        try:  # the package metadata, not `import torch`: an unchanged convert rerun stays under a second
+            return {"engine": "torch", "torch": metadata.version("torch")}
+        except metadata.PackageNotFoundError:
             return {"engine": "torch", "torch": "missing"}
-        return {"engine": "torch", "torch": torch.__version__}

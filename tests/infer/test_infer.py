@@ -18,8 +18,9 @@ def ais_bench_txt(array: np.ndarray) -> bytes:
     """ais_bench's save_data_to_files for TXT (ref-ascend.md 6.3), written out independently."""
     buf = io.BytesIO()
     rows = array.reshape(-1, array.shape[-1])
+    fmt = "%f" if array.dtype in (np.float16, np.float32, np.float64) else "%d"
     for row in rows:
-        np.savetxt(buf, np.c_[row], fmt="%f", newline=" ")
+        np.savetxt(buf, np.c_[row], fmt=fmt, newline=" ")
         buf.write(b"\n")
     return buf.getvalue()
 
@@ -127,3 +128,22 @@ def test_unwritable_output_dir_is_one_line(model_dir, tmp_path):
     blocker.write_text("a file where a directory should go")
     assert_one_line_error(run_cli("-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "ok"),
                                   "--output", str(blocker)), "cannot be written")
+
+
+def test_writer_processes_and_threads_write_the_same_files(tmp_path):
+    from infer.writers import OutputWriter
+
+    rng = np.random.default_rng(3)
+    batch = [rng.standard_normal((4, 10)).astype(np.float32), rng.integers(0, 9, (4, 2)).astype(np.int64)]
+    for fmt in ("TXT", "BIN", "NPY"):
+        for processes in (0, 2):
+            out = tmp_path / f"{fmt}-{processes}"
+            out.mkdir()
+            writer = OutputWriter(out, fmt, processes=processes)
+            writer.submit(["a", "b", "c"], batch)  # the 4th row is padding: no file
+            writer.close()
+            assert sorted(p.name for p in out.iterdir()) == sorted(
+                f"{s}_{k}.{fmt.lower()}" for s in "abc" for k in (0, 1))
+        for path in (tmp_path / f"{fmt}-0").iterdir():
+            assert path.read_bytes() == (tmp_path / f"{fmt}-2" / path.name).read_bytes()
+    assert (tmp_path / "TXT-0" / "b_1.txt").read_bytes() == ais_bench_txt(batch[1][1])

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The GPU measurements of docs/nvidia.md and docs/report, as run on a lent GPU machine whose image has
+# torch, timm, onnx and onnxruntime but no package registry. Wheels it lacks travel in .whl/, the 1000
+# sample images in two halves (.carry/img1, .carry/img2) because one transfer carries at most 64 MiB.
+#   bash bench/gpu_session.sh stage img1     # copy a half of the images to /tmp/e2e_images
+#   bash bench/gpu_session.sh e2e            # lite0 cpu / nvidia fp32 / fp16 on the 1000 images
+#   bash bench/gpu_session.sh dataset        # SE-ResNeXt101 fp16 bs64: .bin in vs pure inference
+#   bash bench/gpu_session.sh sweep          # make bench for the report: SE-ResNeXt101 fp16, bs 1..64
+#   bash bench/gpu_session.sh multi          # infer --device 0,1 against --device 0
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+install_wheels() {
+  if [ -d .whl ] && [ ! -f /tmp/site/.done ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    touch /tmp/site/.done
+  fi
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+}
+case "$1" in
+  stage)
+    mkdir -p /tmp/e2e_images && cp .carry/"$2"/* /tmp/e2e_images/ && ls /tmp/e2e_images | wc -l ;;
+  e2e)
+    install_wheels
+    python3 bench/nvidia_e2e.py --images /tmp/e2e_images --labels /tmp/e2e_images/val_label.txt \
+      --workdir /tmp/e2e --json "$OUT/nvidia_e2e.json" ;;
+  dataset)
+    install_wheels
+    python3 bench/nvidia_engine.py --precisions fp16 --batches 64 --variants "" --no-baseline --dataset 2560 \
+      --workdir /tmp/nbd --json "$OUT/nvidia_dataset.json" ;;
+  sweep)
+    install_wheels
+    make -s preprocess convert bench PYTHON=python3 TARGET=nvidia MODEL=seresnext101_32x4d PRECISION=fp16 BS=64 \
+      BATCHES="1 4 8 16 32 64" WORK=/tmp/sweep WARMUP=10 LOOP=50 TIME_LIMIT=8 DATA=data/sample
+    tar -C /tmp/sweep -czf "$OUT/sweep.tar.gz" --exclude='*.pt2' --exclude='*.onnx' bench models ;;
+  multi)
+    install_wheels
+    python3 bench/nvidia_engine.py --precisions fp16 --batches 64 --variants "" --no-baseline --multi-gpu 0,1 \
+      --workdir /tmp/nbm --json "$OUT/nvidia_multi.json" ;;
+  *) echo "usage: $0 stage DIR | e2e | dataset | sweep | multi" >&2; exit 2 ;;
+esac
