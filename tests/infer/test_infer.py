@@ -147,3 +147,25 @@ def test_writer_processes_and_threads_write_the_same_files(tmp_path):
         for path in (tmp_path / f"{fmt}-0").iterdir():
             assert path.read_bytes() == (tmp_path / f"{fmt}-2" / path.name).read_bytes()
     assert (tmp_path / "TXT-0" / "b_1.txt").read_bytes() == ais_bench_txt(batch[1][1])
+
+
+def test_an_interrupted_run_resumes_and_a_finished_one_reruns(model_dir, tmp_path):
+    write_bins(tmp_path / "bins", 10)
+    args = ["-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "bins"), "--output",
+            str(tmp_path / "res"), "--output_dirname", "r", "--outfmt", "NPY", "--batchsize", "4"]
+    assert run_cli(*args).returncode == 0
+    out = tmp_path / "res" / "r"
+    full = {p.name: p.read_bytes() for p in out.glob("*.npy")}
+    (out / "summary.json").unlink()  # as if killed before the end
+    for name in ("img_3_0.npy", "img_7_0.npy"):
+        (out / name).unlink()
+    (out / ".img_9_0.npy.123.tmp").write_bytes(b"partial")
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming an interrupted run: 8 of 10" in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_inputs"] == 2 and summary["extra"]["resumed_after"] == 8
+    assert {p.name: p.read_bytes() for p in out.glob("*.npy")} == full
+    assert not list(out.glob(".*.tmp"))
+    again = run_cli(*args)
+    assert json.loads((out / "summary.json").read_text())["num_inputs"] == 10, again.stderr
