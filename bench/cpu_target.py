@@ -75,7 +75,7 @@ def infer_json(model_dir: Path, out: Path, name: str, *extra: str) -> dict:
     return json.loads((out / name / "summary.json").read_text())
 
 
-def dataset_vs_pure(work: Path, bs: int = 8) -> dict:
+def dataset_vs_pure(work: Path, bs: int = 8, repeats: int = 3) -> dict:
     prep = work / "prep-lite0"
     sh("-m", "preprocess", "--input", str(SAMPLE), "--output", str(prep), "--model", "efficientnet_lite0",
        "--no-progress")
@@ -83,16 +83,21 @@ def dataset_vs_pure(work: Path, bs: int = 8) -> dict:
     for target in ("cpu", "null"):
         model_dir = convert("efficientnet_lite0", target, bs, work / f"lite0-{target}")
         batches = str(-(-1000 // bs))
-        pure = infer_json(model_dir, work / "runs", f"{target}-pure", "--loop", batches, "--batchsize", str(bs),
-                          "--warmup_count", "3")
-        row = {"pure_img_s": pure["throughput"]["end_to_end"],
-               "pure_compute_only_img_s": pure["throughput"]["compute_only"]}
+        runs: dict[str, list[dict]] = {"pure": [], "BIN": [], "TXT": []}
+        for _ in range(repeats):  # interleaved, medians taken: this machine's speed drifts between runs
+            runs["pure"].append(infer_json(model_dir, work / "runs", f"{target}-pure", "--loop", batches,
+                                           "--batchsize", str(bs), "--warmup_count", "3"))
+            for fmt in ("BIN", "TXT"):
+                runs[fmt].append(infer_json(model_dir, work / "runs", f"{target}-{fmt}", "--input", str(prep),
+                                            "--outfmt", fmt, "--batchsize", str(bs), "--warmup_count", "3"))
+        median = {mode: statistics.median(s["throughput"]["end_to_end"] for s in found)
+                  for mode, found in runs.items()}
+        row = {"pure_img_s": median["pure"], "repeats": repeats}
         for fmt in ("BIN", "TXT"):
-            s = infer_json(model_dir, work / "runs", f"{target}-{fmt}", "--input", str(prep), "--outfmt", fmt,
-                           "--batchsize", str(bs), "--warmup_count", "3")
-            row[f"{fmt}_img_s"] = s["throughput"]["end_to_end"]
-            row[f"{fmt}_ratio"] = s["throughput"]["end_to_end"] / row["pure_img_s"]
-            row[f"{fmt}_ms_per_batch"] = s["throughput"]["wall_s"] * 1000 / s["num_batches"]
+            row[f"{fmt}_img_s"] = median[fmt]
+            row[f"{fmt}_ratio"] = median[fmt] / median["pure"]
+            row[f"{fmt}_ms_per_batch"] = statistics.median(s["throughput"]["wall_s"] * 1000 / s["num_batches"]
+                                                           for s in runs[fmt])
         rows[target] = row
     return {"model": "efficientnet_lite0", "batch": bs, "images": 1000, "rows": rows}
 
@@ -101,11 +106,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", type=Path, default=ROOT / "work" / "bench")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--skip-torch", action="store_true", help="only the infer loop measurements")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    a = ort_vs_torch(args.work, args.rounds)
-    print(f"SE-ResNeXt101 bs8: ORT {a['ort_img_s']:.2f} img/s ({a['ort_median_ms']:.1f} ms), torch eager "
-          f"{a['torch_img_s']:.2f} img/s ({a['torch_median_ms']:.1f} ms): {a['ratio']:.2f}x")
+    a = ort_vs_torch(args.work, args.rounds) if not args.skip_torch else {}
+    if a:
+        print(f"SE-ResNeXt101 bs8: ORT {a['ort_img_s']:.2f} img/s ({a['ort_median_ms']:.1f} ms), torch eager "
+              f"{a['torch_img_s']:.2f} img/s ({a['torch_median_ms']:.1f} ms): {a['ratio']:.2f}x")
     b = dataset_vs_pure(args.work)
     for target, row in b["rows"].items():
         print(f"{target:>5} lite0 bs8: pure {row['pure_img_s']:.1f} img/s | dataset BIN {row['BIN_img_s']:.1f} "

@@ -4,6 +4,7 @@ Only the target call is timed (by the session); reading and writing happen on ot
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,9 @@ from infer.writers import OutputWriter
 from targets.base import Session
 
 PIPELINE_DEPTH = 2  # batches in flight: the next H2D/compute overlaps the previous D2H
-READ_THREADS = 8  # file reads release the GIL; several keep a fast device fed from the page cache
+# File reads release the GIL, so several threads keep a fast device fed from the page cache; on a
+# small machine more threads than cores would only preempt the target's own compute threads.
+READ_THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 8))
 
 
 @dataclass

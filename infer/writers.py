@@ -52,12 +52,14 @@ def _process_pool(count: int) -> Executor:
 class OutputWriter:
     """Writes `<stem>_<k>.<fmt>` for each real input of a batch, off the loop's thread."""
 
-    def __init__(self, directory: Path, outfmt: str, threads: int = 4, processes: int | None = None) -> None:
+    def __init__(self, directory: Path, outfmt: str, threads: int | None = None,
+                 processes: int | None = None) -> None:
         self.directory = directory
         self.outfmt = outfmt
         self.suffix = outfmt.lower()
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = threads or max(1, min(4, cores))
         if processes is None:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
             processes = min(TXT_PROCESSES, cores - 1) if cores > 2 and outfmt == "TXT" else 0
         if processes > 0:
             self._pool: Executor = _process_pool(processes)

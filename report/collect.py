@@ -32,6 +32,7 @@ class Collected:
     parity: list[ParityRecord] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    simulated: list[str] = field(default_factory=list)
 
 
 def collect(inputs: list[Path]) -> Collected:
@@ -64,7 +65,11 @@ def _files_under(root: Path):
 def _collect_file(path: Path, root: Path, found: Collected) -> None:
     name = path.name
     if name == "summary.json":
-        found.perf.append(perf_from_summary(read_summary(path), path))
+        summary = read_summary(path)
+        if summary.engine.get("simulated"):  # a simulated runtime: accuracy yes, timings no
+            found.simulated.append(str(path))
+        else:
+            found.perf.append(perf_from_summary(summary, path))
     elif name == "result.json":
         found.accuracy.append(_accuracy(path, root))
     elif name.endswith("compare.json"):
@@ -107,7 +112,10 @@ def _accuracy(path: Path, root: Path) -> AccuracyRecord:
     summary_path = path.with_name("summary.json")
     if summary_path.exists():
         s = read_summary(summary_path)
-        labels = {"model": s.model, "target": s.target, "device": s.engine.get("device_name") or s.device,
+        device = s.engine.get("device_name") or s.device
+        if s.engine.get("simulated"):
+            device = f"simulated {s.target} runtime"
+        labels = {"model": s.model, "target": s.target, "device": device,
                   "precision": s.precision, "batch_size": s.batch_size}
     else:
         meta = read_meta(path, root)

@@ -79,6 +79,9 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
     parts += ["## 4. Output parity", ""]
     parts.append(tables.parity_table(found.parity) if found.parity else "No compare.json found.")
     parts += ["", "## Sources", ""] + [f"- {s}" for s in found.sources]
+    if found.simulated:
+        parts += ["", "Timings of runs on a simulated runtime are left out (their accuracy is kept): "
+                  + ", ".join(found.simulated)]
     if found.skipped:
         parts += ["", "Skipped (no recognised summary inside): " + ", ".join(found.skipped)]
     parts += ["", "CSV: perf.csv, comparison.csv, accuracy.csv, parity.csv; every number: report.json.", ""]
@@ -121,4 +124,5 @@ def _everything(found: Collected, records: list[PerfRecord], comparisons: list[C
             "parity": [asdict(r) for r in found.parity],
             "comparison": comparison_rows(comparisons),
             "published_rows": sum(1 for r in records if r.status == PUBLISHED),
-            "sources": found.sources, "skipped": found.skipped}
+            "sources": found.sources, "skipped": found.skipped,
+            "simulated": found.simulated}

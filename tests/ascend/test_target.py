@@ -37,6 +37,7 @@ def test_fp32_equals_onnxruntime_cpu(sim_api, onnx_path, tmp_path):
     result, outputs, timings, info = _build_and_run(build_request(onnx_path, tmp_path / "out"), batch)
     assert result.artifact.name == "tiny_fp32_bs4.om"
     assert info["runtime"] == "ais_bench.InferSession"
+    assert info["simulated"] is True  # the simulation marks itself; reports leave its timings out
     assert info["exec_time_list"] == {"2023": "ms", "2025": "start_end_pairs"}[sim_api]
     assert info["soc_version"] == "Ascend310P3"
     np.testing.assert_array_equal(outputs[0], cpu_reference(onnx_path, batch))

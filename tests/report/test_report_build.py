@@ -240,3 +240,19 @@ def test_report_modules_do_not_import_torch():
             "harness.outputs; assert 'torch' not in sys.modules, 'torch imported'")
     proc = run_cli("-c", code)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_simulated_runs_keep_accuracy_but_not_timings(tmp_path):
+    from report.collect import collect
+
+    run = tmp_path / "in" / "ascend-sim"
+    write_json(run / "summary.json", summary_dict(target="ascend", precision="fp16", batch_size=16,
+                                                  compute_ms=[1.0, 1.2], device_name="",
+                                                  engine={"simulated": True}, model="efficientnet_lite0"))
+    (run / "result.json").write_text(
+        '{"title": "Overall statistical evaluation", "value": [{"key": "Number of images", "value": "10"}, '
+        '{"key": "Number of classes", "value": "1000"}, {"key": "Top1 accuracy", "value": "80.0%"}, '
+        '{"key": "Top5 accuracy", "value": "90.0%"}]}')
+    found = collect([tmp_path / "in"])
+    assert found.perf == [] and found.simulated == [str(run / "summary.json")]
+    assert [(a.device, a.top1) for a in found.accuracy] == [("simulated ascend runtime", 80.0)]
