@@ -86,7 +86,7 @@ A          ?= $(RESULTS)/$(RUN)
 B          ?= $(RESULTS)/$(REF_RUN)
 COMPARE_OUT ?= $(WORK)/compare/$(notdir $(A))--vs--$(notdir $(B)).compare.json
 PROFILE    ?=
-REPORT_INPUTS ?= $(RESULTS) $(WORK)/bench $(WORK)/compare
+REPORT_INPUTS ?= $(RESULTS) $(WORK)/bench $(WORK)/compare $(WORK)/calib-sweep
 REPORT     ?= report/out
 BASELINE   ?=
 
@@ -114,7 +114,7 @@ FP32_ONNX     := $(WORK)/models/$(MODEL)/cpu-fp32-bs$(BS)/$(MODEL).sim.onnx
 CALIB_SWEEP   := $(WORK)/calib-sweep/$(MODEL)-$(DATANAME)
 
 calib-sweep: $(SETUP)
-	$(PYTHON) bench/calib_sweep.py --onnx $(FP32_ONNX) --data $(PREP) --labels $(LABELS) \
+	$(PYTHON) bench/calib_sweep.py --onnx $(FP32_ONNX) --data $(PREP) --labels $(LABELS) --model $(MODEL) \
 	  --counts $(CALIB_COUNTS) --methods $(CALIB_METHODS) --work $(CALIB_SWEEP) --out $(CALIB_SWEEP)/calib_sweep.json
 
 bench-precision: $(SETUP)

@@ -36,26 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--work", type=Path, default=None, help="where the int8 ONNX files go (default: beside --onnx)")
     p.add_argument("--out", type=Path, default=Path("calib_sweep.json"))
+    p.add_argument("--model", default=None, help="model name for the report (default: the ONNX file's stem)")
     return p.parse_args(argv)
-
-
-def read_labels(path: Path) -> dict[str, int]:
-    """stem -> class index; the stem is the file name up to its first dot, as preprocess names .bin files."""
-    from harness.errors import InputError
-
-    labels = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError(f"{path}: label file not found") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-            raise InputError(f"{path}:{number}: expected '<file name> <class index>', found {line!r}")
-        labels[parts[0].split(".")[0]] = int(parts[1])
-    return labels
 
 
 def scored_stems(args: argparse.Namespace, labels: dict[str, int]) -> list[str]:
@@ -107,6 +89,8 @@ def int8_model(args: argparse.Namespace, count: int, method: str) -> Path:
 
 
 def sweep(args: argparse.Namespace) -> list[dict]:
+    from postprocess.labels import read_labels
+
     labels = read_labels(args.labels)
     stems = scored_stems(args, labels)
     top1, top5 = score(args.onnx, args.data, stems, labels, args.batch)
@@ -119,9 +103,15 @@ def sweep(args: argparse.Namespace) -> list[dict]:
             rows.append({"count": count, "method": method, "precision": "int8", "top1": round(top1, 3),
                          "top5": round(top5, 3), "scored": len(stems)})
             print(f"int8 {method} {count}: top-1 {top1:.2f}%  top-5 {top5:.2f}%")
-            write_json(args.out, rows)  # each finished row survives an interrupted sweep
-    write_json(args.out, rows)
+            write_json(args.out, sweep_document(args, rows))  # each finished row survives an interruption
+    write_json(args.out, sweep_document(args, rows))
     return rows
+
+
+def sweep_document(args: argparse.Namespace, rows: list[dict]) -> dict:
+    """What report/ reads: kind, model, and one row per (method, count); count 0 is the fp32 reference."""
+    model = args.model or args.onnx.name.split(".")[0]
+    return {"kind": "harness.calib_sweep", "model": model, "onnx": str(args.onnx), "rows": rows}
 
 
 def main(argv=None) -> int:

@@ -33,6 +33,7 @@ class Collected:
     sources: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     simulated: list[str] = field(default_factory=list)
+    calib_sweeps: list[dict] = field(default_factory=list)  # {"model", "rows", "source"}
 
 
 def collect(inputs: list[Path]) -> Collected:
@@ -45,7 +46,7 @@ def collect(inputs: list[Path]) -> Collected:
             if path.resolve() not in seen:  # overlapping inputs (work and work/results) count a file once
                 seen.add(path.resolve())
                 _collect_file(path, root, found)
-    if not (found.perf or found.accuracy or found.parity):
+    if not (found.perf or found.accuracy or found.parity or found.calib_sweeps):
         names = ", ".join(str(p) for p in inputs)
         raise InputError(f"{names}: no summary.json, result.json, compare.json, *.trtexec.log or ais_bench "
                          "summary found; pass the directories infer, bench, postprocess or compare wrote")
@@ -72,6 +73,8 @@ def _collect_file(path: Path, root: Path, found: Collected) -> None:
             found.perf.append(perf_from_summary(summary, path))
     elif name == "result.json":
         found.accuracy.append(_accuracy(path, root))
+    elif name == "calib_sweep.json":
+        found.calib_sweeps.append(_calib_sweep(path))
     elif name.endswith("compare.json"):
         found.parity.append(_parity(path))
     elif name.endswith(".trtexec.log"):
@@ -124,6 +127,14 @@ def _accuracy(path: Path, root: Path) -> AccuracyRecord:
                   "batch_size": meta.get("batch_size")}
     return AccuracyRecord(**labels, images=values["images"], top1=values["top1"], top5=values["top5"],
                           source=str(path))
+
+
+def _calib_sweep(path: Path) -> dict:
+    data = read_json(path, "calibration sweep")
+    if not isinstance(data, dict) or data.get("kind") != "harness.calib_sweep" or not isinstance(data.get("rows"), list):
+        raise InputError(f"{path}: not a calibration sweep of this harness (kind harness.calib_sweep); "
+                         "rerun make calib-sweep")
+    return {"model": data.get("model", "unknown"), "rows": data["rows"], "source": str(path)}
 
 
 def read_meta(path: Path, root: Path) -> dict:

@@ -76,6 +76,10 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
                   "", tables.series_legend(comp), ""]
         parts += [f"![{name}]({name})" for name in figures.get(comp.model, [])] + [""]
     parts += ["### Published reference rows (all, with their conditions)", "", tables.published_table(published), ""]
+    if found.calib_sweeps:
+        parts += ["### int8 accuracy by number of calibration images", ""]
+        for sweep in found.calib_sweeps:
+            parts += [tables.calib_sweep_table(sweep), ""]
     parts += ["## 4. Output parity", ""]
     parts.append(tables.parity_table(found.parity) if found.parity else "No compare.json found.")
     parts += ["", "## Sources", ""] + [f"- {s}" for s in found.sources]
@@ -125,4 +129,4 @@ def _everything(found: Collected, records: list[PerfRecord], comparisons: list[C
             "comparison": comparison_rows(comparisons),
             "published_rows": sum(1 for r in records if r.status == PUBLISHED),
             "sources": found.sources, "skipped": found.skipped,
-            "simulated": found.simulated}
+            "simulated": found.simulated, "calib_sweeps": found.calib_sweeps}

@@ -97,3 +97,14 @@ def parity_table(records: list[ParityRecord]) -> str:
              fmt_sig(r.max_rel_err), "PASS" if r.passed else "FAIL", r.source] for r in records]
     return md_table(["A (under test)", "B (reference)", "profile", "samples", "top-1 agreement %",
                      "cosine min", "max rel err", "verdict", "source"], rows)
+
+
+def calib_sweep_table(sweep: dict) -> str:
+    """Seed 000 Table 3: int8 top-1/top-5 per calibration count and method, with the fp32 reference."""
+    lines = [f"{sweep['model']} (source: {sweep['source']}; count 0 is the fp32 reference, scored on the "
+             "images that did not calibrate)", "",
+             "| precision | method | calibration images | scored images | top-1 % | top-5 % |", "|---|---|---|---|---|---|"]
+    for row in sweep["rows"]:
+        lines.append(f"| {row['precision']} | {row['method']} | {row['count']} | {row['scored']} | "
+                     f"{row['top1']:.2f} | {row['top5']:.2f} |")
+    return "\n".join(lines)

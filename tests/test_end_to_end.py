@@ -71,3 +71,54 @@ def test_unchanged_rerun_of_convert_skips_the_work(main_job):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "up to date" in (proc.stdout + proc.stderr).lower() or "skip" in (proc.stdout + proc.stderr).lower()
+
+
+def test_bench_compare_and_report_on_the_cpu_target(main_job, tmp_path):
+    """make bench (two batch sizes, bounded time) + make compare + make report, as a user runs them."""
+    work, _ = main_job
+    common = [f"PYTHON={sys.executable}", f"WORK={work}", f"DATA={SHARED_SAMPLE}", "TARGET=cpu",
+              "MODEL=efficientnet_lite0", "BS=16"]
+
+    def make(*args: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run(["make", "-s", *args, *common], cwd=ROOT, capture_output=True, text=True,
+                              timeout=900)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc
+
+    make("bench", "BATCHES=1 4", "WARMUP=1", "LOOP=5", "TIME_LIMIT=3")
+    bench = work / "bench" / "efficientnet_lite0" / "cpu-fp32"
+    summaries = {bs: json.loads((bench / f"bs{bs}" / "summary.json").read_text()) for bs in (1, 4)}
+    for bs, s in summaries.items():
+        assert s["mode"] == "pure" and s["batch_size"] == bs and s["num_batches"] >= 5
+        assert s["throughput"]["compute_only"] == pytest.approx(1000 * bs / np.mean(s["compute_ms"]))
+    # a second run of the same model at another batch size is the parity partner
+    run_a = work / "results" / "efficientnet_lite0-cpu-fp32-bs16-imagenet-sample"
+    other = subprocess.run([sys.executable, "-m", "infer", "--model", str(work / "models" / "efficientnet_lite0" /
+                            "cpu-fp32-bs16"), "--input", str(work / "prep" / "efficientnet_lite0-float32-imagenet-sample"),
+                            "--output", str(tmp_path), "--output_dirname", "bs4", "--outfmt", "NPY",
+                            "--batchsize", "4", "--no-progress"], cwd=ROOT, capture_output=True, text=True)
+    assert other.returncode == 0, other.stderr
+    make("compare", f"A={run_a}", f"B={tmp_path / 'bs4'}", f"COMPARE_OUT={work / 'compare' / 'bs16-vs-bs4.compare.json'}")
+    verdict = json.loads((work / "compare" / "bs16-vs-bs4.compare.json").read_text())
+    assert verdict["passed"] is True
+    make("calib-sweep", "CALIB_COUNTS=20 40")
+    sweep = json.loads((work / "calib-sweep" / "efficientnet_lite0-imagenet-sample" / "calib_sweep.json").read_text())
+    assert [(r["precision"], r["count"], r["scored"]) for r in sweep["rows"]] == [
+        ("fp32", 0, 960), ("int8", 20, 960), ("int8", 40, 960)]
+    assert all(r["top1"] >= sweep["rows"][0]["top1"] - 3.0 for r in sweep["rows"])
+    report_dir = tmp_path / "report"
+    make("report", f"REPORT={report_dir}")
+    text = (report_dir / "report.md").read_text()
+    assert "int8 accuracy by number of calibration images" in text
+    assert f"| int8 | entropy | 40 | 960 | {sweep['rows'][2]['top1']:.2f} |" in text
+    for bs, s in summaries.items():
+        assert f"{s['throughput']['compute_only']:,.1f}" in text, bs
+    assert "88.20" in text  # the main job's top-1 in the accuracy table
+    pngs = sorted(report_dir.glob("*.png"))
+    assert pngs
+    from PIL import Image
+
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(png) as img:
+            img.verify()

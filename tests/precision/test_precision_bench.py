@@ -48,7 +48,9 @@ def test_calib_sweep_scores_every_count_on_the_same_held_out_images(tmp_path):
                  "--counts", "20", "10", "--methods", "minmax", "entropy", "--batch", "4",
                  "--work", str(tmp_path / "work"), "--out", str(out)])
     assert code == 0
-    rows = json.loads(out.read_text())
+    document = json.loads(out.read_text())
+    assert document["kind"] == "harness.calib_sweep" and document["model"] == "tiny"
+    rows = document["rows"]
     assert [(r["precision"], r["method"], r["count"]) for r in rows] == [
         ("fp32", "none", 0), ("int8", "minmax", 10), ("int8", "minmax", 20), ("int8", "entropy", 10),
         ("int8", "entropy", 20)]
@@ -56,6 +58,13 @@ def test_calib_sweep_scores_every_count_on_the_same_held_out_images(tmp_path):
     assert rows[0]["top1"] == 100.0 and rows[0]["top5"] == 100.0
     assert all(set(r) >= {"count", "method", "top1", "top5"} and 0 <= r["top1"] <= r["top5"] <= 100 for r in rows)
     assert min(r["top1"] for r in rows[1:]) >= 80.0  # int8 of a 5-class toy: a few flips at most
+    from report.collect import collect
+    from report.tables import calib_sweep_table
+
+    found = collect([tmp_path])  # the report reads the sweep as written
+    table = calib_sweep_table(found.calib_sweeps[0])
+    for r in rows:
+        assert f"| {r['precision']} | {r['method']} | {r['count']} | 40 | {r['top1']:.2f} | {r['top5']:.2f} |" in table
 
 
 def test_calib_sweep_refuses_a_count_that_leaves_nothing_to_score(tmp_path, capsys):
