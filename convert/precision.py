@@ -70,15 +70,13 @@ def is_qdq_onnx(path: Path) -> bool:
 
 def _fp16_tools():
     """ONNX Runtime's float16 converter and its graph sort (the converter appends the I/O Casts last)."""
-    before = list(sys.path)
+    # onnxruntime.transformers appends its own folder to sys.path on first import, and its modules (and
+    # onnxruntime.quantization's, imported later) rely on that: the path is left as it sets it.
     try:
         from onnxruntime.transformers.float16 import convert_float_to_float16
         from onnxruntime.transformers.onnx_model import OnnxModel
     except ImportError:
         raise MissingDependencyError("onnxruntime", "pip install -r requirements.txt") from None
-    finally:
-        # onnxruntime.transformers appends its own folder to sys.path on import; keep the path as it was.
-        sys.path[:] = before
     return convert_float_to_float16, OnnxModel.graph_topological_sort
 
 
