@@ -95,13 +95,14 @@ def _model_source(plan: Plan, files: dict) -> dict:
 
 
 def _calibration(plan: Plan) -> dict | None:
-    """Calibration inputs by name, size and mtime: hashing every .bin would cost more than the build."""
+    """The contents of exactly the files that calibrate, their count and the method."""
     config = plan.config
     if config.precision != "int8" or config.calib is None or not plan.makes_precision_onnx:
         return None
-    listing = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(Path(config.calib).glob("*.bin"))]
-    return {"dir": str(Path(config.calib).resolve()), "files": canonical_hash(listing), "count": config.calib_count,
-            "method": config.calib_method}
+    from convert.calibration import calibration_fingerprint
+
+    return {"dir": str(Path(config.calib).resolve()), "count": config.calib_count, "method": config.calib_method,
+            "files": calibration_fingerprint(config.calib, config.calib_count, config.calib_method)}
 
 
 def preprocess_recipe(manifest: dict | None) -> dict | None:

@@ -176,3 +176,33 @@ def test_converter_code_changes_rebuild_what_they_shape(built, tmp_path, monkeyp
     assert keys("--precision", "fp16")[0] == fp16[0] and keys("--precision", "fp16")[1] != fp16[1]
     (code / "export.py").write_text((code / "export.py").read_text() + "\n# changed\n")
     assert keys()[0] != fp32[0]
+
+
+def test_calibration_set_count_and_method_are_part_of_the_key(built, tmp_path):
+    import numpy as np
+
+    from harness.contracts import PreprocessManifest
+
+    out, args = built
+    shape = list(ConvertManifest.read(out).input.sample_shape)
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        rng.standard_normal(shape, dtype=np.float32).tofile(calib / f"c{i}.bin")
+    PreprocessManifest(shape=shape, dtype="float32", layout="CHW", recipe={},
+                       files=[{"stem": f"c{i}", "source": f"c{i}.jpg"} for i in range(8)]).write(calib)
+    int8 = [*args, "--precision", "int8", "--calib", str(calib), "--calib-method", "minmax"]
+    keys = {"first": convert(*int8, "--calib-count", "4").build_key}
+    assert convert(*int8, "--calib-count", "4").build_key == keys["first"]  # unchanged: skipped
+    last = calib / "c7.bin"  # not among the first 4: no effect
+    last.write_bytes(rng.standard_normal(shape, dtype=np.float32).tobytes())
+    assert convert(*int8, "--calib-count", "4").build_key == keys["first"]
+    first = calib / "c0.bin"  # same size, same mtime, new content: rebuilds
+    stat = first.stat()
+    first.write_bytes(rng.standard_normal(shape, dtype=np.float32).tobytes())
+    os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    keys["content"] = convert(*int8, "--calib-count", "4").build_key
+    keys["count"] = convert(*int8, "--calib-count", "6").build_key
+    keys["method"] = convert(*[a if a != "minmax" else "entropy" for a in int8], "--calib-count", "6").build_key
+    assert len(set(keys.values())) == 4, keys
