@@ -12,6 +12,11 @@ from typing import Any, Iterator
 from harness.errors import InputError
 
 
+def stem_of(path: Path) -> str:
+    """Everything before the first dot: how the ModelZoo scripts and ais_bench name per-input files."""
+    return Path(path).name.split(".")[0]
+
+
 def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     """Write to a temporary file in the same directory, then rename over the target.
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from harness.contracts import PreprocessManifest, TensorSpec, numpy_dtype
 from harness.errors import ContractError, InputError
+from harness.files import stem_of
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -55,10 +56,6 @@ class Batch:
     index: int
     data: np.ndarray
     stems: list[str]  # real inputs only; rows past len(stems) are padding
-
-
-def stem_of(path: Path) -> str:
-    return path.name.split(".")[0]
 
 
 def plan_batches(files: list[Path], batch_size: int, shard: tuple[int, int] = (0, 1)) -> list[list[Path]]:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from harness.contracts import ConvertManifest, InferSummary
 from harness.errors import InputError
-from harness.files import ensure_writable_dir, write_json
+from harness.files import ensure_writable_dir, stem_of, write_json
 from harness.stats import summarize_ms, throughput
 from infer.cli import InferConfig
-from infer.dataset import list_bin_files, stem_of
+from infer.dataset import list_bin_files
 from infer.loop import LoopResult, run_dataset, run_pure
 from infer.writers import OutputWriter
 from targets import get_target

@@ -5,22 +5,16 @@ import os
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 
-import numpy as np
 
 from harness.contracts import PreprocessManifest
 from harness.errors import InputError
-from harness.files import atomic_write_bytes, ensure_writable_dir
+from harness.files import atomic_write_bytes, ensure_writable_dir, stem_of
 from preprocess.cli import PreprocessConfig
 from preprocess.presets import output_shape, resolve_recipe
 from preprocess.transform import preprocess_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 CHUNK = 16
-
-
-def stem_of(path: Path) -> str:
-    """Everything before the first dot, as the ModelZoo scripts and ais_bench name files."""
-    return path.name.split(".")[0]
 
 
 def find_images(root: Path) -> dict[str, Path]:
@@ -133,9 +127,3 @@ def run(config: PreprocessConfig) -> PreprocessManifest:
     print(f"preprocess: {len(manifest.files)} images -> {out_dir} ({len(todo)} written, "
           f"{len(images) - len(todo)} already done, {len(skipped)} skipped)")
     return manifest
-
-
-def load_bin(path: Path, manifest: PreprocessManifest) -> np.ndarray:
-    from harness.contracts import numpy_dtype
-
-    return np.fromfile(path, dtype=numpy_dtype(manifest.dtype)).reshape(manifest.shape)
