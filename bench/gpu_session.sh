@@ -4,8 +4,9 @@
 # sample images in two halves (.carry/img1, .carry/img2) because one transfer carries at most 64 MiB.
 #   bash bench/gpu_session.sh stage img1     # copy a half of the images to /tmp/e2e_images
 #   bash bench/gpu_session.sh e2e            # lite0 cpu / nvidia fp32 / fp16 on the 1000 images
+#   bash bench/gpu_session.sh hostio         # the loop alone: null target, no wait and an emulated 7.3 ms device
 #   bash bench/gpu_session.sh dataset        # SE-ResNeXt101 fp16 bs64: .bin in vs pure inference
-#   bash bench/gpu_session.sh sweep          # make bench for the report: SE-ResNeXt101 fp16, bs 1..64
+#   bash bench/gpu_session.sh sweep [MODEL]  # make bench for the report: fp16, bs 1..64 (SE-ResNeXt101)
 #   bash bench/gpu_session.sh multi          # infer --device 0,1 against --device 0
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,19 +26,26 @@ case "$1" in
   e2e)
     install_wheels
     python3 bench/nvidia_e2e.py --images /tmp/e2e_images --labels /tmp/e2e_images/val_label.txt \
-      --workdir /tmp/e2e --json "$OUT/nvidia_e2e.json" ;;
+      --workdir /tmp/e2e --json "$OUT/nvidia_e2e.json"
+    # summary.json + result.json of each run, for the report (the outputs themselves stay behind)
+    (cd /tmp/e2e/results && tar -czf "$OUT/e2e_results.tar.gz" */summary.json */result.json) ;;
+  hostio)
+    install_wheels
+    python3 bench/loop_io.py --files 10240 --batch 64 --compute-ms 0 7.3 --rounds 3 --work /tmp/loopio \
+      --json "$OUT/loop_io.json" ;;
   dataset)
     install_wheels
-    python3 bench/nvidia_engine.py --precisions fp16 --batches 64 --variants "" --no-baseline --dataset 2560 \
+    python3 bench/nvidia_engine.py --precisions fp16 --batches 64 --variants "" --no-baseline --dataset 10240 \
       --workdir /tmp/nbd --json "$OUT/nvidia_dataset.json" ;;
   sweep)
     install_wheels
-    make -s preprocess convert bench PYTHON=python3 TARGET=nvidia MODEL=seresnext101_32x4d PRECISION=fp16 BS=64 \
+    model=${2:-seresnext101_32x4d}
+    make -s preprocess convert bench PYTHON=python3 TARGET=nvidia MODEL="$model" PRECISION=fp16 BS=64 \
       BATCHES="1 4 8 16 32 64" WORK=/tmp/sweep WARMUP=10 LOOP=50 TIME_LIMIT=8 DATA=data/sample
-    tar -C /tmp/sweep -czf "$OUT/sweep.tar.gz" --exclude='*.pt2' --exclude='*.onnx' bench models ;;
+    tar -C /tmp/sweep -czf "$OUT/sweep_$model.tar.gz" --exclude='*.pt2' --exclude='*.onnx' bench models ;;
   multi)
     install_wheels
     python3 bench/nvidia_engine.py --precisions fp16 --batches 64 --variants "" --no-baseline --multi-gpu 0,1 \
       --workdir /tmp/nbm --json "$OUT/nvidia_multi.json" ;;
-  *) echo "usage: $0 stage DIR | e2e | dataset | sweep | multi" >&2; exit 2 ;;
+  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | sweep [MODEL] | multi" >&2; exit 2 ;;
 esac

@@ -38,6 +38,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--iters-scale", type=float, default=1.0)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_bench"))
     p.add_argument("--dataset", type=int, default=0, help="also run infer on this many .bin files (fp16, bs64)")
+    p.add_argument("--dataset-results", type=Path, nargs="+", help="--dataset: result roots to compare (disk, tmpfs)")
+    p.add_argument("--io", nargs="+", default=["threads", "processes"], help="--dataset: infer --io modes to compare")
     p.add_argument("--multi-gpu", default="", help="e.g. 0,1: infer --device 0,1 vs one GPU (fp16, bs64)")
     p.add_argument("--deadline", type=float, default=540.0, help="seconds; later measurements are skipped")
     p.add_argument("--json", type=Path, default=Path("nvidia_engine.json"))
@@ -161,13 +163,15 @@ def main(argv=None) -> int:
 
 
 def infer_stage(args) -> dict:
+    import loop_io
     import nvidia_dataset
 
     model_dir = args.workdir / "fp16"
     out = {}
     if args.dataset:
-        bins = nvidia_dataset.write_random_bins(args.workdir / "bins", args.dataset, (3, 224, 224))
-        out["dataset"] = nvidia_dataset.dataset_ratio(model_dir, bins, args.workdir / "results")
+        bins = loop_io.write_random_bins(args.workdir / "bins", args.dataset, (3, 224, 224))
+        out["dataset"] = [{"results": str(root), **loop_io.dataset_ratio(model_dir, bins, root, ios=args.io)}
+                          for root in args.dataset_results or [args.workdir / "results"]]
     if args.multi_gpu:
         out["multi_gpu"] = nvidia_dataset.multi_gpu(model_dir, args.workdir / "results", args.multi_gpu)
     return out

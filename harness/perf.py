@@ -93,7 +93,7 @@ def environment() -> dict:
     """Machine, OS, Python, versions of already-imported packages, NVIDIA driver when present."""
     env = {
         "machine": {"cpu_model": cpu_model(), "architecture": platform.machine(),
-                    "logical_cores": os.cpu_count(), "usable_cores": _usable_cores()},
+                    "logical_cores": os.cpu_count(), "usable_cores": usable_cores()},
         "os": {"system": platform.system(), "release": platform.release(), "platform": platform.platform()},
         "python": platform.python_version(),
         "packages": imported_package_versions(),
@@ -104,11 +104,12 @@ def environment() -> dict:
     return env
 
 
-def _usable_cores() -> int | None:
+def usable_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count()
+        return os.cpu_count() or 1
 
 
 def cpu_model() -> str:

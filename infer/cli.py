@@ -26,6 +26,7 @@ class InferConfig:
     shard: str | None = None  # "i/n": this process takes every n-th batch starting at i (multi-device)
     summary_name: str = "summary.json"
     display_all_summary: bool = False
+    io: str = "auto"  # dataset mode: read inputs and write outputs in threads or worker processes
 
 
 def _option(text: str) -> tuple[str, str]:
@@ -56,6 +57,9 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
                    help="target option, e.g. engine=torch")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--display_all_summary", type=parse_bool, default=False)
+    p.add_argument("--io", choices=("auto", "threads", "processes"), default="auto",
+                   help="dataset mode: read .bin files and write outputs in threads or in worker processes "
+                        "(auto: processes on machines with 8 or more cores)")
     p.add_argument("--shard", help=argparse_hidden())
     p.add_argument("--summary_name", default="summary.json", help=argparse_hidden())
     args = vars(p.parse_args(list(argv)))

@@ -1,13 +1,9 @@
 """Input side of the loop: list .bin files, check sizes, group into padded batches, read ahead."""
 from __future__ import annotations
 
-import queue
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -64,77 +60,32 @@ def plan_batches(files: list[Path], batch_size: int, shard: tuple[int, int] = (0
     return groups[index::count]
 
 
-class BufferPool:
-    """A fixed set of batch buffers: the reader blocks when all are in use, which bounds memory."""
-
-    def __init__(self, allocate: Callable[[tuple, np.dtype], np.ndarray], shape: tuple, dtype: np.dtype,
-                 count: int) -> None:
-        self._free: queue.Queue = queue.Queue()
-        for _ in range(count):
-            buffer = allocate(shape, dtype)
-            buffer.fill(0)  # touch every page now, not on the timed path
-            self._free.put(buffer)
-
-    def take(self) -> np.ndarray:
-        return self._free.get()
-
-    def give(self, buffer: np.ndarray) -> None:
-        self._free.put(buffer)
-
-
-def _read_into(path: Path, row: np.ndarray) -> None:
+def read_file_into(path: str, row: np.ndarray) -> None:
+    """Read one whole file into a row of bytes (runs in reader threads and processes)."""
     with open(path, "rb", buffering=0) as handle:
-        got = handle.readinto(row.view(np.uint8))
+        got = handle.readinto(row)
     if got != row.nbytes:
         raise ContractError(f"{path}: {got} bytes read, {row.nbytes} expected; the file changed during the run")
 
 
-def read_batch(index: int, group: list[Path], data: np.ndarray, pool: ThreadPoolExecutor | None = None) -> Batch:
-    """Read a group of files into `data` (rows in order), padding repeats the first file as ais_bench does."""
+def read_rows(rows: np.ndarray, paths: list[str]) -> None:
+    for row, path in zip(rows, paths):
+        read_file_into(path, row)
+
+
+def pad_rows(data: np.ndarray, real: int) -> None:
+    """Rows past the real inputs repeat the first one, as ais_bench pads a last partial batch."""
     flat = data.reshape(data.shape[0], -1)
-    if pool is None:
-        for row, path in enumerate(group):
-            _read_into(path, flat[row])
-    else:
-        list(pool.map(_read_into, group, [flat[row] for row in range(len(group))]))
-    for row in range(len(group), data.shape[0]):
+    for row in range(real, data.shape[0]):
         flat[row] = flat[0]
-    return Batch(index=index, data=data, stems=[stem_of(p) for p in group])
 
 
-def prefetch(groups: list[list[Path]], buffers: BufferPool, depth: int = 3,
-             threads: int = 8) -> Iterator[Batch]:
-    """Read batches on background threads so disk reads overlap the target's compute.
+def stems_of(group: list[Path]) -> list[str]:
+    return [stem_of(p) for p in group]
 
-    Each batch's buffer comes from `buffers`; the consumer gives it back once the target is done with it.
-    """
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
 
-    def worker() -> None:
-        try:
-            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="infer-read") as pool:
-                for i, group in enumerate(groups):
-                    if stop.is_set():
-                        return
-                    q.put(read_batch(i, group, buffers.take(), pool))
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
-        q.put(None)
-
-    thread = threading.Thread(target=worker, name="infer-reader", daemon=True)
-    thread.start()
-    try:
-        while (item := q.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                item = q.get_nowait()
-                if isinstance(item, Batch):
-                    buffers.give(item.data)
-            except queue.Empty:
-                thread.join(timeout=0.05)
+def read_batch(index: int, group: list[Path], data: np.ndarray) -> Batch:
+    """Read a group of files into `data` on this thread (rows in order, padded)."""
+    read_rows(data.reshape(data.shape[0], -1).view(np.uint8), [str(p) for p in group])
+    pad_rows(data, len(group))
+    return Batch(index=index, data=data, stems=stems_of(group))

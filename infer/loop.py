@@ -4,7 +4,6 @@ Only the target call is timed (by the session); reading and writing happen on ot
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,14 +12,14 @@ import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.stats import median_ci95_halfwidth
-from infer.dataset import Batch, BufferPool, plan_batches, prefetch, read_batch
+from infer.dataset import Batch, plan_batches, read_batch
+from infer.readers import Reader, choose_io
 from infer.writers import OutputWriter
 from targets.base import Session
 
 PIPELINE_DEPTH = 2  # batches in flight: the next H2D/compute overlaps the previous D2H
-# File reads release the GIL, so several threads keep a fast device fed from the page cache; on a
-# small machine more threads than cores would only preempt the target's own compute threads.
-READ_THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 8))
+READ_AHEAD = 3  # batches being read while the target works
+BUFFERS = READ_AHEAD + PIPELINE_DEPTH + 1  # being read, in flight on the target, being submitted
 
 
 @dataclass
@@ -30,6 +29,8 @@ class LoopResult:
     batches: int
     padded_slots: int = 0
     files: list[dict] = field(default_factory=list)
+    io: str = ""  # dataset mode: how inputs were read (threads or processes)
+    phases: dict = field(default_factory=dict)  # dataset mode: the loop thread's walltime by phase
 
 
 def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray:
@@ -44,42 +45,83 @@ def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray
 
 
 def run_dataset(session: Session, files: list[Path], batch_size: int, writer: OutputWriter | None,
-                warmup_count: int, shard: tuple[int, int] = (0, 1), progress: bool = True) -> LoopResult:
+                warmup_count: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
+                io: str = "auto") -> LoopResult:
+    """Read, infer and write every file; `io` says how inputs are read and outputs written."""
     spec = session.inputs()[0]
     groups = plan_batches(files, batch_size, shard)
-    depth = 3
-    # Every buffer is either being read, queued, in flight on the target, or free.
-    buffers = BufferPool(session.allocate_host, spec.batch_shape(batch_size), numpy_dtype(spec.dtype),
-                         depth + PIPELINE_DEPTH + 1)
-    if groups and warmup_count > 0:
-        first = buffers.take()
-        session.warmup(read_batch(0, groups[0], first).data, warmup_count)
-        buffers.give(first)
+    shape, dtype = spec.batch_shape(batch_size), numpy_dtype(spec.dtype)
+    io = dataset_io(io, session, batch_size)
+    reader = Reader.open(io, shape, dtype, BUFFERS, session.allocate_host, session.register_host)
+    try:
+        if groups and warmup_count > 0:
+            first = reader.pool.buffers[0]
+            session.warmup(read_batch(0, groups[0], first).data, warmup_count)
+        result = _pipeline(session, reader, groups, batch_size, writer, progress)
+    finally:
+        reader.close()
+    result.io = io
+    return result
+
+
+def dataset_io(requested: str, session: Session, batch_size: int) -> str:
+    """'threads' or 'processes' for reading inputs and writing outputs (`--io`)."""
+    spec = session.inputs()[0]
+    batch_nbytes = int(np.prod(spec.batch_shape(batch_size))) * numpy_dtype(spec.dtype).itemsize
+    return choose_io(requested, batch_nbytes, BUFFERS)
+
+
+class PhaseClock:
+    """Where the loop's own thread spends the walltime: each `mark` charges the time since the last one
+    to a phase, so the phases add up to the wall (summary.json extra.loop_seconds)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._last
+        self._last = now
+
+
+def _pipeline(session: Session, reader: Reader, groups: list[list[Path]], batch_size: int,
+              writer: OutputWriter | None, progress: bool) -> LoopResult:
     bar = _progress(sum(len(g) for g in groups), progress)
     in_flight: list[tuple[int, Batch]] = []
     images = padded = 0
     start = time.perf_counter()
+    clock = PhaseClock()
 
     def drain_one() -> None:
         handle, batch = in_flight.pop(0)
         outputs = session.collect(handle)
-        buffers.give(batch.data)
+        clock.mark("collect")  # mostly waiting for the target
+        reader.pool.give(batch.data)
         if writer is not None:
             writer.submit(batch.stems, outputs)
         bar.update(len(batch.stems))
+        clock.mark("queue_outputs")
 
-    for batch in prefetch(groups, buffers, depth, threads=READ_THREADS):
+    for batch in reader.batches(groups, READ_AHEAD):
+        clock.mark("wait_inputs")
         in_flight.append((session.submit(batch.data), batch))
         images += len(batch.stems)
         padded += batch_size - len(batch.stems)
+        clock.mark("submit")
         if len(in_flight) >= PIPELINE_DEPTH:
             drain_one()
+    clock.mark("wait_inputs")
     while in_flight:
         drain_one()
+    if writer is not None:
+        writer.drain()  # end-to-end ends when the last output is written
+        clock.mark("wait_outputs")
     wall = time.perf_counter() - start
     bar.close()
     return LoopResult(wall_s=wall, images=images, batches=len(groups), padded_slots=padded,
-                      files=writer.files if writer else [])
+                      files=writer.files if writer else [],
+                      phases={k: round(v, 4) for k, v in clock.seconds.items()})
 
 
 def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, time_limit: float = 0.0,

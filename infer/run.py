@@ -10,7 +10,7 @@ from harness.files import ensure_writable_dir, stem_of, write_json
 from harness.stats import summarize_ms, throughput
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files
-from infer.loop import LoopResult, run_dataset, run_pure
+from infer.loop import LoopResult, dataset_io, run_dataset, run_pure
 from infer.writers import OutputWriter
 from targets import get_target
 
@@ -61,10 +61,11 @@ def run(config: InferConfig) -> InferSummary:
             skipped = 0
             if out_dir is not None and config.shard is None:
                 files, skipped = unfinished(files, out_dir, config)
-            writer = OutputWriter(out_dir, config.outfmt) if out_dir else None
+            io = dataset_io(config.io, session, batch_size)
+            writer = OutputWriter(out_dir, config.outfmt, io) if out_dir else None
             try:
                 result = run_dataset(session, files, batch_size, writer, config.warmup_count,
-                                     _shard(config.shard), config.progress)
+                                     _shard(config.shard), config.progress, io)
             finally:
                 if writer is not None:
                     writer.close()
@@ -119,6 +120,9 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
 
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
              "warning": stability(stats["compute"])}
+    if result.io:
+        extra["io"] = result.io
+        extra["loop_seconds"] = result.phases
     return InferSummary(
         target=manifest.target, device=config.device, artifact=str(artifact), model=manifest.model,
         precision=manifest.precision, batch_size=batch_size,

@@ -1,22 +1,26 @@
 """Output side of the loop: per-input files in ais_bench's naming and formats, written behind compute.
 
-BIN and NPY cost little Python per file and go through threads. TXT formatting is CPU-bound Python
-work that would hold the GIL against the reader threads and the target calls, so on machines with
-cores to spare it runs in worker processes, a whole batch per task (docs/nvidia.md has the numbers).
+TXT formatting is CPU-bound Python work that would hold the GIL against the reader threads and the
+target calls, so on machines with cores to spare it runs in worker processes, a whole batch per task.
+BIN and NPY cost little Python per file and go through threads, or through processes too when the
+loop reads in processes (`--io processes`): then the loop's own process keeps the GIL nearly to
+itself (docs/nvidia.md has the numbers).
 """
 from __future__ import annotations
 
 import io
 import multiprocessing
-import os
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from harness.files import atomic_write_bytes
+from harness.perf import usable_cores
+from infer.readers import start_workers
 
-TXT_PROCESSES = 4
+WRITE_PROCESSES = 4
+MAX_PENDING_BATCHES = 8  # batches copied and queued for writing: bounds memory when writes lag
 
 
 def format_txt(array: np.ndarray) -> bytes:
@@ -52,18 +56,18 @@ def _process_pool(count: int) -> Executor:
 class OutputWriter:
     """Writes `<stem>_<k>.<fmt>` for each real input of a batch, off the loop's thread."""
 
-    def __init__(self, directory: Path, outfmt: str, threads: int | None = None,
+    def __init__(self, directory: Path, outfmt: str, io: str = "threads", threads: int | None = None,
                  processes: int | None = None) -> None:
         self.directory = directory
         self.outfmt = outfmt
         self.suffix = outfmt.lower()
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = usable_cores()
         threads = threads or max(1, min(4, cores))
         if processes is None:
-            processes = min(TXT_PROCESSES, cores - 1) if cores > 2 and outfmt == "TXT" else 0
+            processes = min(WRITE_PROCESSES, cores - 1) if cores > 2 and (outfmt == "TXT" or io == "processes") else 0
         if processes > 0:
             self._pool: Executor = _process_pool(processes)
-            self._pool.submit(int).result()  # start the workers before the timed loop
+            start_workers(self._pool, processes)
         else:
             self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="infer-writer")
         self._futures: list[Future] = []
@@ -76,6 +80,13 @@ class OutputWriter:
         self.files.extend({"stem": stem, "outfiles": n} for stem, n in zip(stems, names))
         self._futures.append(self._pool.submit(write_batch, str(self.directory), self.outfmt, names, rows))
         self._reap()
+        while len(self._futures) > MAX_PENDING_BATCHES:  # writing is slower than the target: wait for it
+            self._futures.pop(0).result()
+
+    def drain(self) -> None:
+        """Wait until every output submitted so far is on disk (the end of a run's timed part)."""
+        while self._futures:
+            self._futures.pop(0).result()
 
     def _reap(self) -> None:
         pending = []

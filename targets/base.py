@@ -86,6 +86,12 @@ class Session(ABC):
         (pinned, say) returns that; the loop reads files straight into it and submits it as is."""
         return np.empty(shape, dtype=dtype)
 
+    def register_host(self, block: np.ndarray) -> Callable[[], None] | None:
+        """Host memory the loop allocated itself (shared with its reader processes), offered to the
+        target, which may pin it for faster transfers. Returns what undoes that before the memory is
+        freed, or None when nothing was done."""
+        return None
+
     # ---- running -----------------------------------------------------------------------------
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         return self.collect(self.submit(batch))

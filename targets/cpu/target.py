@@ -10,6 +10,7 @@ import numpy as np
 
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.errors import MissingDependencyError, TargetError
+from harness.perf import usable_cores
 from targets.base import BatchTiming, BuildRequest, BuildResult, SyncSession, Target
 
 ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
@@ -24,13 +25,6 @@ def _ort():
     return onnxruntime
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def optimized_cache_path(artifact: Path) -> Path:
     """ORT's offline-optimized graph is specific to the ORT version and this CPU; the name says so."""
     return artifact.with_name(f"{artifact.stem}.ort{_ort().__version__}.opt.onnx")
@@ -40,7 +34,7 @@ def session_options(threads: int | None = None, optimized_out: Path | None = Non
     ort = _ort()
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads or available_cores()
+    opts.intra_op_num_threads = threads or usable_cores()
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
@@ -70,7 +64,7 @@ class CpuSession(SyncSession):
         self._inputs = [_spec(i) for i in self._sess.get_inputs()]
         self._outputs = [_spec(o) for o in self._sess.get_outputs()]
         self._output_names = [o.name for o in self._outputs]
-        self._threads = threads or available_cores()
+        self._threads = threads or usable_cores()
         self._from_cache = use_cache
 
     def inputs(self) -> list[TensorSpec]:

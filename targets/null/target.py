@@ -1,4 +1,9 @@
-"""A target that does no work: its 'artifact' is the ONNX, its outputs are preallocated zeros."""
+"""A target that does no work: its 'artifact' is the ONNX, its outputs are preallocated zeros.
+
+With the option `compute_ms` it stands in for a device of that speed: each batch is queued behind the
+previous one and done `compute_ms` later, while the host thread is free, as with a GPU stream. That
+measures whether the loop's reading and writing keep such a device busy, with no device at all.
+"""
 from __future__ import annotations
 
 import shutil
@@ -8,15 +13,19 @@ from pathlib import Path
 import numpy as np
 
 from harness.contracts import ConvertManifest, TensorSpec, numpy_dtype
-from targets.base import BatchTiming, BuildRequest, BuildResult, SyncSession, Target
+from harness.errors import InputError
+from targets.base import BatchTiming, BuildRequest, BuildResult, Session, Target
 
 
-class NullSession(SyncSession):
-    def __init__(self, manifest: ConvertManifest) -> None:
+class NullSession(Session):
+    def __init__(self, manifest: ConvertManifest, compute_ms: float = 0.0) -> None:
         super().__init__()
         self._input = manifest.input
         self._output = manifest.output
+        self._compute_s = compute_ms / 1000.0
         self._zeros: dict[int, np.ndarray] = {}
+        self._queued: dict[int, tuple[float, float, int]] = {}  # handle -> device start, end, rows
+        self._busy_until = 0.0
 
     def inputs(self) -> list[TensorSpec]:
         return [self._input]
@@ -25,15 +34,29 @@ class NullSession(SyncSession):
         return [self._output]
 
     def info(self) -> dict:
-        return {"engine": "null", "device_name": "none"}
+        info = {"engine": "null", "device_name": "none"}
+        if self._compute_s:
+            info["emulated_compute_ms"] = self._compute_s * 1000.0
+        return info
 
-    def _infer(self, batch: np.ndarray) -> tuple[list[np.ndarray], BatchTiming]:
+    def _submit_impl(self, handle: int, batch: np.ndarray) -> None:
         start = time.perf_counter()
         n = batch.shape[0]
         if n not in self._zeros:
             self._zeros[n] = np.zeros(self._output.batch_shape(n), numpy_dtype(self._output.dtype))
-        out = self._zeros[n]
-        return [out], BatchTiming(compute_ms=(time.perf_counter() - start) * 1000.0)
+        if self._compute_s:
+            start = max(start, self._busy_until)
+            self._busy_until = start + self._compute_s
+            self._queued[handle] = (start, self._busy_until, n)
+        else:
+            self._queued[handle] = (start, time.perf_counter(), n)
+
+    def _collect_impl(self, handle: int) -> tuple[list[np.ndarray], BatchTiming]:
+        start, end, n = self._queued.pop(handle)
+        wait = end - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        return [self._zeros[n]], BatchTiming(compute_ms=(end - start) * 1000.0)
 
 
 class NullTarget(Target):
@@ -47,4 +70,12 @@ class NullTarget(Target):
         return BuildResult(artifact=artifact, info={"engine": "null"})
 
     def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> NullSession:
-        return NullSession(manifest)
+        value = self.options.get("compute_ms", 0.0)
+        try:
+            compute_ms = float(value)
+        except ValueError:
+            compute_ms = -1.0
+        if not compute_ms >= 0:
+            raise InputError(f"null target option compute_ms={value}: give the emulated device time per "
+                             "batch in milliseconds, 0 or more")
+        return NullSession(manifest, compute_ms)

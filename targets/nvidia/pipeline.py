@@ -88,6 +88,7 @@ class CudaPipelineSession(Session):
         self._slot_count: dict[int, int] = {}
         self._in_flight: dict[int, Slot] = {}
         self._pinned_inputs: dict[int, Any] = {}  # data pointer -> pinned tensor handed out by allocate_host
+        self._pinned_ranges: list[tuple[int, int]] = []  # host memory page-locked by register_host
 
     # ---- description ---------------------------------------------------------------------------
     def inputs(self) -> list[TensorSpec]:
@@ -119,11 +120,31 @@ class CudaPipelineSession(Session):
         self._pinned_inputs[array.ctypes.data] = tensor
         return array
 
+    def register_host(self, block: np.ndarray) -> Callable[[], None] | None:
+        """Page-lock the loop's shared buffers so H2D copies read them directly, as from allocate_host."""
+        cudart = self._torch.cuda.cudart()
+        start = block.ctypes.data
+        error = int(cudart.cudaHostRegister(start, block.nbytes, 0))
+        self._extra_info["host_registered"] = "yes" if error == 0 else f"no (cudaHostRegister error {error})"
+        if error != 0:
+            return None  # not pinned: submit stages each batch through the slot's own pinned buffer
+        self._pinned_ranges.append((start, start + block.nbytes))
+
+        def unregister() -> None:
+            self._torch.cuda.synchronize(self._device)
+            self._pinned_ranges.remove((start, start + block.nbytes))
+            cudart.cudaHostUnregister(start)
+        return unregister
+
     def _pinned(self, batch: np.ndarray) -> Any | None:
-        """The pinned tensor behind `batch` when it is one allocate_host gave out, whole."""
-        tensor = self._pinned_inputs.get(batch.ctypes.data)
+        """A tensor over `batch` when its memory is pinned: one allocate_host gave out, or registered."""
+        address = batch.ctypes.data
+        tensor = self._pinned_inputs.get(address)
         if tensor is not None and tuple(tensor.shape) == batch.shape:
             return tensor
+        if batch.flags.c_contiguous and any(lo <= address and address + batch.nbytes <= hi
+                                            for lo, hi in self._pinned_ranges):
+            return self._torch.from_numpy(batch)
         return None
 
     # ---- running -------------------------------------------------------------------------------
