@@ -5,7 +5,8 @@
 #   bash bench/gpu_session.sh stage img1     # copy a half of the images to /tmp/e2e_images
 #   bash bench/gpu_session.sh e2e            # lite0 cpu / nvidia fp32 / fp16 on the 1000 images
 #   bash bench/gpu_session.sh hostio         # the loop alone: null target, no wait and an emulated 7.3 ms device
-#   bash bench/gpu_session.sh dataset        # SE-ResNeXt101 fp16 bs64: .bin in vs pure inference
+#   bash bench/gpu_session.sh dataset        # SE-ResNeXt101 fp16 bs64: .bin in vs pure inference, --io both ways
+#   bash bench/gpu_session.sh dataset-tmpfs  # the same with outputs on /dev/shm: the loop without the disk
 #   bash bench/gpu_session.sh sweep [MODEL]  # make bench for the report: fp16, bs 1..64 (SE-ResNeXt101)
 #   bash bench/gpu_session.sh multi          # infer --device 0,1 against --device 0
 set -euo pipefail
@@ -31,12 +32,16 @@ case "$1" in
     (cd /tmp/e2e/results && tar -czf "$OUT/e2e_results.tar.gz" */summary.json */result.json) ;;
   hostio)
     install_wheels
-    python3 bench/loop_io.py --files 10240 --batch 64 --compute-ms 0 7.3 --rounds 3 --work /tmp/loopio \
+    python3 bench/loop_io.py --files 10240 --batch 64 --compute-ms 7.3 --rounds 2 --work /tmp/loopio \
       --json "$OUT/loop_io.json" ;;
   dataset)
     install_wheels
     python3 bench/nvidia_engine.py --precisions fp16 --batches 64 --variants "" --no-baseline --dataset 10240 \
-      --workdir /tmp/nbd --json "$OUT/nvidia_dataset.json" ;;
+      --io processes threads --workdir /tmp/nbd --json "$OUT/nvidia_dataset.json" ;;
+  dataset-tmpfs)
+    install_wheels
+    python3 bench/nvidia_engine.py --precisions fp16 --batches 64 --variants "" --no-baseline --dataset 10240 \
+      --io processes --dataset-results /dev/shm/nbd --workdir /tmp/nbd --json "$OUT/nvidia_dataset_tmpfs.json" ;;
   sweep)
     install_wheels
     model=${2:-seresnext101_32x4d}
@@ -47,5 +52,5 @@ case "$1" in
     install_wheels
     python3 bench/nvidia_engine.py --precisions fp16 --batches 64 --variants "" --no-baseline --multi-gpu 0,1 \
       --workdir /tmp/nbm --json "$OUT/nvidia_multi.json" ;;
-  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | sweep [MODEL] | multi" >&2; exit 2 ;;
+  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi" >&2; exit 2 ;;
 esac

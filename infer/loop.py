@@ -13,7 +13,8 @@ import numpy as np
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.stats import median_ci95_halfwidth
 from infer.dataset import Batch, plan_batches, read_batch
-from infer.readers import Reader, choose_io
+from infer.io_workers import IOWorkers
+from infer.readers import Reader, choose_io, io_workers
 from infer.writers import OutputWriter
 from targets.base import Session
 
@@ -44,31 +45,32 @@ def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray
     return rng.standard_normal(shape, dtype=np.float32).astype(dtype)
 
 
-def run_dataset(session: Session, files: list[Path], batch_size: int, writer: OutputWriter | None,
+def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: Path | None, outfmt: str,
                 warmup_count: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
                 io: str = "auto") -> LoopResult:
-    """Read, infer and write every file; `io` says how inputs are read and outputs written."""
-    spec = session.inputs()[0]
+    """Read, infer and write every file (no outputs when out_dir is None); `io` says whether reading
+    and writing run in threads of this process or in worker processes."""
     groups = plan_batches(files, batch_size, shard)
+    spec = session.inputs()[0]
     shape, dtype = spec.batch_shape(batch_size), numpy_dtype(spec.dtype)
-    io = dataset_io(io, session, batch_size)
-    reader = Reader.open(io, shape, dtype, BUFFERS, session.allocate_host, session.register_host)
+    io = choose_io(io, int(np.prod(shape)) * dtype.itemsize * BUFFERS)
+    if io == "processes":
+        reader = IOWorkers(groups, spec, session.outputs(), batch_size, BUFFERS, out_dir, outfmt, io_workers(),
+                           session.register_host)
+        writer = reader if out_dir is not None else None
+    else:
+        reader = Reader(shape, dtype, BUFFERS, session.allocate_host)
+        writer = OutputWriter(out_dir, outfmt) if out_dir is not None else None
     try:
         if groups and warmup_count > 0:
-            first = reader.pool.buffers[0]
-            session.warmup(read_batch(0, groups[0], first).data, warmup_count)
+            session.warmup(read_batch(0, groups[0], reader.buffers[0]).data, warmup_count)
         result = _pipeline(session, reader, groups, batch_size, writer, progress)
     finally:
+        if writer is not None and writer is not reader:
+            writer.close()
         reader.close()
     result.io = io
     return result
-
-
-def dataset_io(requested: str, session: Session, batch_size: int) -> str:
-    """'threads' or 'processes' for reading inputs and writing outputs (`--io`)."""
-    spec = session.inputs()[0]
-    batch_nbytes = int(np.prod(spec.batch_shape(batch_size))) * numpy_dtype(spec.dtype).itemsize
-    return choose_io(requested, batch_nbytes, BUFFERS)
 
 
 class PhaseClock:
@@ -85,8 +87,8 @@ class PhaseClock:
         self._last = now
 
 
-def _pipeline(session: Session, reader: Reader, groups: list[list[Path]], batch_size: int,
-              writer: OutputWriter | None, progress: bool) -> LoopResult:
+def _pipeline(session: Session, reader: Reader | IOWorkers, groups: list[list[Path]], batch_size: int,
+              writer: OutputWriter | IOWorkers | None, progress: bool) -> LoopResult:
     bar = _progress(sum(len(g) for g in groups), progress)
     in_flight: list[tuple[int, Batch]] = []
     images = padded = 0
@@ -97,9 +99,9 @@ def _pipeline(session: Session, reader: Reader, groups: list[list[Path]], batch_
         handle, batch = in_flight.pop(0)
         outputs = session.collect(handle)
         clock.mark("collect")  # mostly waiting for the target
-        reader.pool.give(batch.data)
+        reader.give(batch.data)
         if writer is not None:
-            writer.submit(batch.stems, outputs)
+            writer.submit(batch.stems, outputs, batch.index)
         bar.update(len(batch.stems))
         clock.mark("queue_outputs")
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from harness.contracts import ConvertManifest, InferSummary
 from harness.errors import InputError
-from harness.files import ensure_writable_dir, stem_of, write_json
+from harness.files import ensure_writable_dir, write_json
 from harness.stats import summarize_ms, throughput
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files
-from infer.loop import LoopResult, dataset_io, run_dataset, run_pure
-from infer.writers import OutputWriter
+from infer.loop import LoopResult, run_dataset, run_pure
+from infer.resume import unfinished
 from targets import get_target
 
 
@@ -60,15 +60,10 @@ def run(config: InferConfig) -> InferSummary:
             files = list_bin_files(config.input, session.inputs()[0])
             skipped = 0
             if out_dir is not None and config.shard is None:
-                files, skipped = unfinished(files, out_dir, config)
-            io = dataset_io(config.io, session, batch_size)
-            writer = OutputWriter(out_dir, config.outfmt, io) if out_dir else None
-            try:
-                result = run_dataset(session, files, batch_size, writer, config.warmup_count,
-                                     _shard(config.shard), config.progress, io)
-            finally:
-                if writer is not None:
-                    writer.close()
+                files, skipped = unfinished(files, out_dir, config.summary_name, config.outfmt,
+                                            session.outputs())
+            result = run_dataset(session, files, batch_size, out_dir, config.outfmt, config.warmup_count,
+                                 _shard(config.shard), config.progress, config.io)
         else:
             result = run_pure(session, batch_size, config.loop, config.warmup_count,
                               config.time_limit, config.stable_ci)
@@ -79,23 +74,6 @@ def run(config: InferConfig) -> InferSummary:
         write_json(out_dir / config.summary_name, summary.to_dict())
     print_summary(summary, config.display_all_summary, out_dir)
     return summary
-
-
-def unfinished(files: list[Path], out_dir: Path, config: InferConfig) -> tuple[list[Path], int]:
-    """An interrupted run (outputs but no summary yet) resumes with the inputs that have no output;
-    a finished one is run again in full."""
-    if (out_dir / config.summary_name).exists():
-        return files, 0
-    suffix = config.outfmt.lower()
-    done = {p.name for p in out_dir.glob(f"*_0.{suffix}")}
-    todo = [f for f in files if f"{stem_of(f)}_0.{suffix}" not in done]
-    if len(todo) < len(files):
-        print(f"[INFO] resuming an interrupted run: {len(files) - len(todo)} of {len(files)} inputs already "
-              f"have outputs in {out_dir}")
-    if not todo:
-        raise InputError(f"{out_dir}: every input already has an output but the run has no "
-                         f"{config.summary_name}; remove the directory to run again")
-    return todo, len(files) - len(todo)
 
 
 def _shard(text: str | None) -> tuple[int, int]:

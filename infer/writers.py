@@ -2,22 +2,21 @@
 
 TXT formatting is CPU-bound Python work that would hold the GIL against the reader threads and the
 target calls, so on machines with cores to spare it runs in worker processes, a whole batch per task.
-BIN and NPY cost little Python per file and go through threads, or through processes too when the
-loop reads in processes (`--io processes`): then the loop's own process keeps the GIL nearly to
-itself (docs/nvidia.md has the numbers).
+BIN and NPY cost little Python per file and go through threads. With `--io processes` this class is
+not used: infer/io_workers.py writes every format from shared memory.
 """
 from __future__ import annotations
 
 import io
 import multiprocessing
+import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from harness.files import atomic_write_bytes
+from harness.files import write_new_or_replace
 from harness.perf import usable_cores
-from infer.readers import start_workers
 
 WRITE_PROCESSES = 4
 MAX_PENDING_BATCHES = 8  # batches copied and queued for writing: bounds memory when writes lag
@@ -41,11 +40,16 @@ def encode(array: np.ndarray, outfmt: str) -> bytes:
     return buf.getvalue()
 
 
+def output_names(stems: list[str], count: int, suffix: str) -> list[list[str]]:
+    """`<stem>_<k>.<suffix>` for output k of each input, ais_bench's naming."""
+    return [[f"{stem}_{k}.{suffix}" for k in range(count)] for stem in stems]
+
+
 def write_batch(directory: str, outfmt: str, names: list[list[str]], outputs: list[np.ndarray]) -> None:
     """Write row i of every output k to names[i][k]. Runs in a writer thread or process."""
     for i, per_input in enumerate(names):
         for k, name in enumerate(per_input):
-            atomic_write_bytes(Path(directory) / name, encode(outputs[k][i], outfmt))
+            write_new_or_replace(Path(directory) / name, encode(outputs[k][i], outfmt))
 
 
 def _process_pool(count: int) -> Executor:
@@ -56,7 +60,7 @@ def _process_pool(count: int) -> Executor:
 class OutputWriter:
     """Writes `<stem>_<k>.<fmt>` for each real input of a batch, off the loop's thread."""
 
-    def __init__(self, directory: Path, outfmt: str, io: str = "threads", threads: int | None = None,
+    def __init__(self, directory: Path, outfmt: str, threads: int | None = None,
                  processes: int | None = None) -> None:
         self.directory = directory
         self.outfmt = outfmt
@@ -64,19 +68,21 @@ class OutputWriter:
         cores = usable_cores()
         threads = threads or max(1, min(4, cores))
         if processes is None:
-            processes = min(WRITE_PROCESSES, cores - 1) if cores > 2 and (outfmt == "TXT" or io == "processes") else 0
+            processes = min(WRITE_PROCESSES, cores - 1) if cores > 2 and outfmt == "TXT" else 0
         if processes > 0:
             self._pool: Executor = _process_pool(processes)
-            start_workers(self._pool, processes)
+            # A pool starts a worker per task submitted while none is idle: one short task each starts
+            # them all, and imports done, before the timed loop.
+            list(self._pool.map(time.sleep, [0.2] * processes))
         else:
             self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="infer-writer")
         self._futures: list[Future] = []
         self.files: list[dict] = []
 
-    def submit(self, stems: list[str], outputs: list[np.ndarray]) -> None:
+    def submit(self, stems: list[str], outputs: list[np.ndarray], index: int = -1) -> None:
         # Copy the real rows now: targets may reuse their output buffers for the next batch.
         rows = [np.array(out[:len(stems)]) for out in outputs]
-        names = [[f"{stem}_{k}.{self.suffix}" for k in range(len(outputs))] for stem in stems]
+        names = output_names(stems, len(outputs), self.suffix)
         self.files.extend({"stem": stem, "outfiles": n} for stem, n in zip(stems, names))
         self._futures.append(self._pool.submit(write_batch, str(self.directory), self.outfmt, names, rows))
         self._reap()

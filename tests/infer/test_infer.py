@@ -149,23 +149,28 @@ def test_writer_processes_and_threads_write_the_same_files(tmp_path):
     assert (tmp_path / "TXT-0" / "b_1.txt").read_bytes() == ais_bench_txt(batch[1][1])
 
 
-def test_an_interrupted_run_resumes_and_a_finished_one_reruns(model_dir, tmp_path):
+@pytest.mark.parametrize("fmt", ["NPY", "TXT"])
+def test_an_interrupted_run_resumes_and_a_finished_one_reruns(model_dir, tmp_path, fmt):
     write_bins(tmp_path / "bins", 10)
     args = ["-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "bins"), "--output",
-            str(tmp_path / "res"), "--output_dirname", "r", "--outfmt", "NPY", "--batchsize", "4"]
+            str(tmp_path / "res"), "--output_dirname", "r", "--outfmt", fmt, "--batchsize", "4"]
     assert run_cli(*args).returncode == 0
     out = tmp_path / "res" / "r"
-    full = {p.name: p.read_bytes() for p in out.glob("*.npy")}
+    suffix = fmt.lower()
+    full = {p.name: p.read_bytes() for p in out.glob(f"*.{suffix}")}
     (out / "summary.json").unlink()  # as if killed before the end
-    for name in ("img_3_0.npy", "img_7_0.npy"):
+    for name in (f"img_3_0.{suffix}", f"img_7_0.{suffix}"):
         (out / name).unlink()
-    (out / ".img_9_0.npy.123.tmp").write_bytes(b"partial")
+    short = out / f"img_5_0.{suffix}"  # killed while this one was being written
+    short.write_bytes(full[short.name][:-1])
+    (out / f".img_9_0.{suffix}.123.tmp").write_bytes(b"partial")
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr
-    assert "resuming an interrupted run: 8 of 10" in proc.stdout
+    assert "resuming an interrupted run: 7 of 10" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["num_inputs"] == 2 and summary["extra"]["resumed_after"] == 8
-    assert {p.name: p.read_bytes() for p in out.glob("*.npy")} == full
+    assert summary["num_inputs"] == 3 and summary["extra"]["resumed_after"] == 7
+    assert {p.name: p.read_bytes() for p in out.glob(f"*.{suffix}")} == full
     assert not list(out.glob(".*.tmp"))
     again = run_cli(*args)
     assert json.loads((out / "summary.json").read_text())["num_inputs"] == 10, again.stderr
+    assert {p.name: p.read_bytes() for p in out.glob(f"*.{suffix}")} == full

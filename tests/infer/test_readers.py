@@ -21,55 +21,101 @@ def expected_batches(data: dict[str, np.ndarray], batch: int) -> list[np.ndarray
     return out
 
 
-@pytest.mark.parametrize("io", ["threads", "processes"])
-def test_reader_yields_the_files_bytes_in_order_with_padding(tmp_path, io, monkeypatch):
-    from infer import readers
-    from infer.dataset import plan_batches
-
-    monkeypatch.setattr(readers, "CHUNK_BYTES", 2 * 3 * 8 * 8 * 4)  # two rows per task: several tasks a batch
-    data = write_bins(tmp_path / "bins", 11)
-    files = sorted((tmp_path / "bins").glob("*.bin"), key=lambda p: int(p.stem.split("_")[1]))
-    registered, released = [], []
+def open_inputs(io: str, groups, shape, registered: list, released: list, out_dir=None, outfmt="BIN"):
+    from harness.contracts import TensorSpec
+    from infer.io_workers import IOWorkers
+    from infer.readers import Reader
 
     def register(block: np.ndarray):
         registered.append(block.nbytes)
         return lambda: released.append(block.nbytes)
 
-    shape = (5, 3, 8, 8)
-    reader = readers.Reader.open(io, shape, np.dtype("float32"), 6, lambda s, d: np.empty(s, d), register)
+    if io == "threads":
+        return Reader(shape, np.dtype("float32"), 6, lambda s, d: np.empty(s, d))
+    spec_in = TensorSpec("image", [-1, *shape[1:]])
+    spec_out = TensorSpec("class", [-1, 10])
+    return IOWorkers(groups, spec_in, [spec_out], shape[0], 6, out_dir, outfmt, 2, register)
+
+
+def sorted_bins(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.bin"), key=lambda p: int(p.stem.split("_")[1]))
+
+
+@pytest.mark.parametrize("io", ["threads", "processes"])
+def test_inputs_are_the_files_bytes_in_order_with_padding(tmp_path, io, monkeypatch):
+    from infer import io_workers, readers
+    from infer.dataset import plan_batches
+
+    row = 3 * 8 * 8 * 4
+    monkeypatch.setattr(readers, "CHUNK_BYTES", 2 * row)  # two rows per task: several tasks a batch
+    monkeypatch.setattr(io_workers, "READ_BYTES", 2 * row)
+    data = write_bins(tmp_path / "bins", 11)
+    groups = plan_batches(sorted_bins(tmp_path / "bins"), 5)
+    registered, released = [], []
+    inputs = open_inputs(io, groups, (5, 3, 8, 8), registered, released)
     got = []
     try:
-        for batch in reader.batches(plan_batches(files, 5), ahead=3):
+        for batch in inputs.batches(groups, ahead=3):
             got.append((batch.index, batch.stems, batch.data.copy()))
-            reader.pool.give(batch.data)
+            inputs.give(batch.data)
     finally:
-        reader.close()
+        inputs.close()
     assert [g[0] for g in got] == [0, 1, 2]
     assert got[2][1] == ["img_10"]
     for (_, _, array), want in zip(got, expected_batches(data, 5)):
         assert np.array_equal(array, want)
     if io == "processes":  # one shared block offered to the target, released at close
-        assert len(registered) == 1 and registered[0] >= 6 * np.prod(shape) * 4 and released == registered
+        assert len(registered) == 1 and registered[0] >= 6 * row * 5 and released == registered
     else:
         assert registered == []
+
+
+def test_io_workers_write_what_the_writer_threads_write(tmp_path):
+    from infer.dataset import plan_batches
+    from infer.writers import OutputWriter
+
+    write_bins(tmp_path / "bins", 7)
+    groups = plan_batches(sorted_bins(tmp_path / "bins"), 4)
+    rng = np.random.default_rng(5)
+    outputs = [[rng.standard_normal((4, 10)).astype(np.float32)] for _ in groups]
+    for fmt in ("TXT", "BIN", "NPY"):
+        (tmp_path / fmt / "w").mkdir(parents=True)
+        (tmp_path / fmt / "t").mkdir()
+        workers = open_inputs("processes", groups, (4, 3, 8, 8), [], [], tmp_path / fmt / "w", fmt)
+        threads = OutputWriter(tmp_path / fmt / "t", fmt)
+        try:
+            for index, group in enumerate(groups):
+                stems = [p.stem for p in group]
+                workers.submit(stems, outputs[index], index)
+                threads.submit(stems, outputs[index], index)
+            workers.drain()
+            threads.drain()
+        finally:
+            workers.close()
+            threads.close()
+        names = sorted(p.name for p in (tmp_path / fmt / "t").iterdir())
+        assert names == sorted(f"img_{i}_0.{fmt.lower()}" for i in range(7))
+        assert sorted(p.name for p in (tmp_path / fmt / "w").iterdir()) == names
+        for name in names:
+            assert (tmp_path / fmt / "w" / name).read_bytes() == (tmp_path / fmt / "t" / name).read_bytes()
+        assert workers.files == threads.files
 
 
 @pytest.mark.parametrize("io", ["threads", "processes"])
 def test_a_file_that_changed_size_stops_the_read_naming_it(tmp_path, io):
     from infer.dataset import plan_batches
-    from infer.readers import Reader
 
     write_bins(tmp_path / "bins", 4)
-    files = sorted((tmp_path / "bins").glob("*.bin"))
+    files = sorted_bins(tmp_path / "bins")
     files[2].write_bytes(b"short")  # after listing: as if another process rewrote it
-    reader = Reader.open(io, (2, 3, 8, 8), np.dtype("float32"), 4, lambda s, d: np.empty(s, d),
-                         lambda block: None)
+    groups = plan_batches(files, 2)
+    inputs = open_inputs(io, groups, (2, 3, 8, 8), [], [])
     try:
         with pytest.raises(ContractError, match=f"{files[2].name}: 5 bytes read"):
-            for batch in reader.batches(plan_batches(files, 2), ahead=2):
-                reader.pool.give(batch.data)
+            for batch in inputs.batches(groups, ahead=2):
+                inputs.give(batch.data)
     finally:
-        reader.close()
+        inputs.close()
 
 
 def test_io_choice_follows_cores_and_shared_memory(monkeypatch):
@@ -77,14 +123,14 @@ def test_io_choice_follows_cores_and_shared_memory(monkeypatch):
 
     monkeypatch.setattr(readers, "shared_memory_room", lambda nbytes: True)
     monkeypatch.setattr(readers, "usable_cores", lambda: 2)
-    assert readers.choose_io("auto", 1 << 20, 6) == "threads"
+    assert readers.choose_io("auto", 1 << 20) == "threads"
     monkeypatch.setattr(readers, "usable_cores", lambda: 16)
-    assert readers.choose_io("auto", 1 << 20, 6) == "processes"
-    assert readers.choose_io("threads", 1 << 20, 6) == "threads"
+    assert readers.choose_io("auto", 1 << 20) == "processes"
+    assert readers.choose_io("threads", 1 << 20) == "threads"
     monkeypatch.setattr(readers, "shared_memory_room", lambda nbytes: False)
-    assert readers.choose_io("auto", 1 << 20, 6) == "threads"
+    assert readers.choose_io("auto", 1 << 20) == "threads"
     with pytest.raises(InputError, match="--io threads"):
-        readers.choose_io("processes", 1 << 20, 6)
+        readers.choose_io("processes", 1 << 20)
 
 
 def test_dataset_mode_writes_the_same_outputs_with_either_io(tmp_path):
@@ -99,10 +145,10 @@ def test_dataset_mode_writes_the_same_outputs_with_either_io(tmp_path):
     assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b))
 
 
-def test_end_to_end_time_includes_writing_the_last_outputs(tmp_path):
+@pytest.mark.parametrize("io", ["threads", "processes"])
+def test_end_to_end_time_includes_writing_the_last_outputs(tmp_path, io):
     from harness.contracts import ConvertManifest
     from infer.loop import run_dataset
-    from infer.writers import OutputWriter
     from targets import get_target
 
     model = make_convert_dir(tmp_path / "null", target="null", batch=4)
@@ -112,12 +158,12 @@ def test_end_to_end_time_includes_writing_the_last_outputs(tmp_path):
     out.mkdir()
     files = sorted((tmp_path / "bins").glob("*.bin"))
     with get_target("null").open(model / manifest.artifact, manifest) as session:
-        writer = OutputWriter(out, "BIN")
-        result = run_dataset(session, files, 4, writer, warmup_count=0, progress=False, io="threads")
-        written = sorted(p.name for p in out.glob("*.bin"))  # before close: the loop already waited
-        writer.close()
-    assert written == sorted(f"{f.stem}_0.bin" for f in files)
-    assert result.images == 10 and result.io == "threads"
+        result = run_dataset(session, files, 4, out, "BIN", warmup_count=0, progress=False, io=io)
+        on_return = sorted(p.name for p in out.glob("*.bin"))
+    assert on_return == sorted(f"{f.stem}_0.bin" for f in files)  # the loop waited for the last ones
+    assert result.images == 10 and result.io == io and result.batches == 3
+    assert set(result.phases) >= {"wait_inputs", "submit", "collect", "queue_outputs", "wait_outputs"}
+    assert sum(result.phases.values()) == pytest.approx(result.wall_s, rel=0.05, abs=0.005)
 
 
 def test_null_target_emulates_a_device_queue(tmp_path):

@@ -1,0 +1,54 @@
+"""Resuming an interrupted dataset run: which inputs still need outputs.
+
+Outputs are written in place when new (harness.files.write_new_or_replace), so a kill can leave the
+files being written at that moment short. An input counts as done only when every one of its
+output files is whole: BIN and NPY have an exact size, TXT the exact number of lines.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from harness.contracts import TensorSpec, numpy_dtype
+from harness.errors import InputError
+from harness.files import stem_of
+from infer.writers import encode, output_names
+
+
+def whole_file_check(outfmt: str, spec: TensorSpec):
+    """A function telling whether a file at a path is a complete output of `spec` in `outfmt`."""
+    shape, dtype = tuple(spec.sample_shape), numpy_dtype(spec.dtype)
+    if outfmt in ("BIN", "NPY"):
+        size = len(encode(np.zeros(shape, dtype), outfmt))
+        return lambda path: os.stat(path).st_size == size
+    lines = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+
+    def whole_txt(path: Path) -> bool:
+        data = path.read_bytes()
+        return data.endswith(b"\n") and data.count(b"\n") == lines
+    return whole_txt
+
+
+def unfinished(files: list[Path], out_dir: Path, summary_name: str, outfmt: str,
+               outputs: list[TensorSpec]) -> tuple[list[Path], int]:
+    """An interrupted run (outputs but no summary yet) resumes with the inputs whose outputs are missing
+    or short; a finished one is run again in full. Returns (inputs to run, inputs already done)."""
+    if (out_dir / summary_name).exists():
+        return files, 0
+    present = {p.name for p in out_dir.iterdir()}
+    checks = [whole_file_check(outfmt, spec) for spec in outputs]
+
+    def done(path: Path) -> bool:
+        names = output_names([stem_of(path)], len(outputs), outfmt.lower())[0]
+        return all(name in present and check(out_dir / name) for name, check in zip(names, checks))
+
+    todo = [f for f in files if not done(f)]
+    if len(todo) < len(files):
+        print(f"[INFO] resuming an interrupted run: {len(files) - len(todo)} of {len(files)} inputs already "
+              f"have outputs in {out_dir}")
+    if not todo:
+        raise InputError(f"{out_dir}: every input already has its outputs but the run has no "
+                         f"{summary_name}; remove the directory to run again")
+    return todo, len(files) - len(todo)
