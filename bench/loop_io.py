@@ -66,6 +66,7 @@ def figures(summary: dict) -> dict:
             "end_to_end_img_s": round(throughput["end_to_end"], 1), "images": summary["num_inputs"],
             "process_s": summary["process_s"], "io": summary.get("extra", {}).get("io"),
             "loop_seconds": summary.get("extra", {}).get("loop_seconds"),
+            "median_ms": {phase: t.get("median") for phase, t in summary.get("timings", {}).items()},
             "host_registered": engine.get("host_registered"),
             "device_name": engine.get("device_name"), "variant": engine.get("variant"),
             "emulated_compute_ms": engine.get("emulated_compute_ms")}

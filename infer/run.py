@@ -100,6 +100,7 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
              "warning": stability(stats["compute"])}
     if result.io:
         extra["io"] = result.io
+    if result.phases:
         extra["loop_seconds"] = result.phases
     return InferSummary(
         target=manifest.target, device=config.device, artifact=str(artifact), model=manifest.model,

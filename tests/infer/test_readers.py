@@ -162,8 +162,10 @@ def test_end_to_end_time_includes_writing_the_last_outputs(tmp_path, io):
         on_return = sorted(p.name for p in out.glob("*.bin"))
     assert on_return == sorted(f"{f.stem}_0.bin" for f in files)  # the loop waited for the last ones
     assert result.images == 10 and result.io == io and result.batches == 3
-    assert set(result.phases) >= {"wait_inputs", "submit", "collect", "queue_outputs", "wait_outputs"}
-    assert sum(result.phases.values()) == pytest.approx(result.wall_s, rel=0.05, abs=0.005)
+    phases = dict(result.phases)
+    assert phases.pop("gc_pauses") >= 0  # collections overlap the phases below, which add up to the wall
+    assert set(phases) == {"wait_inputs", "submit", "collect", "queue_outputs", "wait_outputs"}
+    assert sum(phases.values()) == pytest.approx(result.wall_s, rel=0.05, abs=0.005)
 
 
 def test_null_target_emulates_a_device_queue(tmp_path):
