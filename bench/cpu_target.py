@@ -1,7 +1,8 @@
 """CPU target measurements, each side by side in one run (medians, ratios):
 
 1. ONNX Runtime CPU target vs torch eager, SE-ResNeXt101_32x4d, bs 8 (random weights).
-2. `infer` over a .bin directory with BIN and TXT outputs vs its own pure-inference throughput.
+2. `infer` over a .bin directory with BIN and TXT outputs, reading and writing in threads and in worker
+   processes (--io), vs its own pure-inference throughput (end-to-end).
 3. The null target: the loop's own overhead per batch.
 
     python bench/cpu_target.py [--work work/bench] [--rounds 5]
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -75,29 +77,34 @@ def infer_json(model_dir: Path, out: Path, name: str, *extra: str) -> dict:
     return json.loads((out / name / "summary.json").read_text())
 
 
-def dataset_vs_pure(work: Path, bs: int = 8, repeats: int = 3) -> dict:
+def dataset_vs_pure(work: Path, bs: int = 8, repeats: int = 5) -> dict:
     prep = work / "prep-lite0"
     sh("-m", "preprocess", "--input", str(SAMPLE), "--output", str(prep), "--model", "efficientnet_lite0",
        "--no-progress")
+    modes = [(fmt, io) for fmt in ("BIN", "TXT") for io in ("threads", "processes")]
     rows = {}
     for target in ("cpu", "null"):
         model_dir = convert("efficientnet_lite0", target, bs, work / f"lite0-{target}")
         batches = str(-(-1000 // bs))
-        runs: dict[str, list[dict]] = {"pure": [], "BIN": [], "TXT": []}
+        runs: dict[str, list[dict]] = {"pure": [], **{f"{fmt}-{io}": [] for fmt, io in modes}}
         for _ in range(repeats):  # interleaved, medians taken: this machine's speed drifts between runs
             runs["pure"].append(infer_json(model_dir, work / "runs", f"{target}-pure", "--loop", batches,
                                            "--batchsize", str(bs), "--warmup_count", "3"))
-            for fmt in ("BIN", "TXT"):
-                runs[fmt].append(infer_json(model_dir, work / "runs", f"{target}-{fmt}", "--input", str(prep),
-                                            "--outfmt", fmt, "--batchsize", str(bs), "--warmup_count", "3"))
+            for fmt, io in modes:
+                shutil.rmtree(work / "runs" / f"{target}-{fmt}-{io}", ignore_errors=True)
+                runs[f"{fmt}-{io}"].append(infer_json(model_dir, work / "runs", f"{target}-{fmt}-{io}", "--input",
+                                                      str(prep), "--outfmt", fmt, "--io", io, "--batchsize", str(bs),
+                                                      "--warmup_count", "3"))
         median = {mode: statistics.median(s["throughput"]["end_to_end"] for s in found)
                   for mode, found in runs.items()}
         row = {"pure_img_s": median["pure"], "repeats": repeats}
-        for fmt in ("BIN", "TXT"):
-            row[f"{fmt}_img_s"] = median[fmt]
-            row[f"{fmt}_ratio"] = median[fmt] / median["pure"]
-            row[f"{fmt}_ms_per_batch"] = statistics.median(s["throughput"]["wall_s"] * 1000 / s["num_batches"]
-                                                           for s in runs[fmt])
+        for mode in runs:
+            if mode == "pure":
+                continue
+            row[f"{mode}_img_s"] = median[mode]
+            row[f"{mode}_ratio"] = median[mode] / median["pure"]
+            row[f"{mode}_ms_per_batch"] = statistics.median(s["throughput"]["wall_s"] * 1000 / s["num_batches"]
+                                                            for s in runs[mode])
         rows[target] = row
     return {"model": "efficientnet_lite0", "batch": bs, "images": 1000, "rows": rows}
 
@@ -115,9 +122,10 @@ def main() -> None:
               f"{a['torch_img_s']:.2f} img/s ({a['torch_median_ms']:.1f} ms): {a['ratio']:.2f}x")
     b = dataset_vs_pure(args.work)
     for target, row in b["rows"].items():
-        print(f"{target:>5} lite0 bs8: pure {row['pure_img_s']:.1f} img/s | dataset BIN {row['BIN_img_s']:.1f} "
-              f"({row['BIN_ratio']:.1%}) | TXT {row['TXT_img_s']:.1f} ({row['TXT_ratio']:.1%}) | "
-              f"loop ms/batch BIN {row['BIN_ms_per_batch']:.3f} TXT {row['TXT_ms_per_batch']:.3f}")
+        print(f"{target:>5} lite0 bs8: pure {row['pure_img_s']:.1f} img/s end-to-end")
+        for mode in ("BIN-threads", "BIN-processes", "TXT-threads", "TXT-processes"):
+            print(f"      dataset {mode:14s} {row[f'{mode}_img_s']:8.1f} img/s ({row[f'{mode}_ratio']:.1%} of pure), "
+                  f"{row[f'{mode}_ms_per_batch']:.3f} ms per batch")
     print(json.dumps({"bench": "cpu_target", "ort_vs_torch": a, "dataset_vs_pure": b}))
 
 

@@ -1,6 +1,7 @@
 """The two loops: dataset mode (files in, outputs out) and pure inference on random data.
 
-Only the target call is timed (by the session); reading and writing happen on other threads.
+Only the target call is timed (by the session); reading and writing happen in other threads or in
+worker processes (`--io`).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class LoopResult:
     padded_slots: int = 0
     files: list[dict] = field(default_factory=list)
     io: str = ""  # dataset mode: how inputs were read (threads or processes)
-    phases: dict = field(default_factory=dict)  # dataset mode: the loop thread's walltime by phase
+    phases: dict = field(default_factory=dict)  # the loop thread's walltime by phase, and GC pauses
 
 
 def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray:

@@ -87,7 +87,7 @@ class Session(ABC):
         return np.empty(shape, dtype=dtype)
 
     def register_host(self, block: np.ndarray) -> Callable[[], None] | None:
-        """Host memory the loop allocated itself (shared with its reader processes), offered to the
+        """Host memory the loop allocated itself (shared with its I/O worker processes), offered to the
         target, which may pin it for faster transfers. Returns what undoes that before the memory is
         freed, or None when nothing was done."""
         return None

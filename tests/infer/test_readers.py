@@ -192,3 +192,28 @@ def test_null_target_refuses_a_bad_compute_time(tmp_path):
     write_bins(tmp_path / "bins", 2)
     assert_one_line_error(run_cli("-m", "infer", "--model", str(model), "--input", str(tmp_path / "bins"),
                                   "--option", "compute_ms=fast"), "compute_ms=fast", "milliseconds")
+
+
+def test_timed_loops_run_with_the_earlier_heap_frozen(tmp_path):
+    import gc
+
+    from harness.contracts import ConvertManifest
+    from infer.loop import run_dataset, run_pure
+    from targets.null.target import NullSession
+
+    model = make_convert_dir(tmp_path / "null", target="null", batch=2)
+    write_bins(tmp_path / "bins", 4)
+    manifest = ConvertManifest.read(model)
+    frozen_during = []
+
+    class Recording(NullSession):
+        def _submit_impl(self, handle, batch):
+            frozen_during.append(gc.get_freeze_count())
+            super()._submit_impl(handle, batch)
+
+    with Recording(manifest) as session:
+        run_pure(session, 2, loop=3, warmup_count=0)
+        run_dataset(session, sorted((tmp_path / "bins").glob("*.bin")), 2, None, "BIN", warmup_count=0,
+                    progress=False, io="threads")
+    assert len(frozen_during) == 5 and min(frozen_during) > 0  # objects from before the loops were frozen
+    assert gc.get_freeze_count() == 0  # and released afterwards
