@@ -77,9 +77,9 @@ def infer_json(model_dir: Path, out: Path, name: str, *extra: str) -> dict:
     return json.loads((out / name / "summary.json").read_text())
 
 
-def dataset_vs_pure(work: Path, bs: int = 8, repeats: int = 5) -> dict:
+def dataset_vs_pure(work: Path, bs: int = 8, repeats: int = 5, sample: Path = SAMPLE) -> dict:
     prep = work / "prep-lite0"
-    sh("-m", "preprocess", "--input", str(SAMPLE), "--output", str(prep), "--model", "efficientnet_lite0",
+    sh("-m", "preprocess", "--input", str(sample), "--output", str(prep), "--model", "efficientnet_lite0",
        "--no-progress")
     modes = [(fmt, io) for fmt in ("BIN", "TXT") for io in ("threads", "processes")]
     rows = {}
@@ -114,13 +114,15 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=ROOT / "work" / "bench")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--skip-torch", action="store_true", help="only the infer loop measurements")
+    p.add_argument("--sample", type=Path, default=SAMPLE, help="the sample images (part 2)")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats of each infer run (part 2)")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     a = ort_vs_torch(args.work, args.rounds) if not args.skip_torch else {}
     if a:
         print(f"SE-ResNeXt101 bs8: ORT {a['ort_img_s']:.2f} img/s ({a['ort_median_ms']:.1f} ms), torch eager "
               f"{a['torch_img_s']:.2f} img/s ({a['torch_median_ms']:.1f} ms): {a['ratio']:.2f}x")
-    b = dataset_vs_pure(args.work)
+    b = dataset_vs_pure(args.work, repeats=args.repeats, sample=args.sample)
     for target, row in b["rows"].items():
         print(f"{target:>5} lite0 bs8: pure {row['pure_img_s']:.1f} img/s end-to-end")
         for mode in ("BIN-threads", "BIN-processes", "TXT-threads", "TXT-processes"):
