@@ -96,11 +96,13 @@ def test_pure_mode_time_limit_stops_on_a_stable_median(model_dir, tmp_path):
     assert 10 <= s["num_batches"] and s["throughput"]["wall_s"] < 20
 
 
-def test_null_target_on_two_devices_shards_the_dataset(tmp_path):
+@pytest.mark.parametrize("io", ["threads", "processes"])
+def test_null_target_on_two_devices_shards_the_dataset(tmp_path, io):
     model = make_convert_dir(tmp_path / "null", target="null", batch=2)
     write_bins(tmp_path / "bins", 7)
     proc = run_cli("-m", "infer", "--model", str(model), "--input", str(tmp_path / "bins"), "--output",
-                   str(tmp_path / "res"), "--output_dirname", "m", "--device", "0,1", "--batchsize", "2")
+                   str(tmp_path / "res"), "--output_dirname", "m", "--device", "0,1", "--batchsize", "2",
+                   "--io", io)
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "res" / "m"
     assert sorted(p.name for p in out.glob("*.bin")) == sorted(f"img_{i}_0.bin" for i in range(7))
@@ -110,6 +112,7 @@ def test_null_target_on_two_devices_shards_the_dataset(tmp_path):
     assert merged["throughput"]["compute_only"] == pytest.approx(sum(p["throughput"]["compute_only"]
                                                                      for p in parts))
     assert {p["num_inputs"] for p in parts} == {4, 3}
+    assert {p["extra"]["io"] for p in parts} == {io}
 
 
 def test_bad_inputs_give_one_line(model_dir, tmp_path):
