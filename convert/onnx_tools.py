@@ -8,19 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from harness.contracts import TensorSpec
-from harness.errors import ContractError, MissingDependencyError
+from harness.deps import require
+from harness.errors import ContractError
 from harness.files import atomic_output
 
 ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
 MAX_RELATIVE_ERROR = 1e-4
 RELATIVE_ERROR_DEFINITION = "max|onnxruntime - reference| / max|reference| over all outputs of the batch"
-
-
-def _require(module: str, package: str):
-    try:
-        return __import__(module)
-    except ImportError:
-        raise MissingDependencyError(package, f"pip install {package}") from None
 
 
 def copy_atomic(src: Path, dst: Path) -> None:
@@ -32,8 +26,8 @@ def copy_atomic(src: Path, dst: Path) -> None:
 
 def simplify_onnx(src: Path, dst: Path) -> None:
     """onnxsim with the batch axis left dynamic; a failure names the file and onnxsim's message."""
-    onnx = _require("onnx", "onnx")
-    onnxsim = _require("onnxsim", "onnxsim")
+    onnx = require("onnx", "pip install onnx")
+    onnxsim = require("onnxsim", "pip install onnxsim")
     model = onnx.load(str(src))
     try:
         with warnings.catch_warnings():
@@ -57,7 +51,7 @@ def _tensor_spec(value_info) -> TensorSpec:
 
 def onnx_io(path: Path) -> tuple[TensorSpec, TensorSpec]:
     """The single input and first output of an ONNX model; -1 marks a symbolic (dynamic) dimension."""
-    onnx = _require("onnx", "onnx")
+    onnx = require("onnx", "pip install onnx")
     graph = onnx.load(str(path), load_external_data=False).graph
     initializers = {init.name for init in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
@@ -68,7 +62,7 @@ def onnx_io(path: Path) -> tuple[TensorSpec, TensorSpec]:
 
 
 def run_onnxruntime(path: Path, batch: np.ndarray) -> np.ndarray:
-    ort = _require("onnxruntime", "onnxruntime")
+    ort = require("onnxruntime", "pip install onnxruntime")
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])

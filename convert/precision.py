@@ -16,6 +16,7 @@ from pathlib import Path
 
 from convert.calibration import (BinCalibrationReader, calibration_fingerprint, check_matches_input, check_method,
                                  select_calibration_files)
+from harness.deps import require
 from harness.errors import InputError, MissingDependencyError, ToolError
 
 __all__ = ["make_fp16_onnx", "make_int8_onnx", "calibration_fingerprint", "is_qdq_onnx"]
@@ -28,11 +29,7 @@ ONNX_TYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7:
 
 
 def _onnx():
-    try:
-        import onnx
-    except ImportError:
-        raise MissingDependencyError("onnx", "pip install -r requirements.txt") from None
-    return onnx
+    return require("onnx")
 
 
 def _load(path: Path, with_weights: bool = True):

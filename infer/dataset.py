@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.contracts import PreprocessManifest, TensorSpec, numpy_dtype
+from harness.contracts import PreprocessManifest, TensorSpec
 from harness.errors import ContractError, InputError
 from harness.files import stem_of
 

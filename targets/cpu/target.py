@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.contracts import ConvertManifest, TensorSpec
-from harness.errors import MissingDependencyError, TargetError
+from harness.deps import require
+from harness.errors import TargetError
 from harness.perf import usable_cores
 from targets.base import BatchTiming, BuildRequest, BuildResult, SyncSession, Target
 
@@ -18,11 +19,7 @@ ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(
 
 
 def _ort():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MissingDependencyError("onnxruntime", "pip install -r requirements.txt") from None
-    return onnxruntime
+    return require("onnxruntime")
 
 
 def optimized_cache_path(artifact: Path) -> Path:

@@ -3,18 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import InputError, MissingDependencyError
+from harness.deps import require
+from harness.errors import InputError
 from targets.nvidia.plan import OnnxFacts
 
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 
 
 def _onnx():
-    try:
-        import onnx
-    except ImportError:
-        raise MissingDependencyError("onnx", "pip install -r requirements.txt") from None
-    return onnx
+    return require("onnx")
 
 
 def inspect_onnx(path: Path) -> OnnxFacts:
