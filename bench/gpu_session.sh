@@ -9,6 +9,7 @@
 #   bash bench/gpu_session.sh dataset-tmpfs  # the same with outputs on /dev/shm: the loop without the disk
 #   bash bench/gpu_session.sh sweep [MODEL]  # make bench for the report: fp16, bs 1..64 (SE-ResNeXt101)
 #   bash bench/gpu_session.sh multi          # infer --device 0,1 against --device 0
+#   bash bench/gpu_session.sh cpu            # the CPU target on this host's cores: .bin in vs pure (docs/cpu.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -52,5 +53,9 @@ case "$1" in
     install_wheels
     python3 bench/nvidia_engine.py --precisions fp16 --batches 64 --variants "" --no-baseline --multi-gpu 0,1 \
       --workdir /tmp/nbm --json "$OUT/nvidia_multi.json" ;;
-  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi" >&2; exit 2 ;;
+  cpu)
+    install_wheels
+    python3 bench/cpu_target.py --skip-torch --sample /tmp/e2e_images --ort-threads 15 --targets cpu --repeats 9 \
+      --work /tmp/cpub | tee "$OUT/cpu_target.txt" ;;
+  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu" >&2; exit 2 ;;
 esac

@@ -1,7 +1,7 @@
 """Output side of the loop: per-input files in ais_bench's naming and formats, written behind compute.
 
-TXT formatting is CPU-bound Python work that would hold the GIL against the reader threads and the
-target calls, so on machines with cores to spare it runs in worker processes, a whole batch per task.
+TXT formatting is CPU work that mostly holds the GIL against the reader threads and the target calls
+(infer/txt_format.py), so on machines with cores to spare it runs in worker processes, a batch per task.
 BIN and NPY cost little Python per file and go through threads. With `--io processes` this class is
 not used: infer/io_workers.py writes every format from shared memory.
 """
@@ -17,17 +17,10 @@ import numpy as np
 
 from harness.files import write_new_or_replace
 from harness.perf import usable_cores
+from infer.txt_format import format_txt, txt_per_input
 
 WRITE_PROCESSES = 4
 MAX_PENDING_BATCHES = 8  # batches copied and queued for writing: bounds memory when writes lag
-
-
-def format_txt(array: np.ndarray) -> bytes:
-    """ais_bench TXT: one line per last-dimension row, '%f' (or '%d') values each followed by a space."""
-    rows = array.reshape(-1, array.shape[-1]) if array.ndim else array.reshape(1, 1)
-    spec = "%f " if np.issubdtype(array.dtype, np.floating) else "%d "
-    line = spec * rows.shape[1] + "\n"
-    return "".join(line % tuple(row) for row in rows.tolist()).encode("ascii")
 
 
 def encode(array: np.ndarray, outfmt: str) -> bytes:
@@ -47,9 +40,11 @@ def output_names(stems: list[str], count: int, suffix: str) -> list[list[str]]:
 
 def write_batch(directory: str, outfmt: str, names: list[list[str]], outputs: list[np.ndarray]) -> None:
     """Write row i of every output k to names[i][k]. Runs in a writer thread or process."""
-    for i, per_input in enumerate(names):
-        for k, name in enumerate(per_input):
-            write_new_or_replace(Path(directory) / name, encode(outputs[k][i], outfmt))
+    for k, output in enumerate(outputs):
+        real = output[:len(names)]
+        data = txt_per_input(real) if outfmt == "TXT" else [encode(row, outfmt) for row in real]
+        for per_input, payload in zip(names, data):
+            write_new_or_replace(Path(directory) / per_input[k], payload)
 
 
 def _process_pool(count: int) -> Executor:

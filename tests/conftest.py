@@ -1,6 +1,7 @@
 """Shared fixtures: paths, a tiny ONNX classifier with its convert directory, CLI runner."""
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -29,6 +30,17 @@ def assert_one_line_error(proc, *needles: str) -> None:
     assert "Traceback" not in proc.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+def ais_bench_txt(array: np.ndarray) -> bytes:
+    """ais_bench's save_data_to_files for TXT (ref-ascend.md 6.3), written out independently."""
+    buf = io.BytesIO()
+    rows = array.reshape(-1, array.shape[-1])
+    fmt = "%f" if array.dtype in (np.float16, np.float32, np.float64) else "%d"
+    for row in rows:
+        np.savetxt(buf, np.c_[row], fmt=fmt, newline=" ")
+        buf.write(b"\n")
+    return buf.getvalue()
 
 
 def tiny_classifier_onnx(path: Path, size: int = 8, classes: int = 10, seed: int = 0) -> np.ndarray:

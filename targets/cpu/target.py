@@ -10,7 +10,7 @@ import numpy as np
 
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.deps import require
-from harness.errors import TargetError
+from harness.errors import InputError, TargetError
 from harness.perf import usable_cores
 from targets.base import BatchTiming, BuildRequest, BuildResult, SyncSession, Target
 
@@ -110,7 +110,16 @@ class CpuTarget(Target):
         return BuildResult(artifact=artifact, info={"engine": "onnxruntime", "optimized_cache": cache.name})
 
     def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> CpuSession:
-        return CpuSession(Path(artifact), threads=self.options.get("threads"))
+        return CpuSession(Path(artifact), threads=self._threads())
+
+    def _threads(self) -> int | None:
+        """`--option threads=N`: ONNX Runtime's intra-op threads (default: every usable core)."""
+        value = self.options.get("threads")
+        if value is None:
+            return None
+        if not str(value).isdigit() or int(value) < 1:
+            raise InputError(f"--option threads={value}: give a whole number of threads, 1 or more")
+        return int(value)
 
     def versions(self) -> dict:
         return {"onnxruntime": _ort().__version__}

@@ -1,28 +1,16 @@
 """infer: batching and padding, output formats, summary, pure mode, multi-device, bad input."""
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
 import pytest
 
-from tests.conftest import assert_one_line_error, make_convert_dir, run_cli, write_bins
+from tests.conftest import ais_bench_txt, assert_one_line_error, make_convert_dir, run_cli, write_bins
 
 
 def reference_logits(data: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return data.mean(axis=(1, 2)) @ weight.T + bias
-
-
-def ais_bench_txt(array: np.ndarray) -> bytes:
-    """ais_bench's save_data_to_files for TXT (ref-ascend.md 6.3), written out independently."""
-    buf = io.BytesIO()
-    rows = array.reshape(-1, array.shape[-1])
-    fmt = "%f" if array.dtype in (np.float16, np.float32, np.float64) else "%d"
-    for row in rows:
-        np.savetxt(buf, np.c_[row], fmt=fmt, newline=" ")
-        buf.write(b"\n")
-    return buf.getvalue()
 
 
 @pytest.fixture
@@ -86,6 +74,16 @@ def test_pure_mode_runs_loop_batches_on_random_data(model_dir, tmp_path):
 
     batch = random_batch(TensorSpec("x", [-1, 3, 4, 4]), 2)
     assert np.count_nonzero(batch) == batch.size
+
+
+def test_cpu_threads_option_sets_the_session_threads(model_dir, tmp_path):
+    proc = run_cli("-m", "infer", "--model", str(model_dir), "--loop", "2", "--option", "threads=1", "--output",
+                   str(tmp_path / "res"), "--output_dirname", "one")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "res" / "one" / "summary.json").read_text())["engine"]["threads"] == 1
+    for bad in ("x", "0"):
+        assert_one_line_error(run_cli("-m", "infer", "--model", str(model_dir), "--option", f"threads={bad}"),
+                              f"threads={bad}", "whole number")
 
 
 def test_pure_mode_time_limit_stops_on_a_stable_median(model_dir, tmp_path):
