@@ -22,9 +22,9 @@ import numpy as np
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.errors import TargetError
 from infer.dataset import Batch, pad_rows, read_rows, stems_of
+from infer import readers
 from infer.writers import output_names, write_batch
 
-READ_BYTES = 8 << 20  # one read task: enough to amortise a message, small enough to spread a batch
 WRITE_ROWS = 16  # one write task: rows of a batch
 
 
@@ -131,7 +131,7 @@ class IOWorkers:
         assert groups is self._groups
         pending: deque = deque()
         row_nbytes = self.buffers[0][0].nbytes
-        per_task = max(1, READ_BYTES // row_nbytes)
+        per_task = max(1, readers.CHUNK_BYTES // row_nbytes)
 
         def start(index: int) -> None:
             slot = self._free_in.popleft()

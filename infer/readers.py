@@ -20,7 +20,7 @@ from harness.errors import InputError
 from harness.perf import usable_cores
 from infer.dataset import Batch, pad_rows, read_rows, stems_of
 
-CHUNK_BYTES = 8 << 20  # one read task: enough bytes to amortise a task's overhead, small enough to spread
+CHUNK_BYTES = 8 << 20  # one read task (thread or I/O process): amortises its overhead, small enough to spread
 SHM_DIR = Path("/dev/shm")
 
 

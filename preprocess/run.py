@@ -5,7 +5,6 @@ import os
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 
-
 from harness.contracts import PreprocessManifest
 from harness.errors import InputError
 from harness.files import atomic_write_bytes, ensure_writable_dir, stem_of

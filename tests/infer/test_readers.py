@@ -43,12 +43,11 @@ def sorted_bins(directory: Path) -> list[Path]:
 
 @pytest.mark.parametrize("io", ["threads", "processes"])
 def test_inputs_are_the_files_bytes_in_order_with_padding(tmp_path, io, monkeypatch):
-    from infer import io_workers, readers
+    from infer import readers
     from infer.dataset import plan_batches
 
     row = 3 * 8 * 8 * 4
-    monkeypatch.setattr(readers, "CHUNK_BYTES", 2 * row)  # two rows per task: several tasks a batch
-    monkeypatch.setattr(io_workers, "READ_BYTES", 2 * row)
+    monkeypatch.setattr(readers, "CHUNK_BYTES", 2 * row)  # two rows per task, threads and processes alike
     data = write_bins(tmp_path / "bins", 11)
     groups = plan_batches(sorted_bins(tmp_path / "bins"), 5)
     registered, released = [], []
