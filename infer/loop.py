@@ -51,9 +51,10 @@ def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray
 
 def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: Path | None, outfmt: str,
                 warmup_count: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
-                io: str = "auto") -> LoopResult:
+                io: str = "auto", loop: int = 1) -> LoopResult:
     """Read, infer and write every file (no outputs when out_dir is None); `io` says whether reading
-    and writing run in threads of this process or in worker processes."""
+    and writing run in threads of this process or in worker processes. Each batch runs `loop` times, all
+    timed, as ais_bench's --loop; the last run's outputs are written."""
     groups = plan_batches(files, batch_size, shard)
     spec = session.inputs()[0]
     shape, dtype = spec.batch_shape(batch_size), numpy_dtype(spec.dtype)
@@ -69,7 +70,7 @@ def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: P
         if groups and warmup_count > 0:
             session.warmup(read_batch(0, groups[0], reader.buffers[0]).data, warmup_count)
         with frozen_heap() as pauses:
-            result = _pipeline(session, reader, groups, batch_size, writer, progress)
+            result = _pipeline(session, reader, groups, batch_size, writer, progress, loop)
         result.phases["gc_pauses"] = round(pauses[0], 4)
     finally:
         if writer is not None and writer is not reader:
@@ -121,9 +122,9 @@ class PhaseClock:
 
 
 def _pipeline(session: Session, reader: Reader | IOWorkers, groups: list[list[Path]], batch_size: int,
-              writer: OutputWriter | IOWorkers | None, progress: bool) -> LoopResult:
+              writer: OutputWriter | IOWorkers | None, progress: bool, loop: int = 1) -> LoopResult:
     bar = _progress(sum(len(g) for g in groups), progress)
-    in_flight: list[tuple[int, Batch]] = []
+    in_flight: list[tuple[int, Batch | None]] = []  # None: a repeated run of a batch still in flight
     images = padded = 0
     start = time.perf_counter()
     clock = PhaseClock()
@@ -132,6 +133,8 @@ def _pipeline(session: Session, reader: Reader | IOWorkers, groups: list[list[Pa
         handle, batch = in_flight.pop(0)
         outputs = session.collect(handle)
         clock.mark("collect")  # mostly waiting for the target
+        if batch is None:
+            return
         reader.give(batch.data)
         if writer is not None:
             writer.submit(batch.stems, outputs, batch.index)
@@ -140,7 +143,10 @@ def _pipeline(session: Session, reader: Reader | IOWorkers, groups: list[list[Pa
 
     for batch in reader.batches(groups, READ_AHEAD):
         clock.mark("wait_inputs")
-        in_flight.append((session.submit(batch.data), batch))
+        for repeat in range(loop):
+            in_flight.append((session.submit(batch.data), batch if repeat == loop - 1 else None))
+            if len(in_flight) > PIPELINE_DEPTH:
+                drain_one()
         images += len(batch.stems)
         padded += batch_size - len(batch.stems)
         clock.mark("submit")

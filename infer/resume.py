@@ -31,11 +31,11 @@ def whole_file_check(outfmt: str, spec: TensorSpec):
     return whole_txt
 
 
-def unfinished(files: list[Path], out_dir: Path, summary_name: str, outfmt: str,
+def unfinished(files: list[Path], out_dir: Path, summary: Path, outfmt: str,
                outputs: list[TensorSpec]) -> tuple[list[Path], int]:
     """An interrupted run (outputs but no summary yet) resumes with the inputs whose outputs are missing
     or short; a finished one is run again in full. Returns (inputs to run, inputs already done)."""
-    if (out_dir / summary_name).exists():
+    if summary.exists():
         return files, 0
     present = {p.name for p in out_dir.iterdir()}
     checks = [whole_file_check(outfmt, spec) for spec in outputs]
@@ -50,5 +50,5 @@ def unfinished(files: list[Path], out_dir: Path, summary_name: str, outfmt: str,
               f"have outputs in {out_dir}")
     if not todo:
         raise InputError(f"{out_dir}: every input already has its outputs but the run has no "
-                         f"{summary_name}; remove the directory to run again")
+                         f"{summary.name}; remove the directory to run again")
     return todo, len(files) - len(todo)
