@@ -12,7 +12,7 @@ import pytest
 
 from harness.errors import InputError
 from targets import get_target
-from targets.ascend import results
+from report.parsers import ais_bench_files as results
 from tests.ascend.models import IMAGE, build_request, tiny_classifier
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
