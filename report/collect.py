@@ -34,6 +34,8 @@ HEAD_BYTES = 4096
 NUMERIC_TEXT = re.compile(rb"[\s0-9eE+\-.,naifNAIF\[\]]*")  # the TXT outputs of a run
 PRINTED_SUMMARY_LINE = re.compile(r"-{5,}Performance Summary-{5,}|NPU_compute_time \(ms\):")
 TRTEXEC_BANNER = "&&&& RUNNING TensorRT.trtexec"
+SKIPPED_SUFFIXES = {".npy", ".bin", ".om", ".onnx", ".engine", ".plan", ".png", ".jpg", ".jpeg", ".pt", ".pth"}
+DEVICE_SUMMARY = re.compile(r"^device(\d+)_\d+_summary\.json$")  # one process of a multi-device ais_bench run
 RESULT_LIKE_NAME = re.compile(r"summary|sumary|result|compare", re.IGNORECASE)
 
 
@@ -96,6 +98,8 @@ def _collect_file(path: Path, root: Path, found: Collected) -> None:
 
 def _sniff(path: Path) -> tuple[str, object] | None:
     """(kind, parsed JSON or text) of a result file, None for a file that is not one."""
+    if path.suffix.lower() in SKIPPED_SUFFIXES:  # model files and the binary outputs of a run
+        return None
     head = _read_head(path)
     if b"\0" in head or NUMERIC_TEXT.fullmatch(head):
         return None
@@ -170,6 +174,8 @@ def _harness_summary(path: Path, root: Path, data: dict, found: Collected) -> No
 
 def _ais_bench_json(path: Path, root: Path, data: dict, found: Collected) -> None:
     run = parse_summary_json(data, str(path))
+    device = DEVICE_SUMMARY.match(path.name)
+    run.device = int(device.group(1)) if device else None
     found.perf.append(perf_from_ais_bench(run, path, read_meta(path, root)))
 
 

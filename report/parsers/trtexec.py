@@ -76,10 +76,6 @@ class TrtexecRun:
         return ", ".join(parts + [f"command: {self.command}"] if self.command else parts)
 
 
-def strip_prefix(line: str) -> str:
-    return _split_line(line)[1]
-
-
 def _split_line(line: str) -> tuple[str, str]:
     """(severity letter or "", text) of one log line, without timestamp and msit's "[INFO] " prefix."""
     line = line.rstrip("\r\n")
@@ -155,7 +151,7 @@ def _batch(lines: list[str], command: str) -> tuple[int | None, bool, str]:
 
 def _summary(lines: list[tuple[str, str]], source: str) -> tuple[dict, float, float | None]:
     """Metrics, qps and walltime from the summary block; verbose explanation lines ([V]) are left out."""
-    start = next((i for i, (_, text) in enumerate(lines) if text == SUMMARY_HEADER), None)
+    start = next((i for i, (_, text) in enumerate(lines) if text.strip() == SUMMARY_HEADER), None)
     if start is None:
         raise ContractError(f"{source}: no '{SUMMARY_HEADER}' in this trtexec log; a build-only run "
                             "(--skipInference) or a truncated log has none; rerun trtexec with inference")

@@ -68,3 +68,11 @@ def test_result_json_of_unknown_format_is_listed_not_fatal(tmp_path):
     (tmp_path / "result.json").write_text(json.dumps({"accuracy": 0.5}))
     found = collect([tmp_path])
     assert len(found.perf) == 1 and found.skipped[0].startswith(f"{tmp_path / 'result.json'}: JSON of an unknown")
+
+
+def test_multi_device_ais_bench_summaries_give_a_row_per_device(tmp_path):
+    for name in ("device1_0_summary.json", "device2_1_summary.json"):
+        shutil.copy(DATA / "ais_bench" / "result_bs4_summary.json", tmp_path / name)
+    found = collect([tmp_path])
+    assert sorted(r.device for r in found.perf) == ["Ascend NPU (chip not recorded by ais_bench), device 1",
+                                                    "Ascend NPU (chip not recorded by ais_bench), device 2"]
