@@ -46,8 +46,9 @@ def test_batch_from_each_versions_wording(digits, line):
 
 def test_loaded_engine_batch_1_line_is_not_the_batch():
     """TensorRT 8 prints the --batch default for a loaded engine; the binding holds the engine's batch."""
-    run = trtexec.parse_trtexec_log(trtexec_log("8601", "--loadEngine=r50_bs10.engine", [
-        "Batch: 1", "Input inference shapes: model", "Input binding for input with dimensions 10x3x224x224 is created."]))
+    info = ["Batch: 1", "Input inference shapes: model",
+            "Input binding for input with dimensions 10x3x224x224 is created."]
+    run = trtexec.parse_trtexec_log(trtexec_log("8601", "--loadEngine=r50_bs10.engine", info))
     assert run.batch_size == 10 and not run.implicit_batch
     record = perf_from_trtexec(run, Path("t4.log"), {})
     assert record.img_s_e2e == 1000.0 and record.img_s_compute == pytest.approx(1000.0)
