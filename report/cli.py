@@ -1,6 +1,7 @@
 """`python -m report --input DIR [DIR...] --output report/out`: the vendor comparison report."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -22,8 +23,8 @@ class ReportConfig:
 def parse_args(argv: Sequence[str]) -> ReportConfig:
     p = Parser(prog="python -m report", description=__doc__)
     p.add_argument("--input", nargs="+", required=True, type=Path,
-                   help="directories (searched recursively) or files: summary.json, result.json, compare.json, "
-                        "*.trtexec.log, ais_bench *_summary.json / sumary.json / logs")
+                   help="directories (searched recursively) or files, recognised by content: infer summaries, "
+                        "result.json, compare.json, trtexec logs, ais_bench summaries and logs")
     p.add_argument("--output", type=Path, default=Path("report/out"), help="report directory (default report/out)")
     p.add_argument("--published", type=Path, default=PUBLISHED_CSV, help="published reference rows (CSV)")
     p.add_argument("--no-published", dest="include_published", action="store_false",
@@ -36,6 +37,8 @@ def run(config: ReportConfig) -> Path:
     from report.render import write_report  # matplotlib only when a report is made
 
     found = collect(config.input)
+    for reason in found.skipped:
+        print(f"report: skipped {reason}", file=sys.stderr)
     published = load_published(config.published) if config.include_published else []
     path = write_report(found, published, config.output, config.baseline)
     print(f"report: {path} ({len(found.perf)} measured performance rows, {len(found.accuracy)} accuracy, "

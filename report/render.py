@@ -87,7 +87,7 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
         parts += ["", "Timings of runs on a simulated runtime are left out (their accuracy is kept): "
                   + ", ".join(found.simulated)]
     if found.skipped:
-        parts += ["", "Skipped (no recognised summary inside): " + ", ".join(found.skipped)]
+        parts += ["", "Skipped, with the reason:", ""] + [f"- {reason}" for reason in found.skipped]
     parts += ["", "CSV: perf.csv, comparison.csv, accuracy.csv, parity.csv; every number: report.json.", ""]
     return "\n".join(parts)
 

@@ -12,7 +12,7 @@ import pytest
 
 from harness.errors import InputError
 from targets import get_target
-from targets.ascend import results
+from report.parsers import ais_bench_files as results
 from tests.ascend.models import IMAGE, build_request, tiny_classifier
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -67,6 +67,19 @@ def test_earliest_wording_without_batch_size():
             "[INFO] throughput (1000*batchsize/NPU_compute_time): 500.0\n")
     got = results.parse_performance_log(text)
     assert got["throughput"] == 500.0 and "batch_size" not in got
+
+
+def test_pipeline_outputs_means_and_interval_pairs():
+    """`--pipeline 1 --threads 2`: stats {mean, count}, [start, end] pairs, a mean-only printed line."""
+    got = results.parse_summary({"NPU_compute_time": {"mean": 1.5, "count": 2}, "throughput": 4000.0,
+                                 "npu_compute_time_list": [[0.0, 2.0], [1.0, 3.0]], "args": ["--batchsize", "6"]})
+    assert got["compute_ms"] == {"mean": 1.5, "count": 2} and got["compute_intervals"] == 2
+    assert "compute_ms_list" not in got and got["batch_size"] == 6
+    printed = results.parse_performance_log(
+        "[INFO] -----------------Performance Summary------------------\n"
+        "[INFO] NPU_compute_time (ms): mean = 1.5\n"
+        "[INFO] throughput 1000*batchsize.mean(6)/NPU_compute_time.mean(1.5): 4000.0\n")
+    assert printed["compute_ms"] == {"mean": 1.5} and printed["pipeline"] and printed["batch_size"] == 6
 
 
 def test_result_dir_with_log_and_without_summary(tmp_path):

@@ -155,7 +155,7 @@ def test_every_module_imports_without_vendor_packages():
     import os
 
     code = ("import sys\n"
-            "import targets.ascend, targets.ascend.acl_backend, targets.ascend.runtime, targets.ascend.results\n"
+            "import targets.ascend, targets.ascend.acl_backend, targets.ascend.runtime\n"
             "import targets.ascend.ort_cann, targets.ascend.npu_smi, targets.ascend.aipp, targets.ascend.cann\n"
             "from targets import get_target\n"
             "get_target('ascend')\n"
