@@ -29,8 +29,8 @@ case "$1" in
     install_wheels
     python3 bench/nvidia_e2e.py --images /tmp/e2e_images --labels /tmp/e2e_images/val_label.txt \
       --workdir /tmp/e2e --json "$OUT/nvidia_e2e.json"
-    # summary.json + result.json of each run, for the report (the outputs themselves stay behind)
-    (cd /tmp/e2e/results && tar -czf "$OUT/e2e_results.tar.gz" */summary.json */result.json) ;;
+    # run summaries + result.json of each run, for the report (the outputs themselves stay behind)
+    (cd /tmp/e2e/results && tar -czf "$OUT/e2e_results.tar.gz" *_summary.json */result.json) ;;
   hostio)
     install_wheels
     python3 bench/loop_io.py --files 10240 --batch 64 --compute-ms 7.3 --rounds 2 --work /tmp/loopio \
