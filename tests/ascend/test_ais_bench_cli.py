@@ -156,3 +156,27 @@ def test_a_static_om_takes_its_own_batch_only(om_and_data):
     om, prep, _ = om_and_data
     proc = _run("infer", "--model", str(om), "--input", str(prep), "--batchsize", "4")
     assert proc.returncode != 0 and "takes batch 2 only" in proc.stderr
+
+
+def test_a_precision_mode_that_feeds_cube_ops_fp16_is_labelled_so(ascend_sim, tmp_path):
+    """`--option precision_mode=force_fp32` does not compute in fp32: convert.json and summary.json say what ran."""
+    from tests.ascend.models import cpu_reference, manifest_for
+
+    onnx = tiny_classifier(tmp_path / "tiny.onnx")
+    request = build_request(onnx, tmp_path / "om", batch_sizes=[2], precision_mode="force_fp32")
+    result = get_target("ascend").build(request)
+    assert result.info["effective_precision"] == "fp32-cube-fp16in"
+    manifest_for(request, result).write(tmp_path / "om")
+    images = np.random.default_rng(2).standard_normal((2, 3, IMAGE, IMAGE)).astype(np.float32)
+    prep = tmp_path / "prep"
+    prep.mkdir()
+    for i, image in enumerate(images):
+        image.tofile(prep / f"s{i}.bin")
+    _ok(_run("infer", "--model", str(tmp_path / "om"), "--input", str(prep), "--output", str(tmp_path / "r"),
+             "--output_dirname", "cube", "--outfmt", "NPY"))
+    summary = json.loads((tmp_path / "r" / "cube_summary.json").read_text())
+    assert (summary["precision"], summary["requested_precision"]) == ("fp32-cube-fp16in", "fp32")
+    got = np.stack([np.load(tmp_path / "r" / "cube" / f"s{i}_0.npy")[0] for i in range(2)])
+    reference = cpu_reference(onnx, images)
+    assert not np.array_equal(got, reference)  # fp16 inputs to the convolutions: close, not equal
+    np.testing.assert_allclose(got, reference, rtol=2e-2, atol=2e-2)

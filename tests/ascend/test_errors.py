@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,3 +187,21 @@ def test_runtime_not_installed(monkeypatch, ascend_sim, onnx_path, tmp_path):
     monkeypatch.setitem(sys.modules, "aclruntime", None)
     message = _raises(MissingDependencyError, "aclruntime is not available", target.open, result.artifact, manifest)
     assert "set_env.sh" in message
+
+
+def test_importing_the_real_front_end_leaves_logging_as_it_was(sim_api, onnx_path, tmp_path):
+    """ais_bench 2025 runs logging.basicConfig(stdout, INFO) on import; the harness's output must not change.
+    In a child process: pytest's own log handlers would hide the change here."""
+    import subprocess
+
+    _, result, _ = _built(onnx_path, tmp_path)
+    code = ("import logging\n"
+            "from targets.ascend.acl_backend import open_backend\n"
+            f"backend = open_backend({str(result.artifact)!r}, 0)\n"
+            "assert backend.kind == 'ais_bench.InferSession', backend.kind\n"
+            "logging.getLogger('harness').info('an info line nobody asked for')\n"
+            "print(len(logging.getLogger().handlers))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=str(Path(__file__).resolve().parents[2]))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "0\n", proc.stdout
