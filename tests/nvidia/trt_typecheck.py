@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 STUBS_DISTRIBUTION = "tensorrt-stubs"
+INSTALL = "pip install --no-deps -r requirements.txt"
 KEYWORD_PARAMETER = re.compile(rf"([(,]\s*)({'|'.join(keyword.kwlist)})(\s*:)")
 DEFAULT_VALUE = re.compile(r"\s*=\s*[^,()]+(?=[,)])")
 
@@ -65,7 +66,10 @@ def repair_stub(text: str, name: str) -> tuple[str, list[str]]:
 
 def prepare_stubs(dest: Path) -> list[str]:
     """Copy the installed TensorRT stubs under dest (a MYPYPATH entry), repaired; return the repair notes."""
-    distribution = importlib.metadata.distribution(STUBS_DISTRIBUTION)
+    try:
+        distribution = importlib.metadata.distribution(STUBS_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError(f"{STUBS_DISTRIBUTION} is not installed: {INSTALL}") from None
     notes: list[str] = []
     for file in distribution.files or []:
         if file.suffix == ".pyi":
@@ -74,7 +78,7 @@ def prepare_stubs(dest: Path) -> list[str]:
             (dest / file).write_text(text)
             notes += repairs
     if not (dest / "tensorrt" / "__init__.pyi").exists():
-        raise FileNotFoundError(f"{STUBS_DISTRIBUTION} holds no tensorrt/__init__.pyi; pip install -r requirements.txt")
+        raise RuntimeError(f"{STUBS_DISTRIBUTION} holds no tensorrt/__init__.pyi: {INSTALL}")
     return notes
 
 
