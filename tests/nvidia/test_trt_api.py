@@ -149,3 +149,29 @@ def test_a_10x_name_on_the_10x_path_is_allowed_and_listed(api_11, names_10):
     report = check(TRT_BUILD, api_11, names_10,
                    source.replace(guarded, guarded.replace("return 1 <<", "trt.BuilderFlag.FP16\n        return 1 <<")))
     assert report.findings == [] and report.only_10 == ["BuilderFlag.FP16"]
+
+
+SNIPPET = '''
+import tensorrt as trt
+
+
+def run(engine: trt.ICudaEngine, logger: trt.ILogger) -> None:
+    trt.init_libnvinfer_plugins(logger, "")
+    trt.init_libnvinfer_plugins(logger)
+    engine.create_execution_context(strategy=trt.ExecutionContextAllocationStrategy.STATIC)
+    engine.create_execution_context(stratgy=trt.ExecutionContextAllocationStrategy.STATIC)
+    context = engine.create_execution_context()
+    context.set_input_shape("x", (1, 3))
+    context.set_input_shape("x")
+    trt.ICudaEngine.get_tensor_name(engine, 0)
+    trt.ICudaEngine.get_tensor_name(0)
+'''
+
+
+def test_module_functions_keywords_and_unbound_calls(api_11, names_10):
+    report = check_source(SNIPPET, "snippet.py", api_11, names_10)
+    lines = [int(finding.split(":")[1]) for finding in report.findings]
+    bad = [i for i, text in enumerate(SNIPPET.splitlines(), 1)
+           if text.strip().startswith(("trt.init_libnvinfer_plugins(logger)", "engine.create_execution_context(stratgy",
+                                       'context.set_input_shape("x")', "trt.ICudaEngine.get_tensor_name(0)"))]
+    assert lines == bad and len(bad) == 4, report.findings

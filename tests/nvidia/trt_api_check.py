@@ -15,76 +15,16 @@ in 10.x or 11.x. `getattr(x, variable)` cannot be checked and is listed in `dyna
 from __future__ import annotations
 
 import ast
-import re
-from dataclasses import dataclass, field
+
+from tests.nvidia.trt_api_model import MODULE, Api11, Report, T, parse_params, signature_accepts
 
 SEQUENCES = {"list", "Sequence", "Iterable", "Iterator"}
 
 
-@dataclass(frozen=True)
-class T:
-    """A value's type: the module, a class, an instance, a method, a list or tuple, or an unknown C++ type."""
-
-    kind: str  # module | class | instance | method | list | tuple | opaque
-    name: str = ""  # class qualname; "Class.method" for methods; the C++ type for opaque
-    items: tuple = ()  # element type of a list (one), item types of a tuple
-    bound: bool = True  # a method taken from an instance (self implicit) or from the class
-
-
-MODULE = T("module")
-
-
-@dataclass
-class Report:
-    findings: list[str] = field(default_factory=list)  # "path:line: message"
-    uses: set[str] = field(default_factory=set)  # "Class.member" and "trt.Name" resolved against 11.x
-    only_10: list[str] = field(default_factory=list)
-    probes: list[str] = field(default_factory=list)
-    dynamic: list[str] = field(default_factory=list)
-
-    def merge(self, other: Report) -> None:
-        self.findings += other.findings
-        self.uses |= other.uses
-        self.only_10 += other.only_10
-        self.probes += other.probes
-        self.dynamic += other.dynamic
-
-
-def parse_params(text: str) -> list[tuple[str, bool]]:
-    """'self: X, n: int = 0, *args' -> [("self", False), ("n", True), ("*args", False)]: (name, has default)."""
-    params, depth, start = [], 0, 0
-    for i, char in enumerate(text + ","):
-        depth += 1 if char in "[(<" else -1 if char in "])>" else 0
-        if char == "," and depth == 0:
-            part = text[start:i].strip()
-            start = i + 1
-            if part:
-                params.append((re.split(r"[:=]", part, maxsplit=1)[0].strip(), "=" in part))
-    return params
-
-
-def signature_accepts(params: list[tuple[str, bool]], positional: int, keywords: list[str]) -> bool:
-    """Whether a call with this many positional arguments and these keywords binds to the parameters."""
-    names = [n for n, _ in params]
-    takes_more = any(n.startswith("*") and not n.startswith("**") and n != "*" for n in names)
-    takes_any_keyword = any(n.startswith("**") for n in names)
-    cut = next((i for i, n in enumerate(names) if n.startswith("*")), len(names))
-    slots = [n for n in names[:cut] if n != "/"]
-    if positional > len(slots) and not takes_more:
-        return False
-    filled = set(slots[:positional])
-    named = [n for n in names if not n.startswith("*") and n != "/"]
-    if any(k in filled or (k not in named and not takes_any_keyword) for k in keywords):
-        return False
-    required = {n for n, default in params if not default and n in named}
-    return required <= filled | set(keywords)
-
-
 class FileChecker:
     def __init__(self, path: str, tree: ast.Module, api: dict, names_10: dict[str, set[str]]) -> None:
-        self.path, self.tree, self.api, self.names_10 = path, tree, api, names_10
-        self.classes: dict = api["classes"]
-        self.version = api.get("version", "11.x")
+        self.path, self.tree, self.api, self.names_10 = path, tree, Api11(api), names_10
+        self.version = self.api.version
         self.report = Report()
         self.functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
         self.module_env: dict = {}
@@ -208,17 +148,6 @@ class FileChecker:
         value = self.infer(node, env, only) if isinstance(node, ast.Attribute) else None
         return T("instance", value.name) if value is not None and value.kind == "class" else None
 
-    def result_type(self, text: str) -> T | None:
-        text = re.sub(r"^typing\.Optional\[(.*)\]$", r"\1", text.strip()).replace(" | None", "")
-        if text.startswith("list[") and text.endswith("]"):
-            item = self.result_type(text[5:-1])
-            return T("list", items=(item,)) if item is not None else None
-        name = re.sub(r"^(tensorrt\.)+", "", text)
-        if name in self.classes:
-            return T("instance", name)
-        return T("opaque", text) if "::" in text else None  # a C++ type pybind11 could not name
-
-    # --- expressions --------------------------------------------------------------------------------
     def infer(self, node: ast.expr, env: dict, only: str | None) -> T | None:
         if isinstance(node, ast.Name):
             return env.get(node.id)
@@ -264,25 +193,31 @@ class FileChecker:
         if callee is None or callee.kind not in ("class", "method", "function"):
             return None
         if callee.kind == "function":
-            owner, name, overloads = "trt", callee.name, self.api["functions"].get(callee.name, [])
+            owner, name = "trt", callee.name
         else:
             owner, name = (callee.name, "__init__") if callee.kind == "class" else callee.name.rsplit(".", 1)
-            overloads = self.classes[owner]["methods"].get(name, []) if owner in self.classes else []
-        bound = callee.bound or callee.kind == "class"
-        if overloads and not any(isinstance(a, ast.Starred) for a in node.args) and not any(
-                k.arg is None for k in node.keywords):
-            matching = [s for s in overloads if signature_accepts(
-                parse_params(s["params"])[1 if bound else 0:], len(node.args), [k.arg for k in node.keywords])]
-            if not matching:
-                shown = "; ".join(f"({s['params']})" for s in overloads)
-                self.find(node, f"{owner}.{name} called with {len(node.args)} positional argument(s) and keywords "
-                                f"{[k.arg for k in node.keywords]}; TensorRT {self.version} takes {shown}")
-                return None
-            overloads = matching
-            self.report.uses.add(f"{owner}.{name}")
+        implicit_self = callee.kind == "class" or (callee.kind == "method" and callee.bound)
+        overloads = self.matching_overloads(node, owner, name, implicit_self)
         if callee.kind == "class":
             return T("instance", callee.name)
-        return self.result_type(overloads[0]["returns"]) if overloads else None
+        return self.api.result_type(overloads[0]["returns"]) if overloads else None
+
+    def matching_overloads(self, node: ast.Call, owner: str, name: str, implicit_self: bool) -> list[dict]:
+        """The signatures this call binds to (all when the arguments cannot be counted); reported when none."""
+        overloads = self.api.overloads(owner, name)
+        if not overloads or any(isinstance(a, ast.Starred) for a in node.args) or any(
+                k.arg is None for k in node.keywords):
+            return overloads
+        keywords = [str(k.arg) for k in node.keywords]
+        matching = [s for s in overloads
+                    if signature_accepts(parse_params(s["params"])[int(implicit_self):], len(node.args), keywords)]
+        if not matching:
+            shown = "; ".join(f"({s['params']})" for s in overloads)
+            self.find(node, f"{owner}.{name} called with {len(node.args)} positional argument(s) and keywords "
+                            f"{keywords}; TensorRT {self.version} takes {shown}")
+        else:
+            self.report.uses.add(f"{owner}.{name}")
+        return matching
 
     def getattr_call(self, node: ast.Call, env: dict, only: str | None) -> T | None:
         owner = self.infer(node.args[0], env, only)
@@ -294,12 +229,12 @@ class FileChecker:
         if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
             self.report.dynamic.append(f"{self.path}:{node.lineno}: getattr({self.describe(owner)}, "
                                        f"{ast.unparse(name)})")
-            has_members = owner.kind == "class" and bool(self.classes.get(owner.name, {}).get("members"))
+            has_members = owner.kind == "class" and bool(self.api.classes.get(owner.name, {}).get("members"))
             return T("instance", owner.name) if has_members else None
         if len(node.args) == 2:
             return self.member(owner, name.value, node, only)
         qualname = f"{self.describe(owner)}.{name.value}"
-        if self.lookup(owner, name.value) is None and name.value not in self.names_10.get(owner.name, set()):
+        if self.api.lookup(owner, name.value) is None and name.value not in self.names_10.get(owner.name, set()):
             self.find(node, f"{qualname} is probed but exists neither in TensorRT {self.version} nor in 10.x")
         self.report.probes.append(qualname)
         return None
@@ -307,34 +242,13 @@ class FileChecker:
     def describe(self, owner: T) -> str:
         return "trt" if owner.kind == "module" else owner.name
 
-    def lookup(self, owner: T, name: str) -> tuple[str, object] | None:
-        """(kind, detail) of `name` on a module/class/instance in the 11.x API, or None when missing."""
-        if owner.kind == "module":
-            if name in self.classes and "." not in name:
-                return "class", name
-            if name in self.api["functions"]:
-                return "function", name
-            return ("attribute", None) if name in self.api["attributes"] else None
-        entry = self.classes.get(owner.name)
-        if entry is None:
-            return None
-        if f"{owner.name}.{name}" in self.classes:
-            return "class", f"{owner.name}.{name}"
-        if name in entry["members"]:
-            return "member", owner.name
-        if name in entry["methods"]:
-            return "method", name
-        if name in entry["properties"]:
-            return "property", entry["properties"][name]
-        return ("attribute", None) if name in entry["attributes"] else None
-
     def member(self, owner: T, name: str, node: ast.AST, only: str | None) -> T | None:
         if owner.kind not in ("module", "class", "instance"):
             if owner.kind == "opaque":
                 self.find(node, f".{name} on a {owner.name}, a type the TensorRT {self.version} signatures do "
                                 "not name in Python: the API check cannot follow it")
             return None
-        found = self.lookup(owner, name)
+        found = self.api.lookup(owner, name)
         qualname = f"{self.describe(owner)}.{name}"
         if found is None:
             in_10 = name in self.names_10.get("" if owner.kind == "module" else owner.name, set())
@@ -355,7 +269,7 @@ class FileChecker:
         if kind == "method":
             return T("method", f"{owner.name}.{name}", bound=owner.kind == "instance")
         if kind == "property":
-            return self.result_type(str(detail))
+            return self.api.result_type(str(detail))
         return T("function", name) if kind == "function" else None
 
     def find(self, node: ast.AST, message: str) -> None:
