@@ -88,4 +88,5 @@ class TrtRunner(DeviceRunner):
 
 
 def _shape(dims: trt.Dims) -> tuple[int, ...]:
+    """By index: Dims has __len__ and __getitem__ but no __iter__ in the API's signatures."""
     return tuple(dims[i] for i in range(len(dims)))

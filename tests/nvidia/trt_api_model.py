@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 class T:
     """A value's type: the module, a class, an instance, a method, a list or tuple, or an unknown C++ type."""
 
-    kind: str  # module | class | instance | method | list | tuple | opaque
+    kind: str  # module | class | instance | method | function | list | tuple | opaque | self (a project class)
     name: str = ""  # class qualname; "Class.method" for methods; the C++ type for opaque
-    items: tuple = ()  # element type of a list (one), item types of a tuple
+    items: tuple = ()  # element type of a list (one), item types of a tuple; for self: its attributes (dict)
     bound: bool = True  # a method taken from an instance (self implicit) or from the class
 
 
