@@ -169,7 +169,8 @@ class CounterMeter(EnergyMeter):
     def start(self) -> None:
         self._error = ""
         try:
-            self._t0, self._first = time.perf_counter(), self.counter.read()
+            self._first = self.counter.read()
+            self._t0 = time.perf_counter()  # after the read, as at stop: the window matches the counter's
         except CounterUnreadable as exc:
             self._error = str(exc)
             return
@@ -177,13 +178,13 @@ class CounterMeter(EnergyMeter):
         self._sampler.start()
 
     def stop(self) -> EnergyReading:
-        t1 = time.perf_counter()
         if self._error:
             return EnergyReading(counter=self.counter.name, unavailable=self._error)
         try:
             last = self.counter.read()
         except CounterUnreadable as exc:
             last, self._error = None, str(exc)
+        t1 = time.perf_counter()
         self._sampler.stop()
         if last is None:
             return EnergyReading(counter=self.counter.name, seconds=t1 - self._t0, unavailable=self._error)
