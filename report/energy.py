@@ -92,8 +92,9 @@ def energy_of(record: PerfRecord, facts: list[DeviceFacts]) -> dict:
     energy = record.energy or {}
     if record.status == MEASURED:
         if energy.get("available"):
-            return {"j_per_image": energy.get("joules_per_image"), "img_per_j": energy.get("images_per_second_per_watt"),
-                    "watts": energy.get("average_watts"), "energy_basis": f"measured: {energy.get('counter')}"}
+            return {"j_per_image": energy.get("joules_per_image"),
+                    "img_per_j": energy.get("images_per_second_per_watt"), "watts": energy.get("average_watts"),
+                    "energy_basis": f"measured: {energy.get('counter')}"}
         reason = energy.get("unavailable") or "no energy in this summary.json"
         return {"j_per_image": None, "img_per_j": None, "watts": None, "energy_basis": f"unavailable: {reason}"}
     fact = facts_for(record.device, facts)

@@ -143,7 +143,8 @@ def efficiency_plot(model: str, records: list[PerfRecord], facts: list, path: Pa
                 fillstyle="full" if measured else "none")
         for x, y, batch in points:
             ax.annotate(f"bs{batch}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    for axis, values in (("x", [p[0] for ps in lines.values() for p in ps]), ("y", [p[1] for ps in lines.values() for p in ps])):
+    points = [p for ps in lines.values() for p in ps]
+    for axis, values in (("x", [p[0] for p in points]), ("y", [p[1] for p in points])):
         if max(values) > 20 * min(values):  # batch sizes 1 to 256 span orders of magnitude
             getattr(ax, f"set_{axis}scale")("log")
     ax.set_xlabel("images per joule (= img/s per watt)")

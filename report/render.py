@@ -83,7 +83,8 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
                   f"({comp.baseline_note}); the last row compares best batch sizes.", "", tables.ratio_table(comp),
                   "", tables.series_legend(comp), ""]
         parts += [f"![{name}]({name})" for name in figures.get(comp.model, [])] + [""]
-    parts += ["### Published reference rows (all, with their conditions)", "", tables.published_table(published, facts), ""]
+    parts += ["### Published reference rows (all, with their conditions)", "",
+              tables.published_table(published, facts), ""]
     if found.calib_sweeps:
         parts += ["### int8 accuracy by number of calibration images", ""]
         for sweep in found.calib_sweeps:
@@ -124,7 +125,8 @@ def comparison_rows(comparisons: list[Comparison]) -> list[dict]:
 
 def _write_csvs(found: Collected, records: list[PerfRecord], comparisons: list[Comparison], out_dir: Path,
                 facts: list[energy.DeviceFacts]) -> None:
-    outputs = {"perf.csv": [r.row() | energy.columns(r, facts) for r in records], "comparison.csv": comparison_rows(comparisons),
+    outputs = {"perf.csv": [r.row() | energy.columns(r, facts) for r in records],
+               "comparison.csv": comparison_rows(comparisons),
                "accuracy.csv": [asdict(r) for r in found.accuracy], "parity.csv": [asdict(r) for r in found.parity]}
     for name, rows in outputs.items():
         atomic_write_text(out_dir / name, _csv_text(rows))
