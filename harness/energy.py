@@ -125,6 +125,9 @@ class Sampler:
         except CounterUnreadable as exc:
             self.error = str(exc)
             return False
+        except Exception as exc:  # in this thread an exception would only print; the reading says it instead
+            self.error = f"the energy sampler failed: {type(exc).__name__}: {exc}"
+            return False
         self.samples.append(((before + time.perf_counter()) / 2.0, value))
         return True
 

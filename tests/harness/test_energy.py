@@ -178,3 +178,15 @@ def test_an_exception_in_the_block_stops_the_sampler():
             raise RuntimeError("loop failed")
     time.sleep(0.05)
     assert not any(t.name == "energy-sampler" for t in threading.enumerate())
+
+
+def test_a_failing_gauge_makes_the_reading_unavailable_with_the_error():
+    class FailingGauge(ConstantGauge):
+        def read_watts(self) -> float:
+            raise ValueError("could not convert string to float: 'NA'")
+
+    meter = SampledPowerMeter(FailingGauge(0.0), interval=0.01)
+    meter.start()
+    reading = meter.stop()
+    assert reading.joules is None
+    assert reading.unavailable == "the energy sampler failed: ValueError: could not convert string to float: 'NA'"
