@@ -51,7 +51,7 @@ def overhead(model_dir: Path, batches: list[int], args) -> dict[int, dict]:
     manifest, artifact = load_model_dir(model_dir)
     target = get_target(manifest.target, **manifest.target_info.get("options", {}))
     out = {}
-    with target.open(artifact, ConvertManifest.read(model_dir), args.device) as session:
+    with target.open(artifact, manifest, args.device) as session:
         meter, off = session.energy_meter(), UnavailableMeter("off")  # a meter restarts cleanly at each start()
         for batch in batches:
             runs: dict[str, list[float]] = {"off": [], "on": []}
