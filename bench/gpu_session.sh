@@ -69,8 +69,9 @@ case "$1" in
         dirs+=("/tmp/energy/models/$m/nvidia-fp16-bs256")
       done
     done
+    tag=$(IFS=_; echo "${*:-all}")
     python3 bench/energy_gpu.py --model-dir "${dirs[@]}" --batches 1 64 256 --out /tmp/energy/bench \
-      --json "$OUT/energy_gpu.json" | tee "$OUT/energy_gpu.txt"
-    tar -C /tmp/energy -czf "$OUT/energy_summaries.tar.gz" bench ;;
+      --json "$OUT/energy_gpu_$tag.json" | tee "$OUT/energy_gpu_$tag.txt"
+    tar -C /tmp/energy -czf "$OUT/energy_summaries_$tag.tar.gz" bench ;;
   *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...]" >&2; exit 2 ;;
 esac
