@@ -102,10 +102,12 @@ def integrate_watts(samples: Sequence[tuple[float, float]], t0: float, t1: float
 
 # ---- the background sampler ---------------------------------------------------------------------
 class Sampler:
-    """Calls `read` every `interval` seconds in a daemon thread, keeping (mid-read time, value)."""
+    """Calls `read` every `interval` seconds in a daemon thread, keeping (mid-read time, value) and the
+    time each read ended."""
 
     def __init__(self, read: Callable[[], object], interval: float, final_sample: bool = False) -> None:
         self.samples: list[tuple[float, object]] = []
+        self.ends: list[float] = []
         self.error = ""
         self._read, self._interval, self._final = read, interval, final_sample
         self._stop = threading.Event()
@@ -128,7 +130,9 @@ class Sampler:
         except Exception as exc:  # in this thread an exception would only print; the reading says it instead
             self.error = f"the energy sampler failed: {type(exc).__name__}: {exc}"
             return False
-        self.samples.append(((before + time.perf_counter()) / 2.0, value))
+        after = time.perf_counter()
+        self.samples.append(((before + after) / 2.0, value))
+        self.ends.append(after)
         return True
 
     def _run(self) -> None:
@@ -183,6 +187,7 @@ class CounterMeter(EnergyMeter):
     def stop(self) -> EnergyReading:
         if self._error:
             return EnergyReading(counter=self.counter.name, unavailable=self._error)
+        last_read = time.perf_counter()
         try:
             last = self.counter.read()
         except CounterUnreadable as exc:
@@ -191,7 +196,9 @@ class CounterMeter(EnergyMeter):
         self._sampler.stop()
         if last is None:
             return EnergyReading(counter=self.counter.name, seconds=t1 - self._t0, unavailable=self._error)
-        return self._reading(t1, last, [(t, v) for t, v in self._sampler.samples if t < t1])
+        # only reads that ended before the last one began: a later one would look like a wrap-around
+        done = [s for s, end in zip(self._sampler.samples, self._sampler.ends) if end < last_read]
+        return self._reading(t1, last, done)
 
     def _reading(self, t1: float, last: tuple[float, ...], samples: list) -> EnergyReading:
         times = [self._t0] + [t for t, _ in samples] + [t1]
@@ -199,7 +206,10 @@ class CounterMeter(EnergyMeter):
         seconds = t1 - self._t0
         joules = sum(steps)
         power = [(t, v[1]) for t, v in samples if v[1] is not None]
-        peaks = [w for _, w in power] or [j / (b - a) for j, a, b in zip(steps, times, times[1:]) if b > a]
+        # without power samples, the counter's steps of at least half an interval (a shorter one can
+        # hold one more or one less of the counter's own updates, and a wild figure)
+        peaks = [w for _, w in power] or [j / (b - a) for j, a, b in zip(steps, times, times[1:])
+                                          if b - a >= self.interval / 2]
         return EnergyReading(
             counter=self.counter.name + (f"; power: {self.gauge.name}" if self.gauge else ""),
             resolution=self.counter.resolution, method="energy counter", seconds=seconds, joules=joules,
@@ -230,7 +240,7 @@ class SampledPowerMeter(EnergyMeter):
         joules = integrate_watts(samples, self._t0, t1)
         seconds = t1 - self._t0
         return EnergyReading(counter=name, resolution=self.gauge.resolution, method="sampled power",
-                             seconds=seconds, joules=joules, average_watts=joules / seconds if joules else None,
+                             seconds=seconds, joules=joules, average_watts=joules / seconds if seconds > 0 else None,
                              peak_watts=max(w for _, w in samples), samples=len(samples),
                              sample_interval_s=self.interval)
 

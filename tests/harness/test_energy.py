@@ -190,3 +190,20 @@ def test_a_failing_gauge_makes_the_reading_unavailable_with_the_error():
     reading = meter.stop()
     assert reading.joules is None
     assert reading.unavailable == "the energy sampler failed: ValueError: could not convert string to float: 'NA'"
+
+
+def test_a_sample_read_that_overlaps_the_last_read_is_not_taken_for_a_wrap():
+    class SlowInThread(TimeCounter):
+        """Reads in the sampler thread take 50 ms and see the counter at their end."""
+
+        def read(self):
+            if threading.current_thread().name == "energy-sampler":
+                time.sleep(0.05)
+            return super().read()
+
+    counter = SlowInThread(10.0, wrap=1000.0)
+    meter = CounterMeter(counter, interval=0.001)  # a sampler read is nearly always in flight
+    meter.start()
+    time.sleep(0.3)
+    reading = meter.stop()
+    assert reading.joules == pytest.approx(10.0 * reading.seconds, abs=0.01)
