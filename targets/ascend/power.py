@@ -158,7 +158,10 @@ def ascend_energy_meter(device: int, npu_id: str | None = None) -> EnergyMeter:
             return UnavailableMeter(f"--option npu_id={npu_id} is not an NPU ID (a number from npu-smi info -m)")
         location = (int(npu_id), None)
     else:
-        table = run_tool([npu_smi, "info", "-m"], timeout=NPU_SMI_TIMEOUT_S, check=False).output
+        try:
+            table = run_tool([npu_smi, "info", "-m"], timeout=NPU_SMI_TIMEOUT_S).output
+        except HarnessError as exc:
+            return UnavailableMeter(f"{exc}; pass --option npu_id=<NPU ID>", counter="npu-smi")
         location = npu_location(table, device)
     if location is None:
         return UnavailableMeter(f"device {device} is not a Chip Logic ID in `npu-smi info -m`; pass "
