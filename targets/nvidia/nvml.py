@@ -104,7 +104,10 @@ def device_handle(nvml: Nvml, torch_index: int, bus_id: str | None) -> tuple[obj
     """NVML numbers every GPU of the machine in PCI order, CUDA only the visible ones: match by PCI
     address, else through CUDA_VISIBLE_DEVICES."""
     if bus_id:
-        return nvml.handle_by_pci_bus_id(bus_id), f"GPU at PCI {bus_id}"
+        try:
+            return nvml.handle_by_pci_bus_id(bus_id), f"GPU at PCI {bus_id}"
+        except NvmlError:
+            pass  # an address format this driver does not take: the index below
     visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
     index = int(visible[torch_index]) if torch_index < len(visible) and visible[torch_index].isdigit() \
         else torch_index

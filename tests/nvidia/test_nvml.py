@@ -96,6 +96,9 @@ def test_cuda_devices_are_found_by_pci_address_or_visible_list(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     handle, label = device_handle(nvml, 1, None)
     assert lib.indices == [3] and handle.value == 1003 and label == "NVML GPU 3"
+    lib.nvmlDeviceGetHandleByPciBusId_v2 = lambda bus_id, handle: NOT_SUPPORTED
+    handle, label = device_handle(nvml, 0, "0:1B:0.0")  # refused: the visible list decides
+    assert lib.indices == [3, 2] and label == "NVML GPU 2"
 
 
 def test_no_driver_library_is_unavailable_with_the_reason(monkeypatch):
