@@ -161,6 +161,9 @@ class InferSummary(Sidecar):
     environment: dict = field(default_factory=dict)
     files: list[dict] = field(default_factory=list)  # {"stem", "outfiles"}
     compute_ms: list[float] = field(default_factory=list)
+    # Energy over the timed loop: harness.energy_summary.EnergySummary as a dict (joules, watts, J/image,
+    # img/s/W, counter, resolution), or available false with the reason.
+    energy: dict = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

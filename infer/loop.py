@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
+from harness.energy import EnergyReading, metered
 from harness.stats import median_ci95_halfwidth
 from infer.dataset import Batch, plan_batches, read_batch
 from infer.io_workers import IOWorkers
@@ -36,6 +37,7 @@ class LoopResult:
     files: list[dict] = field(default_factory=list)
     io: str = ""  # dataset mode: how inputs were read (threads or processes)
     phases: dict = field(default_factory=dict)  # the loop thread's walltime by phase, and GC pauses
+    energy: EnergyReading | None = None  # the device's energy over the timed loop
 
 
 def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray:
@@ -69,9 +71,10 @@ def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: P
     try:
         if groups and warmup_count > 0:
             session.warmup(read_batch(0, groups[0], reader.buffers[0]).data, warmup_count)
-        with frozen_heap() as pauses:
+        with frozen_heap() as pauses, metered(session.energy_meter()) as energy:
             result = _pipeline(session, reader, groups, batch_size, writer, progress, loop)
         result.phases["gc_pauses"] = round(pauses[0], 4)
+        result.energy = energy.reading
     finally:
         if writer is not None and writer is not reader:
             writer.close()
@@ -174,7 +177,8 @@ def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, ti
     session.warmup(data, warmup_count)
     in_flight: list[int] = []
     count = 0
-    with frozen_heap() as pauses:  # as in dataset mode, so the two compare like for like
+    # as in dataset mode, so the two compare like for like
+    with frozen_heap() as pauses, metered(session.energy_meter()) as energy:
         start = time.perf_counter()
         while True:
             in_flight.append(session.submit(data))
@@ -186,7 +190,8 @@ def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, ti
         while in_flight:
             session.collect(in_flight.pop(0))
         wall = time.perf_counter() - start
-    return LoopResult(wall_s=wall, images=count * batch_size, batches=count, phases={"gc_pauses": round(pauses[0], 4)})
+    return LoopResult(wall_s=wall, images=count * batch_size, batches=count, phases={"gc_pauses": round(pauses[0], 4)},
+                      energy=energy.reading)
 
 
 def _should_stop(session: Session, start: float, time_limit: float, stable_ci: float) -> bool:

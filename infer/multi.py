@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from harness.contracts import InferSummary, run_summary_path
+from harness.energy_summary import merge_energy
 from harness.errors import InputError, TargetError
 from harness.files import write_json
 from harness.stats import summarize_ms, throughput
@@ -97,5 +98,6 @@ def merge(parts: list[InferSummary], devices: list[str], wall: float) -> InferSu
         "wall_s": longest, "process_wall_s": wall,
         "per_device": {d: p.throughput for d, p in zip(devices, parts)},
     }
+    merged.energy = merge_energy([p.energy for p in parts], devices)
     merged.extra = {"devices": devices, "per_device_engine": {d: p.engine for d, p in zip(devices, parts)}}
     return merged

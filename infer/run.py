@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from harness.contracts import ConvertManifest, InferSummary, run_summary_path
+from harness.energy_summary import energy_line, summarize_energy
 from harness.errors import InputError
 from harness.files import ensure_writable_dir, write_json
 from harness.stats import summarize_ms, throughput
@@ -119,7 +120,7 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
         throughput={"compute_only": throughput(batch_size, compute_mean), "end_to_end": e2e,
                     "wall_s": result.wall_s},
         engine=engine, environment=_environment(), files=result.files,
-        compute_ms=phases["compute"], extra=extra)
+        compute_ms=phases["compute"], energy=summarize_energy(result.energy, result.images).to_dict(), extra=extra)
 
 
 def resolution_warning(engine: dict, compute: dict) -> str:
@@ -159,6 +160,7 @@ def print_summary(summary: InferSummary, show_transfers: bool, out_dir: Path | N
           f"({summary.engine.get('device_name', summary.target)})")
     print(f"[INFO] end-to-end throughput: {summary.throughput['end_to_end']:.2f} img/s over "
           f"{summary.num_inputs} inputs in {summary.throughput['wall_s']:.3f} s (host walltime)")
+    print(energy_line(summary.energy))
     if summary.extra.get("warning"):
         print(f"[WARN] {summary.extra['warning']}")
     print("[INFO] ------------------------------------------------------")

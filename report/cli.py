@@ -8,6 +8,7 @@ from typing import Sequence
 
 from harness.cli import Parser, main_wrapper
 from report.collect import collect
+from report.energy import PRICES_CSV, load_prices
 from report.published import PUBLISHED_CSV, load_published
 
 
@@ -16,6 +17,7 @@ class ReportConfig:
     input: list[Path]
     output: Path = Path("report/out")
     published: Path = PUBLISHED_CSV
+    prices: Path = PRICES_CSV
     baseline: str | None = None
     include_published: bool = True
 
@@ -27,6 +29,9 @@ def parse_args(argv: Sequence[str]) -> ReportConfig:
                         "result.json, compare.json, trtexec logs, ais_bench summaries and logs")
     p.add_argument("--output", type=Path, default=Path("report/out"), help="report directory (default report/out)")
     p.add_argument("--published", type=Path, default=PUBLISHED_CSV, help="published reference rows (CSV)")
+    p.add_argument("--prices", type=Path, default=PRICES_CSV,
+                   help="price per device-hour and datasheet board power per device (CSV, default "
+                        "report/data/prices.csv)")
     p.add_argument("--no-published", dest="include_published", action="store_false",
                    help="leave the published reference rows out")
     p.add_argument("--baseline", help="text matching the series the ratios divide by, e.g. 'T4' or 'H100 fp16'")
@@ -40,7 +45,7 @@ def run(config: ReportConfig) -> Path:
     for reason in found.skipped:
         print(f"report: skipped {reason}", file=sys.stderr)
     published = load_published(config.published) if config.include_published else []
-    path = write_report(found, published, config.output, config.baseline)
+    path = write_report(found, published, config.output, config.baseline, load_prices(config.prices))
     print(f"report: {path} ({len(found.perf)} measured performance rows, {len(found.accuracy)} accuracy, "
           f"{len(found.parity)} parity, {len(published)} published rows)")
     return path
