@@ -35,7 +35,7 @@ def infer_run(model_dir: Path, batch: int, out: Path, args) -> dict:
             "--output", str(out), "--output_dirname", f"bs{batch}", "--warmup_count", str(args.warmup),
             "--loop", "50", "--time_limit", str(args.time_limit), "--device", args.device, "--no-progress"]
     subprocess.run(argv, check=True, cwd=Path(__file__).resolve().parents[1])
-    summary = json.loads((out / f"bs{batch}" / "summary.json").read_text())
+    summary = json.loads((out / f"bs{batch}_summary.json").read_text())
     energy = summary["energy"]
     return {"model": summary["model"], "precision": summary["precision"], "batch": batch,
             "device": summary["engine"].get("device_name"), "img_s_compute": summary["throughput"]["compute_only"],
@@ -74,7 +74,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", type=Path, required=True, nargs="+")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 64, 256])
-    p.add_argument("--out", type=Path, required=True, help="summary.json of each run go under OUT/<model>/bs<N>")
+    p.add_argument("--out", type=Path, required=True, help="the run summaries go under OUT as bs<N>_summary.json")
     p.add_argument("--device", default="0")
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--time-limit", type=float, default=15.0, help="seconds of each infer run's timed loop")

@@ -29,7 +29,7 @@ class FortyWattCounter:
 def infer(model, out, name, *extra) -> dict:
     proc = run_cli("-m", "infer", "--model", str(model), "--output", str(out), "--output_dirname", name, *extra)
     assert proc.returncode == 0, proc.stderr
-    summary = json.loads((out / name / "summary.json").read_text())
+    summary = json.loads((out / f"{name}_summary.json").read_text())
     assert FIELDS <= set(summary["energy"]), summary["energy"]
     return summary | {"stdout": proc.stdout}
 
@@ -74,7 +74,7 @@ def test_summary_energy_from_a_known_counter(tmp_path, monkeypatch, mode):
     args = ["--model", str(model), "--output", str(tmp_path / "res"), "--output_dirname", mode, "--no-progress"]
     args += ["--loop", "50", "--time_limit", "0.3"] if mode == "pure" else ["--input", str(tmp_path / "bins")]
     summary = run(parse_args(args))
-    energy = json.loads((tmp_path / "res" / mode / "summary.json").read_text())["energy"]
+    energy = json.loads((tmp_path / "res" / f"{mode}_summary.json").read_text())["energy"]
     assert energy == summary.energy
     images = summary.num_inputs
     assert energy["available"] and energy["images"] == images == (30 if mode == "dataset" else images)
