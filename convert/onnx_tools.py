@@ -63,8 +63,9 @@ def onnx_io(path: Path) -> tuple[TensorSpec, TensorSpec]:
 
 def run_onnxruntime(path: Path, batch: np.ndarray) -> np.ndarray:
     ort = require("onnxruntime", "pip install onnxruntime")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
+    from targets.cpu.target import session_options
+
+    options = session_options(threads=None)  # the CPU target's settings: int8 exact on CPUs without VNNI
     session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: batch})[0]
 

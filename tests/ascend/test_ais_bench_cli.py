@@ -180,3 +180,16 @@ def test_a_precision_mode_that_feeds_cube_ops_fp16_is_labelled_so(ascend_sim, tm
     reference = cpu_reference(onnx, images)
     assert not np.array_equal(got, reference)  # fp16 inputs to the convolutions: close, not equal
     np.testing.assert_allclose(got, reference, rtol=2e-2, atol=2e-2)
+
+
+def test_two_devices_write_one_result_directory(om_and_data, ascend_sim, tmp_path):
+    om, prep, _ = om_and_data
+    ascend_sim.set("ASCEND_SIM_DEVICES", "2")
+    line = ["--model", str(om), "--input", str(prep), "--output", str(tmp_path / "r"), "--outfmt", "TXT",
+            "--batchsize", "2"]
+    _ok(_run("infer", *line, "--output_dirname", "one"))
+    _ok(_run("infer", *line, "--output_dirname", "two", "--device", "0,1"))
+    assert _files(tmp_path / "r" / "one") == _files(tmp_path / "r" / "two")
+    merged = json.loads((tmp_path / "r" / "two_summary.json").read_text())
+    assert merged["device"] == "0,1" and merged["num_inputs"] == SAMPLES
+    assert sorted(merged["throughput"]["per_device"]) == ["0", "1"]

@@ -34,7 +34,10 @@ def calib_dir(tmp_path):
 def run_onnx(path, images: np.ndarray) -> np.ndarray:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    from targets.cpu.target import session_options
+
+    session = onnxruntime.InferenceSession(str(path), sess_options=session_options(),
+                                           providers=["CPUExecutionProvider"])
     return session.run(None, {"image": images})[0]
 
 
