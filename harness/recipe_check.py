@@ -1,0 +1,44 @@
+"""The preprocessed data against the model it feeds: the recipe fields that must agree, and the labels a run
+carries when it was told to go on anyway or when its numbers mean less than they seem to."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from harness.errors import ContractError
+
+RECIPE_FIELDS = ("input_size", "resize", "interpolation", "mean", "std")
+ACCEPT_FLAG = "--accept-preprocess-mismatch"
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-9)
+    return a == b
+
+
+def recipe_differences(recipe: dict, model_config: dict) -> dict:
+    """{field: {"preprocessed": value, "model": value}} for each recipe field both know and disagree on."""
+    return {name: {"preprocessed": recipe[name], "model": model_config[name]} for name in RECIPE_FIELDS
+            if name in recipe and name in model_config and not _same(recipe[name], model_config[name])}
+
+
+def check_recipe(prep_dir: Path, recipe: dict, model: str, model_config: dict, accept: bool) -> dict:
+    """The differences, refused in one line unless accepted; {} when the recipe fits the model."""
+    differences = recipe_differences(recipe or {}, model_config or {})
+    if differences and not accept:
+        fields = "; ".join(f"{name} {d['preprocessed']} (model: {d['model']})" for name, d in differences.items())
+        raise ContractError(f"{prep_dir}: preprocessed with {fields}; preprocess again for this model with "
+                            f"`python -m preprocess --model {model} --input IMAGES --output {prep_dir}` (or "
+                            f"`make preprocess MODEL={model}`), or pass {ACCEPT_FLAG} to go on")
+    return differences
+
+
+def is_random_weights(source: dict) -> bool:
+    """convert.json `source`: weights neither from a checkpoint, a package nor a given ONNX."""
+    return str((source or {}).get("weights", "")).startswith("random")
+
+
+RANDOM_WEIGHTS_NOTE = "random weights: throughput only, accuracy means nothing"
