@@ -58,14 +58,22 @@ PRECISION_RANK = {"fp32": 0, "tf32": 0, "fp16": 1, "bf16": 1, "int8": 2}
 PROFILE_BY_RANK = {0: "fp32-fp32", 1: "fp16-fp32", 2: "int8-fp32"}
 
 
+def precision_key(precision: str | None) -> str | None:
+    """An effective-precision label ('fp32 (TF32 matmul/conv)') as the rank table names it ('tf32')."""
+    if precision is None:
+        return None
+    return "tf32" if "tf32" in precision.lower() else precision.lower()
+
+
 def infer_profile(precision_a: str | None, precision_b: str | None) -> str:
     """The profile of the lower of the two precisions: fp16 vs fp32 -> fp16-fp32, int8 anywhere -> int8."""
     ranks = []
     for label, precision in (("--a", precision_a), ("--b", precision_b)):
-        if precision is None or precision.lower() not in PRECISION_RANK:
+        key = precision_key(precision)
+        if key not in PRECISION_RANK:
             raise InputError(f"{label}: precision {precision!r} is unknown (no summary.json or an unusual "
                              f"precision); pass --tolerance-profile {'|'.join(PROFILES)}")
-        ranks.append(PRECISION_RANK[precision.lower()])
+        ranks.append(PRECISION_RANK[key])
     return PROFILE_BY_RANK[max(ranks)]
 
 

@@ -20,6 +20,7 @@ class NvidiaOptions:
     cuda_graphs: bool = True  # capture one CUDA graph per batch size (falls back to plain launches)
     variant: str | None = None  # torch engine variant (targets/nvidia/variants.py); None: the default
     in_flight: int = 3  # batches a session keeps in flight (pinned host and device buffer sets)
+    tf32: bool = True  # torch engine: TF32 matmul/conv for fp32 (tf32=0: strict fp32)
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> "NvidiaOptions":
@@ -55,6 +56,16 @@ def _coerce(key: str, raw: Any, default: Any) -> Any:
         except ValueError:
             raise InputError(f"{key}={raw!r}: expected an integer") from None
     return text or None
+
+
+TF32_LABEL = "fp32 (TF32 matmul/conv)"
+
+
+def effective_precision(precision: str, tf32: bool, compute_capability: tuple[int, int] | None) -> str:
+    """What fp32 computes in: TF32 where it is allowed and the GPU has it (compute capability 8.0 and up)."""
+    if precision == "fp32" and tf32 and compute_capability is not None and tuple(compute_capability) >= (8, 0):
+        return TF32_LABEL
+    return precision
 
 
 def tensorrt_version() -> str | None:

@@ -13,7 +13,7 @@ from harness.errors import TargetError
 from targets.base import BuildRequest, BuildResult, Target
 from targets.nvidia import plan as plans
 from targets.nvidia.compat import check_tensorrt_engine, check_torch_artifact, read_meta, write_meta
-from targets.nvidia.options import NvidiaOptions, choose_engine, tensorrt_version
+from targets.nvidia.options import NvidiaOptions, choose_engine, effective_precision, tensorrt_version
 
 SUFFIXES = {"tensorrt": ".plan", "torch": ".pt2"}
 
@@ -89,9 +89,21 @@ class NvidiaTarget(Target):
             raise TargetError(f"{artifact.name}: unknown engine {engine!r} in its description; rerun convert")
         session = CudaPipelineSession(runner, torch_device, manifest.input, [manifest.output], profile,
                                       cuda_graphs=self.settings.cuda_graphs, in_flight=self.settings.in_flight,
-                                      info={"artifact": artifact.name, "precision": meta.get("precision")})
+                                      info={"artifact": artifact.name, "precision": meta.get("precision"),
+                                            **self._tensorrt_precision(meta)})
         session.use_energy_meter(functools.partial(gpu_energy_meter, torch_device.index))
         return session
+
+    def _tensorrt_precision(self, meta: dict) -> dict:
+        """TensorRT builds fp32 with TF32 allowed (its builder default): the label says so."""
+        if meta.get("engine") != "tensorrt":
+            return {}
+        if not self.settings.tf32:
+            raise TargetError("tf32=0 is applied by the torch engine; a TensorRT engine computes fp32 as it was "
+                              "built (TF32 allowed); use engine=torch for strict fp32")
+        capability = (meta.get("gpu") or {}).get("compute_capability")
+        major_minor = tuple(int(v) for v in str(capability).split(".")[:2]) if capability else None
+        return {"effective_precision": effective_precision(meta.get("precision") or "", True, major_minor)}
 
     def _tensorrt_runner(self, artifact, meta, torch_device, sample_shape, gpu_identity):
         from targets.nvidia.trt_runtime import TrtRunner
@@ -108,7 +120,8 @@ class NvidiaTarget(Target):
 
         check_torch_artifact(meta, import_torch().__version__, artifact)
         precision = meta.get("precision", manifest.precision)
-        return TorchRunner(artifact, torch_device, precision, resolve_variant(self.settings.variant), sample_shape)
+        return TorchRunner(artifact, torch_device, precision, resolve_variant(self.settings.variant), sample_shape,
+                           tf32=self.settings.tf32)
 
     # ---- identity ------------------------------------------------------------------------------
     def versions(self) -> dict:

@@ -8,6 +8,7 @@ from typing import Any
 from harness.errors import TargetError
 from targets.nvidia.device import import_torch
 from targets.nvidia.fx_passes import fold_conv_bn, fuse_conv_relu
+from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.variants import FALLBACK_VARIANT, TorchVariant, resolve_variant
 
@@ -60,15 +61,21 @@ class BackendFlags:
             self._set(name, value)
 
 
+def backend_settings(variant: TorchVariant, tf32: bool) -> dict:
+    """The process-wide switches a session sets: cuDNN autotuning as the variant says, TF32 unless strict."""
+    return {"cudnn.benchmark": variant.cudnn_benchmark, "cudnn.allow_tf32": tf32, "cuda.matmul.allow_tf32": tf32}
+
+
 class TorchRunner(DeviceRunner):
     def __init__(self, artifact: Path, device: Any, precision: str, variant: TorchVariant,
-                 sample_shape: tuple[int, ...]) -> None:
+                 sample_shape: tuple[int, ...], tf32: bool = True) -> None:
         torch = import_torch()
         self._torch = torch
         self._artifact = Path(artifact)
         self._device = device
         self._sample_shape = tuple(sample_shape)
         self._precision = precision
+        self._tf32 = tf32
         self._dtype = torch.float16 if precision == "fp16" else torch.float32
         self._first_call_s: dict[int, float] = {}
         self._fallback_note = ""
@@ -88,8 +95,7 @@ class TorchRunner(DeviceRunner):
             module.to(memory_format=self._layout)
         if self._flags is not None:
             self._flags.restore()
-        self._flags = BackendFlags(torch, {"cudnn.benchmark": variant.cudnn_benchmark,
-                                           "cudnn.allow_tf32": True, "cuda.matmul.allow_tf32": True})
+        self._flags = BackendFlags(torch, backend_settings(variant, self._tf32))
         self._module = self._compiled(module) if variant.inductor is not None else module
         self._load_s = round(time.perf_counter() - started, 2)
         self.warmup_runs = 3 if variant.inductor is not None else 2
@@ -132,9 +138,16 @@ class TorchRunner(DeviceRunner):
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
         fallback = {"fallback": self._fallback_note} if self._fallback_note else {}
         return {"engine": "torch", "variant": self._variant.name, "variant_settings": self._variant.settings(), **fallback,
-                "precision": self._precision, "tf32_allowed": self._precision == "fp32", **self._rewrites,
+                "precision": self._precision, "tf32_allowed": self._precision == "fp32" and self._tf32,
+                "effective_precision": effective_precision(self._precision, self._tf32, self._capability()),
+                **self._rewrites,
                 "load_s": self._load_s, "first_call_s": {str(k): v for k, v in self._first_call_s.items()},
                 "torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": cudnn}
+
+    def _capability(self) -> tuple[int, int] | None:
+        if self._device.type != "cuda":
+            return None
+        return tuple(self._torch.cuda.get_device_capability(self._device))
 
     def close(self) -> None:
         if self._flags is not None:
