@@ -22,6 +22,8 @@ OPSET     ?=
 CALIB     ?= $(if $(filter int8,$(PRECISION)),$(PREP))
 CALIB_COUNT ?= 48
 CALIB_METHOD ?= entropy
+# ACCEPT_MISMATCH=1: go on when PREP was preprocessed with another recipe than MODEL's (recorded in the run).
+ACCEPT_MISMATCH ?=
 
 VENV      ?= .venv
 PYTHON    ?= $(VENV)/bin/python
@@ -43,9 +45,14 @@ endif
 
 DATANAME  := $(notdir $(abspath $(DATA)))
 PREP      := $(WORK)/prep/$(MODEL)-$(MODE)-$(DATANAME)
-MODELDIR  := $(WORK)/models/$(MODEL)/$(TARGET)-$(PRECISION)-bs$(BS)$(if $(ENGINE),-$(ENGINE))
+EMPTY     :=
+SPACE     := $(EMPTY) $(EMPTY)
+# BATCHES builds a dynamic artifact for that range; it is another artifact than the static BS one.
+BATCHTAG  := bs$(BS)$(if $(strip $(BATCHES)),-b$(subst $(SPACE),_,$(strip $(BATCHES))))
+MODELDIR  := $(WORK)/models/$(MODEL)/$(TARGET)-$(PRECISION)-$(BATCHTAG)$(if $(ENGINE),-$(ENGINE))
 RESULTS   := $(WORK)/results
 RUN       := $(MODEL)-$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)-bs$(BS)-$(DATANAME)
+MISMATCH_FLAG := $(if $(ACCEPT_MISMATCH),--accept-preprocess-mismatch)
 TARGET_OPTIONS := $(if $(ENGINE),--option engine=$(ENGINE)) $(if $(SOC),--option soc_version=$(SOC)) \
                   $(foreach o,$(OPTIONS),--option $(o))
 
@@ -69,18 +76,19 @@ convert: $(SETUP)
 	$(PYTHON) -m convert --model $(MODEL) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) --layout $(LAYOUT) \
 	  --target $(TARGET) --precision $(PRECISION) --batchsize $(BS) $(if $(BATCHES),--batches "$(BATCHES)") \
 	  $(if $(CALIB),--calib $(CALIB) --calib-count $(CALIB_COUNT) --calib-method $(CALIB_METHOD)) \
-	  $(if $(OPSET),--opset $(OPSET)) --preprocess $(PREP) --output $(MODELDIR) $(TARGET_OPTIONS)
+	  $(if $(OPSET),--opset $(OPSET)) --preprocess $(PREP) --output $(MODELDIR) $(TARGET_OPTIONS) $(MISMATCH_FLAG)
 
 infer: $(SETUP)
 	$(PYTHON) -m infer --model $(MODELDIR) --input $(PREP) --output $(RESULTS) --output_dirname $(RUN) \
-	  --outfmt $(OUTFMT) --batchsize $(BS) --device $(DEVICE) $(TARGET_OPTIONS)
+	  --outfmt $(OUTFMT) --batchsize $(BS) --device $(DEVICE) $(TARGET_OPTIONS) $(MISMATCH_FLAG)
 
 postprocess: $(SETUP)
 	$(PYTHON) -m postprocess --result $(RESULTS)/$(RUN) --labels $(LABELS) \
 	  $(if $(CLASSES),--classes $(CLASSES))
 
 # ---- throughput sweep, output parity, vendor report -------------------------------------------
-SWEEP      := $(or $(BATCHES),1 4 8 16 32 64)
+# A static build (no BATCHES) takes its own batch size only, so its sweep is BS.
+SWEEP      := $(or $(BATCHES),$(BS))
 WARMUP     ?= 20
 LOOP       ?= 200
 TIME_LIMIT ?= 60

@@ -9,9 +9,10 @@ from pathlib import Path
 from convert.fingerprint import SOURCE_PACKAGES, Fingerprint, output_record, outputs_intact
 from convert.loader import ModelLoader
 from convert.onnx_tools import copy_atomic, onnx_io, simplify_onnx, verify_against_onnx
-from convert.plan import Plan
+from convert.plan import Plan, check_preprocess
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.errors import ContractError
+from harness.recipe_check import RANDOM_WEIGHTS_NOTE, is_random_weights
 from targets.base import BuildRequest, BuildResult
 
 
@@ -36,20 +37,16 @@ def discard_sidecar(plan: Plan) -> None:
         pass
 
 
-def check_preprocess(plan: Plan, input_size) -> None:
-    if not plan.preprocess:
-        return
-    shape, layout = plan.preprocess["shape"], plan.preprocess.get("layout", "CHW")
-    spatial = list(shape[1:3] if layout == "CHW" else shape[0:2])
-    if spatial != list(input_size[1:3]):
-        raise ContractError(f"{plan.config.preprocess}: preprocessed images are {spatial[0]}x{spatial[1]}, "
-                            f"the model takes {input_size[1]}x{input_size[2]}; preprocess for this model")
+def warn_random_weights(source: dict) -> None:
+    if is_random_weights(source):
+        say(f"warning: no checkpoint and no packaged weights: {source['weights']}; {RANDOM_WEIGHTS_NOTE}")
 
 
 def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
     say(f"loading {plan.name} ({plan.kind}) {plan.checkpoint or 'with random weights'}")
     loaded = loader.load()  # a checkpoint that does not fit fails here, before any file is touched
-    check_preprocess(plan, loaded.input_size)
+    warn_random_weights(loaded.source)
+    mismatch = check_preprocess(plan, loaded.input_size, loaded.data_config)
     from convert.export import export_onnx, verify_against_torch
 
     discard_sidecar(plan)
@@ -60,12 +57,13 @@ def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
     input_spec, output_spec = onnx_io(plan.sim_path)
     verification = verify_against_torch(loaded.module, plan.sim_path, input_spec)
     say(f"onnxruntime vs PyTorch: max relative error {verification['max_relative_error']:.2e}")
-    return OnnxResult(input_spec, output_spec, verification, loaded.data_config, loaded.source)
+    return OnnxResult(input_spec, output_spec, verification, with_mismatch(loaded.data_config, mismatch),
+                      loaded.source)
 
 
 def given_onnx(plan: Plan) -> OnnxResult:
     input_spec, _ = onnx_io(plan.onnx_input)
-    check_preprocess(plan, input_spec.shape[1:])
+    mismatch = check_preprocess(plan, input_spec.shape[1:], {"input_size": input_spec.shape[-1]})
     static = input_spec.shape[0]
     if static > 0 and plan.config.batch_sizes != [static]:
         raise ContractError(f"{plan.onnx_input}: its batch size is fixed at {static}; convert with "
@@ -76,9 +74,15 @@ def given_onnx(plan: Plan) -> OnnxResult:
     simplify_onnx(plan.onnx_path, plan.sim_path)
     input_spec, output_spec = onnx_io(plan.sim_path)
     verification = verify_against_onnx(plan.onnx_path, plan.sim_path, input_spec)
-    data_config = {"input_size": input_spec.shape[2], "input_shape": input_spec.shape[1:]}
+    data_config = with_mismatch({"input_size": input_spec.shape[2], "input_shape": input_spec.shape[1:]}, mismatch)
     return OnnxResult(input_spec, output_spec, verification, data_config,
                       {"weights": "in the ONNX", "layout": None})
+
+
+def with_mismatch(data_config: dict, mismatch: dict) -> dict:
+    """The model's data config, with the accepted preprocess differences recorded when there are any."""
+    config = {k: v for k, v in data_config.items() if k != "preprocess_mismatch"}
+    return {**config, "preprocess_mismatch": mismatch} if mismatch else config
 
 
 def any_batch(spec: TensorSpec) -> TensorSpec:
@@ -86,12 +90,13 @@ def any_batch(spec: TensorSpec) -> TensorSpec:
 
 
 def reused_onnx(plan: Plan, previous: ConvertManifest) -> OnnxResult:
-    check_preprocess(plan, previous.input.shape[1:])
+    mismatch = check_preprocess(plan, previous.input.shape[1:], previous.data_config)
     discard_sidecar(plan)
     say(f"{previous.sim_onnx} is up to date; rebuilding the target artifact only")
+    warn_random_weights(previous.source)
     source = {k: previous.source.get(k) for k in ("weights", "layout")}
     return OnnxResult(any_batch(previous.input), any_batch(previous.output), previous.verification,
-                      previous.data_config, source)
+                      with_mismatch(previous.data_config, mismatch), source)
 
 
 def precision_onnx(plan: Plan, input_name: str) -> tuple[Path, dict]:
@@ -108,7 +113,19 @@ def precision_onnx(plan: Plan, input_name: str) -> tuple[Path, dict]:
     else:
         info = precision.make_int8_onnx(plan.sim_path, destination, config.calib, config.calib_count,
                                         config.calib_method, input_name)
+        info = {**info, "calibration_overlap": calibration_overlap(info, plan)}
     return destination, dict(info or {})
+
+
+def calibration_overlap(info: dict, plan: Plan) -> dict:
+    """Calibration images that are also in the --preprocess set (by stem); infer leaves them out of scoring."""
+    stems = set(info.get("calibration_stems") or [])
+    scored = {entry["stem"] for entry in (plan.preprocess or {}).get("files", [])}
+    shared = stems & scored
+    if shared:
+        say(f"{len(shared)} calibration images are also in {plan.config.preprocess}; infer leaves them out of "
+            "the scored set (pass --calib with other images to keep all)")
+    return {"count": len(shared), "preprocess": str(plan.config.preprocess) if plan.config.preprocess else None}
 
 
 def with_batch(spec: TensorSpec, plan: Plan) -> TensorSpec:
@@ -141,6 +158,7 @@ def assemble_manifest(plan: Plan, fingerprint: Fingerprint, onnx: OnnxResult, bu
     source = {"kind": plan.kind, "arch": plan.spec.arch if plan.spec else None,
               "mmcls_config": str(plan.mmcls_config) if plan.mmcls_config else None,
               "checkpoint": str(plan.checkpoint) if plan.checkpoint else None, **onnx.source,
+              "random_weights": is_random_weights(onnx.source),
               "files": fingerprint.files}
     hashes = {**fingerprint.parts, "onnx_key": fingerprint.onnx_key,
               "files": {name: output_record(plan.out_dir / name) for name in dict.fromkeys(outputs)}}

@@ -39,6 +39,7 @@ class ConvertConfig:
     calib: Path | None = None
     calib_count: int = 500
     calib_method: str = "minmax"
+    accept_preprocess_mismatch: bool = False
 
 
 def parse_batches(text: str) -> list[int]:
@@ -108,6 +109,9 @@ def build_parser() -> Parser:
                    help="target option, repeatable (engine=torch, soc_version=Ascend310P3, ...)")
     p.add_argument("--preprocess", type=Path, help="preprocess output directory (its preprocess.json is "
                                                    "given to the target, e.g. for AIPP)")
+    p.add_argument("--accept-preprocess-mismatch", action="store_true",
+                   help="go on when --preprocess used another recipe (mean, std, size, resize, interpolation) "
+                        "than the model's data config; the difference is recorded")
     p.add_argument("--calib", type=Path, help="directory of .bin calibration inputs (int8)")
     p.add_argument("--calib-count", type=_positive_int, default=500, help="calibration inputs to use")
     p.add_argument("--calib-method", choices=CALIB_METHODS, default="minmax")
@@ -122,4 +126,4 @@ def parse_args(argv: Sequence[str]) -> ConvertConfig:
         mmcls_config=args.mmcls_config, onnx=args.onnx, target=args.target, precision=args.precision,
         batch_sizes=sizes, dynamic_batch=dynamic, opset=args.opset, options=dict(args.option),
         preprocess=args.preprocess, calib=args.calib, calib_count=args.calib_count,
-        calib_method=args.calib_method)
+        calib_method=args.calib_method, accept_preprocess_mismatch=args.accept_preprocess_mismatch)

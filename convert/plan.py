@@ -13,9 +13,10 @@ from pathlib import Path
 
 from convert.cli import ConvertConfig
 from harness.contracts import ConvertManifest, PreprocessManifest
-from harness.errors import InputError, MissingDependencyError
+from harness.errors import ContractError, InputError, MissingDependencyError
 from harness.files import ensure_writable_dir
 from harness.models import ModelSpec, resolve_model
+from harness.recipe_check import check_recipe
 from targets import get_target
 from targets.base import Target
 
@@ -143,6 +144,23 @@ def _preprocess_manifest(directory: Path | None) -> dict | None:
     if directory is None:
         return None
     return PreprocessManifest.read(Path(directory)).to_dict()
+
+
+def check_preprocess(plan: Plan, input_size, data_config: dict | None = None) -> dict:
+    """Refuse preprocessed data of another size or recipe than the model's; returns accepted differences."""
+    if not plan.preprocess:
+        return {}
+    shape, layout = plan.preprocess["shape"], plan.preprocess.get("layout", "CHW")
+    spatial = list(shape[1:3] if layout == "CHW" else shape[0:2])
+    if spatial != list(input_size[1:3]):
+        raise ContractError(f"{plan.config.preprocess}: preprocessed images are {spatial[0]}x{spatial[1]}, "
+                            f"the model takes {input_size[1]}x{input_size[2]}; preprocess for this model")
+    differences = check_recipe(plan.config.preprocess, plan.preprocess.get("recipe") or {}, plan.name,
+                               data_config or {}, plan.config.accept_preprocess_mismatch)
+    if differences:
+        print(f"convert: warning: preprocessed data differs from the model's data config in "
+              f"{', '.join(differences)} (accepted)", flush=True)
+    return differences
 
 
 def resolve_plan(config: ConvertConfig) -> Plan:

@@ -189,4 +189,5 @@ def make_int8_onnx(src: Path, dst: Path, calib_dir: Path, count: int, method: st
         _save_checked(_load(quantized), dst)
     return {"precision": "int8", "tool": "onnxruntime.quantization", "onnxruntime": _ort_version(),
             "method": method, "count": count, "format": "QDQ int8 symmetric, per-channel weights",
-            "calibration": calibration_fingerprint(calib_dir, count, method)}
+            "calibration": calibration_fingerprint(calib_dir, count, method),
+            "calibration_stems": [path.stem for path in calib.files]}

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from convert.cli import ConvertConfig
 from convert.fingerprint import compute_fingerprint, outputs_intact
-from convert.plan import Plan, resolve_plan
+from convert.plan import Plan, check_preprocess, resolve_plan
 from harness.contracts import ConvertManifest
 from harness.errors import HarnessError
+from harness.recipe_check import RANDOM_WEIGHTS_NOTE, is_random_weights
 
 
 def previous_manifest(plan: Plan) -> ConvertManifest | None:
@@ -31,10 +32,13 @@ def run(config: ConvertConfig) -> ConvertManifest:
     previous = previous_manifest(plan)
     fingerprint = compute_fingerprint(plan, previous)
     if up_to_date(previous, fingerprint.build_key, plan):
+        check_preprocess(plan, previous.input.shape[1:], previous.data_config)
         if previous.source.get("files") != fingerprint.files:  # same content, new mtime: remember the stat
             previous.source["files"] = fingerprint.files
             previous.write(plan.out_dir)
         print(f"convert: {plan.name} for {plan.target.name} is up to date ({plan.sidecar_path})", flush=True)
+        if is_random_weights(previous.source):
+            print(f"convert: warning: {previous.source['weights']}; {RANDOM_WEIGHTS_NOTE}", flush=True)
         return previous
     from convert.build import build, say
 

@@ -134,6 +134,16 @@ class ConvertManifest(Sidecar):
     verification: dict = field(default_factory=dict)
     target_info: dict = field(default_factory=dict)
 
+    def accepted_batches(self) -> tuple[int, int] | None:
+        """The batch sizes the build promises, as (low, high): static (B, B); dynamic min..max of the declared
+        sizes, one size N meaning "any batch up to N"; None when nothing is declared (a bare OM)."""
+        sizes = sorted(set(self.batch_sizes))
+        if not sizes:
+            return None
+        if not self.dynamic_batch:
+            return sizes[0], sizes[0]
+        return (sizes[0] if len(sizes) > 1 else 1), sizes[-1]
+
 
 @dataclass
 class InferSummary(Sidecar):

@@ -35,6 +35,8 @@ class InferConfig:
     dym_batch: int = 0
     display_all_summary: bool = False
     io: str = "auto"  # dataset mode: read inputs and write outputs in threads or worker processes
+    accept_preprocess_mismatch: bool = False
+    score_calibration_images: bool = False
 
 
 def _option(text: str) -> tuple[str, str]:
@@ -73,6 +75,12 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
     p.add_argument("--io", choices=("auto", "threads", "processes"), default="auto",
                    help="dataset mode: read .bin files and write outputs in threads or in worker processes "
                         "(auto: processes on machines with 8 or more cores)")
+    p.add_argument("--accept-preprocess-mismatch", action="store_true",
+                   help="go on when --input was preprocessed with another recipe than the model's data config; "
+                        "the difference is recorded in the run summary")
+    p.add_argument("--score-calibration-images", action="store_true",
+                   help="keep the images an int8 model was calibrated on among the inputs (they are left out by "
+                        "default); the overlap is recorded in the run summary")
     p.add_argument("--shard", help=argparse_hidden())
     p.add_argument("--summary_name", default="", help=argparse_hidden())
     args = vars(p.parse_args(take_ais_bench_flags(argv)))

@@ -41,6 +41,10 @@ def _worker_argv(config: InferConfig, device: str, index: int, count: int, out_r
         argv += ["--dymBatch", str(config.dym_batch)]
     if config.input is not None:
         argv += ["--input", str(config.input), "--shard", f"{index}/{count}"]
+    if config.accept_preprocess_mismatch:
+        argv.append("--accept-preprocess-mismatch")
+    if config.score_calibration_images:
+        argv.append("--score-calibration-images")
     for key, value in config.options.items():
         argv += ["--option", f"{key}={value}"]
     return argv
@@ -99,5 +103,8 @@ def merge(parts: list[InferSummary], devices: list[str], wall: float) -> InferSu
         "per_device": {d: p.throughput for d, p in zip(devices, parts)},
     }
     merged.energy = merge_energy([p.energy for p in parts], devices)
-    merged.extra = {"devices": devices, "per_device_engine": {d: p.engine for d, p in zip(devices, parts)}}
+    labelled = {k: first.extra[k] for k in ("labels", "random_weights", "preprocess_mismatch",
+                                                          "calibration_left_out", "calibration_overlap") if k in first.extra}
+    merged.extra = {"devices": devices, "per_device_engine": {d: p.engine for d, p in zip(devices, parts)},
+                    **labelled}
     return merged

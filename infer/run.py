@@ -8,10 +8,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness.contracts import ConvertManifest, InferSummary, run_summary_path
+from harness.contracts import ConvertManifest, InferSummary, PreprocessManifest, run_summary_path
 from harness.energy_summary import energy_line, summarize_energy
 from harness.errors import InputError
-from harness.files import ensure_writable_dir, write_json
+from harness.files import ensure_writable_dir, stem_of, write_json
+from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
 from harness.stats import summarize_ms, throughput
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files
@@ -27,9 +28,15 @@ def pick_batch_size(config: InferConfig, manifest: ConvertManifest, session) -> 
     static = session.batch_sizes()
     if not batch:
         return manifest.batch_sizes[0] if manifest.batch_sizes else (static or [1])[0]
+    declared = manifest.accepted_batches()
+    if not static and declared and not manifest.dynamic_batch:
+        static = [declared[0]]  # a static build takes its own size, whatever the runtime would accept
     if static and batch not in static:
         raise InputError(f"--batchsize {batch}: {config.model} takes batch {' or '.join(map(str, static))} only; "
                          "drop the flag or convert for this batch size")
+    if declared and not declared[0] <= batch <= declared[1]:
+        raise InputError(f"--batchsize {batch}: {config.model} was built for batch {declared[0]} to "
+                         f"{declared[1]}; pick one in that range or convert with --batches covering {batch}")
     return batch
 
 
@@ -55,13 +62,15 @@ def run(config: InferConfig) -> InferSummary:
 
         return run_multi_device(config)
     manifest, artifact = load_model(config.model, config.dym_batch)
+    mismatch = preprocess_mismatch(config, manifest)
     options = {**manifest.target_info.get("options", {}), **config.options}
     target = get_target(manifest.target, **options)
     out_dir = result_dir(config)
     with target.open(artifact, manifest, config.device) as session:
         batch_size = pick_batch_size(config, manifest, session)
         if config.input is not None:
-            files = list_bin_files(config.input, session.inputs()[0])
+            files, calibration = split_calibration(list_bin_files(config.input, session.inputs()[0]), manifest,
+                                                   config.score_calibration_images)
             skipped = 0
             if out_dir is not None and config.shard is None:
                 files, skipped = unfinished(files, out_dir, summary_file(config, out_dir), config.outfmt,
@@ -72,12 +81,60 @@ def run(config: InferConfig) -> InferSummary:
             result = run_pure(session, batch_size, config.loop, config.warmup_count,
                               config.time_limit, config.stable_ci)
         summary = build_summary(config, manifest, artifact, session, batch_size, result)
+        if config.input is not None:
+            summary.extra.update(calibration)
+        add_run_labels(summary, manifest, mismatch)
         if config.input is not None and skipped:
             summary.extra["resumed_after"] = skipped
     if out_dir is not None:
         write_json(summary_file(config, out_dir), summary.to_dict())
     print_summary(summary, config.display_all_summary, out_dir)
     return summary
+
+
+def preprocess_mismatch(config: InferConfig, manifest: ConvertManifest) -> dict:
+    """The input directory's recipe against the model's data config: refused, or accepted and returned."""
+    directory = Path(str(config.input)) if config.input is not None else None
+    if directory is None or not (directory / PreprocessManifest.FILENAME).is_file():
+        return {}
+    recipe = PreprocessManifest.read(directory).recipe
+    return check_recipe(directory, recipe, manifest.model, manifest.data_config, config.accept_preprocess_mismatch)
+
+
+def split_calibration(files: list[Path], manifest: ConvertManifest, keep: bool) -> tuple[list[Path], dict]:
+    """Leave out the inputs an int8 model was calibrated on (by stem), or keep them and say which they are."""
+    stems = set((manifest.target_info.get("precision_onnx") or {}).get("calibration_stems") or [])
+    calibrated = sorted(stem_of(path) for path in files if stem_of(path) in stems)
+    if not calibrated:
+        return files, {}
+    if keep:
+        return files, {"calibration_overlap": calibrated}
+    print(f"infer: {len(calibrated)} inputs calibrated the int8 model and are left out of this run "
+          "(--score-calibration-images keeps them)", flush=True)
+    if len(calibrated) == len(files):
+        raise InputError("every input calibrated the int8 model, so none is left to score; pass other images "
+                         "with --input, or --score-calibration-images to score them anyway")
+    left_out = set(calibrated)
+    return [path for path in files if stem_of(path) not in left_out], {"calibration_left_out": calibrated}
+
+
+def add_run_labels(summary: InferSummary, manifest: ConvertManifest, mismatch: dict) -> None:
+    """What the numbers of this run do not mean, said in the summary the report and postprocess read."""
+    labels = []
+    if is_random_weights(manifest.source):
+        summary.extra["random_weights"] = True
+        labels.append(RANDOM_WEIGHTS_NOTE)
+    if mismatch:
+        summary.extra["preprocess_mismatch"] = mismatch
+        labels.append(f"preprocess mismatch ({', '.join(mismatch)})")
+    overlap = summary.extra.get("calibration_overlap") or []
+    if overlap:
+        labels.append(f"calibration overlap: {len(overlap)} of {summary.num_inputs} scored images calibrated "
+                      "the int8 model")
+    if labels:
+        summary.extra["labels"] = labels
+        for label in labels:
+            print(f"[WARN] {label}")
 
 
 def _shard(text: str | None) -> tuple[int, int]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.contracts import read_run_summary
 from harness.errors import InputError
 from harness.files import atomic_write_text, write_json
 from harness.outputs import OUTPUT_FILE, read_outputs
@@ -68,6 +69,12 @@ def details(scored: dict, names: dict[int, str], unlabelled: list[str], missing:
     }
 
 
+def run_labels(result_dir: Path) -> list[str]:
+    """The labels infer gave the run (random weights, preprocess mismatch, calibration overlap)."""
+    summary = read_run_summary(result_dir)
+    return list(summary.extra.get("labels") or []) if summary is not None else []
+
+
 def run(config: PostprocessConfig) -> dict:
     outputs = read_outputs(config.result)
     labels = read_labels(config.labels)
@@ -78,6 +85,9 @@ def run(config: PostprocessConfig) -> dict:
                      if p.is_file() and not OUTPUT_FILE.match(p.name) and not p.name.endswith(".json"))
     scored = score(outputs, labels, config.topk)
     table = modelzoo_table(len(scored["stems"]), scored["n_classes"], scored["cumulative"])
+    labels = run_labels(config.result)
+    if labels:  # only labelled runs carry the extra key; others stay byte-identical to ModelZoo's
+        table["labels"] = labels
     out = config.output or config.result / "result.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps(table))  # one line, as the ModelZoo script's json.dump writes it
@@ -89,4 +99,6 @@ def run(config: PostprocessConfig) -> dict:
             print(f"postprocess: warning: {len(items)} {what}, e.g. {items[0]} (see {detail_path.name})")
     tops = ", ".join(f"{v['key']} {v['value']}" for v in table["value"][2:])
     print(f"postprocess: {len(scored['stems'])} images: {tops} -> {out}")
+    for label in labels:
+        print(f"postprocess: warning: {label}")
     return table

@@ -24,7 +24,7 @@ from report.external import perf_from_ais_bench, perf_from_ais_bench_log, perf_f
 from report.parsers.ais_bench import is_ais_bench_log, parse_printed_summary, parse_summary_json
 from report.parsers.trtexec import SUMMARY_HEADER, parse_trtexec_log
 from report.records import (MODELZOO_TITLE, AccuracyRecord, ParityRecord, PerfRecord, parity_from_compare,
-                            perf_from_summary, read_modelzoo_result, read_summary)
+                            perf_from_summary, read_modelzoo_result, read_summary, run_labels)
 
 META_FILE = "report-meta.json"
 META_KEYS = {"model", "device", "precision", "software", "target", "batch_size"}
@@ -201,12 +201,14 @@ def _accuracy(path: Path, root: Path, data: dict, found: Collected) -> None:
         if summary.engine.get("simulated"):
             device = f"simulated {summary.target} runtime"
         labels = {"model": summary.model, "target": summary.target, "device": device,
-                  "precision": summary.precision, "batch_size": summary.batch_size}
+                  "precision": summary.precision, "batch_size": summary.batch_size,
+                  "labels": "; ".join(run_labels(summary))}
     else:
         meta = read_meta(path, root)
         labels = {"model": meta.get("model", path.parent.name), "target": meta.get("target", "unknown"),
                   "device": meta.get("device", "unknown"), "precision": meta.get("precision", "unknown"),
                   "batch_size": meta.get("batch_size")}
+    labels["labels"] = labels.get("labels") or "; ".join(values.get("labels") or [])
     found.accuracy.append(AccuracyRecord(**labels, images=values["images"], top1=values["top1"],
                                          top5=values["top5"], source=str(path)))
 

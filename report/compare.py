@@ -59,9 +59,22 @@ def describe_run(result_dir: Path) -> dict:
     return info
 
 
+def without_calibration_images(config: CompareConfig, outputs_a: dict, outputs_b: dict) -> tuple[dict, dict]:
+    """Both sides without the images an int8 run left out because they calibrated it."""
+    left_out = set()
+    for directory in (config.a, config.b):
+        summary = read_run_summary(directory)
+        left_out |= set(summary.extra.get("calibration_left_out") or []) if summary is not None else set()
+    if left_out:
+        print(f"compare: {len(left_out)} calibration images left out of both sides")
+    return ({k: v for k, v in outputs_a.items() if k not in left_out},
+            {k: v for k, v in outputs_b.items() if k not in left_out})
+
+
 def run(config: CompareConfig) -> dict:
     outputs_a = read_outputs(config.a, config.output_index)
     outputs_b = read_outputs(config.b, config.output_index)
+    outputs_a, outputs_b = without_calibration_images(config, outputs_a, outputs_b)
     parity.check_same_samples(list(outputs_a), list(outputs_b))
     run_a, run_b = describe_run(config.a), describe_run(config.b)
     profile = config.tolerance_profile or parity.infer_profile(run_a.get("precision"), run_b.get("precision"))

@@ -76,6 +76,7 @@ class AccuracyRecord:
     top1: float | None
     top5: float | None
     source: str
+    labels: str = ""  # what the figure does not mean: random weights, preprocess mismatch, calibration overlap
 
 
 @dataclass
@@ -128,13 +129,20 @@ def perf_from_summary(summary: InferSummary, path: Path) -> PerfRecord:
         img_s_compute=summary.throughput.get("compute_only"),
         img_s_e2e=summary.throughput.get("end_to_end") or None,  # 0 means not measured
         compute_ms=compute, samples_ms=list(summary.compute_ms), memory=memory_of(summary),
-        mode=summary.mode, conditions=_conditions(summary.engine, summary.batch_size), source=str(path),
+        mode=summary.mode, conditions=_conditions(summary.engine, summary.batch_size, run_labels(summary)),
+        source=str(path),
         gpus=len(str(summary.device).split(",")), energy=dict(summary.energy))
 
 
-def _conditions(engine: dict, batch_size: int) -> str:
-    """Settings that change the numbers: CUDA graph use at this batch size, TF32, threads, overlap."""
-    parts = []
+def run_labels(summary: InferSummary) -> list[str]:
+    """The labels infer gave the run: random weights, preprocess mismatch, calibration overlap."""
+    return [str(label) for label in summary.extra.get("labels") or []]
+
+
+def _conditions(engine: dict, batch_size: int, labels: list[str] = ()) -> str:
+    """Settings that change the numbers: CUDA graph use at this batch size, TF32, threads, overlap; and the
+    run's labels."""
+    parts = list(labels)
     graphs = engine.get("cuda_graphs")
     if isinstance(graphs, dict) and str(batch_size) in graphs:
         parts.append(f"CUDA graph: {graphs[str(batch_size)]}")
@@ -174,6 +182,7 @@ def read_modelzoo_result(path: Path) -> dict:
         out[f"top{k}"] = parse_percent(values[key], path, key) if key in values else None
     if out["top1"] is None:
         raise ContractError(f"{path}: result.json has no 'Top1 accuracy'; rerun postprocess")
+    out["labels"] = [str(label) for label in data.get("labels") or []]
     return out
 
 

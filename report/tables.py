@@ -17,10 +17,10 @@ def md_table(headers: list[str], rows: list[list]) -> str:
 
 def accuracy_table(records: list[AccuracyRecord]) -> str:
     rows = [[r.model, r.target, r.device, r.precision, fmt(r.batch_size), fmt(r.images), fmt(r.top1, 2),
-             fmt(r.top5, 2), r.source]
+             fmt(r.top5, 2), r.labels, r.source]
             for r in sorted(records, key=lambda r: (r.model, r.target, r.precision, r.batch_size or 0))]
-    return md_table(["model", "target", "device", "precision", "batch", "images", "top-1 %", "top-5 %", "source"],
-                    rows)
+    return md_table(["model", "target", "device", "precision", "batch", "images", "top-1 %", "top-5 %", "labels",
+                     "source"], rows)
 
 
 def target_groups(records: list[PerfRecord]) -> dict[tuple, list[PerfRecord]]:
