@@ -122,7 +122,7 @@ report: $(SETUP)
 # ---- precision: calibration-count sweep and CPU int8/fp16 speed (run make preprocess convert first) ----
 CALIB_COUNTS  ?= 50 100 200 500
 CALIB_METHODS ?= $(CALIB_METHOD)
-FP32_ONNX     := $(WORK)/models/$(MODEL)/cpu-fp32-bs$(BS)/$(MODEL).sim.onnx
+FP32_ONNX     := $(WORK)/models/$(MODEL)/cpu-fp32-$(BATCHTAG)/$(MODEL).sim.onnx
 CALIB_SWEEP   := $(WORK)/calib-sweep/$(MODEL)-$(DATANAME)
 
 calib-sweep: $(SETUP)

@@ -6,7 +6,7 @@
 2. in this process, pairs of pure runs with the meter off and on (order alternating): median ms per
    batch of each side and the median per-pair ratio, so that sampling is shown not to slow the loop.
 
-    python3 bench/energy_gpu.py --model-dir work/models/seresnext101_32x4d/nvidia-fp16-bs256 \
+    python3 bench/energy_gpu.py --model-dir work/models/seresnext101_32x4d/nvidia-fp16-bs256-b1_64_256 \
         --batches 1 64 256 --out /tmp/energy [--time-limit 15] [--pairs 3] [--pair-seconds 5] [--json F]
 
 The convert directory needs an artifact taking every batch size (make convert BATCHES="1 64 256");

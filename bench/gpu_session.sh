@@ -66,7 +66,7 @@ case "$1" in
       for m in $model; do
         make -s preprocess convert PYTHON=python3 TARGET=nvidia MODEL="$m" PRECISION=fp16 BS=256 \
           BATCHES="1 64 256" WORK=/tmp/energy DATA=data/sample
-        dirs+=("/tmp/energy/models/$m/nvidia-fp16-bs256")
+        dirs+=("/tmp/energy/models/$m/nvidia-fp16-bs256-b1_64_256")
       done
     done
     tag=$(IFS=_; echo "${*:-all}")
