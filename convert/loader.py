@@ -52,7 +52,7 @@ def _mmcls_module(plan: Plan):
 
 def load_weights(module, checkpoint: Path, layout: str, plan: Plan) -> str:
     """Map the checkpoint onto the module and load it; returns the layout used."""
-    state = read_checkpoint(checkpoint)
+    state = read_checkpoint(checkpoint, tuple(plan.config.allow_pickle_globals))
     plain = plan.spec.default_layout if plan.spec else "timm"
     found = detect_layout(state.keys(), plain) if layout == "auto" else layout
     if plan.kind == "mmcls" and found != "mmcls":

@@ -97,7 +97,7 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     from harness.perf import fps_stats, host_peak_rss_mib, stability
 
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
-             "warning": stability(stats["compute"])}
+             "warning": stability(stats["compute"], target=manifest.target)}
     if result.io:
         extra["io"] = result.io
     if result.phases:
