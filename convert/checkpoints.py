@@ -21,6 +21,7 @@ REFUSED_GLOBAL = (re.compile(r"Unsupported global: GLOBAL ([\w.]+)"),
                   re.compile(r"global[:\s]+'?([A-Za-z_][\w]*(?:\.[\w]+)+)", re.IGNORECASE))
 UNPICKLER_ERROR = re.compile(r"WeightsUnpickler error:\s*([^\n]+)")
 PICKLE_PROTOCOL_MARK = 0x80
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 
 
 def refused_global(message: str) -> str | None:
@@ -55,11 +56,23 @@ def _not_a_checkpoint(path: Path) -> InputError | None:
     if zipfile.is_zipfile(path):
         return None
     with open(path, "rb") as handle:
-        first = handle.read(1)
-    if first and first[0] == PICKLE_PROTOCOL_MARK:
+        head = handle.read(4)
+    if head == ZIP_MAGIC:
+        return InputError(f"{path}: not a readable PyTorch checkpoint (a zip archive without its directory: "
+                          "damaged or truncated, e.g. an interrupted copy); copy or save it again")
+    if head and head[0] == PICKLE_PROTOCOL_MARK:
         return None
     return InputError(f"{path}: not a PyTorch checkpoint (neither torch.save's zip format nor a pickle); pass a "
                       ".pth/.pt written by torch.save or a .safetensors file")
+
+
+def sniff_checkpoint(path: Path) -> Path:
+    """`path` when it may be a checkpoint; an InputError saying what it is not, from its first bytes."""
+    if Path(path).suffix != ".safetensors":
+        problem = _not_a_checkpoint(path)
+        if problem is not None:
+            raise problem
+    return path
 
 
 def read_checkpoint(path: Path, allow_globals: tuple[str, ...] = ()) -> dict:
@@ -69,9 +82,7 @@ def read_checkpoint(path: Path, allow_globals: tuple[str, ...] = ()) -> dict:
     import torch
 
     try:
-        problem = _not_a_checkpoint(path)
-        if problem is not None:
-            raise problem
+        sniff_checkpoint(path)
         with _allowed(tuple(allow_globals)):
             loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
