@@ -40,14 +40,22 @@ def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
                 if img.mode == "P" and "transparency" in img.info:
                     img = img.convert("RGBA")
                 if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                    img = Image.fromarray((np.asarray(img, dtype=np.float64) / 256.0).clip(0, 255)
-                                          .astype(np.uint8))
+                    img = _to_8bit(img)
                 return img.convert("RGB")
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image PIL can read; remove it or rerun with --skip-bad") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: corrupt or truncated image ({exc}); remove it or rerun with "
                          "--skip-bad") from None
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16/32-bit grey to 8 bits as trunc(clip(v / 256, 0, 255)), in integers and in place: a float64
+    copy would take 8 bytes a pixel on top of the image."""
+    values = np.array(img)
+    np.floor_divide(values, 256, out=values)  # equals trunc(v / 256) for v >= 0; v < 0 clips to 0 either way
+    np.clip(values, 0, 255, out=values)
+    return Image.fromarray(values.astype(np.uint8))
 
 
 def resize_shorter(img: Image.Image, size: int, interpolation: str) -> Image.Image:

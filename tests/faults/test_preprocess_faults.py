@@ -7,6 +7,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.faults.helpers import assert_clean_failure, fault_cli, full_disk_cli, snapshot
@@ -139,3 +140,35 @@ def test_second_run_into_a_held_directory_is_refused(tmp_path):
                           "--resize", "300", base=tmp_path)
     assert_clean_failure(proc, 10, str(tmp_path / "out"), "another preprocess run", f"pid {os.getpid()}")
     assert {k: v for k, v in snapshot(tmp_path / "out").items() if k != ".harness.lock"} == before
+
+
+MEASURE = """
+import resource, sys
+from pathlib import Path
+from preprocess.presets import resolve_recipe
+from preprocess.transform import preprocess_image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+preprocess_image(Path(sys.argv[1]), resolve_recipe())
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+def large_image(path: Path, width: int, height: int) -> None:
+    if path.suffix == ".png":  # 16-bit grey, a smooth ramp (quick to compress)
+        ramp = (np.arange(width, dtype=np.uint32)[None, :] * 16 + np.arange(height, dtype=np.uint32)[:, None])
+        Image.fromarray((ramp % 65536).astype(np.uint16)).save(path)
+    else:
+        Image.effect_noise((width // 8, height // 8), 40).resize((width, height)).convert("RGB").save(path)
+
+
+@pytest.mark.parametrize("name", ["large.jpg", "large16.png"])
+def test_large_legal_image_decodes_within_the_stated_bound(tmp_path, name):
+    from preprocess.transform import BYTES_PER_PIXEL_BOUND
+    from tests.conftest import run_cli
+
+    width, height = 4000, 3000
+    large_image(tmp_path / name, width, height)
+    proc = run_cli("-c", MEASURE, str(tmp_path / name))
+    assert proc.returncode == 0, proc.stderr
+    grown = int(proc.stdout.strip())
+    assert grown <= BYTES_PER_PIXEL_BOUND * width * height * 1.05, grown / (width * height)
