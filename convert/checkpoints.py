@@ -62,8 +62,8 @@ def _not_a_checkpoint(path: Path) -> InputError | None:
                           "damaged or truncated, e.g. an interrupted copy); copy or save it again")
     if head and head[0] == PICKLE_PROTOCOL_MARK:
         return None
-    return InputError(f"{path}: not a PyTorch checkpoint (neither torch.save's zip format nor a pickle); pass a "
-                      ".pth/.pt written by torch.save or a .safetensors file")
+    return InputError(f"{path}: not a readable PyTorch checkpoint (neither torch.save's zip format nor a "
+                      "pickle); pass a .pth/.pt written by torch.save or a .safetensors file")
 
 
 def sniff_checkpoint(path: Path) -> Path:

@@ -21,7 +21,7 @@ FULL_DISK = Path(__file__).with_name("full_disk.py")
 
 
 def _shown(args: tuple[str, ...], base: Path | None) -> str:
-    words = ["python" if a == sys.executable else a for a in args]
+    words = ["python" if a == sys.executable else a.replace(f"{ROOT}/", "") for a in args]
     text = " ".join(f"'{w}'" if " " in w else w for w in words)
     return text.replace(str(base), "W") if base else text
 

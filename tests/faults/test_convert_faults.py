@@ -41,8 +41,9 @@ CASES = {
                                   ["empty.pth: empty file (0 bytes), not a PyTorch checkpoint"]),
     "convert: truncated checkpoint": (["--model", "resnet18", "--checkpoint", "{w}/cut.pth"],
                                       ["cut.pth: not a readable PyTorch checkpoint", "damaged or truncated", "save it again"]),
-    "convert: a text file as checkpoint": (["--model", "resnet18", "--checkpoint", "{w}/text.pth"],
-                                           ["text.pth: not a PyTorch checkpoint (neither"]),
+    "convert: a text file as checkpoint": (
+        ["--model", "resnet18", "--checkpoint", "{w}/text.pth"],
+                                           ["text.pth: not a readable PyTorch checkpoint (neither"]),
     "convert: pickled module (refused global)": (
         ["--model", "resnet18", "--checkpoint", "{w}/module.pth"],
         ["module.pth: holds a pickled Python object (torch.nn.modules.linear.Linear)",
