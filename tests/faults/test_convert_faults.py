@@ -39,11 +39,12 @@ CASES = {
     "convert: empty ONNX": (["--onnx", "{w}/empty.onnx"], ["empty.onnx: not an ONNX model"]),
     "convert: empty checkpoint": (["--model", "resnet18", "--checkpoint", "{w}/empty.pth"],
                                   ["empty.pth: empty file (0 bytes), not a PyTorch checkpoint"]),
-    "convert: truncated checkpoint": (["--model", "resnet18", "--checkpoint", "{w}/cut.pth"],
-                                      ["cut.pth: not a readable PyTorch checkpoint", "damaged or truncated", "save it again"]),
+    "convert: truncated checkpoint": (
+        ["--model", "resnet18", "--checkpoint", "{w}/cut.pth"],
+        ["cut.pth: not a readable PyTorch checkpoint", "damaged or truncated", "save it again"]),
     "convert: a text file as checkpoint": (
         ["--model", "resnet18", "--checkpoint", "{w}/text.pth"],
-                                           ["text.pth: not a readable PyTorch checkpoint (neither"]),
+        ["text.pth: not a readable PyTorch checkpoint (neither"]),
     "convert: pickled module (refused global)": (
         ["--model", "resnet18", "--checkpoint", "{w}/module.pth"],
         ["module.pth: holds a pickled Python object (torch.nn.modules.linear.Linear)",
