@@ -128,3 +128,16 @@ def test_stability_warning_speaks_of_the_target():
     assert "GPU" not in stability(unsteady, target="cpu") and "CPU frequency" in stability(unsteady, target="cpu")
     assert "nvidia-smi -lgc" in stability(unsteady, target="nvidia")
     assert "NPU" in stability(unsteady, target="ascend")
+
+
+def test_model_directory_without_convert_json(work):
+    (work / "model" / "convert.json").unlink()
+    proc = fault_cli("infer: model directory without convert.json", *infer_args(work), base=work)
+    assert_clean_failure(proc, 3, "convert.json", "not found")
+    assert not (work / "res" / "run").exists()
+
+
+def test_output_root_is_a_file(work):
+    (work / "res").write_text("a file where the result root should be")
+    proc = fault_cli("infer: --output names a file", *infer_args(work), base=work)
+    assert_clean_failure(proc, 3, str(work / "res" / "run"), "cannot be written")
