@@ -11,7 +11,7 @@ from harness.files import atomic_write_bytes, human_bytes, stem_of
 from harness.locks import claimed_output_dir
 from harness.procs import quiet_worker
 from preprocess.cli import PreprocessConfig
-from preprocess.discover import find_images, report_ignored
+from preprocess.discover import Discovery, find_images, report_ignored
 from preprocess.presets import output_shape, resolve_recipe
 from preprocess.transform import preprocess_image
 
@@ -101,14 +101,11 @@ def run(config: PreprocessConfig) -> PreprocessManifest:
     discovery = find_images(config.input)
     report_ignored(discovery.ignored, config.input)
     with claimed_output_dir(config.output, "preprocess") as out_dir:
-        manifest = _preprocess(config, recipe, discovery.images, out_dir)
-        manifest.ignored = discovery.ignored
-        manifest.write(out_dir)
-    return manifest
+        return _preprocess(config, recipe, discovery, out_dir)
 
 
-def _preprocess(config: PreprocessConfig, recipe: dict, images: dict[str, Path],
-                out_dir: Path) -> PreprocessManifest:
+def _preprocess(config: PreprocessConfig, recipe: dict, discovery: Discovery, out_dir: Path) -> PreprocessManifest:
+    images = discovery.images
     shape = output_shape(recipe)
     manifest = PreprocessManifest(shape=shape, dtype=recipe["dtype"], layout=recipe["layout"], recipe=recipe)
     nbytes = manifest.sample_nbytes
@@ -127,6 +124,8 @@ def _preprocess(config: PreprocessConfig, recipe: dict, images: dict[str, Path],
     manifest.files = [{"stem": stem, "source": str(path.resolve())} for stem, path in sorted(images.items())
                       if str(path) not in skipped_sources]
     manifest.skipped = sorted(skipped, key=lambda s: s["source"])
+    manifest.ignored = discovery.ignored
+    manifest.write(out_dir)
     print(f"preprocess: {len(manifest.files)} images -> {out_dir} ({len(todo) - len(new_skips)} written, "
           f"{len(images) - len(todo) - len(kept_skips)} already done, {len(skipped)} skipped)")
     return manifest
