@@ -89,21 +89,23 @@ def atomic_output(path: Path) -> Iterator[Path]:
 
 
 def human_bytes(count: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+    if count < 1024:
+        return f"{count:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
         count /= 1024
-    return f"{count:.1f} GiB"
+        if count < 1024 or unit == "GiB":
+            break
+    return f"{count:.1f} {unit}"
 
 
-def disk_full_error(path: Path, needed: int, also: str = "") -> DiskFullError:
+def disk_full_error(path: Path, needed: int) -> DiskFullError:
     """One line: which file, how much it needed, how much is free there, and that a rerun resumes."""
     try:
         free = human_bytes(shutil.disk_usage(Path(path).parent).free)
     except OSError:
         free = "unknown"
     return DiskFullError(f"{path}: no space left on the device writing {human_bytes(needed)} ({free} free "
-                         f"there{also}); free space or choose another directory and rerun the same command "
+                         "there); free space or choose another directory and rerun the same command "
                          "(files already finished are kept)")
 
 

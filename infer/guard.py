@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from harness.contracts import InferSummary
+from harness.errors import HarnessError
 from harness.locks import claimed_output_dir
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files
@@ -14,12 +15,15 @@ from infer.run import load_model_dir, run
 
 def already_done(config: InferConfig) -> InferSummary | None:
     """The summary of an unchanged finished dataset run in the result directory (unless --force)."""
-    if config.force or config.input is None:
-        return None
-    manifest, artifact = load_model_dir(config.model)
     out_dir = config.output / config.output_dirname
-    summary = finished_run(out_dir, config.summary_name, list_bin_files(config.input, manifest.input), artifact,
-                           config.outfmt, config.batchsize)
+    if config.force or config.input is None or not summary_path(out_dir, config.summary_name).exists():
+        return None
+    try:
+        manifest, artifact = load_model_dir(config.model)
+        inputs = list_bin_files(config.input, manifest.input)
+    except HarnessError:  # the run itself says what is wrong, in its own words
+        return None
+    summary = finished_run(out_dir, config.summary_name, inputs, artifact, config.outfmt, config.batchsize)
     if summary is not None:
         print(f"[INFO] {out_dir}: these {summary.num_inputs} inputs already have their outputs from this model "
               f"({summary_path(out_dir, config.summary_name).name}); nothing to do, pass --force to run again")

@@ -76,10 +76,10 @@ class CpuSession(SyncSession):
         except TargetError:
             if not use_cache:
                 raise
-            print(f"[WARN] {cache}: the optimized-model cache does not load (damaged?); rebuilt it from "
-                  f"{artifact.name}", flush=True)
             self._sess = rebuild_cache(artifact, cache, threads)
             use_cache = False
+            print(f"[WARN] {cache}: the optimized-model cache did not load (damaged?); rebuilt it from "
+                  f"{artifact.name}", flush=True)
         self._inputs = [_spec(i) for i in self._sess.get_inputs()]
         self._outputs = [_spec(o) for o in self._sess.get_outputs()]
         self._output_names = [o.name for o in self._outputs]
