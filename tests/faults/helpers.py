@@ -67,12 +67,24 @@ def start_stage(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process, from /proc (no procps needed)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
 def descendants(pid: int) -> list[int]:
+    parents = _parents()
     found, todo = [], [pid]
     while todo:
         parent = todo.pop()
-        out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
-        kids = [int(k) for k in out]
+        kids = [child for child, ppid in parents.items() if ppid == parent]
         found += kids
         todo += kids
     return found
