@@ -28,12 +28,16 @@ PYTHON    ?= $(VENV)/bin/python
 # On machines without a package registry (GPU hosts) run with PYTHON=python3: no setup is attempted.
 SETUP     := $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(VENV)/.installed,)
 
-# ASCEND_SIM=1 runs TARGET=ascend against the simulated atc/npu-smi/aclruntime in tests/ascend/sim
-# (no Ascend hardware needed; see docs/ascend.md). The fake tools run under the first python3 on PATH.
+# ASCEND_SIM=1 runs TARGET=ascend against the simulated atc/npu-smi/aclruntime in tests/ascend/sim under
+# Huawei's real ais_bench front end from ../shared/upstream (ASCEND_SIM_API=2025 or 2023 picks the
+# generation); no Ascend hardware needed, see docs/ascend.md. The fake tools run under the first python3 on PATH.
 ASCEND_SIM ?=
+ASCEND_SIM_API ?= 2025
+AIS_BENCH_TREE := $(abspath $(CURDIR)/../shared/upstream/ais_bench/$(if $(filter 2023,$(ASCEND_SIM_API)),2023-03,2025-12))
 ifneq ($(ASCEND_SIM),)
+export ASCEND_SIM_API
 export PATH := $(CURDIR)/tests/ascend/sim/bin:$(abspath $(dir $(PYTHON))):$(PATH)
-export PYTHONPATH := $(CURDIR)/tests/ascend/sim$(if $(PYTHONPATH),:$(PYTHONPATH))
+export PYTHONPATH := $(CURDIR)/tests/ascend/sim:$(AIS_BENCH_TREE)$(if $(PYTHONPATH),:$(PYTHONPATH))
 export ASCEND_TOOLKIT_HOME ?= $(CURDIR)/tests/ascend/sim
 endif
 

@@ -74,7 +74,7 @@ def ort_vs_torch(work: Path, rounds: int, batches_per_round: int = 5) -> dict:
 def infer_json(model_dir: Path, out: Path, name: str, *extra: str) -> dict:
     sh("-m", "infer", "--model", str(model_dir), "--output", str(out), "--output_dirname", name,
        "--no-progress", *extra)
-    return json.loads((out / name / "summary.json").read_text())
+    return json.loads((out / f"{name}_summary.json").read_text())
 
 
 def dataset_vs_pure(work: Path, bs: int = 8, repeats: int = 5, sample: Path = SAMPLE, clean: bool = False,

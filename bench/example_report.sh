@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds docs/report-example: CPU measurements made here, the simulated Ascend accuracy, the H100
 # sweep from bench/gpu_session.sh (its summary.json files are kept under docs/report-example/inputs),
-# and the published reference rows.
+# and the published reference rows. The GPU energy runs of `bench/gpu_session.sh energy` go in the same
+# way: unpack its energy_summaries_<models>.tar.gz under docs/report-example/inputs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-work/example}

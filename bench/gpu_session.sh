@@ -10,6 +10,7 @@
 #   bash bench/gpu_session.sh sweep [MODEL]  # make bench for the report: fp16, bs 1..64 (SE-ResNeXt101)
 #   bash bench/gpu_session.sh multi          # infer --device 0,1 against --device 0
 #   bash bench/gpu_session.sh cpu            # the CPU target on this host's cores: .bin in vs pure (docs/cpu.md)
+#   bash bench/gpu_session.sh energy [MODEL...]  # docs/energy.md: NVML counter vs sampled power, fp16 bs 1/64/256
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -29,8 +30,8 @@ case "$1" in
     install_wheels
     python3 bench/nvidia_e2e.py --images /tmp/e2e_images --labels /tmp/e2e_images/val_label.txt \
       --workdir /tmp/e2e --json "$OUT/nvidia_e2e.json"
-    # summary.json + result.json of each run, for the report (the outputs themselves stay behind)
-    (cd /tmp/e2e/results && tar -czf "$OUT/e2e_results.tar.gz" */summary.json */result.json) ;;
+    # run summaries + result.json of each run, for the report (the outputs themselves stay behind)
+    (cd /tmp/e2e/results && tar -czf "$OUT/e2e_results.tar.gz" *_summary.json */result.json) ;;
   hostio)
     install_wheels
     python3 bench/loop_io.py --files 10240 --batch 64 --compute-ms 7.3 --rounds 2 --work /tmp/loopio \
@@ -57,5 +58,20 @@ case "$1" in
     install_wheels
     python3 bench/cpu_target.py --skip-torch --sample /tmp/e2e_images --ort-threads 15 --targets cpu --repeats 9 \
       --work /tmp/cpub | tee "$OUT/cpu_target.txt" ;;
-  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu" >&2; exit 2 ;;
+  energy)
+    install_wheels
+    shift
+    dirs=()
+    for model in "${@:-seresnext101_32x4d efficientnet_lite0}"; do
+      for m in $model; do
+        make -s preprocess convert PYTHON=python3 TARGET=nvidia MODEL="$m" PRECISION=fp16 BS=256 \
+          BATCHES="1 64 256" WORK=/tmp/energy DATA=data/sample
+        dirs+=("/tmp/energy/models/$m/nvidia-fp16-bs256")
+      done
+    done
+    tag=$(IFS=_; echo "${*:-all}")
+    python3 bench/energy_gpu.py --model-dir "${dirs[@]}" --batches 1 64 256 --out /tmp/energy/bench \
+      --json "$OUT/energy_gpu_$tag.json" | tee "$OUT/energy_gpu_$tag.txt"
+    tar -C /tmp/energy -czf "$OUT/energy_summaries_$tag.tar.gz" bench ;;
+  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...]" >&2; exit 2 ;;
 esac

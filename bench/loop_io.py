@@ -45,7 +45,7 @@ def write_random_bins(directory: Path, count: int, sample_shape: tuple[int, ...]
 
 
 def infer(model_dir: Path, out_root: Path, dirname: str, *extra: str) -> dict:
-    """One `python -m infer` run into a fresh directory; returns its summary.json plus the process time."""
+    """One `python -m infer` run into a fresh directory; returns its run summary plus the process time."""
     shutil.rmtree(out_root / dirname, ignore_errors=True)
     argv = [sys.executable, "-m", "infer", "--model", str(model_dir), "--output", str(out_root),
             "--output_dirname", dirname, "--no-progress", *extra]
@@ -54,7 +54,7 @@ def infer(model_dir: Path, out_root: Path, dirname: str, *extra: str) -> dict:
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed: {(proc.stdout + proc.stderr)[-800:]}")
-    summary = json.loads((out_root / dirname / "summary.json").read_text())
+    summary = json.loads((out_root / f"{dirname}_summary.json").read_text())
     summary["process_s"] = round(time.perf_counter() - started, 1)
     return summary
 

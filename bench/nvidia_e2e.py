@@ -43,7 +43,7 @@ def run_target(name: str, target: str, precision: str, args, bins: Path) -> dict
     result_dir = args.workdir / "results" / name
     stage("postprocess", "--result", str(result_dir), "--labels", str(args.labels))
     table = json.loads((result_dir / "result.json").read_text())
-    summary = json.loads((result_dir / "summary.json").read_text())
+    summary = json.loads((result_dir.parent / f"{result_dir.name}_summary.json").read_text())
     values = {item["key"]: item["value"] for item in table["value"]}
     return {"top1": values.get("Top1 accuracy"), "top5": values.get("Top5 accuracy"),
             "images": values.get("Number of images"), "device": summary["engine"].get("device_name"),

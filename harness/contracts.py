@@ -151,6 +151,7 @@ class InferSummary(Sidecar):
     batch_size: int
     mode: str  # "dataset" or "pure"
     outfmt: str
+    requested_precision: str = ""  # what convert was asked for, when `precision` (what ran) differs or is unknown
     outputs: list[dict] = field(default_factory=list)  # {"name", "shape", "dtype"} per model output
     num_inputs: int = 0
     num_batches: int = 0
@@ -161,4 +162,25 @@ class InferSummary(Sidecar):
     environment: dict = field(default_factory=dict)
     files: list[dict] = field(default_factory=list)  # {"stem", "outfiles"}
     compute_ms: list[float] = field(default_factory=list)
+    # Energy over the timed loop: harness.energy_summary.EnergySummary as a dict (joules, watts, J/image,
+    # img/s/W, counter, resolution), or available false with the reason.
+    energy: dict = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_summary_path(result_dir: Path) -> Path:
+    """Where infer writes a run's summary: `<output>/<dirname>_summary.json`, beside the result directory as
+    ais_bench does, so that the result directory holds outputs only (ModelZoo scripts read every file in it)."""
+    result_dir = Path(result_dir)
+    return result_dir.parent / f"{result_dir.name}_summary.json"
+
+
+def read_run_summary(result_dir: Path) -> InferSummary | None:
+    """The harness summary of a result directory: beside it, or inside it as `summary.json` (older runs).
+    An ais_bench summary in the same place is not the harness's and gives None."""
+    for path in (run_summary_path(result_dir), Path(result_dir) / InferSummary.FILENAME):
+        if path.is_file():
+            data = read_json(path, "run summary")
+            if isinstance(data, dict) and data.get("kind") == InferSummary.KIND:
+                return InferSummary.from_dict(data, str(path))
+    return None

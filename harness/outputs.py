@@ -1,8 +1,9 @@
 """Read the per-input output files of an infer result directory (or an ais_bench one).
 
 Files are named `<stem>_<k>.<txt|npy|bin>` for output k of input `<stem>` (ais_bench's convention).
-The format and, for BIN, the dtype and shape come from the directory's summary.json; a directory
-without one (e.g. copied from an Ascend machine) is read from its TXT or NPY files alone.
+The format and, for BIN, the dtype and shape come from the run's summary (`<dirname>_summary.json` beside
+the directory); a directory without one (e.g. copied from an Ascend machine) is read from its TXT or NPY
+files alone.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.contracts import InferSummary, numpy_dtype
+from harness.contracts import numpy_dtype, read_run_summary
 from harness.errors import InputError
 
 OUTPUT_FILE = re.compile(r"^(?P<stem>.+)_(?P<index>\d+)\.(?P<ext>txt|npy|bin)$", re.IGNORECASE)
@@ -62,19 +63,19 @@ def output_files(result_dir: Path, output_index: int = 0) -> dict[str, Path]:
 
 
 def output_layout(result_dir: Path, output_index: int, files: dict[str, Path]) -> OutputLayout:
-    """The layout from summary.json when present, else guessed from the file extensions."""
-    summary_path = result_dir / InferSummary.FILENAME
-    if summary_path.exists():
-        summary = InferSummary.read(result_dir)
+    """The layout from the run summary when present, else guessed from the file extensions."""
+    summary = read_run_summary(result_dir)
+    if summary is not None:
         spec = summary.outputs[output_index] if output_index < len(summary.outputs) else {}
         shape = tuple(int(d) for d in spec["shape"]) if spec.get("shape") else None
         return OutputLayout(summary.outfmt.upper(), spec.get("dtype"), shape)
     extensions = {path.suffix.lower() for path in files.values()}
     if extensions == {".bin"}:
-        raise InputError(f"{result_dir}: BIN outputs without summary.json cannot be read (dtype and "
-                         "shape unknown); rerun infer with --outfmt TXT or NPY, or keep its summary.json")
+        raise InputError(f"{result_dir}: BIN outputs without the run summary ({result_dir.name}_summary.json "
+                         "beside the directory) cannot be read (dtype and shape unknown); rerun infer with --outfmt "
+                         "TXT or NPY, or keep its summary")
     if len(extensions) > 1:
-        raise InputError(f"{result_dir}: mixed output formats {sorted(extensions)} and no summary.json; "
+        raise InputError(f"{result_dir}: mixed output formats {sorted(extensions)} and no run summary; "
                          "keep one format per result directory")
     return OutputLayout(extensions.pop().lstrip(".").upper())
 
@@ -115,7 +116,7 @@ def _shape_like(array: np.ndarray, shape: tuple[int, ...] | None, path: Path) ->
             return array.reshape(candidate)
     if -1 in shape:
         return array
-    raise InputError(f"{path}: {array.size} values, summary.json says the output shape is {list(shape)}; "
+    raise InputError(f"{path}: {array.size} values, the run summary says the output shape is {list(shape)}; "
                      "the file is truncated or from another run; rerun infer for this directory")
 
 

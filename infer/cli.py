@@ -1,4 +1,10 @@
-"""`python -m infer`: flag names follow ais_bench so existing command lines keep working."""
+"""`python -m infer`: ais_bench's flags and meanings, so existing ais_bench command lines run unchanged.
+
+`--model` takes a convert output directory or a bare OM; `--input` a directory, or a comma-separated list of
+.bin/.npy files; `--loop N` runs every batch N times (all timed) as ais_bench does; `--dymBatch N` picks the
+gear of a dynamic-batch OM. ais_bench flags without a harness equivalent are refused by name
+(infer/ais_bench_flags.py).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,12 +12,13 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.cli import Parser, parse_bool
+from infer.ais_bench_flags import take_ais_bench_flags
 
 
 @dataclass
 class InferConfig:
     model: Path
-    input: Path | None = None
+    input: str | None = None
     output: Path | None = None
     output_dirname: str | None = None
     outfmt: str = "BIN"
@@ -24,7 +31,8 @@ class InferConfig:
     options: dict = field(default_factory=dict)
     progress: bool = True
     shard: str | None = None  # "i/n": this process takes every n-th batch starting at i (multi-device)
-    summary_name: str = "summary.json"
+    summary_name: str = ""  # default: <output_dirname>_summary.json beside the result directory
+    dym_batch: int = 0
     display_all_summary: bool = False
     io: str = "auto"  # dataset mode: read inputs and write outputs in threads or worker processes
     force: bool = False  # run again even when the result directory holds a finished run of the same inputs
@@ -39,15 +47,20 @@ def _option(text: str) -> tuple[str, str]:
 
 def parse_args(argv: Sequence[str]) -> InferConfig:
     p = Parser(prog="python -m infer", description=__doc__)
-    p.add_argument("--model", "-m", required=True, type=Path,
-                   help="convert output directory (with convert.json) or the artifact inside it")
-    p.add_argument("--input", "-i", type=Path, help=".bin directory; without it: pure inference on random data")
+    p.add_argument("--model", "-m", "--om", required=True, type=Path,
+                   help="convert output directory (with convert.json), the artifact inside it, or a bare .om")
+    p.add_argument("--input", "-i",
+                   help=".bin/.npy directory or comma-separated files, one sample each; without it: pure "
+                        "inference on random data")
     p.add_argument("--output", "-o", type=Path, help="result root; outputs go to <output>/<output_dirname>/")
     p.add_argument("--output_dirname", help="result sub-directory (default: a timestamp)")
     p.add_argument("--outfmt", type=str.upper, choices=("TXT", "NPY", "BIN"), default="BIN")
     p.add_argument("--batchsize", type=int, help="batch size (default: the artifact's)")
-    p.add_argument("--loop", "-l", type=int, default=1,
-                   help="pure mode: timed batches (the minimum when --time_limit is set)")
+    p.add_argument("--loop", "-l", "-r", type=int, default=1,
+                   help="executions of each batch, all timed (pure mode: of the one random batch; the minimum "
+                        "when --time_limit is set)")
+    p.add_argument("--dymBatch", dest="dym_batch", type=int, default=0,
+                   help="the gear to run a dynamic-batch OM at (also the batch size)")
     p.add_argument("--warmup_count", type=int, default=1, help="untimed batches first")
     p.add_argument("--device", "-d", default="0", help="device index, or a list '0,1' for one process each")
     p.add_argument("--time_limit", type=float, default=0.0,
@@ -64,13 +77,15 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
     p.add_argument("--force", action="store_true", help="run again even if --output_dirname holds a finished "
                                                         "run of the same inputs and model (else skipped)")
     p.add_argument("--shard", help=argparse_hidden())
-    p.add_argument("--summary_name", default="summary.json", help=argparse_hidden())
-    args = vars(p.parse_args(list(argv)))
+    p.add_argument("--summary_name", default="", help=argparse_hidden())
+    args = vars(p.parse_args(take_ais_bench_flags(argv)))
     args["options"] = dict(args.pop("option"))
     if args["batchsize"] is not None and args["batchsize"] < 1:
         p.error("--batchsize must be at least 1")
     if args["loop"] < 1:
         p.error("--loop must be at least 1")
+    if args["dym_batch"] < 0:
+        p.error("--dymBatch must be a positive batch size")
     return InferConfig(**args)
 
 

@@ -1,4 +1,8 @@
-"""Input side of the loop: list .bin files, check sizes, group into padded batches, read ahead."""
+"""Input side of the loop: list input files, check sizes, group into padded batches, read ahead.
+
+Inputs are raw .bin files (one sample each) or .npy files (one sample each, in the model input's dtype),
+given as a directory or, as ais_bench takes them, a comma-separated list of files.
+"""
 from __future__ import annotations
 
 import re
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.contracts import PreprocessManifest, TensorSpec
+from harness.contracts import PreprocessManifest, TensorSpec, numpy_dtype
 from harness.errors import ContractError, InputError
 from harness.files import stem_of
 
@@ -18,23 +22,69 @@ def natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in _DIGITS.split(name)]
 
 
-def list_bin_files(input_dir: Path, spec: TensorSpec) -> list[Path]:
-    """Every .bin in the directory (natural order), each checked against the model input size."""
-    if not input_dir.is_dir():
-        raise InputError(f"{input_dir}: input directory not found; pass the preprocess output with --input")
-    files = sorted((p for p in input_dir.iterdir() if p.suffix.lower() == ".bin" and p.is_file()),
+INPUT_SUFFIXES = (".bin", ".npy")
+
+
+def list_bin_files(input_arg: str | Path, spec: TensorSpec) -> list[Path]:
+    """The input files of --input (a directory in natural order, or a comma-separated list of files),
+    each checked against the model input."""
+    entries = [Path(e.strip()) for e in str(input_arg).split(",") if e.strip()]
+    if len(entries) == 1 and entries[0].is_dir():
+        files = _files_in(entries[0])
+        _check_manifest(entries[0], spec)
+    elif entries and all(e.is_file() for e in entries):
+        files = entries
+    else:
+        bad = next((e for e in entries if not e.is_file()), Path(str(input_arg)))
+        what = ("one directory per model input; this harness feeds one-input models"
+                if len(entries) > 1 and bad.is_dir() else "not found")
+        raise InputError(f"{bad}: {what}; pass the preprocess output directory, or .bin/.npy files separated "
+                         "by commas, with --input")
+    for path in files:
+        _check_size(path, spec)
+    return files
+
+
+def _files_in(directory: Path) -> list[Path]:
+    files = sorted((p for p in directory.iterdir() if p.suffix.lower() in INPUT_SUFFIXES and p.is_file()),
                    key=lambda p: natural_key(p.name))
     if not files:
-        raise InputError(f"{input_dir}: no .bin files; run preprocess into this directory first")
-    _check_manifest(input_dir, spec)
-    want = spec.sample_nbytes
-    for path in files:
-        size = path.stat().st_size
-        if size != want:
-            raise ContractError(f"{path}: {size} bytes, the model input {spec.name!r} "
-                                f"{list(spec.sample_shape)} {spec.dtype} takes {want}; preprocess for this "
-                                "model (input size, --mode) or convert for this data")
+        raise InputError(f"{directory}: no .bin or .npy files; run preprocess into this directory first")
     return files
+
+
+def _check_size(path: Path, spec: TensorSpec) -> None:
+    if path.suffix.lower() == ".npy":
+        _check_npy(path, spec)
+        return
+    size, want = path.stat().st_size, spec.sample_nbytes
+    if size != want:
+        raise ContractError(f"{path}: {size} bytes, the model input {spec.name!r} "
+                            f"{list(spec.sample_shape)} {spec.dtype} takes {want}; preprocess for this "
+                            "model (input size, --mode) or convert for this data")
+
+
+def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) of a .npy file, from its header alone."""
+    with open(path, "rb") as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(handle)
+        except ValueError as exc:
+            raise ContractError(f"{path}: not a .npy file ({exc})") from None
+        if fortran and len(shape) > 1:
+            raise ContractError(f"{path}: a Fortran-ordered array; save it in C order (np.ascontiguousarray)")
+        return tuple(shape), dtype, handle.tell()
+
+
+def _check_npy(path: Path, spec: TensorSpec) -> None:
+    shape, dtype, _ = npy_header(path)
+    sample = tuple(spec.sample_shape)
+    if dtype != numpy_dtype(spec.dtype) or shape not in (sample, (1, *sample)):
+        raise ContractError(f"{path}: a {list(shape)} {dtype} array, the model input {spec.name!r} takes one "
+                            f"sample {list(sample)} {spec.dtype}; save one sample per file in that dtype")
 
 
 def _check_manifest(input_dir: Path, spec: TensorSpec) -> None:
@@ -61,8 +111,10 @@ def plan_batches(files: list[Path], batch_size: int, shard: tuple[int, int] = (0
 
 
 def read_file_into(path: str, row: np.ndarray) -> None:
-    """Read one whole file into a row of bytes (runs in reader threads and processes)."""
+    """Read one whole file (the data of a .npy) into a row of bytes (runs in reader threads and processes)."""
+    offset = npy_header(path)[2] if path.endswith((".npy", ".NPY")) else 0
     with open(path, "rb", buffering=0) as handle:
+        handle.seek(offset)
         got = handle.readinto(row)
     if got != row.nbytes:
         raise ContractError(f"{path}: {got} bytes read, {row.nbytes} expected; the file changed during the run")

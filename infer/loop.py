@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
+from harness.energy import EnergyReading, metered
 from harness.stats import median_ci95_halfwidth
 from infer.dataset import Batch, plan_batches, read_batch
 from infer.io_workers import IOWorkers
@@ -36,6 +37,7 @@ class LoopResult:
     files: list[dict] = field(default_factory=list)
     io: str = ""  # dataset mode: how inputs were read (threads or processes)
     phases: dict = field(default_factory=dict)  # the loop thread's walltime by phase, and GC pauses
+    energy: EnergyReading | None = None  # the device's energy over the timed loop
 
 
 def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray:
@@ -51,9 +53,10 @@ def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray
 
 def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: Path | None, outfmt: str,
                 warmup_count: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
-                io: str = "auto") -> LoopResult:
+                io: str = "auto", loop: int = 1) -> LoopResult:
     """Read, infer and write every file (no outputs when out_dir is None); `io` says whether reading
-    and writing run in threads of this process or in worker processes."""
+    and writing run in threads of this process or in worker processes. Each batch runs `loop` times, all
+    timed, as ais_bench's --loop; the last run's outputs are written."""
     groups = plan_batches(files, batch_size, shard)
     spec = session.inputs()[0]
     shape, dtype = spec.batch_shape(batch_size), numpy_dtype(spec.dtype)
@@ -68,9 +71,10 @@ def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: P
     try:
         if groups and warmup_count > 0:
             session.warmup(read_batch(0, groups[0], reader.buffers[0]).data, warmup_count)
-        with frozen_heap() as pauses:
-            result = _pipeline(session, reader, groups, batch_size, writer, progress)
+        with frozen_heap() as pauses, metered(session.energy_meter()) as energy:
+            result = _pipeline(session, reader, groups, batch_size, writer, progress, loop)
         result.phases["gc_pauses"] = round(pauses[0], 4)
+        result.energy = energy.reading
     finally:
         if writer is not None and writer is not reader:
             writer.close()
@@ -121,9 +125,9 @@ class PhaseClock:
 
 
 def _pipeline(session: Session, reader: Reader | IOWorkers, groups: list[list[Path]], batch_size: int,
-              writer: OutputWriter | IOWorkers | None, progress: bool) -> LoopResult:
+              writer: OutputWriter | IOWorkers | None, progress: bool, loop: int = 1) -> LoopResult:
     bar = _progress(sum(len(g) for g in groups), progress)
-    in_flight: list[tuple[int, Batch]] = []
+    in_flight: list[tuple[int, Batch | None]] = []  # None: a repeated run of a batch still in flight
     images = padded = 0
     start = time.perf_counter()
     clock = PhaseClock()
@@ -132,6 +136,8 @@ def _pipeline(session: Session, reader: Reader | IOWorkers, groups: list[list[Pa
         handle, batch = in_flight.pop(0)
         outputs = session.collect(handle)
         clock.mark("collect")  # mostly waiting for the target
+        if batch is None:
+            return
         reader.give(batch.data)
         if writer is not None:
             writer.submit(batch.stems, outputs, batch.index)
@@ -140,7 +146,10 @@ def _pipeline(session: Session, reader: Reader | IOWorkers, groups: list[list[Pa
 
     for batch in reader.batches(groups, READ_AHEAD):
         clock.mark("wait_inputs")
-        in_flight.append((session.submit(batch.data), batch))
+        for repeat in range(loop):
+            in_flight.append((session.submit(batch.data), batch if repeat == loop - 1 else None))
+            if len(in_flight) > PIPELINE_DEPTH:
+                drain_one()
         images += len(batch.stems)
         padded += batch_size - len(batch.stems)
         clock.mark("submit")
@@ -168,7 +177,8 @@ def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, ti
     session.warmup(data, warmup_count)
     in_flight: list[int] = []
     count = 0
-    with frozen_heap() as pauses:  # as in dataset mode, so the two compare like for like
+    # as in dataset mode, so the two compare like for like
+    with frozen_heap() as pauses, metered(session.energy_meter()) as energy:
         start = time.perf_counter()
         while True:
             in_flight.append(session.submit(data))
@@ -180,7 +190,8 @@ def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, ti
         while in_flight:
             session.collect(in_flight.pop(0))
         wall = time.perf_counter() - start
-    return LoopResult(wall_s=wall, images=count * batch_size, batches=count, phases={"gc_pauses": round(pauses[0], 4)})
+    return LoopResult(wall_s=wall, images=count * batch_size, batches=count, phases={"gc_pauses": round(pauses[0], 4)},
+                      energy=energy.reading)
 
 
 def _should_stop(session: Session, start: float, time_limit: float, stable_ci: float) -> bool:

@@ -13,7 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.contracts import InferSummary
+from harness.contracts import InferSummary, run_summary_path
+from harness.energy_summary import merge_energy
 from harness.errors import InputError, TargetError
 from harness.files import write_json
 from harness.stats import summarize_ms, throughput
@@ -33,14 +34,21 @@ def _worker_argv(config: InferConfig, device: str, index: int, count: int, out_r
             "--output", str(out_root), "--output_dirname", dirname, "--outfmt", config.outfmt,
             "--loop", str(config.loop), "--warmup_count", str(config.warmup_count),
             "--time_limit", str(config.time_limit), "--stable_ci", str(config.stable_ci),
-            "--summary_name", f"summary.device{device}.json", "--io", config.io, "--no-progress"]
+            "--summary_name", _part_name(dirname, device), "--io", config.io, "--no-progress"]
     if config.batchsize:
         argv += ["--batchsize", str(config.batchsize)]
+    if config.dym_batch:
+        argv += ["--dymBatch", str(config.dym_batch)]
     if config.input is not None:
         argv += ["--input", str(config.input), "--shard", f"{index}/{count}"]
     for key, value in config.options.items():
         argv += ["--option", f"{key}={value}"]
     return argv
+
+
+def _part_name(dirname: str, device: str) -> str:
+    """Each device's own summary, beside the result directory like the merged one."""
+    return f"{dirname}_summary.device{device}.json"
 
 
 def run_multi_device(config: InferConfig) -> InferSummary:
@@ -58,10 +66,11 @@ def run_multi_device(config: InferConfig) -> InferSummary:
             last = (log.strip().splitlines() or ["no output"])[-1]
             raise TargetError(f"device {device}: worker failed ({last})")
     run_dir = out_root / dirname
-    parts = [InferSummary.read_file(run_dir / f"summary.device{d}.json") for d in devices]
+    parts = [InferSummary.read_file(out_root / _part_name(dirname, d)) for d in devices]
     merged = merge(parts, devices, wall)
     if config.output is not None:
-        write_json(run_dir / config.summary_name, merged.to_dict())
+        write_json(out_root / config.summary_name if config.summary_name else run_summary_path(run_dir),
+                   merged.to_dict())
     for device, part in zip(devices, parts):
         print(f"[INFO] device {device}: compute-only {part.throughput['compute_only']:.2f} img/s, "
               f"end-to-end {part.throughput['end_to_end']:.2f} img/s")
@@ -89,5 +98,6 @@ def merge(parts: list[InferSummary], devices: list[str], wall: float) -> InferSu
         "wall_s": longest, "process_wall_s": wall,
         "per_device": {d: p.throughput for d, p in zip(devices, parts)},
     }
+    merged.energy = merge_energy([p.energy for p in parts], devices)
     merged.extra = {"devices": devices, "per_device_engine": {d: p.engine for d, p in zip(devices, parts)}}
     return merged

@@ -17,11 +17,6 @@ from harness.files import stem_of
 from infer.writers import encode, output_names
 
 
-def summary_path(out_dir: Path, summary_name: str) -> Path:
-    """Where a result directory's run summary lives: the one place that says so."""
-    return Path(out_dir) / summary_name
-
-
 def whole_file_check(outfmt: str, spec: TensorSpec):
     """A function telling whether a file at a path is a complete output of `spec` in `outfmt`."""
     shape, dtype = tuple(spec.sample_shape), numpy_dtype(spec.dtype)
@@ -36,12 +31,12 @@ def whole_file_check(outfmt: str, spec: TensorSpec):
     return whole_txt
 
 
-def unfinished(files: list[Path], out_dir: Path, summary_name: str, outfmt: str,
+def unfinished(files: list[Path], out_dir: Path, summary: Path, outfmt: str,
                outputs: list[TensorSpec]) -> tuple[list[Path], int]:
     """An interrupted run (outputs but no summary yet) resumes with the inputs whose outputs are missing
     or short; a finished one that is run again (--force, or changed inputs) is run in full.
     Returns (inputs to run, inputs already done)."""
-    if summary_path(out_dir, summary_name).exists():
+    if summary.exists():
         return files, 0
     present = {p.name for p in out_dir.iterdir()}
     checks = [whole_file_check(outfmt, spec) for spec in outputs]
@@ -55,7 +50,7 @@ def unfinished(files: list[Path], out_dir: Path, summary_name: str, outfmt: str,
         print(f"[INFO] resuming an interrupted run: {len(files) - len(todo)} of {len(files)} inputs already "
               f"have outputs in {out_dir}")
     if not todo:  # the run stopped while writing its summary (a full disk, say): time it again to write one
-        print(f"[INFO] every input already has its outputs in {out_dir} but the run has no {summary_name}; "
+        print(f"[INFO] every input already has its outputs in {out_dir} but the run has no {summary.name}; "
               "running them again to write it", flush=True)
         return files, 0
     return todo, len(files) - len(todo)
@@ -72,11 +67,10 @@ def _whole_outputs(summary: InferSummary, out_dir: Path) -> bool:
         return False
 
 
-def finished_run(out_dir: Path, summary_name: str, inputs: list[Path], artifact: Path, outfmt: str,
+def finished_run(out_dir: Path, path: Path, inputs: list[Path], artifact: Path, outfmt: str,
                  batch_size: int | None) -> InferSummary | None:
-    """The summary of a finished dataset run of these inputs with this artifact into `out_dir`, when
-    nothing changed since (inputs, artifact, outputs whole); else None and the run goes ahead."""
-    path = summary_path(out_dir, summary_name)
+    """The summary (at `path`) of a finished dataset run of these inputs with this artifact into `out_dir`,
+    when nothing changed since (inputs, artifact, outputs whole); else None and the run goes ahead."""
     try:
         summary = InferSummary.read_file(path)
         written = path.stat().st_mtime

@@ -1,36 +1,36 @@
-"""Open the artifact convert built, run one of the loops, write outputs and summary.json."""
+"""Open the artifact convert built (or a bare OM), run one of the loops, write outputs and the run summary.
+
+The summary goes beside the result directory, `<output>/<dirname>_summary.json`, as ais_bench writes its
+own: the result directory holds outputs only.
+"""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from harness.contracts import ConvertManifest, InferSummary
+from harness.contracts import ConvertManifest, InferSummary, run_summary_path
+from harness.energy_summary import energy_line, summarize_energy
 from harness.errors import InputError
 from harness.files import ensure_writable_dir, write_json
 from harness.stats import summarize_ms, throughput
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files
 from infer.loop import LoopResult, run_dataset, run_pure
+from infer.model_source import load_model
 from infer.resume import unfinished
 from targets import get_target
 
 
-def load_model_dir(model: Path) -> tuple[ConvertManifest, Path]:
-    """Accept the convert directory or the artifact inside it."""
-    directory = model if model.is_dir() else model.parent
-    if not model.exists():
-        raise InputError(f"{model}: not found; pass the convert output directory with --model")
-    manifest = ConvertManifest.read(directory)
-    artifact = model if model.is_file() else directory / Path(manifest.artifact).name
-    if not artifact.exists():
-        raise InputError(f"{artifact}: artifact listed in convert.json is missing; rerun convert")
-    return manifest, artifact
-
-
-def pick_batch_size(config: InferConfig, manifest: ConvertManifest) -> int:
-    if config.batchsize:
-        return config.batchsize
-    return manifest.batch_sizes[0] if manifest.batch_sizes else 1
+def pick_batch_size(config: InferConfig, manifest: ConvertManifest, session) -> int:
+    """--dymBatch, else --batchsize, else the artifact's; a static artifact takes its own size only."""
+    batch = config.dym_batch or config.batchsize
+    static = session.batch_sizes()
+    if not batch:
+        return manifest.batch_sizes[0] if manifest.batch_sizes else (static or [1])[0]
+    if static and batch not in static:
+        raise InputError(f"--batchsize {batch}: {config.model} takes batch {' or '.join(map(str, static))} only; "
+                         "drop the flag or convert for this batch size")
+    return batch
 
 
 def result_dir(config: InferConfig) -> Path | None:
@@ -45,25 +45,29 @@ def result_dir(config: InferConfig) -> Path | None:
     return directory
 
 
+def summary_file(config: InferConfig, out_dir: Path) -> Path:
+    return out_dir.parent / config.summary_name if config.summary_name else run_summary_path(out_dir)
+
+
 def run(config: InferConfig) -> InferSummary:
     if "," in config.device:
         from infer.multi import run_multi_device
 
         return run_multi_device(config)
-    manifest, artifact = load_model_dir(config.model)
+    manifest, artifact = load_model(config.model, config.dym_batch)
     options = {**manifest.target_info.get("options", {}), **config.options}
     target = get_target(manifest.target, **options)
-    batch_size = pick_batch_size(config, manifest)
     out_dir = result_dir(config)
     with target.open(artifact, manifest, config.device) as session:
+        batch_size = pick_batch_size(config, manifest, session)
         if config.input is not None:
             files = list_bin_files(config.input, session.inputs()[0])
             skipped = 0
             if out_dir is not None and config.shard is None:
-                files, skipped = unfinished(files, out_dir, config.summary_name, config.outfmt,
+                files, skipped = unfinished(files, out_dir, summary_file(config, out_dir), config.outfmt,
                                             session.outputs())
             result = run_dataset(session, files, batch_size, out_dir, config.outfmt, config.warmup_count,
-                                 _shard(config.shard), config.progress, config.io)
+                                 _shard(config.shard), config.progress, config.io, config.loop)
         else:
             result = run_pure(session, batch_size, config.loop, config.warmup_count,
                               config.time_limit, config.stable_ci)
@@ -71,7 +75,7 @@ def run(config: InferConfig) -> InferSummary:
         if config.input is not None and skipped:
             summary.extra["resumed_after"] = skipped
     if out_dir is not None:
-        write_json(out_dir / config.summary_name, summary.to_dict())
+        write_json(summary_file(config, out_dir), summary.to_dict())
     print_summary(summary, config.display_all_summary, out_dir)
     return summary
 
@@ -96,15 +100,18 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     e2e = result.images / result.wall_s if result.wall_s > 0 else 0.0
     from harness.perf import fps_stats, host_peak_rss_mib, stability
 
+    engine = session.info()
+    warnings = [w for w in (stability(stats["compute"], target=manifest.target), resolution_warning(engine, stats["compute"])) if w]
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
-             "warning": stability(stats["compute"], target=manifest.target)}
+             "warning": "; ".join(warnings)}
     if result.io:
         extra["io"] = result.io
     if result.phases:
         extra["loop_seconds"] = result.phases
+    precision = engine.get("effective_precision") or manifest.precision
     return InferSummary(
         target=manifest.target, device=config.device, artifact=str(artifact), model=manifest.model,
-        precision=manifest.precision, batch_size=batch_size,
+        precision=precision, requested_precision=manifest.precision, batch_size=batch_size,
         mode="dataset" if config.input is not None else "pure", outfmt=config.outfmt,
         outputs=[{"name": o.name, "shape": list(o.sample_shape), "dtype": o.dtype}
                  for o in session.outputs()],
@@ -112,8 +119,17 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
         timings=stats,
         throughput={"compute_only": throughput(batch_size, compute_mean), "end_to_end": e2e,
                     "wall_s": result.wall_s},
-        engine=session.info(), environment=_environment(), files=result.files,
-        compute_ms=phases["compute"], extra=extra)
+        engine=engine, environment=_environment(), files=result.files,
+        compute_ms=phases["compute"], energy=summarize_energy(result.energy, result.images).to_dict(), extra=extra)
+
+
+def resolution_warning(engine: dict, compute: dict) -> str:
+    """Runtimes whose timestamps are coarse (float32 ms since session creation) say so when it matters."""
+    resolution, median = engine.get("timestamp_resolution_ms") or 0.0, compute.get("median") or 0.0
+    if median > 0 and resolution > 0.01 * median:
+        return (f"the runtime's timestamps had a resolution of {resolution:.4g} ms, more than 1% of the median "
+                f"compute time ({median:.4g} ms): per-batch times are that coarse")
+    return ""
 
 
 def _environment() -> dict:
@@ -144,6 +160,7 @@ def print_summary(summary: InferSummary, show_transfers: bool, out_dir: Path | N
           f"({summary.engine.get('device_name', summary.target)})")
     print(f"[INFO] end-to-end throughput: {summary.throughput['end_to_end']:.2f} img/s over "
           f"{summary.num_inputs} inputs in {summary.throughput['wall_s']:.3f} s (host walltime)")
+    print(energy_line(summary.energy))
     if summary.extra.get("warning"):
         print(f"[WARN] {summary.extra['warning']}")
     print("[INFO] ------------------------------------------------------")

@@ -26,12 +26,14 @@ MAX_PENDING_BATCHES = 8  # batches copied and queued for writing: bounds memory 
 
 
 def encode(array: np.ndarray, outfmt: str) -> bytes:
+    """One input's output row in a file format. NPY keeps a batch axis of 1, as ais_bench saves its
+    np.array_split pieces (shape (1, C) for a (C,) row), so scripts written for its files read ours."""
     if outfmt == "TXT":
         return format_txt(array)
     if outfmt == "BIN":
         return np.ascontiguousarray(array).tobytes()
     buf = io.BytesIO()
-    np.save(buf, array)
+    np.save(buf, np.ascontiguousarray(array)[np.newaxis])
     return buf.getvalue()
 
 

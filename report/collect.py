@@ -1,28 +1,42 @@
-"""Find result files under the report inputs and turn each into records.
+"""Find result files under the report inputs by what they hold, whatever their names, and turn each into records.
 
-Recognised (recursively): `summary.json` (harness infer), `result.json` (ModelZoo accuracy, beside a
-summary.json or alone), `*compare.json` (report.compare), `*.trtexec.log`, ais_bench `*_summary.json`
-and `sumary.json`, and `*.log` files holding an ais_bench Performance Summary. External files carry no
-model name, chip or precision of their own; a `report-meta.json` in their directory (or above) gives
-them: {"model": ..., "device": ..., "precision": ..., "software": ..., "target": ..., "batch_size": ...}.
+Recognised (recursively): JSON holding a harness infer summary (kind harness.infer, as `summary.json` inside the
+result directory or `<dirname>_summary.json` beside it), a ModelZoo result.json, a report.compare result, a
+calibration sweep or an ais_bench / ais_infer summary (NPU_compute_time, `*_summary.json` or `sumary.json`);
+text holding a trtexec performance summary (`*.trtexec.log`, `trtexec.log`, `result-FP32.txt`, ...) or an
+ais_bench / ais_infer / msit printed Performance Summary. Binary files and the numeric TXT outputs of a run are
+passed over. A file that is unreadable, of an unknown version or whose batch size cannot be known is skipped with
+its reason and the report is made from the rest. External files carry no model name, chip or precision of their
+own; a `report-meta.json` in their directory (or above) gives them: {"model": ..., "device": ..., "precision":
+..., "software": ..., "target": ..., "batch_size": ...}.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import ContractError, InputError
+from harness.contracts import InferSummary
+from harness.errors import ContractError, HarnessError, InputError
 from harness.files import read_json
-from report.external import perf_from_ais_bench, perf_from_trtexec
-from report.parsers.ais_bench import PRINTED_MARKERS, parse_printed_summary, parse_summary_json
-from report.parsers.trtexec import parse_trtexec_log
-from report.records import (AccuracyRecord, ParityRecord, PerfRecord, parity_from_compare, perf_from_summary,
-                            read_modelzoo_result, read_summary)
+from report.external import perf_from_ais_bench, perf_from_ais_bench_log, perf_from_trtexec
+from report.parsers.ais_bench import is_ais_bench_log, parse_printed_summary, parse_summary_json
+from report.parsers.trtexec import SUMMARY_HEADER, parse_trtexec_log
+from report.records import (MODELZOO_TITLE, AccuracyRecord, ParityRecord, PerfRecord, parity_from_compare,
+                            perf_from_summary, read_modelzoo_result, read_summary)
 
 META_FILE = "report-meta.json"
 META_KEYS = {"model", "device", "precision", "software", "target", "batch_size"}
 COMPARE_KIND = "harness.compare"
+CALIB_KIND = "harness.calib_sweep"
+HEAD_BYTES = 4096
+NUMERIC_TEXT = re.compile(rb"[\s0-9eE+\-.,naifNAIF\[\]]*")  # the TXT outputs of a run
+PRINTED_SUMMARY_LINE = re.compile(r"-{5,}Performance Summary-{5,}|NPU_compute_time \(ms\):")
+TRTEXEC_BANNER = "&&&& RUNNING TensorRT.trtexec"
+SKIPPED_SUFFIXES = {".npy", ".bin", ".om", ".onnx", ".engine", ".plan", ".png", ".jpg", ".jpeg", ".pt", ".pth"}
+DEVICE_SUMMARY = re.compile(r"^device(\d+)_\d+_summary\.json$")  # one process of a multi-device ais_bench run
+RESULT_LIKE_NAME = re.compile(r"summary|sumary|result|compare", re.IGNORECASE)
 
 
 @dataclass
@@ -31,9 +45,10 @@ class Collected:
     accuracy: list[AccuracyRecord] = field(default_factory=list)
     parity: list[ParityRecord] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "<path>: why"
     simulated: list[str] = field(default_factory=list)
     calib_sweeps: list[dict] = field(default_factory=list)  # {"model", "rows", "source"}
+    errors: list[HarnessError] = field(default_factory=list)  # why each skipped file was skipped
 
 
 def collect(inputs: list[Path]) -> Collected:
@@ -47,9 +62,13 @@ def collect(inputs: list[Path]) -> Collected:
                 seen.add(path.resolve())
                 _collect_file(path, root, found)
     if not (found.perf or found.accuracy or found.parity or found.calib_sweeps):
+        if found.errors:
+            first = found.errors[0]
+            more = f" ({len(found.errors) - 1} more file(s) skipped)" if len(found.errors) > 1 else ""
+            raise type(first)(f"{first}{more}")
         names = ", ".join(str(p) for p in inputs)
-        raise InputError(f"{names}: no summary.json, result.json, compare.json, *.trtexec.log or ais_bench "
-                         "summary found; pass the directories infer, bench, postprocess or compare wrote")
+        raise InputError(f"{names}: no summary.json, result.json, compare.json, trtexec log or ais_bench output "
+                         "found; pass the directories infer, bench, postprocess or compare wrote")
     return found
 
 
@@ -64,35 +83,78 @@ def _files_under(root: Path):
 
 
 def _collect_file(path: Path, root: Path, found: Collected) -> None:
-    name = path.name
-    if name == "summary.json":
-        summary = read_summary(path)
-        if summary.engine.get("simulated"):  # a simulated runtime: accuracy yes, timings no
-            found.simulated.append(str(path))
-        else:
-            found.perf.append(perf_from_summary(summary, path))
-    elif name == "result.json":
-        found.accuracy.append(_accuracy(path, root))
-    elif name == "calib_sweep.json":
-        found.calib_sweeps.append(_calib_sweep(path))
-    elif name.endswith("compare.json"):
-        found.parity.append(_parity(path))
-    elif name.endswith(".trtexec.log"):
-        run = parse_trtexec_log(_read_text(path), str(path))
-        found.perf.append(perf_from_trtexec(run, path, read_meta(path, root)))
-    elif name == "sumary.json" or name.endswith("_summary.json"):
-        run = parse_summary_json(read_json(path, "ais_bench summary"), str(path))
-        found.perf.append(perf_from_ais_bench(run, path, read_meta(path, root)))
-    elif name.endswith(".log"):
-        text = _read_text(path)
-        if not all(marker in text for marker in PRINTED_MARKERS):
-            found.skipped.append(str(path))
+    try:
+        sniffed = _sniff(path)
+        if sniffed is None:
             return
-        meta = read_meta(path, root)
-        found.perf.extend(perf_from_ais_bench(run, path, meta) for run in parse_printed_summary(text, str(path)))
-    else:
+        kind, content = sniffed
+        HANDLERS[kind](path, root, content, found)
+    except HarnessError as exc:
+        found.skipped.append(str(exc))
+        found.errors.append(exc)
         return
     found.sources.append(str(path))
+
+
+def _sniff(path: Path) -> tuple[str, object] | None:
+    """(kind, parsed JSON or text) of a result file, None for a file that is not one."""
+    if path.suffix.lower() in SKIPPED_SUFFIXES:  # model files and the binary outputs of a run
+        return None
+    head = _read_head(path)
+    if b"\0" in head or NUMERIC_TEXT.fullmatch(head):
+        return None
+    if head.lstrip().startswith(b"{") or path.suffix.lower() == ".json":
+        return _sniff_json(path)
+    text = _read_text(path)
+    if SUMMARY_HEADER in text:
+        return "trtexec", text
+    if is_ais_bench_log(text):
+        return "ais_bench_log", text
+    reason = _why_not_a_result(path, text)
+    if reason:
+        raise ContractError(f"{path}: {reason}")
+    return None
+
+
+def _sniff_json(path: Path) -> tuple[str, object] | None:
+    data = read_json(path, "JSON file")
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or path.name == META_FILE:
+        return None
+    if kind in JSON_KINDS:
+        return JSON_KINDS[kind], data
+    if data.get("title") == MODELZOO_TITLE:
+        return "accuracy", data
+    if "NPU_compute_time" in data:
+        return "ais_bench_json", data
+    if str(kind).startswith("harness.") or not RESULT_LIKE_NAME.search(path.name):
+        return None  # the other stages' sidecars, unrelated JSON
+    raise ContractError(f"{path}: JSON of an unknown format (kind {kind!r}); expected a harness infer summary "
+                        f"(kind {InferSummary.KIND!r}) or an ais_bench summary (NPU_compute_time); remove the file "
+                        "or pass result directories only")
+
+
+def _why_not_a_result(path: Path, text: str) -> str | None:
+    printed_summary = PRINTED_SUMMARY_LINE.search(text)
+    if printed_summary and "compute_time.mean(" in text:
+        return "a harness infer log; its summary JSON holds these figures"
+    if TRTEXEC_BANNER in text:
+        return (f"a trtexec log without '{SUMMARY_HEADER}' (a build-only or truncated run); rerun trtexec "
+                "with inference and keep its whole output")
+    if printed_summary:
+        return ("no complete ais_bench Performance Summary (NPU_compute_time and throughput lines); the log is "
+                "truncated or of an unknown ais_bench version")
+    if path.suffix.lower() == ".log":
+        return "no trtexec or ais_bench performance summary in this log"
+    return None
+
+
+def _read_head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(HEAD_BYTES)
+    except OSError as exc:
+        raise InputError(f"{path}: unreadable ({exc.strerror})") from None
 
 
 def _read_text(path: Path) -> str:
@@ -102,39 +164,72 @@ def _read_text(path: Path) -> str:
         raise InputError(f"{path}: unreadable ({exc.strerror})") from None
 
 
-def _parity(path: Path) -> ParityRecord:
-    data = read_json(path, "compare result")
-    if not isinstance(data, dict) or data.get("kind") != COMPARE_KIND:
-        raise ContractError(f"{path}: not a report.compare result of a known format (kind "
-                            f"{data.get('kind') if isinstance(data, dict) else None!r}); rerun report.compare")
-    return parity_from_compare(data, path)
+def _harness_summary(path: Path, root: Path, data: dict, found: Collected) -> None:
+    summary = InferSummary.from_dict(data, str(path))
+    if summary.engine.get("simulated"):  # a simulated runtime: accuracy yes, timings no
+        found.simulated.append(str(path))
+    else:
+        found.perf.append(perf_from_summary(summary, path))
 
 
-def _accuracy(path: Path, root: Path) -> AccuracyRecord:
+def _ais_bench_json(path: Path, root: Path, data: dict, found: Collected) -> None:
+    run = parse_summary_json(data, str(path))
+    device = DEVICE_SUMMARY.match(path.name)
+    run.device = int(device.group(1)) if device else None
+    found.perf.append(perf_from_ais_bench(run, path, read_meta(path, root)))
+
+
+def _trtexec_log(path: Path, root: Path, text: str, found: Collected) -> None:
+    run = parse_trtexec_log(text, str(path))
+    found.perf.append(perf_from_trtexec(run, path, read_meta(path, root)))
+
+
+def _ais_bench_log(path: Path, root: Path, text: str, found: Collected) -> None:
+    log = parse_printed_summary(text, str(path))
+    found.perf.extend(perf_from_ais_bench_log(log, path, read_meta(path, root)))
+
+
+def _parity(path: Path, root: Path, data: dict, found: Collected) -> None:
+    found.parity.append(parity_from_compare(data, path))
+
+
+def _accuracy(path: Path, root: Path, data: dict, found: Collected) -> None:
     values = read_modelzoo_result(path)
-    summary_path = path.with_name("summary.json")
-    if summary_path.exists():
-        s = read_summary(summary_path)
-        device = s.engine.get("device_name") or s.device
-        if s.engine.get("simulated"):
-            device = f"simulated {s.target} runtime"
-        labels = {"model": s.model, "target": s.target, "device": device,
-                  "precision": s.precision, "batch_size": s.batch_size}
+    summary = _run_summary_of(path)
+    if summary is not None:
+        device = summary.engine.get("device_name") or summary.device
+        if summary.engine.get("simulated"):
+            device = f"simulated {summary.target} runtime"
+        labels = {"model": summary.model, "target": summary.target, "device": device,
+                  "precision": summary.precision, "batch_size": summary.batch_size}
     else:
         meta = read_meta(path, root)
         labels = {"model": meta.get("model", path.parent.name), "target": meta.get("target", "unknown"),
                   "device": meta.get("device", "unknown"), "precision": meta.get("precision", "unknown"),
                   "batch_size": meta.get("batch_size")}
-    return AccuracyRecord(**labels, images=values["images"], top1=values["top1"], top5=values["top5"],
-                          source=str(path))
+    found.accuracy.append(AccuracyRecord(**labels, images=values["images"], top1=values["top1"],
+                                         top5=values["top5"], source=str(path)))
 
 
-def _calib_sweep(path: Path) -> dict:
-    data = read_json(path, "calibration sweep")
-    if not isinstance(data, dict) or data.get("kind") != "harness.calib_sweep" or not isinstance(data.get("rows"), list):
-        raise InputError(f"{path}: not a calibration sweep of this harness (kind harness.calib_sweep); "
+def _run_summary_of(result_json: Path) -> InferSummary | None:
+    """The infer summary of the run a result.json scored: inside its directory or beside it."""
+    directory = result_json.parent
+    for candidate in (directory / "summary.json", directory.parent / f"{directory.name}_summary.json"):
+        if candidate.is_file():
+            return read_summary(candidate)
+    return None
+
+
+def _calib_sweep(path: Path, root: Path, data: dict, found: Collected) -> None:
+    if not isinstance(data.get("rows"), list):
+        raise InputError(f"{path}: not a calibration sweep of this harness (kind {CALIB_KIND}, a 'rows' list); "
                          "rerun make calib-sweep")
-    return {"model": data.get("model", "unknown"), "rows": data["rows"], "source": str(path)}
+    found.calib_sweeps.append({"model": data.get("model", "unknown"), "rows": data["rows"], "source": str(path)})
+
+
+JSON_KINDS = {InferSummary.KIND: "harness_summary", COMPARE_KIND: "parity", CALIB_KIND: "calib_sweep"}
+HANDLERS = {"harness_summary": _harness_summary, "ais_bench_json": _ais_bench_json, "trtexec": _trtexec_log,
+            "ais_bench_log": _ais_bench_log, "parity": _parity, "accuracy": _accuracy, "calib_sweep": _calib_sweep}
 
 
 def read_meta(path: Path, root: Path) -> dict:

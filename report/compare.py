@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.cli import Parser, main_wrapper
-from harness.contracts import InferSummary
+from harness.contracts import read_run_summary
 from harness.errors import HarnessError
 from harness.files import write_json
 from harness.outputs import read_outputs
@@ -50,10 +50,10 @@ def parse_args(argv: Sequence[str]) -> CompareConfig:
 
 
 def describe_run(result_dir: Path) -> dict:
-    """What ran, from summary.json when the directory has one."""
+    """What ran, from the run summary when the directory has one."""
     info: dict = {"dir": str(result_dir)}
-    if (result_dir / InferSummary.FILENAME).exists():
-        s = InferSummary.read(result_dir)
+    s = read_run_summary(result_dir)
+    if s is not None:
         info.update(target=s.target, device=s.engine.get("device_name") or s.device, precision=s.precision,
                     model=s.model, batch_size=s.batch_size)
     return info

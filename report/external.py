@@ -6,33 +6,47 @@ from pathlib import Path
 
 from harness.errors import ContractError
 from harness.stats import throughput
-from report.parsers.ais_bench import AisBenchRun, model_name_from_path
+from report.parsers.ais_bench import AisBenchLog, AisBenchRun, model_name_from_path
 from report.parsers.trtexec import TrtexecRun
 from report.records import MEASURED, PerfRecord
 
 ARTIFACT_SUFFIXES = re.compile(r"([._-]sim)?\.(onnx|engine|plan|trt)$", re.IGNORECASE)
+ASCEND_DEVICE = "Ascend NPU (chip not recorded by ais_bench)"
+ADD_BATCH = "add {\"batch_size\": N} to a report-meta.json beside it (or in a folder above)"
 
 
 def _model_from(path_text: str | None, fallback: Path) -> str:
-    name = Path(path_text).name if path_text else fallback.name.split(".")[0]
+    """The model name from an artifact path, else from the file (or, for a summary JSON, its run directory)."""
+    name = Path(path_text).name if path_text else _run_name(fallback)
     name = ARTIFACT_SUFFIXES.sub("", name)
+    name = re.sub(r"[_-](fp32|fp16|bf16|int8|fp8)$", "", name, flags=re.IGNORECASE)
     return re.sub(r"[_-]bs\d+$", "", name) or fallback.stem
+
+
+def _run_name(path: Path) -> str:
+    if path.name in ("sumary.json", "summary.json"):
+        return path.parent.name
+    if path.name.endswith("_summary.json"):
+        return path.name[:-len("_summary.json")]
+    return path.name.split(".")[0]
 
 
 def perf_from_trtexec(run: TrtexecRun, path: Path, meta: dict) -> PerfRecord:
     batch = meta.get("batch_size") or run.batch_size
     if not batch:
-        raise ContractError(f"{path}: the trtexec log does not show the batch size (no 'Input inference shape' "
-                            "or 'Input binding' line); add \"batch_size\" to a report-meta.json beside it")
-    compute = dict(run.metrics["GPU Compute Time"])
-    walltime_img_s = run.throughput_qps * batch
-    conditions = run.conditions()
+        raise ContractError(f"{path}: the trtexec log does not show the batch size (no input binding, 'Input "
+                            f"inference shape', --shapes or --batch line); {ADD_BATCH}")
+    compute = dict(run.metrics["GPU Compute Time"])  # per query: one execution of the whole batch
+    walltime_img_s = run.throughput_qps if run.implicit_batch else run.throughput_qps * batch
+    notes = [] if meta.get("batch_size") else [run.batch_evidence]
+    notes += [run.precision_evidence] if run.precision_evidence and not meta.get("precision") else []
     if not run.transfers_included:
-        conditions += f"; trtexec Throughput without data transfers: {walltime_img_s:.1f} img/s"
+        notes.append(f"trtexec Throughput without data transfers: {walltime_img_s:.1f} img/s")
+    conditions = "; ".join(filter(None, [run.conditions()] + notes))
     return PerfRecord(
         status=MEASURED, origin="trtexec", model=meta.get("model") or _model_from(run.model_path, path),
         target=meta.get("target", "nvidia"), device=meta.get("device") or run.device or "NVIDIA GPU (not in log)",
-        software=meta.get("software") or f"TensorRT {run.version} (trtexec)",
+        software=meta.get("software") or run.software,
         precision=meta.get("precision") or run.precision or "unknown", batch_size=int(batch),
         img_s_compute=throughput(int(batch), compute["mean"]),
         img_s_e2e=walltime_img_s if run.transfers_included else None,
@@ -41,17 +55,46 @@ def perf_from_trtexec(run: TrtexecRun, path: Path, meta: dict) -> PerfRecord:
 
 def perf_from_ais_bench(run: AisBenchRun, path: Path, meta: dict) -> PerfRecord:
     batch = meta.get("batch_size") or run.batch_size
+    if not batch:
+        raise ContractError(f"{path}: the ais_bench output does not show the batch size (no --batchsize, no batch "
+                            f"in the throughput formula or the OM name); {ADD_BATCH}")
     compute = dict(run.npu_compute_ms)
     if run.samples_ms and "count" not in compute:
         compute["count"] = len(run.samples_ms)
+    img_s = run.throughput
+    if meta.get("batch_size") and run.batch_size != meta["batch_size"] and compute.get("mean"):
+        img_s = throughput(int(batch), compute["mean"])  # the tool counted another batch
     model = meta.get("model") or model_name_from_path(run.model_path) or _model_from(None, path)
-    transfers = []
+    notes = list(run.notes)
     for label, stats in (("H2D", run.h2d_ms), ("D2H", run.d2h_ms)):
         if stats.get("mean") is not None:
-            transfers.append(f"{label} mean {stats['mean']:.3f} ms (excluded)")
+            notes.append(f"{label} mean {stats['mean']:.3f} ms (excluded)")
     return PerfRecord(
         status=MEASURED, origin="ais_bench", model=model, target=meta.get("target", "ascend"),
-        device=meta.get("device") or "Ascend NPU (chip not recorded by ais_bench)",
-        software=meta.get("software") or run.generation, precision=meta.get("precision") or "unknown",
-        batch_size=int(batch) if batch else None, img_s_compute=run.throughput, compute_ms=compute,
-        samples_ms=list(run.samples_ms), mode="ais_bench", conditions="; ".join(transfers), source=str(path))
+        device=_ascend_device(meta, run.device), software=meta.get("software") or run.software,
+        precision=meta.get("precision") or "unknown", batch_size=int(batch), img_s_compute=img_s,
+        compute_ms=compute, samples_ms=list(run.samples_ms), mode="ais_bench", conditions="; ".join(notes),
+        source=str(path))
+
+
+def perf_from_ais_bench_log(log: AisBenchLog, path: Path, meta: dict) -> list[PerfRecord]:
+    """A row per device process and, for a multi-device run, the combined throughput ais_bench printed."""
+    records = [perf_from_ais_bench(run, path, meta) for run in log.runs]
+    if log.total_throughput is None or not records:
+        return records
+    devices = [str(run.device) for run in log.runs if run.device is not None]
+    first, total = records[0], log.total_throughput
+    if any(r.img_s_compute != run.throughput for r, run in zip(records, log.runs)):
+        total = sum(r.img_s_compute for r in records)  # a device's throughput was recomputed for its batch
+    combined = PerfRecord(
+        status=MEASURED, origin="ais_bench", model=first.model, target=first.target,
+        device=f"{meta.get('device') or 'Ascend NPU'} x{len(records)} (devices {','.join(devices) or '?'} combined)",
+        software=first.software, precision=first.precision, batch_size=first.batch_size,
+        img_s_compute=total, mode="ais_bench", gpus=len(records), source=str(path),
+        conditions="sum of the per-device throughputs ('summary throughput' of the multi-device run)")
+    return records + [combined]
+
+
+def _ascend_device(meta: dict, device_id: int | None) -> str:
+    name = meta.get("device") or ASCEND_DEVICE
+    return name if device_id is None else f"{name}, device {device_id}"

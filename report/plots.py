@@ -117,3 +117,40 @@ def _save(fig, path: Path, title: str, series: list[str]) -> Path:
 
     plt.close(fig)
     return path
+
+
+def efficiency_plot(model: str, records: list[PerfRecord], facts: list, path: Path) -> Path | None:
+    """Compute-only img/s against images per joule, one line per device and software, a point per batch
+    size (labelled); filled = measured energy, hollow = nominal (datasheet board power)."""
+    from report.energy import energy_of
+
+    lines: dict[tuple[str, bool], list[tuple[float, float, int]]] = {}
+    for r in records:
+        if r.model != model or not r.img_s_compute or not r.batch_size:
+            continue
+        img_per_j = energy_of(r, facts)["img_per_j"]
+        if img_per_j:
+            measured = r.status == MEASURED
+            label = f"{r.device}, {r.precision}, {r.software}" + ("" if measured else " (nominal power)")
+            lines.setdefault((label, measured), []).append((img_per_j, r.img_s_compute, r.batch_size))
+    if not lines:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for (label, measured), points in sorted(lines.items()):
+        points.sort(key=lambda p: p[2])
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-" if measured else "s--", label=label,
+                fillstyle="full" if measured else "none")
+        for x, y, batch in points:
+            ax.annotate(f"bs{batch}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    points = [p for ps in lines.values() for p in ps]
+    for axis, values in (("x", [p[0] for p in points]), ("y", [p[1] for p in points])):
+        if max(values) > 20 * min(values):  # batch sizes 1 to 256 span orders of magnitude
+            getattr(ax, f"set_{axis}scale")("log")
+    ax.set_xlabel("images per joule (= img/s per watt)")
+    ax.set_ylabel("images/s, compute-only")
+    ax.grid(True, which="major", alpha=0.3)
+    title = f"{model}: throughput against energy efficiency, per device and batch size"
+    ax.set_title(title + "\nfilled = energy measured over the timed loop, hollow = nominal (datasheet board power)")
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, path, title, [label for label, _ in sorted(lines)])

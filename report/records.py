@@ -41,6 +41,7 @@ class PerfRecord:
     source: str = ""
     gpus: int = 1
     reported_img_s: float | None = None  # published rows: the figure as published, whatever its metric
+    energy: dict = field(default_factory=dict)  # measured rows: summary.json `energy` (report/energy.py)
 
     @property
     def ms_per_frame(self) -> float | None:
@@ -58,6 +59,9 @@ class PerfRecord:
         memory = data.pop("memory")
         data["host_peak_rss_mib"] = memory.get("host_peak_rss_mib")
         data["device_peak_mib"] = memory.get("device_peak_mib")
+        energy = data.pop("energy")
+        for key in ("joules", "seconds", "average_watts", "peak_watts", "counter", "unavailable"):
+            data[f"energy_{key}"] = energy.get(key)
         return data
 
 
@@ -124,7 +128,8 @@ def perf_from_summary(summary: InferSummary, path: Path) -> PerfRecord:
         img_s_compute=summary.throughput.get("compute_only"),
         img_s_e2e=summary.throughput.get("end_to_end") or None,  # 0 means not measured
         compute_ms=compute, samples_ms=list(summary.compute_ms), memory=memory_of(summary),
-        mode=summary.mode, conditions=_conditions(summary.engine, summary.batch_size), source=str(path))
+        mode=summary.mode, conditions=_conditions(summary.engine, summary.batch_size), source=str(path),
+        gpus=len(str(summary.device).split(",")), energy=dict(summary.energy))
 
 
 def _conditions(engine: dict, batch_size: int) -> str:

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness.files import atomic_write_text, ensure_writable_dir, write_json
-from report import plots, tables
+from report import energy, plots, tables
 from report.collect import Collected
 from report.common import json_safe
 from report.records import PUBLISHED, PerfRecord
@@ -23,7 +23,12 @@ DEFINITIONS = """\
 - ms/frame = mean ms per batch / batch size. CV = std / mean of the per-batch compute times
   (trtexec warns above 2.5%). Memory: peak host RSS and peak device memory, where the run recorded them.
 - **measured** rows come from result files given to this report; **published** rows from
-  report/data/published.csv, with their source and conditions."""
+  report/data/published.csv, with their source and conditions.
+- **J/image**, **img/J** (= img/s per watt), **avg W**: the device's own energy counter over the timed
+  loop (NVML total energy, RAPL package energy, npu-smi power sampled), or why there is none. Published
+  rows have no measurement: their img/J is img/s over the datasheet board power, marked nominal.
+- **cost / 1M img** = price per device-hour / (compute-only img/s x 3600) x 10^6, from the prices file
+  (report/data/prices.csv or --prices), only where it gives a price."""
 
 
 def _slug(text: str) -> str:
@@ -31,32 +36,35 @@ def _slug(text: str) -> str:
 
 
 def write_report(found: Collected, published: list[PerfRecord], out_dir: Path,
-                 baseline: str | None = None) -> Path:
+                 baseline: str | None = None, facts: list[energy.DeviceFacts] | None = None) -> Path:
     out_dir = ensure_writable_dir(out_dir)
+    facts = energy.load_prices() if facts is None else facts
     records = found.perf + published
     series = build_series(records)
     comparisons = [compare_model(model, series, baseline) for model in models_of(series)]
-    figures = _figures(comparisons, records, out_dir)
-    markdown = _markdown(found, published, comparisons, figures)
+    figures = _figures(comparisons, records, out_dir, facts)
+    markdown = _markdown(found, published, comparisons, figures, facts)
     atomic_write_text(out_dir / "report.md", markdown)
-    _write_csvs(found, records, comparisons, out_dir)
-    write_json(out_dir / "report.json", json_safe(_everything(found, records, comparisons)))
+    _write_csvs(found, records, comparisons, out_dir, facts)
+    write_json(out_dir / "report.json", json_safe(_everything(found, records, comparisons, facts)))
     return out_dir / "report.md"
 
 
-def _figures(comparisons: list[Comparison], records: list[PerfRecord], out_dir: Path) -> dict[str, list[str]]:
+def _figures(comparisons: list[Comparison], records: list[PerfRecord], out_dir: Path,
+             facts: list[energy.DeviceFacts]) -> dict[str, list[str]]:
     figures: dict[str, list[str]] = {}
     for comp in comparisons:
         slug = _slug(comp.model)
         made = [plots.throughput_plot(comp, out_dir / f"throughput_{slug}.png"),
                 plots.end_to_end_plot(comp.model, records, out_dir / f"throughput_e2e_{slug}.png"),
-                plots.latency_plot(comp, out_dir / f"latency_{slug}.png")]
+                plots.latency_plot(comp, out_dir / f"latency_{slug}.png"),
+                plots.efficiency_plot(comp.model, records, facts, out_dir / f"efficiency_{slug}.png")]
         figures[comp.model] = [p.name for p in made if p is not None]
     return figures
 
 
 def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[Comparison],
-              figures: dict[str, list[str]]) -> str:
+              figures: dict[str, list[str]], facts: list[energy.DeviceFacts]) -> str:
     parts = ["# Vendor comparison report", "", "## Definitions", DEFINITIONS, ""]
     parts += ["## 1. Accuracy", ""]
     parts.append(tables.accuracy_table(found.accuracy) if found.accuracy else "No result.json found.")
@@ -64,7 +72,7 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
     groups = tables.target_groups(found.perf)
     for (model, target, device, precision, software), group in groups.items():
         parts += [f"### {model} on {target}: {device}, {precision}", f"Software: {software}. "
-                  "Latency columns are compute-only; see Definitions.", "", tables.target_table(group), ""]
+                  "Latency columns are compute-only; see Definitions.", "", tables.target_table(group, facts), ""]
     if not groups:
         parts.append("No measured performance found.")
     parts += ["", "## 3. Vendor comparison (compute-only img/s per batch size)", ""]
@@ -75,7 +83,8 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
                   f"({comp.baseline_note}); the last row compares best batch sizes.", "", tables.ratio_table(comp),
                   "", tables.series_legend(comp), ""]
         parts += [f"![{name}]({name})" for name in figures.get(comp.model, [])] + [""]
-    parts += ["### Published reference rows (all, with their conditions)", "", tables.published_table(published), ""]
+    parts += ["### Published reference rows (all, with their conditions)", "",
+              tables.published_table(published, facts), ""]
     if found.calib_sweeps:
         parts += ["### int8 accuracy by number of calibration images", ""]
         for sweep in found.calib_sweeps:
@@ -87,7 +96,7 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
         parts += ["", "Timings of runs on a simulated runtime are left out (their accuracy is kept): "
                   + ", ".join(found.simulated)]
     if found.skipped:
-        parts += ["", "Skipped (no recognised summary inside): " + ", ".join(found.skipped)]
+        parts += ["", "Skipped, with the reason:", ""] + [f"- {reason}" for reason in found.skipped]
     parts += ["", "CSV: perf.csv, comparison.csv, accuracy.csv, parity.csv; every number: report.json.", ""]
     return "\n".join(parts)
 
@@ -114,19 +123,23 @@ def comparison_rows(comparisons: list[Comparison]) -> list[dict]:
     return rows
 
 
-def _write_csvs(found: Collected, records: list[PerfRecord], comparisons: list[Comparison], out_dir: Path) -> None:
-    outputs = {"perf.csv": [r.row() for r in records], "comparison.csv": comparison_rows(comparisons),
+def _write_csvs(found: Collected, records: list[PerfRecord], comparisons: list[Comparison], out_dir: Path,
+                facts: list[energy.DeviceFacts]) -> None:
+    outputs = {"perf.csv": [r.row() | energy.columns(r, facts) for r in records],
+               "comparison.csv": comparison_rows(comparisons),
                "accuracy.csv": [asdict(r) for r in found.accuracy], "parity.csv": [asdict(r) for r in found.parity]}
     for name, rows in outputs.items():
         atomic_write_text(out_dir / name, _csv_text(rows))
 
 
-def _everything(found: Collected, records: list[PerfRecord], comparisons: list[Comparison]) -> dict:
+def _everything(found: Collected, records: list[PerfRecord], comparisons: list[Comparison],
+                facts: list[energy.DeviceFacts]) -> dict:
     return {"kind": "harness.report",
-            "perf": [asdict(r) for r in records],
+            "perf": [asdict(r) | energy.columns(r, facts) for r in records],
             "accuracy": [asdict(r) for r in found.accuracy],
             "parity": [asdict(r) for r in found.parity],
             "comparison": comparison_rows(comparisons),
             "published_rows": sum(1 for r in records if r.status == PUBLISHED),
             "sources": found.sources, "skipped": found.skipped,
-            "simulated": found.simulated, "calib_sweeps": found.calib_sweeps}
+            "simulated": found.simulated, "calib_sweeps": found.calib_sweeps,
+            "device_facts": [asdict(f) for f in facts]}

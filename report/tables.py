@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from report import energy
 from report.common import fmt, fmt_sig
 from report.records import MEASURED, AccuracyRecord, ParityRecord, PerfRecord
 from report.series import Comparison
@@ -31,19 +32,28 @@ def target_groups(records: list[PerfRecord]) -> dict[tuple, list[PerfRecord]]:
     return {k: sorted(v, key=lambda r: (r.batch_size or 0, r.mode)) for k, v in sorted(groups.items())}
 
 
-def target_table(records: list[PerfRecord]) -> str:
-    """ms/batch, ms/frame, img/s (compute-only and end-to-end) and memory per batch size."""
+def target_table(records: list[PerfRecord], facts: list[energy.DeviceFacts] = ()) -> str:
+    """ms/batch, ms/frame, img/s (compute-only and end-to-end), memory, energy and cost per batch size;
+    below it, what the energy figures come from (or why there are none)."""
     headers = ["batch", "mode", "ms/batch mean", "ms/batch median", "ms/batch p99", "ms/frame",
-               "img/s compute-only", "img/s end-to-end", "CV %", "host peak MiB", "device peak MiB", "source"]
-    rows = []
+               "img/s compute-only", "img/s end-to-end", "CV %", "host peak MiB", "device peak MiB", "J/image",
+               "img/J", "avg W", "cost / 1M img", "source"]
+    rows, bases = [], []
     for r in records:
         c = r.compute_ms
         cv = c.get("cv")
+        e = energy.columns(r, list(facts))
+        bases += [e["energy_basis"]] if e["energy_basis"] not in bases else []
         rows.append([fmt(r.batch_size), r.mode, fmt(c.get("mean"), 3), fmt(c.get("median"), 3),
                      fmt(c.get("p99"), 3), fmt(r.ms_per_frame, 3), fmt(r.img_s_compute), fmt(r.img_s_e2e),
                      fmt(cv * 100 if cv is not None else None, 2), fmt(r.memory.get("host_peak_rss_mib")),
-                     fmt(r.memory.get("device_peak_mib")), r.source])
-    return md_table(headers, rows)
+                     fmt(r.memory.get("device_peak_mib")), fmt_sig(e["j_per_image"]), fmt(e["img_per_j"], 2),
+                     fmt(e["watts"]), _cost(e), r.source])
+    return md_table(headers, rows) + "\n\n" + "\n".join(f"Energy: {basis}" for basis in bases)
+
+
+def _cost(columns: dict) -> str:
+    return f"{columns['cost_per_million']:,.2f} {columns['currency']}" if columns["cost_per_million"] else "-"
 
 
 def comparison_table(comparison: Comparison) -> str:
@@ -85,11 +95,16 @@ def series_legend(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
-def published_table(records: list[PerfRecord]) -> str:
-    rows = [[r.model, r.device, r.precision, fmt(r.batch_size), fmt(r.gpus), fmt(r.reported_img_s), r.mode,
-             r.software, r.conditions, r.source, "published"] for r in records]
-    return md_table(["model", "device", "precision", "batch", "GPUs", "img/s", "metric", "software",
-                     "conditions", "source", "status"], rows)
+def published_table(records: list[PerfRecord], facts: list[energy.DeviceFacts] = ()) -> str:
+    """Published rows; board power and img/J only from the datasheet (nominal), never measured."""
+    rows = []
+    for r in records:
+        e = energy.columns(r, list(facts))
+        rows.append([r.model, r.device, r.precision, fmt(r.batch_size), fmt(r.gpus), fmt(r.reported_img_s), r.mode,
+                     fmt(e["watts"]), fmt(e["img_per_j"], 2), _cost(e), r.software, r.conditions, r.source,
+                     "published"])
+    return md_table(["model", "device", "precision", "batch", "GPUs", "img/s", "metric", "board W (nominal)",
+                     "img/J (nominal)", "cost / 1M img", "software", "conditions", "source", "status"], rows)
 
 
 def parity_table(records: list[ParityRecord]) -> str:

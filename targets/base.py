@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from harness.contracts import ConvertManifest, TensorSpec, numpy_dtype
+from harness.energy import EnergyMeter, UnavailableMeter
 from harness.errors import ContractError, TargetError
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -57,8 +58,11 @@ class BatchTiming:
 class Session(ABC):
     """An opened artifact. Use as a context manager; call `run(batch)` or `submit`/`collect`."""
 
+    no_energy_reason = "this target reads no energy counter"
+
     def __init__(self) -> None:
         self.timings: list[BatchTiming] = []
+        self._meter_factory: Callable[[], EnergyMeter] | None = None
         self._closed = False
         self._pending: dict[int, tuple[float, int]] = {}
         self._next_handle = 0
@@ -91,6 +95,16 @@ class Session(ABC):
         target, which may pin it for faster transfers. Returns what undoes that before the memory is
         freed, or None when nothing was done."""
         return None
+
+    def energy_meter(self) -> EnergyMeter:
+        """A fresh meter of the device's energy, started and stopped around each timed loop."""
+        if self._meter_factory is None:
+            return UnavailableMeter(self.no_energy_reason)
+        return self._meter_factory()
+
+    def use_energy_meter(self, factory: Callable[[], EnergyMeter]) -> None:
+        """Set by the target's `open`: what makes this device's meter (targets/<name>/...)."""
+        self._meter_factory = factory
 
     # ---- running -----------------------------------------------------------------------------
     def run(self, batch: np.ndarray) -> list[np.ndarray]:

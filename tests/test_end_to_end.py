@@ -87,7 +87,7 @@ def test_bench_compare_and_report_on_the_cpu_target(main_job, tmp_path):
 
     make("bench", "BATCHES=1 4", "WARMUP=1", "LOOP=5", "TIME_LIMIT=3")
     bench = work / "bench" / "efficientnet_lite0" / "cpu-fp32"
-    summaries = {bs: json.loads((bench / f"bs{bs}" / "summary.json").read_text()) for bs in (1, 4)}
+    summaries = {bs: json.loads((bench / f"bs{bs}_summary.json").read_text()) for bs in (1, 4)}
     for bs, s in summaries.items():
         assert s["mode"] == "pure" and s["batch_size"] == bs and s["num_batches"] >= 5
         assert s["throughput"]["compute_only"] == pytest.approx(1000 * bs / np.mean(s["compute_ms"]))

@@ -1,10 +1,17 @@
 """Parse a trtexec log (TensorRT 8 to 11): the "=== Performance summary ===" block and its context.
 
 Line format (samples/common/sampleReporting.cpp): `GPU Compute Time: min = X ms, max = X ms,
-mean = X ms, median = X ms, percentile(90%) = X ms, ...` and `Throughput: X qps`, where a query
-is one inference of the whole explicit batch. TensorRT 11 changed defaults, not the format: CUDA
-graphs on and data transfers off unless asked (`--noCudaGraph`, `--includeDataTransfers`), so the
-"Inference Options" lines are recorded with every figure.
+mean = X ms, median = X ms, percentile(90%) = X ms, ...` and `Throughput: X qps`. trtexec computes
+Throughput as batch * queries / walltime with batch = `--batch` for implicit-batch engines (TensorRT 8 and
+older; it then already counts images) and 1 otherwise: an explicit-batch query is one inference of the whole
+batch. `--verbose` logs repeat the metric names in explanation lines after the summary; those are not read.
+The batch of an explicit-batch run is the first dimension of its input binding, worded per version:
+`Created input binding for x with dimensions 4x3x224x224` (8.0-8.5), `Input binding for x with dimensions
+4x3x224x224 is created.` (8.6-10.x), `... and type fp32 is created.` (10.16, 11). The `Batch: 1` line a TensorRT
+8 `--loadEngine` run prints is the default of --batch, not the engine's batch, and is never used.
+TensorRT 11 changed defaults, not the format: CUDA graphs on and data transfers off unless asked, so the
+"Inference Options" lines are recorded with every figure. `msit benchmark --backend trtexec` re-prints the
+summary with an `[INFO] ` prefix and without the TensorRT version.
 """
 from __future__ import annotations
 
@@ -16,45 +23,66 @@ from harness.errors import ContractError
 SUPPORTED_MAJORS = (8, 9, 10, 11)
 METRICS = ("Latency", "End-to-End Host Latency", "Enqueue Time", "H2D Latency", "GPU Compute Time", "D2H Latency")
 OPTION_KEYS = ("CUDA Graph", "Data transfers", "Spin-wait", "Inference Streams", "Streams")
+SUMMARY_HEADER = "=== Performance summary ==="
 
-LOG_PREFIX = re.compile(r"^\[\d{2}/\d{2}/\d{4}-\d{2}:\d{2}:\d{2}\]\s+\[([A-Z])\]\s?")
+MSIT_PREFIX = "[INFO] "
+LOG_PREFIX = re.compile(r"^(?:\[\d{2}/\d{2}/\d{4}-\d{2}:\d{2}:\d{2}\]\s+)?\[([A-Z])\]\s?")
 BANNER = re.compile(r"&&&& (?:RUNNING|PASSED|FAILED) TensorRT\.trtexec \[TensorRT v(\d+)\](?: \[b\d+\])?(?: # (.*))?")
-VERSION_LINE = re.compile(r"^TensorRT version: (\d+)\.(\d+)\.(\d+)")
+VERSION_LINE = re.compile(r"^TensorRT version: (\d+(?:\.\d+)*)\s*$")
 STAT = re.compile(r"(min|max|mean|median|percentile\((\d+(?:\.\d+)?)%\)) = ([-+0-9.eE]+) ms")
-INFERENCE_SHAPE = re.compile(r"^Input inference shape: [^=]+=(\d+)(?:x\d+)*")
-BINDING = re.compile(r"^Input binding for .+ with dimensions (\d+)(?:x\d+)* is created")
-SHAPES_FLAG = re.compile(r"--shapes=[^:\s]+:(\d+)(?:x\d+)*")
-MODEL_FLAG = re.compile(r"--(?:onnx|loadEngine)=(\S+)")
+NUMBER_WITH_UNIT = re.compile(r"^([-+0-9.eE]+) (qps|s)$")
+INFERENCE_SHAPE = re.compile(r"^Input inference shape\s*(?:\(profile \d+\))?\s*: .*=(\d+)(?:x\d+)*\s*$")
+BINDING = re.compile(r"^(?:Created input binding|Input binding) for .+ with dimensions (\d+)(?:x\d+)*(?: |$)")
+AUTO_SHAPE = re.compile(r"^Dynamic dimensions required for input: .*Automatically overriding shape to: (\d+)")
+SHAPES_FLAG = re.compile(r"--shapes=[^,\s]*:(\d+)(?:x\d+)*")
+BATCH_FLAG = re.compile(r"--batch=(\d+)")
+MODEL_FLAG = re.compile(r"--(?:onnx|loadEngine|deploy|uff|model)=(\S+)")
+PRECISION_IN_NAME = re.compile(r"(?<![a-z0-9])(fp32|fp16|bf16|int8|fp8)(?![a-z0-9])", re.IGNORECASE)
 
 
 @dataclass
 class TrtexecRun:
-    version: str
-    major: int
+    version: str | None  # None: the log does not say (msit's re-print)
+    major: int | None
     throughput_qps: float
     metrics: dict[str, dict]  # metric name -> {min, max, mean, median, p90, p95, p99}
     batch_size: int | None = None
+    implicit_batch: bool = False  # Throughput already counts images
+    batch_evidence: str = ""
     device: str | None = None
     precision: str | None = None
+    precision_evidence: str = ""
     model_path: str | None = None
     command: str = ""
     options: dict[str, str] = field(default_factory=dict)
     total_host_walltime_s: float | None = None
     warnings: list[str] = field(default_factory=list)
+    reprinted_by: str | None = None
 
     @property
     def transfers_included(self) -> bool:
         """Whether Throughput/Latency include H2D/D2H (TRT 10 default on, TRT 11 default off)."""
         value = self.options.get("Data transfers")
-        return value == "Enabled" if value else self.major < 11
+        return value == "Enabled" if value else (self.major or 0) < 11
+
+    @property
+    def software(self) -> str:
+        if self.version is None:
+            return f"TensorRT version not in log (trtexec, as {self.reprinted_by or 'another tool'} re-printed it)"
+        return f"TensorRT {self.version} (trtexec)"
 
     def conditions(self) -> str:
         parts = [f"{key} {value}" for key, value in self.options.items()]
         return ", ".join(parts + [f"command: {self.command}"] if self.command else parts)
 
 
-def strip_prefix(line: str) -> str:
-    return LOG_PREFIX.sub("", line.rstrip("\n"))
+def _split_line(line: str) -> tuple[str, str]:
+    """(severity letter or "", text) of one log line, without timestamp and msit's "[INFO] " prefix."""
+    line = line.rstrip("\r\n")
+    if line.startswith(MSIT_PREFIX + "["):
+        line = line[len(MSIT_PREFIX):]
+    match = LOG_PREFIX.match(line)
+    return (match.group(1), line[match.end():]) if match else ("", line)
 
 
 def parse_version(digits: str) -> tuple[int, int, int]:
@@ -87,73 +115,96 @@ def precision_from(build_precision: str | None, command: str) -> str | None:
     return "fp32" if text.strip() == "FP32" else None
 
 
-def _version(lines: list[str], source: str) -> tuple[str, int]:
+def _version(lines: list[str]) -> tuple[str | None, int | None]:
+    """From `TensorRT version: 8.5.2` (8.0 printed it packed: `8003`) or the `[TensorRT v8502]` banner."""
     for line in lines:
         match = VERSION_LINE.match(line)
         if match:
-            return ".".join(match.groups()), int(match.group(1))
+            text = match.group(1)
+            parts = parse_version(text) if "." not in text and len(text) >= 4 else tuple(map(int, text.split(".")))
+            return ".".join(map(str, parts)), int(parts[0])
     for line in lines:
         match = BANNER.search(line)
         if match:
             major, minor, patch = parse_version(match.group(1))
             return f"{major}.{minor}.{patch}", major
-    raise ContractError(f"{source}: no TensorRT version in the log (neither the '&&&& RUNNING TensorRT.trtexec "
-                        "[TensorRT vNNNNNN]' banner nor 'TensorRT version:'); keep trtexec's whole output")
+    return None, None
 
 
-def _batch_size(lines: list[str], command: str) -> int | None:
-    for pattern in (INFERENCE_SHAPE, BINDING):
-        for line in lines:
-            match = pattern.match(line)
-            if match:
-                return int(match.group(1))
-    match = SHAPES_FLAG.search(command)
-    if match:
-        return int(match.group(1))
-    for line in lines:
-        if line.startswith("Batch: ") and line[7:].strip().isdigit():
-            return int(line[7:].strip())  # implicit-batch engines (TensorRT 8 and older)
-    return None
+def _batch(lines: list[str], command: str) -> tuple[int | None, bool, str]:
+    """(batch, implicit, evidence). Implicit batch: `--batch=N` or `Batch: N` with N > 1 (TensorRT 8)."""
+    flag = BATCH_FLAG.search(command)
+    option = next((line[7:].strip() for line in lines if line.startswith("Batch: ")), "")
+    if flag or (option.isdigit() and int(option) > 1):
+        batch = int(flag.group(1)) if flag else int(option)
+        return batch, True, f"implicit batch {batch} (--batch): trtexec Throughput counts images"
+    for pattern, what in ((BINDING, "input binding"), (INFERENCE_SHAPE, "Input inference shape"),
+                          (AUTO_SHAPE, "shape trtexec chose for a dynamic input")):
+        found = next((m for m in map(pattern.match, lines) if m), None)
+        if found:
+            return int(found.group(1)), False, f"batch {found.group(1)} from the {what}"
+    shapes = SHAPES_FLAG.search(command)
+    if shapes:
+        return int(shapes.group(1)), False, f"batch {shapes.group(1)} from --shapes"
+    return None, False, ""
 
 
-def _summary_block(lines: list[str], source: str) -> list[str]:
-    try:
-        start = lines.index("=== Performance summary ===")
-    except ValueError:
-        raise ContractError(f"{source}: no '=== Performance summary ===' in this trtexec log; a build-only run "
-                            "(--skipInference) or a truncated log has none; rerun trtexec with inference") from None
-    return lines[start + 1:]
+def _summary(lines: list[tuple[str, str]], source: str) -> tuple[dict, float, float | None]:
+    """Metrics, qps and walltime from the summary block; verbose explanation lines ([V]) are left out."""
+    start = next((i for i, (_, text) in enumerate(lines) if text.strip() == SUMMARY_HEADER), None)
+    if start is None:
+        raise ContractError(f"{source}: no '{SUMMARY_HEADER}' in this trtexec log; a build-only run "
+                            "(--skipInference) or a truncated log has none; rerun trtexec with inference")
+    metrics, values = {}, {}
+    for severity, text in lines[start + 1:]:
+        if text.startswith("=== ") or text.startswith("&&&&"):
+            break
+        name, _, rest = text.partition(": ")
+        if severity == "V" or name in metrics or name in values:
+            continue
+        if name in METRICS and "mean = " in rest:
+            metrics[name] = parse_stats(rest)
+        elif NUMBER_WITH_UNIT.match(rest.strip()) and name in ("Throughput", "Total Host Walltime"):
+            values[name] = float(rest.split()[0])
+    if "Throughput" not in values or "mean" not in metrics.get("GPU Compute Time", {}):
+        raise ContractError(f"{source}: the performance summary has no 'Throughput' or 'GPU Compute Time' line; "
+                            "the log is truncated or of an unknown trtexec version")
+    return metrics, values["Throughput"], values.get("Total Host Walltime")
 
 
 def parse_trtexec_log(text: str, source: str = "trtexec log") -> TrtexecRun:
-    raw_lines = text.splitlines()
-    lines = [strip_prefix(line) for line in raw_lines]
-    version, major = _version(lines, source)
-    if major not in SUPPORTED_MAJORS:
+    split = [_split_line(line) for line in text.splitlines()]
+    lines = [line for _, line in split]
+    version, major = _version(lines)
+    if major is not None and major not in SUPPORTED_MAJORS:
         raise ContractError(f"{source}: TensorRT {version} trtexec output is not a known format (known: "
                             f"TensorRT {SUPPORTED_MAJORS[0]} to {SUPPORTED_MAJORS[-1]}); check the summary "
                             "lines by hand before adding it")
-    block = _summary_block(lines, source)
-    metrics, qps, walltime = {}, None, None
-    for line in block:
-        name, _, rest = line.partition(": ")
-        if name in METRICS:
-            metrics[name] = parse_stats(rest)
-        elif name == "Throughput":
-            qps = float(rest.split()[0])
-        elif name == "Total Host Walltime":
-            walltime = float(rest.split()[0])
-    if qps is None or "mean" not in metrics.get("GPU Compute Time", {}):
-        raise ContractError(f"{source}: the performance summary has no 'Throughput' or 'GPU Compute Time' line; "
-                            "the log is truncated or of an unknown trtexec version")
-    banner = next((BANNER.search(line) for line in lines if BANNER.search(line)), None)
+    reprinted = "msit benchmark" if any(l.startswith(MSIT_PREFIX + "[") for l in text.splitlines()) else None
+    if version is None and reprinted is None:
+        raise ContractError(f"{source}: no TensorRT version in the log (neither the '&&&& RUNNING TensorRT.trtexec "
+                            "[TensorRT vNNNNNN]' banner nor 'TensorRT version:'); keep trtexec's whole output")
+    metrics, qps, walltime = _summary(split, source)
+    banner = next((m for m in map(BANNER.search, lines) if m), None)
     command = (banner.group(2) or "") if banner else ""
-    fields = {line.partition(": ")[0]: line.partition(": ")[2].strip() for line in lines if ": " in line}
+    fields: dict[str, str] = {}
+    for line in lines:
+        name, sep, value = line.partition(": ")
+        if sep:
+            fields.setdefault(name, value.strip())
     model = MODEL_FLAG.search(command)
+    batch, implicit, evidence = _batch(lines, command)
+    if (major or 0) < 9 and "--loadEngine" in command and not implicit and "--shapes" not in command and batch:
+        evidence += " (TensorRT 8 prints no batch for a loaded engine: an implicit-batch engine needs --batch)"
+    precision, precision_evidence = precision_from(fields.get("Precision"), command), ""
+    if precision is None and model and "--loadEngine" in command:
+        named = PRECISION_IN_NAME.search(model.group(1))
+        precision, precision_evidence = (named.group(1).lower(), "precision from the engine file name") if named \
+            else (None, "")
     return TrtexecRun(
-        version=version, major=major, throughput_qps=qps, metrics=metrics,
-        batch_size=_batch_size(lines, command), device=fields.get("Selected Device"),
-        precision=precision_from(fields.get("Precision"), command), model_path=model.group(1) if model else None,
+        version=version, major=major, throughput_qps=qps, metrics=metrics, batch_size=batch,
+        implicit_batch=implicit, batch_evidence=evidence, device=fields.get("Selected Device"),
+        precision=precision, precision_evidence=precision_evidence, model_path=model.group(1) if model else None,
         command=command, options={k: fields[k] for k in OPTION_KEYS if k in fields},
-        total_host_walltime_s=walltime,
-        warnings=[strip_prefix(l).strip() for l in raw_lines if "[W] *" in l])
+        total_host_walltime_s=walltime, reprinted_by=reprinted,
+        warnings=[text.strip() for severity, text in split if severity == "W" and text.startswith("*")])

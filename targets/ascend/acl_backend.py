@@ -6,17 +6,22 @@
 - exec_time_list: ms floats (2023) or (start_ms, end_ms) pairs (2024+);
 - reset: reset_sumaryinfo() (2023) or reset_summaryinfo() (2024+);
 - release: free_resource() where it exists; finalize() once per process at exit (static in 2024+);
-- MemorySummary (H2D/D2H lists) only where aclruntime has it.
+- MemorySummary (H2D/D2H lists) only where aclruntime has it;
+- BaseTensor (host pointer feeds) only from aclruntime 2022-10 on;
+- the model path checks of 2025 (om_file.py), made here first so that a refusal says what to change.
+2025 timestamps are float32 ms since the session was created, so their resolution coarsens as the session
+ages (1 ms after 4 hours): `timestamp_resolution_ms` says how fine the last batch's were.
 """
 from __future__ import annotations
 
 import atexit
-import re
+import logging
 from typing import Any, Callable
 
 import numpy as np
 
 from harness.errors import InputError, MissingDependencyError
+from targets.ascend.om_file import om_path_problem
 
 HOW_TO_INSTALL = ("build and install aclruntime and ais_bench from gitee ascend/tools "
                   "(ais-bench_workload/tool/ais_bench: `pip3 wheel ./backend/ && pip3 wheel ./`) on the "
@@ -24,9 +29,7 @@ HOW_TO_INSTALL = ("build and install aclruntime and ais_bench from gitee ascend/
 # aclruntime.dtype numbering (= ACL aclDataType)
 ACL_DTYPES = {0: "float32", 1: "float16", 2: "int8", 3: "int32", 4: "uint8", 6: "int16", 7: "uint16",
               8: "uint32", 9: "int64", 10: "uint64", 11: "double", 12: "bool"}
-
-# ais_bench (2024+) refuses OM paths with any other character; say so before it does.
-SAFE_PATH = re.compile(r"^[_A-Za-z0-9/.\-]+$")
+BASE_TENSOR_SINCE = "aclruntime from ais_bench 2022-10-21 or later (the ais_bench package of CANN 6.0 or newer)"
 
 _finalizers: list[Callable[[], None]] = []
 
@@ -34,6 +37,14 @@ _finalizers: list[Callable[[], None]] = []
 def durations_ms(exec_time_list: list) -> list[float]:
     """Per-execution ms from either exec_time_list format."""
     return [float(e[1]) - float(e[0]) if isinstance(e, (tuple, list)) else float(e) for e in exec_time_list]
+
+
+def timestamp_resolution_ms(exec_time_list: list) -> float:
+    """The coarsest float32 step among the entries: how far off a duration taken from them can be."""
+    values = [float(e[1]) if isinstance(e, (tuple, list)) else float(e) for e in exec_time_list]
+    if not values:
+        return 0.0
+    return float(np.spacing(np.float32(max(abs(v) for v in values))))
 
 
 def dtype_name(datatype: Any) -> str:
@@ -93,11 +104,12 @@ class Backend:
         if memory is not None:
             memory.reset()
 
-    def compute_ms(self) -> list[float]:
+    def compute_ms(self) -> tuple[list[float], float]:
+        """Per-execution ms since the last reset, and the resolution of the timestamps they came from."""
         times = list(self._summary().exec_time_list)
         if times and not self.exec_time_format:
             self.exec_time_format = "start_end_pairs" if isinstance(times[0], (tuple, list)) else "ms"
-        return durations_ms(times)
+        return durations_ms(times), timestamp_resolution_ms(times)
 
     def transfer_ms(self) -> tuple[list[float] | None, list[float] | None]:
         memory = self._memory_summary()
@@ -166,6 +178,9 @@ class AclruntimeBackend(Backend):
         self._session.reset_sumaryinfo()
 
     def infer(self, array: np.ndarray, dynamic: bool) -> list[np.ndarray]:
+        if not hasattr(self._acl, "BaseTensor"):
+            raise MissingDependencyError("aclruntime with BaseTensor", f"install {BASE_TENSOR_SINCE}",
+                                         why="this aclruntime has no BaseTensor (an ais_infer-era build)")
         feed = self._acl.BaseTensor(array.__array_interface__["data"][0], array.nbytes)
         outputs = self._session.run(self._output_names, [feed])
         arrays = []
@@ -175,17 +190,37 @@ class AclruntimeBackend(Backend):
         return arrays
 
 
-def open_backend(om_path: str, device_id: int) -> Backend:
-    """InferSession when ais_bench imports (its 2023 version also needs torch), else raw aclruntime."""
+def _import_infer_session():
+    """ais_bench's InferSession, or None. Importing it runs logging.basicConfig(stdout, INFO) (2025):
+    the root logger is put back as it was so the harness's own output does not change."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     try:
         from ais_bench.infer.interface import InferSession
     except ImportError:
-        aclruntime = _import_aclruntime()
+        return None
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return InferSession
+
+
+def _check_path(om_path: str, aclruntime) -> None:
+    """The 2025 generation (free_resource arrived with the path checks) refuses some paths: say why first."""
+    if not hasattr(aclruntime.InferenceSession, "free_resource"):
+        return
+    problem = om_path_problem(om_path)
+    if problem:
+        raise InputError(f"{om_path}: {problem}")
+
+
+def open_backend(om_path: str, device_id: int) -> Backend:
+    """InferSession when ais_bench imports, else raw aclruntime."""
+    infer_session = _import_infer_session()
+    aclruntime = _import_aclruntime()
+    _check_path(om_path, aclruntime)
+    if infer_session is None:
         options = aclruntime.session_options()
         options.loop = 1
         return AclruntimeBackend(aclruntime, aclruntime.InferenceSession(om_path, device_id, options))
-    aclruntime = _import_aclruntime()
-    if not SAFE_PATH.match(om_path):
-        raise InputError(f"{om_path}: ais_bench takes only paths of [_A-Za-z0-9/.-]; move the convert output "
-                         "directory to such a path")
-    return InferSessionBackend(aclruntime, InferSession(device_id, om_path))
+    return InferSessionBackend(aclruntime, infer_session(device_id, om_path))

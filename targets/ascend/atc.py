@@ -14,12 +14,21 @@ from harness.errors import InputError, TargetError
 
 ONNX_FRAMEWORK = "5"
 LOG_LEVELS = ("debug", "info", "warning", "error", "null")
-# --precision_mode values atc accepts (old and new spellings); --precision_mode_v2 has its own set.
-PRECISION_MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype", "allow_mix_precision",
-                   "allow_mix_precision_fp16", "force_fp32", "cube_fp16in_fp32out",
-                   "allow_mix_precision_bf16", "allow_fp32_to_bf16")
-PRECISION_MODES_V2 = ("fp16", "origin", "cube_fp16in_fp32out", "mixed_float16", "mixed_bfloat16",
-                      "cube_hif8", "mixed_hif8")
+# What each mode really computes in (atc precision_mode / precision_mode_v2 reference, CANN 7.0 and 8.0):
+# force_fp32 and cube_fp16in_fp32out are documented as equivalent: cube ops (Conv, MatMul) take fp16 inputs
+# and write fp32; only must_keep_origin_dtype (v1) and origin (v2) keep an fp32 graph in fp32.
+EFFECTIVE_PRECISION = {
+    "force_fp16": "fp16", "must_keep_origin_dtype": "fp32", "force_fp32": "fp32-cube-fp16in",
+    "cube_fp16in_fp32out": "fp32-cube-fp16in", "allow_fp32_to_fp16": "mixed-fp16",
+    "allow_mix_precision": "mixed-fp16", "allow_mix_precision_fp16": "mixed-fp16",
+    "allow_mix_precision_bf16": "mixed-bf16", "allow_fp32_to_bf16": "mixed-bf16",
+}
+EFFECTIVE_PRECISION_V2 = {
+    "fp16": "fp16", "origin": "fp32", "cube_fp16in_fp32out": "fp32-cube-fp16in", "mixed_float16": "mixed-fp16",
+    "mixed_bfloat16": "mixed-bf16", "cube_hif8": "fp32-cube-hif8in", "mixed_hif8": "mixed-hif8",
+}
+PRECISION_MODES = tuple(EFFECTIVE_PRECISION)  # the values atc accepts, old and new spellings
+PRECISION_MODES_V2 = tuple(EFFECTIVE_PRECISION_V2)
 MAX_GEARS = 100
 MAX_GEAR_BATCH = 2048
 _OUTPUT_NAME_OK = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -44,16 +53,17 @@ def precision_args(precision: str, supports_v2: bool, override: str | None = Non
     """The precision flag for the harness precision.
 
     fp16 -> --precision_mode=force_fp16 (atc's inference default, spelled out so the build says it).
-    fp32 -> --precision_mode_v2=origin where this atc lists --precision_mode_v2 in its help (CANN 8.0
-    and newer, where it keeps every op in its original dtype), else --precision_mode=force_fp32.
-    `override` is a raw --precision_mode value (or `v2:<value>` for --precision_mode_v2).
+    fp32 -> --precision_mode_v2=origin where this atc lists --precision_mode_v2 in its help (documented
+    from CANN 7.0), else --precision_mode=must_keep_origin_dtype: both keep every op in its original dtype.
+    (force_fp32 would not: it feeds cube ops fp16.) `override` is a raw --precision_mode value (or
+    `v2:<value>` for --precision_mode_v2); effective_precision() says what it computes in.
     """
     if override:
         if override.startswith("v2:"):
             value = override[3:]
             if not supports_v2:
                 raise InputError(f"precision_mode {override!r} needs an atc with --precision_mode_v2 "
-                                 "(CANN 8.0 or newer); this atc does not list it")
+                                 "(CANN 7.0 or newer); this atc does not list it in `atc --help`")
             _check_choice(value, PRECISION_MODES_V2, "precision_mode_v2")
             return [f"--precision_mode_v2={value}"]
         _check_choice(override, PRECISION_MODES, "precision_mode")
@@ -61,8 +71,18 @@ def precision_args(precision: str, supports_v2: bool, override: str | None = Non
     if precision == "fp16":
         return ["--precision_mode=force_fp16"]
     if precision == "fp32":
-        return ["--precision_mode_v2=origin"] if supports_v2 else ["--precision_mode=force_fp32"]
+        return ["--precision_mode_v2=origin"] if supports_v2 else ["--precision_mode=must_keep_origin_dtype"]
     raise TargetError(f"the ascend target has no atc precision mode for {precision!r}; use fp32 or fp16")
+
+
+def effective_precision(flags: list[str]) -> str:
+    """What an OM built with these precision flags computes in (atc's default is force_fp16)."""
+    for flag in flags:
+        name, _, value = flag.lstrip("-").partition("=")
+        table = EFFECTIVE_PRECISION_V2 if name == "precision_mode_v2" else EFFECTIVE_PRECISION
+        if name in ("precision_mode", "precision_mode_v2"):
+            return table.get(value, f"unknown ({flag})")
+    return "fp16"
 
 
 def _check_choice(value: str, choices: tuple[str, ...], flag: str) -> None:

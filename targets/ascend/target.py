@@ -4,11 +4,14 @@ Options (`--option key=value` in convert/infer):
   engine=om|ort-cann     OM through atc (default) or the ONNX in onnxruntime-cann
   soc_version=Ascend310P3  atc --soc_version; detected from `npu-smi info` when not given
   log=error              atc --log level (debug, info, warning, error, null)
-  precision_mode=...     a raw atc --precision_mode value (or v2:<value>) instead of the precision rule
+  precision_mode=...     a raw atc --precision_mode value (or v2:<value>) instead of the precision rule;
+                         convert.json and summary.json then carry the precision it really computes in
   aipp=0                 do not insert AIPP even when the preprocess manifest is uint8
+  npu_id=N               the NPU ID whose power infer samples (default: the device's, from npu-smi info -m)
 """
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -18,7 +21,7 @@ from harness.contracts import ConvertManifest, TensorSpec
 from harness.errors import InputError, ToolError
 from harness.files import atomic_write_text
 from harness.tools import run_tool
-from targets.ascend import aipp, atc, cann, npu_smi, ort_cann
+from targets.ascend import aipp, atc, cann, npu_smi, om_file, ort_cann, power
 from targets.base import BuildRequest, BuildResult, Session, Target
 
 ENGINES = ("om", "ort-cann")
@@ -64,9 +67,12 @@ class AscendTarget(Target):
             aipp_config=aipp_path.resolve() if aipp_path else None, log=str(options.get("log", "error")))
         argv = atc.build_atc_argv(config, atc=atc_path)
         om, tail = self._run_atc(argv, out_dir, base)
+        om_file.secure(om)
         input_spec = self._om_input(request, gears, plan)
         info = {"engine": "om", "soc_version": soc, "gears": gears, "cann": cann.cann_version(),
-                "precision_flags": config.precision_args, "atc_argv": argv, "atc_log_tail": tail,
+                "precision_flags": config.precision_args,
+                "effective_precision": atc.effective_precision(config.precision_args),
+                "atc_argv": argv, "atc_log_tail": tail,
                 "aipp": aipp_path.name if aipp_path else None, "input": vars(input_spec)}
         return BuildResult(artifact=om, info=info)
 
@@ -120,12 +126,19 @@ class AscendTarget(Target):
 
         artifact = Path(artifact)
         if artifact.suffix == ".onnx":
-            return ort_cann.OrtCannSession(artifact, device_index(device))
-        info = manifest.target_info or {}
-        expected = TensorSpec(**info["input"]) if isinstance(info.get("input"), dict) else manifest.input
-        gears = info.get("gears") or manifest.batch_sizes
-        extra = {k: info[k] for k in ("soc_version", "cann", "precision_flags") if k in info}
-        return AscendSession(artifact, device, gears=gears, expected=expected, extra_info=extra)
+            session = ort_cann.OrtCannSession(artifact, device_index(device))
+        else:
+            info = manifest.target_info or {}
+            expected = TensorSpec(**info["input"]) if isinstance(info.get("input"), dict) else manifest.input
+            if info.get("bare"):
+                expected = None  # an OM convert did not build: the runtime's description is all there is
+            gears = info.get("gears") or manifest.batch_sizes
+            kept = ("soc_version", "cann", "precision_flags", "effective_precision")
+            extra = {k: info[k] for k in kept if k in info}
+            session = AscendSession(artifact, device, gears=gears, expected=expected, extra_info=extra)
+        session.use_energy_meter(functools.partial(power.ascend_energy_meter, device_index(device),
+                                                   self.options.get("npu_id")))
+        return session
 
     def versions(self) -> dict:
         """CANN version and which precision flag its atc takes: both change what atc builds."""

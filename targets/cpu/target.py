@@ -132,7 +132,11 @@ class CpuTarget(Target):
         return BuildResult(artifact=artifact, info={"engine": "onnxruntime", "optimized_cache": cache.name})
 
     def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> CpuSession:
-        return CpuSession(Path(artifact), threads=self._threads())
+        from targets.cpu.rapl import cpu_energy_meter
+
+        session = CpuSession(Path(artifact), threads=self._threads())
+        session.use_energy_meter(cpu_energy_meter)
+        return session
 
     def _threads(self) -> int | None:
         """`--option threads=N`: ONNX Runtime's intra-op threads (default: every usable core)."""

@@ -18,6 +18,8 @@ from targets.base import BatchTiming, BuildRequest, BuildResult, Session, Target
 
 
 class NullSession(Session):
+    no_energy_reason = "the null target has no device, so no energy counter"
+
     def __init__(self, manifest: ConvertManifest, compute_ms: float = 0.0) -> None:
         super().__init__()
         self._input = manifest.input

@@ -61,9 +61,9 @@ def tensorrt_version() -> str | None:
     """The installed TensorRT's version, or None when `import tensorrt` fails."""
     try:
         import tensorrt
-    except Exception:  # a broken install (missing libnvinfer) raises OSError, not ImportError
-        return None
-    return str(tensorrt.__version__)
+        return str(tensorrt.__version__)
+    except Exception:  # a broken install (missing libnvinfer) raises OSError, not ImportError; the type
+        return None    # stubs alone (tensorrt-stubs) import as an empty namespace package: AttributeError
 
 
 def choose_engine(requested: str | None) -> str:

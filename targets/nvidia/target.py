@@ -5,6 +5,7 @@ streams with events, one CUDA graph per batch size. Option engine=tensorrt|torch
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from harness.contracts import ConvertManifest
@@ -68,6 +69,7 @@ class NvidiaTarget(Target):
     # ---- open ----------------------------------------------------------------------------------
     def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0"):
         from targets.nvidia.device import cuda_device, gpu_identity
+        from targets.nvidia.nvml import gpu_energy_meter
         from targets.nvidia.pipeline import CudaPipelineSession
 
         artifact = Path(artifact)
@@ -85,9 +87,11 @@ class NvidiaTarget(Target):
             runner = self._torch_runner(artifact, meta, torch_device, manifest, sample_shape)
         else:
             raise TargetError(f"{artifact.name}: unknown engine {engine!r} in its description; rerun convert")
-        return CudaPipelineSession(runner, torch_device, manifest.input, [manifest.output], profile,
-                                   cuda_graphs=self.settings.cuda_graphs, in_flight=self.settings.in_flight,
-                                   info={"artifact": artifact.name, "precision": meta.get("precision")})
+        session = CudaPipelineSession(runner, torch_device, manifest.input, [manifest.output], profile,
+                                      cuda_graphs=self.settings.cuda_graphs, in_flight=self.settings.in_flight,
+                                      info={"artifact": artifact.name, "precision": meta.get("precision")})
+        session.use_energy_meter(functools.partial(gpu_energy_meter, torch_device.index))
+        return session
 
     def _tensorrt_runner(self, artifact, meta, torch_device, sample_shape, gpu_identity):
         from targets.nvidia.trt_runtime import TrtRunner

@@ -1,54 +1,68 @@
 """TensorRT engine build: ONNX parser, one optimization profile, workspace limit, timing cache.
 
 Works with TensorRT 10 and 11 (name-based tensors, build_serialized_network). Which flags and network
-type to use comes from plan.precision_plan; this module only carries it out.
+type to use comes from plan.precision_plan; this module only carries it out. The annotations name
+TensorRT's own classes, so CI checks every call against the TensorRT API (docs/nvidia.md); tensorrt
+itself is imported only inside the functions that run it.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from harness.contracts import TensorSpec
 from harness.errors import MissingDependencyError, TargetError
 from harness.files import atomic_write_bytes
 from targets.nvidia.plan import BatchProfile, PrecisionPlan, tensorrt_major
 
+if TYPE_CHECKING:
+    import tensorrt as trt
+
 TENSORRT_HINT = ("pip install tensorrt (NVIDIA's index: pip install --extra-index-url https://pypi.nvidia.com "
                  "tensorrt), or use engine=torch")
 LOG_TAIL_LINES = 40
 
 
-def import_tensorrt():
+def import_tensorrt() -> ModuleType:
     try:
         import tensorrt
-    except Exception as exc:  # ImportError, or OSError when libnvinfer is missing
+        tensorrt.__version__
+    except Exception as exc:  # ImportError; OSError when libnvinfer is missing; AttributeError for stubs alone
         raise MissingDependencyError("tensorrt", TENSORRT_HINT, why=type(exc).__name__) from None
     return tensorrt
 
 
-def capturing_logger(trt, lines: list[str]):
+def capturing_logger(lines: list[str]) -> trt.ILogger:
     """A TensorRT logger that keeps INFO and more severe messages, for BuildResult.info and errors."""
+    import tensorrt as trt
 
     class CapturingLogger(trt.ILogger):
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
 
-        def log(self, severity, msg: str) -> None:
+        def log(self, severity: trt.ILogger.Severity, msg: str) -> None:
             if int(severity) <= int(trt.ILogger.Severity.INFO):
-                lines.append(f"[{getattr(severity, 'name', severity)}] {msg}")
+                lines.append(f"[{severity.name}] {msg}")
 
     return CapturingLogger()
 
 
-def network_flags(trt, plan: PrecisionPlan) -> int:
-    """STRONGLY_TYPED is an opt-in on 10.x; on 11.x every network is strongly typed and the flag is gone."""
+def network_flags(plan: PrecisionPlan) -> int:
+    """STRONGLY_TYPED is an opt-in on 10.x; on 11.x every network is strongly typed and the flag is ignored."""
+    import tensorrt as trt
+
     if plan.strongly_typed and tensorrt_major(trt.__version__) == 10:
         return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     return 0
 
 
-def _parse(trt, builder, logger, onnx_path: Path, plan: PrecisionPlan):
-    network = builder.create_network(network_flags(trt, plan))
+def _parse(builder: trt.Builder, logger: trt.ILogger, onnx_path: Path,
+           plan: PrecisionPlan) -> tuple[trt.INetworkDefinition, trt.OnnxParser]:
+    import tensorrt as trt
+
+    network = builder.create_network(network_flags(plan))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
@@ -58,24 +72,30 @@ def _parse(trt, builder, logger, onnx_path: Path, plan: PrecisionPlan):
     return network, parser
 
 
-def _profile(builder, network, profile: BatchProfile, sample_shape: tuple[int, ...]):
+def _profile(builder: trt.Builder, network: trt.INetworkDefinition, profile: BatchProfile,
+             sample_shape: tuple[int, ...]) -> tuple[str, trt.IOptimizationProfile]:
+    import tensorrt as trt
+
     tensor = network.get_input(0)
     fixed_batch = tensor.shape[0]
     if fixed_batch != -1 and not (profile.static and profile.min == fixed_batch):
         raise TargetError(f"the ONNX input {tensor.name!r} has a fixed batch of {fixed_batch}; export it with a "
                           f"dynamic batch axis or build BS={fixed_batch}")
     optimization = builder.create_optimization_profile()
-    optimization.set_shape(tensor.name, *profile.shapes(sample_shape))
+    low, opt, high = (trt.Dims(list(shape)) for shape in profile.shapes(sample_shape))
+    optimization.set_shape(tensor.name, low, opt, high)
     return tensor.name, optimization
 
 
 def build_engine(onnx_path: Path, artifact: Path, cache_path: Path, plan: PrecisionPlan, profile: BatchProfile,
                  input_spec: TensorSpec, workspace_mib: int) -> dict:
-    trt = import_tensorrt()
+    import_tensorrt()  # one line naming the missing package, not an ImportError
+    import tensorrt as trt
+
     lines: list[str] = []
-    logger = capturing_logger(trt, lines)
+    logger = capturing_logger(lines)
     builder = trt.Builder(logger)
-    network, _parser = _parse(trt, builder, logger, onnx_path, plan)
+    network, _parser = _parse(builder, logger, onnx_path, plan)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mib) << 20)
     for flag in plan.builder_flags:

@@ -2,12 +2,12 @@
 
 Device memory is torch's (tensor.data_ptr() as tensor addresses); the session's pipeline provides the
 streams, events and CUDA graphs (trtexec's pattern: one enqueue before capture, plain launches when
-capture fails).
+capture fails). Annotated with TensorRT's classes for the API check in CI; tensorrt is imported at run time only.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import TargetError
 from targets.nvidia.device import import_torch
@@ -15,47 +15,52 @@ from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.plan import trt_dtype_name
 from targets.nvidia.trt_build import capturing_logger, import_tensorrt
 
+if TYPE_CHECKING:
+    import tensorrt as trt
+
 
 class TrtRunner(DeviceRunner):
     warmup_runs = 1  # trtexec: enqueue once before capture so lazy initialisation stays out of the graph
 
     def __init__(self, artifact: Path, device: Any, sample_shape: tuple[int, ...]) -> None:
-        trt = import_tensorrt()
+        import_tensorrt()  # one line naming the missing package, not an ImportError
+        import tensorrt as trt
+
         self._torch = import_torch()
         self._device = device
         self._sample_shape = tuple(sample_shape)
         self._log: list[str] = []
-        self._runtime = trt.Runtime(capturing_logger(trt, self._log))
-        self._engine = self._runtime.deserialize_cuda_engine(Path(artifact).read_bytes())
-        if self._engine is None:
+        self._runtime = trt.Runtime(capturing_logger(self._log))
+        engine = self._runtime.deserialize_cuda_engine(Path(artifact).read_bytes())
+        if engine is None:
             raise TargetError(f"{artifact}: TensorRT could not deserialize it "
                               f"({(self._log or ['no log'])[-1]}); rerun convert on this machine")
-        self._context = self._engine.create_execution_context()
-        names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
-        inputs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self._engine: trt.ICudaEngine = engine
+        self._context: trt.IExecutionContext = engine.create_execution_context()
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         if len(inputs) != 1:
             raise TargetError(f"{artifact}: the engine has {len(inputs)} inputs; the harness feeds one")
         self._input_name = inputs[0]
         self._output_names = [n for n in names if n != self._input_name]
-        self._dtypes = {n: getattr(self._torch, trt_dtype_name(self._engine.get_tensor_dtype(n).name))
-                        for n in names}
+        self._dtypes = {n: getattr(self._torch, trt_dtype_name(engine.get_tensor_dtype(n).name)) for n in names}
         self._outputs: dict[int, list] = {}
 
     def profile_range(self) -> tuple[int, int, int]:
         low, opt, high = self._engine.get_tensor_profile_shape(self._input_name, 0)
         return low[0], opt[0], high[0]
 
-    def make_input(self, batch: int):
+    def make_input(self, batch: int) -> Any:
         return host_random(self._torch, (batch, *self._sample_shape), self._dtypes[self._input_name], self._device)
 
     def _output_buffers(self, batch: int) -> list:
         if batch not in self._outputs:
             torch = self._torch
-            self._outputs[batch] = [torch.empty(tuple(self._context.get_tensor_shape(n)), dtype=self._dtypes[n],
+            self._outputs[batch] = [torch.empty(_shape(self._context.get_tensor_shape(n)), dtype=self._dtypes[n],
                                                 device=self._device) for n in self._output_names]
         return self._outputs[batch]
 
-    def forward(self, static_input) -> list:
+    def forward(self, static_input: Any) -> list:
         context = self._context
         if not context.set_input_shape(self._input_name, tuple(static_input.shape)):
             raise TargetError(f"the engine refused input shape {tuple(static_input.shape)}")
@@ -68,16 +73,20 @@ class TrtRunner(DeviceRunner):
         return outputs
 
     def info(self) -> dict:
-        trt = import_tensorrt()
         engine = self._engine
-        size = getattr(engine, "device_memory_size_v2", None) or getattr(engine, "device_memory_size", 0)
+        size = int(getattr(engine, "device_memory_size_v2", 0) or getattr(engine, "device_memory_size", 0))  # v2: 10.1+
         low, opt, high = self.profile_range()
-        return {"engine": "tensorrt", "tensorrt": trt.__version__, "input_name": self._input_name,
+        return {"engine": "tensorrt", "tensorrt": import_tensorrt().__version__, "input_name": self._input_name,
                 "engine_profile": {"min": int(low), "opt": int(opt), "max": int(high)},
                 "output_names": self._output_names, "engine_device_memory_mib": round(size / (1 << 20), 1),
                 "io_dtypes": {n: str(d).replace("torch.", "") for n, d in self._dtypes.items()}}
 
     def close(self) -> None:
         self._outputs.clear()
-        self._context = None
-        self._engine = None
+        if hasattr(self, "_context"):
+            del self._context, self._engine  # the context goes before its engine
+
+
+def _shape(dims: trt.Dims) -> tuple[int, ...]:
+    """By index: Dims has __len__ and __getitem__ but no __iter__ in the API's signatures."""
+    return tuple(dims[i] for i in range(len(dims)))

@@ -1,4 +1,5 @@
-"""Fixtures that put the simulated Ascend toolchain (tests/ascend/sim) on PATH and PYTHONPATH."""
+"""Fixtures that put the simulated Ascend toolchain (tests/ascend/sim) and the real ais_bench front end
+(../shared/upstream, one tree per API generation) on PATH and PYTHONPATH."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-SIM = Path(__file__).resolve().parent / "sim"
+from tests.ascend.upstream import SIM, ais_bench_tree, missing_reason
+
 SIM_MODULES = ("aclruntime", "ais_bench", "ascend_sim")
 
 
@@ -28,13 +30,26 @@ class SimEnv:
         self.monkeypatch.setenv(name, value)
 
     def api(self, generation: str) -> None:
+        """The simulated aclruntime of that generation under that generation's real ais_bench."""
+        reason = missing_reason(generation)
+        if reason:
+            pytest.skip(reason)
         self.monkeypatch.setenv("ASCEND_SIM_API", generation)
+        tree = str(ais_bench_tree(generation))
+        for other in GENERATION_TREES:
+            if other in sys.path:
+                sys.path.remove(other)
+        self.monkeypatch.syspath_prepend(tree)
+        self.monkeypatch.setenv("PYTHONPATH", _prepend("PYTHONPATH", SIM, Path(tree)))
         purge_sim_modules()
 
 
+GENERATION_TREES = [str(ais_bench_tree(g)) for g in ("2023", "2025")]
+
+
 def _prepend(variable: str, *paths: Path) -> str:
-    rest = os.environ.get(variable, "")
-    return os.pathsep.join([*(str(p) for p in paths), *([rest] if rest else [])])
+    rest = [p for p in os.environ.get(variable, "").split(os.pathsep) if p and p not in GENERATION_TREES]
+    return os.pathsep.join([*(str(p) for p in paths), *rest])
 
 
 @pytest.fixture
@@ -54,9 +69,10 @@ def ascend_sim(monkeypatch, tmp_path):
         monkeypatch.setenv(name, str(toolkit))
     for name in [n for n in os.environ if n.startswith("ASCEND_SIM_")]:
         monkeypatch.delenv(name)
-    purge_sim_modules()
+    env = SimEnv(toolkit=toolkit, monkeypatch=monkeypatch)
+    env.api("2025")
     cann.atc_help.cache_clear()
-    yield SimEnv(toolkit=toolkit, monkeypatch=monkeypatch)
+    yield env
     purge_sim_modules()
     cann.atc_help.cache_clear()
 

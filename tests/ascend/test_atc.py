@@ -41,7 +41,7 @@ def test_aipp_adds_insert_op_conf_and_small_channel():
 @pytest.mark.parametrize("precision, supports_v2, expected", [
     ("fp16", False, ["--precision_mode=force_fp16"]),
     ("fp16", True, ["--precision_mode=force_fp16"]),
-    ("fp32", False, ["--precision_mode=force_fp32"]),
+    ("fp32", False, ["--precision_mode=must_keep_origin_dtype"]),
     ("fp32", True, ["--precision_mode_v2=origin"]),
 ])
 def test_precision_rule(precision, supports_v2, expected):
@@ -97,3 +97,23 @@ def test_error_summary_prefers_error_lines():
                                          "ATC run failed, Please check the detail log, Try 'atc --help' for more "
                                          "information")
     assert atc.error_summary("one\ntwo\nthree\n", limit=2) == "two | three"
+
+
+@pytest.mark.parametrize("flags, effective", [
+    (["--precision_mode=force_fp16"], "fp16"),
+    (["--precision_mode=must_keep_origin_dtype"], "fp32"),
+    (["--precision_mode_v2=origin"], "fp32"),
+    (["--precision_mode=force_fp32"], "fp32-cube-fp16in"),  # documented as equal to cube_fp16in_fp32out
+    (["--precision_mode=cube_fp16in_fp32out"], "fp32-cube-fp16in"),
+    (["--precision_mode_v2=cube_fp16in_fp32out"], "fp32-cube-fp16in"),
+    (["--precision_mode=allow_mix_precision"], "mixed-fp16"),
+    (["--precision_mode_v2=mixed_bfloat16"], "mixed-bf16"),
+    ([], "fp16"),  # atc's default for inference
+])
+def test_effective_precision_of_each_mode(flags, effective):
+    assert atc.effective_precision(flags) == effective
+
+
+def test_fp32_never_asks_for_a_mode_that_feeds_cube_ops_fp16():
+    for supports_v2 in (False, True):
+        assert atc.effective_precision(atc.precision_args("fp32", supports_v2)) == "fp32"

@@ -1,6 +1,7 @@
 """CI acceptance: preprocess -> convert -> infer -> postprocess on 1000 images, TARGET=ascend through the
-simulated toolchain against TARGET=cpu. fp32 must give exactly the CPU's top-1/top-5, force_fp16
-(and fp32 with AIPP on uint8 input) within 0.3 points.
+simulated toolchain (aclruntime, atc, npu-smi) under Huawei's real ais_bench front end, against TARGET=cpu.
+fp32 must give exactly the CPU's top-1/top-5 (with either API generation), force_fp16 (and fp32 with AIPP on
+uint8 input) within 0.3 points.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.ascend.upstream import ais_bench_tree, missing_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM = Path(__file__).resolve().parent / "sim"
@@ -23,17 +26,19 @@ pytestmark = [
     pytest.mark.ascend,
     pytest.mark.skipif(not (IMAGES / "val_label.txt").exists(),
                        reason=f"{IMAGES} is absent (the shared ImageNet sample lives beside the checkout)"),
+    pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason())),
 ]
 
 
-def _env(tmp: Path) -> dict:
+def _env(tmp: Path, generation: str = "2025") -> dict:
     toolkit = tmp / "ascend-toolkit" / "latest"
     toolkit.mkdir(parents=True, exist_ok=True)
     (toolkit / "version.cfg").write_text("toolkit_running_version=[7.0.0.5.242:7.0.0]\n")
     path = os.pathsep.join([str(SIM / "bin"), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    pythonpath = os.pathsep.join([str(SIM), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    pythonpath = os.pathsep.join([str(SIM), str(ais_bench_tree(generation)), str(ROOT),
+                                  os.environ.get("PYTHONPATH", "")])
     return {**os.environ, "PATH": path, "PYTHONPATH": pythonpath, "ASCEND_TOOLKIT_HOME": str(toolkit),
-            "ASCEND_HOME_PATH": str(toolkit)}
+            "ASCEND_HOME_PATH": str(toolkit), "ASCEND_SIM_API": generation}
 
 
 def _stage(env: dict, stage: str, *args: str) -> None:
@@ -52,7 +57,8 @@ def _accuracy(result_json: Path) -> dict[str, float]:
 def pipeline(tmp_path_factory):
     """Runs one model through the stages; returns run(name, target, precision, bins, *extra) -> accuracy."""
     tmp = tmp_path_factory.mktemp("acceptance")
-    env = _env(tmp)
+    envs = {generation: _env(tmp, generation) for generation in ("2023", "2025")}
+    env = envs["2025"]
     bins = {}
 
     def preprocess(mode: str) -> Path:
@@ -62,8 +68,10 @@ def pipeline(tmp_path_factory):
                    "--mode", mode, "--no-progress")
         return bins[mode]
 
-    def run(name: str, target: str, precision: str, mode: str = "float32", soc: str | None = None) -> dict:
+    def run(name: str, target: str, precision: str, mode: str = "float32", soc: str | None = None,
+            generation: str = "2025") -> dict:
         bin_dir = preprocess(mode)
+        env = envs[generation]
         converted = tmp / f"convert_{name}"
         extra = ["--option", f"soc_version={soc}"] if soc else []
         if mode == "uint8":
@@ -87,8 +95,9 @@ def cpu_accuracy(pipeline):
     return pipeline("cpu_fp32", "cpu", "fp32")
 
 
-def test_fp32_matches_the_cpu_target_exactly(pipeline, cpu_accuracy):
-    ascend = pipeline("ascend_fp32", "ascend", "fp32", soc="Ascend310P3")
+@pytest.mark.parametrize("generation", ["2025", "2023"])
+def test_fp32_matches_the_cpu_target_exactly(pipeline, cpu_accuracy, generation):
+    ascend = pipeline(f"ascend_fp32_{generation}", "ascend", "fp32", soc="Ascend310P3", generation=generation)
     assert ascend == cpu_accuracy
 
 

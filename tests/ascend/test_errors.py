@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,15 +108,77 @@ def test_bad_device_ids(ascend_sim, onnx_path, tmp_path):
     _raises(TargetError, "cannot load it on device 3", target.open, result.artifact, manifest, "3")
 
 
-def test_path_the_runtime_refuses(ascend_sim, onnx_path, tmp_path, monkeypatch):
-    target, result, manifest = _built(onnx_path, tmp_path)
-    odd = tmp_path / "with space"
+def test_convert_gives_the_om_a_mode_the_real_checks_accept(ascend_sim, onnx_path, tmp_path):
+    ascend_sim.set("ASCEND_SIM_OM_MODE", "666")  # atc under umask 000
+    _, result, _ = _built(onnx_path, tmp_path)
+    assert result.artifact.stat().st_mode & 0o777 == 0o640
+
+
+def _group_writable(path):
+    path.chmod(0o664)
+    return path, "chmod go-w"
+
+
+def _symlinked(path):
+    link = path.with_name("link.om")
+    link.symlink_to(path)
+    return link, "symbolic link"
+
+
+def _other_owner(path):
+    import os
+
+    os.chown(path, 4242, 4242)  # the tests run as root, which can give the file away
+    return path, "chown"
+
+
+def _odd_characters(path):
+    odd = path.parent / "with space"
     odd.mkdir()
-    moved = result.artifact.rename(odd / result.artifact.name)
-    _raises(InputError, "ais_bench takes only paths of", target.open, moved, manifest)
-    monkeypatch.setitem(sys.modules, "ais_bench.infer.interface", None)  # raw aclruntime has no such rule
-    with target.open(moved, manifest) as session:
-        assert session.run(np.zeros((4, 3, IMAGE, IMAGE), np.float32))[0].shape == (4, 10)
+    return path.rename(odd / path.name), "ais_bench takes only paths of"
+
+
+@pytest.mark.parametrize("change", [_group_writable, _symlinked, _other_owner, _odd_characters])
+def test_paths_the_2025_runtime_refuses_are_named_first(sim_api, onnx_path, tmp_path, monkeypatch, change):
+    """Through ais_bench and through raw aclruntime alike: one line saying what to change, never the device."""
+    import os
+
+    if change is _other_owner and os.geteuid() != 0:
+        pytest.skip("giving a file to another owner needs root")
+    target, result, manifest = _built(onnx_path, tmp_path)
+    path, fix = change(result.artifact)
+    for raw in (False, True):
+        if raw:
+            monkeypatch.setitem(sys.modules, "ais_bench.infer.interface", None)
+        if sim_api == "2023":  # no path checks in that generation: it loads
+            with target.open(path, manifest) as session:
+                assert session.run(np.zeros((4, 3, IMAGE, IMAGE), np.float32))[0].shape == (4, 10)
+            continue
+        message = _raises(InputError, fix, target.open, path, manifest)
+        assert str(path) in message and "device" not in message
+
+
+def test_refused_path_is_not_blamed_on_the_device(ascend_sim, onnx_path, tmp_path, monkeypatch):
+    """Should the runtime refuse a path the harness's own check let through, the message says path."""
+    from targets.ascend import acl_backend
+
+    monkeypatch.setattr(acl_backend, "om_path_problem", lambda path: None)
+    target, result, manifest = _built(onnx_path, tmp_path)
+    result.artifact.chmod(0o666)
+    message = _raises(TargetError, "refused the model path", target.open, result.artifact, manifest)
+    assert "device" not in message.split("refused")[0]
+
+
+def test_aclruntime_without_base_tensor(ascend_sim, onnx_path, tmp_path, monkeypatch):
+    target, result, manifest = _built(onnx_path, tmp_path)
+    monkeypatch.setitem(sys.modules, "ais_bench.infer.interface", None)
+    import aclruntime
+
+    monkeypatch.delattr(aclruntime, "BaseTensor")
+    with target.open(result.artifact, manifest) as session:
+        message = _raises(MissingDependencyError, "no BaseTensor", session.run,
+                          np.zeros((4, 3, IMAGE, IMAGE), np.float32))
+    assert "2022-10-21 or later" in message
 
 
 def test_runtime_not_installed(monkeypatch, ascend_sim, onnx_path, tmp_path):
@@ -124,3 +187,21 @@ def test_runtime_not_installed(monkeypatch, ascend_sim, onnx_path, tmp_path):
     monkeypatch.setitem(sys.modules, "aclruntime", None)
     message = _raises(MissingDependencyError, "aclruntime is not available", target.open, result.artifact, manifest)
     assert "set_env.sh" in message
+
+
+def test_importing_the_real_front_end_leaves_logging_as_it_was(sim_api, onnx_path, tmp_path):
+    """ais_bench 2025 runs logging.basicConfig(stdout, INFO) on import; the harness's output must not change.
+    In a child process: pytest's own log handlers would hide the change here."""
+    import subprocess
+
+    _, result, _ = _built(onnx_path, tmp_path)
+    code = ("import logging\n"
+            "from targets.ascend.acl_backend import open_backend\n"
+            f"backend = open_backend({str(result.artifact)!r}, 0)\n"
+            "assert backend.kind == 'ais_bench.InferSession', backend.kind\n"
+            "logging.getLogger('harness').info('an info line nobody asked for')\n"
+            "print(len(logging.getLogger().handlers))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=str(Path(__file__).resolve().parents[2]))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "0\n", proc.stdout

@@ -12,7 +12,7 @@ import pytest
 
 from harness.errors import InputError
 from targets import get_target
-from targets.ascend import results
+from report.parsers import ais_bench_files as results
 from tests.ascend.models import IMAGE, build_request, tiny_classifier
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -69,6 +69,19 @@ def test_earliest_wording_without_batch_size():
     assert got["throughput"] == 500.0 and "batch_size" not in got
 
 
+def test_pipeline_outputs_means_and_interval_pairs():
+    """`--pipeline 1 --threads 2`: stats {mean, count}, [start, end] pairs, a mean-only printed line."""
+    got = results.parse_summary({"NPU_compute_time": {"mean": 1.5, "count": 2}, "throughput": 4000.0,
+                                 "npu_compute_time_list": [[0.0, 2.0], [1.0, 3.0]], "args": ["--batchsize", "6"]})
+    assert got["compute_ms"] == {"mean": 1.5, "count": 2} and got["compute_intervals"] == 2
+    assert "compute_ms_list" not in got and got["batch_size"] == 6
+    printed = results.parse_performance_log(
+        "[INFO] -----------------Performance Summary------------------\n"
+        "[INFO] NPU_compute_time (ms): mean = 1.5\n"
+        "[INFO] throughput 1000*batchsize.mean(6)/NPU_compute_time.mean(1.5): 4000.0\n")
+    assert printed["compute_ms"] == {"mean": 1.5} and printed["pipeline"] and printed["batch_size"] == 6
+
+
 def test_result_dir_with_log_and_without_summary(tmp_path):
     (tmp_path / "a_0.txt").write_text("1.0 \n")
     got = results.read_result(tmp_path, log=SAMPLES / "logs" / "ais_bench_2023.log")
@@ -93,17 +106,18 @@ def test_not_a_summary_and_not_a_log(tmp_path):
         results.parse_performance_log("hello\n")
 
 
-def _sim_ais_bench(args: list[str], env_extra: dict | None = None) -> str:
-    env = {**os.environ, **(env_extra or {})}
+def _real_ais_bench(args: list[str]) -> str:
+    """Huawei's real CLI (../shared/upstream, 2025) over the simulated aclruntime."""
+    env = dict(os.environ)
     proc = subprocess.run([sys.executable, "-m", "ais_bench", *args], capture_output=True, text=True, env=env,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
 
-@pytest.mark.parametrize("layout", ["sibling", "inside"])
-def test_simulated_ais_bench_round_trip(ascend_sim, tmp_path, layout):
-    """The sim CLI writes what real ais_bench writes; the readers take it back, outputs match the OM's."""
+def test_real_ais_bench_round_trip(ascend_sim, tmp_path):
+    """What the real CLI writes, the readers take back (the inside layout of ais_infer is read from samples)."""
+    layout = "sibling"
     request = build_request(tiny_classifier(tmp_path / "tiny.onnx"), tmp_path / "om", batch_sizes=[2])
     om = get_target("ascend").build(request).artifact
     prep = tmp_path / "prep"
@@ -112,9 +126,8 @@ def test_simulated_ais_bench_round_trip(ascend_sim, tmp_path, layout):
     for i, image in enumerate(images):
         image.tofile(prep / f"img.{i}.bin")  # name has a dot: ais_bench keeps only what precedes the first one
         image.tofile(prep / f"sample_{i}.bin")
-    env = {"ASCEND_SIM_SUMMARY": layout}
-    log = _sim_ais_bench(["--model", str(om), "--input", str(prep), "--output", str(tmp_path / "result"),
-                          "--output_dirname", "result_bs2", "--outfmt", "TXT", "--batchsize", "2"], env)
+    log = _real_ais_bench(["--model", str(om), "--input", str(prep), "--output", str(tmp_path / "result"),
+                           "--output_dirname", "result_bs2", "--outfmt", "TXT", "--batchsize", "2"])
     got = results.read_result(tmp_path / "result" / "result_bs2")
     assert got["summary_layout"] == layout and got["batch_size"] == 2
     assert got["h2d_ms"]["max"] > 0 and got["d2h_ms"]["max"] > 0

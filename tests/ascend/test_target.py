@@ -140,9 +140,11 @@ def test_soc_version_detected_from_npu_smi(ascend_sim, onnx_path, tmp_path):
 
 
 def test_fp32_flag_follows_the_cann_version(ascend_sim, onnx_path, tmp_path):
+    ascend_sim.set("ASCEND_SIM_CANN", "6.3.RC2")  # no --precision_mode_v2 in its atc --help
     old = get_target("ascend").build(build_request(onnx_path, tmp_path / "old"))
-    assert old.info["precision_flags"] == ["--precision_mode=force_fp32"]
-    ascend_sim.set("ASCEND_SIM_CANN", "8.0.RC1")
+    assert old.info["precision_flags"] == ["--precision_mode=must_keep_origin_dtype"]
+    assert old.info["effective_precision"] == "fp32"
+    ascend_sim.set("ASCEND_SIM_CANN", "7.0.0")
     from targets.ascend import cann
 
     cann.atc_help.cache_clear()
@@ -152,7 +154,7 @@ def test_fp32_flag_follows_the_cann_version(ascend_sim, onnx_path, tmp_path):
 
 
 def test_versions_read_the_toolkit(ascend_sim):
-    assert get_target("ascend").versions() == {"cann": "7.0.0", "atc_precision_flag": "precision_mode"}
+    assert get_target("ascend").versions() == {"cann": "7.0.0", "atc_precision_flag": "precision_mode_v2"}
 
 
 def test_build_info_is_json_and_names_the_om_input(onnx_path, tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.contracts import run_summary_path
 from tests.conftest import make_convert_dir, write_bins
 from tests.faults.helpers import assert_clean_failure, fault_cli, full_disk_cli, snapshot
 
@@ -33,7 +34,7 @@ def test_disk_full_while_writing_outputs(work):
     proc = full_disk_cli("infer: disk full writing an output", "img_3_0.txt", *infer_args(work), base=work)
     assert_clean_failure(proc, 9, "img_3_0.txt", "no space left", "bytes (", "free there", "rerun the same command")
     run = work / "res" / "run"
-    assert not (run / "summary.json").exists() and not list(run.glob(".*.tmp"))
+    assert not run_summary_path(run).exists() and not list(run.glob(".*.tmp"))
     rerun = fault_cli("infer: rerun after disk full", *infer_args(work), base=work)
     assert rerun.returncode == 0, rerun.stderr
     assert "resuming an interrupted run" in rerun.stdout
@@ -41,15 +42,15 @@ def test_disk_full_while_writing_outputs(work):
 
 
 def test_disk_full_while_writing_the_summary_keeps_the_outputs(work):
-    proc = full_disk_cli("infer: disk full writing summary.json", "summary.json", *infer_args(work), base=work)
-    assert_clean_failure(proc, 9, "summary.json", "no space left", "files already finished are kept")
+    proc = full_disk_cli("infer: disk full writing the run summary", "run_summary.json", *infer_args(work), base=work)
+    assert_clean_failure(proc, 9, "run_summary.json", "no space left", "files already finished are kept")
     assert "delete" not in proc.stderr and "remove" not in proc.stderr
     run = work / "res" / "run"
     kept = outputs(run)
-    assert len(kept) == 6 and not (run / "summary.json").exists()
+    assert len(kept) == 6 and not run_summary_path(run).exists()
     rerun = fault_cli("infer: rerun after disk full at the summary", *infer_args(work), base=work)
     assert rerun.returncode == 0, rerun.stderr
-    assert json.loads((run / "summary.json").read_text())["num_inputs"] == 6
+    assert json.loads(run_summary_path(run).read_text())["num_inputs"] == 6
     assert outputs(run) == kept
 
 
@@ -57,14 +58,14 @@ def test_unchanged_rerun_is_skipped_and_force_runs_again(work):
     first = fault_cli("infer: first run", *infer_args(work), base=work)
     assert first.returncode == 0, first.stderr
     run = work / "res" / "run"
-    before = snapshot(run)
+    before = snapshot(work / "res")
     again = fault_cli("infer: unchanged rerun", *infer_args(work), base=work)
     assert again.returncode == 0, again.stderr
     assert "nothing to do, pass --force" in again.stdout and "Performance Summary" not in again.stdout
-    assert snapshot(run) == before
+    assert snapshot(work / "res") == before
     forced = fault_cli("infer: rerun with --force", *infer_args(work, "--force"), base=work)
     assert forced.returncode == 0 and "Performance Summary" in forced.stdout
-    assert snapshot(run)["summary.json"] != before["summary.json"]
+    assert snapshot(work / "res")["run_summary.json"] != before["run_summary.json"]
 
 
 def test_changed_inputs_are_run_again(work):
@@ -86,7 +87,7 @@ def test_a_damaged_ort_cache_is_rebuilt_not_looped(work):
     assert "rebuilt it" in proc.stdout and proc.stderr.strip() == ""
     again = fault_cli("infer: next run uses the rebuilt cache", *infer_args(work, dirname="two"), base=work)
     assert again.returncode == 0, again.stderr
-    summary = json.loads((work / "res" / "two" / "summary.json").read_text())
+    summary = json.loads(run_summary_path(work / "res" / "two").read_text())
     assert summary["engine"]["optimized_cache"] is True and "rebuilt" not in again.stdout
 
 

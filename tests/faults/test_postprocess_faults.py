@@ -27,7 +27,7 @@ def test_outputs_of_the_wrong_length_name_the_file(tmp_path):
     write_txt(res, "d", one_hot(1, n=7))  # another model's output, or a cut file
     (tmp_path / "labels.txt").write_text("a.JPEG 1\nb.JPEG 1\nc.JPEG 1\nd.JPEG 1\n")
     before = snapshot(res)
-    proc = postprocess("postprocess: one output of the wrong length, no summary.json", tmp_path, res,
+    proc = postprocess("postprocess: one output of the wrong length, no run summary", tmp_path, res,
                        tmp_path / "labels.txt")
     assert_clean_failure(proc, 3, "d_0.txt", "7 values", "other outputs hold 10")
     assert snapshot(res) == before  # no result.json written

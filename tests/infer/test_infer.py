@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from harness.contracts import run_summary_path
 from tests.conftest import ais_bench_txt, assert_one_line_error, make_convert_dir, run_cli, write_bins
 
 
@@ -28,9 +29,9 @@ def test_dataset_mode_pads_and_writes_every_format(model_dir, tmp_path):
                        str(tmp_path / "res"), "--output_dirname", fmt, "--outfmt", fmt, "--batchsize", "4")
         assert proc.returncode == 0, proc.stderr
         out = tmp_path / "res" / fmt
-        files = sorted(p.name for p in out.iterdir() if p.name != "summary.json")
+        files = sorted(p.name for p in out.iterdir())
         assert files == sorted(f"img_{i}_0.{fmt.lower()}" for i in range(10))  # no outputs for 2 padded slots
-        summary = json.loads((out / "summary.json").read_text())
+        summary = json.loads(run_summary_path(out).read_text())
         assert summary["num_inputs"] == 10 and summary["num_batches"] == 3 and summary["padded_slots"] == 2
         for stem, arr in data.items():
             expected = reference_logits(arr, weight, bias).astype(np.float32)
@@ -52,7 +53,7 @@ def test_summary_holds_the_timing_contract(model_dir, tmp_path):
     proc = run_cli("-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "bins"), "--output",
                    str(tmp_path / "res"), "--output_dirname", "r", "--batchsize", "2", "--warmup_count", "2")
     assert proc.returncode == 0, proc.stderr
-    s = json.loads((tmp_path / "res" / "r" / "summary.json").read_text())
+    s = json.loads(run_summary_path(tmp_path / "res" / "r").read_text())
     assert s["kind"] == "harness.infer" and s["target"] == "cpu" and s["mode"] == "dataset"
     compute = s["compute_ms"]
     assert len(compute) == 5 and s["timings"]["compute"]["count"] == 5
@@ -66,7 +67,7 @@ def test_pure_mode_runs_loop_batches_on_random_data(model_dir, tmp_path):
     proc = run_cli("-m", "infer", "--model", str(model_dir), "--loop", "7", "--batchsize", "3", "--output",
                    str(tmp_path / "res"), "--output_dirname", "pure")
     assert proc.returncode == 0, proc.stderr
-    s = json.loads((tmp_path / "res" / "pure" / "summary.json").read_text())
+    s = json.loads(run_summary_path(tmp_path / "res" / "pure").read_text())
     assert s["mode"] == "pure" and s["num_batches"] == 7 and s["num_inputs"] == 21
     assert len(s["compute_ms"]) == 7
     from infer.loop import random_batch
@@ -80,7 +81,7 @@ def test_cpu_threads_option_sets_the_session_threads(model_dir, tmp_path):
     proc = run_cli("-m", "infer", "--model", str(model_dir), "--loop", "2", "--option", "threads=1", "--output",
                    str(tmp_path / "res"), "--output_dirname", "one")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "res" / "one" / "summary.json").read_text())["engine"]["threads"] == 1
+    assert json.loads(run_summary_path(tmp_path / "res" / "one").read_text())["engine"]["threads"] == 1
     for bad in ("x", "0"):
         assert_one_line_error(run_cli("-m", "infer", "--model", str(model_dir), "--option", f"threads={bad}"),
                               f"threads={bad}", "whole number")
@@ -90,7 +91,7 @@ def test_pure_mode_time_limit_stops_on_a_stable_median(model_dir, tmp_path):
     proc = run_cli("-m", "infer", "--model", str(model_dir), "--loop", "10", "--time_limit", "20",
                    "--stable_ci", "0.5", "--output", str(tmp_path / "res"), "--output_dirname", "p")
     assert proc.returncode == 0, proc.stderr
-    s = json.loads((tmp_path / "res" / "p" / "summary.json").read_text())
+    s = json.loads(run_summary_path(tmp_path / "res" / "p").read_text())
     assert 10 <= s["num_batches"] and s["throughput"]["wall_s"] < 20
 
 
@@ -104,9 +105,9 @@ def test_null_target_on_two_devices_shards_the_dataset(tmp_path, io):
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "res" / "m"
     assert sorted(p.name for p in out.glob("*.bin")) == sorted(f"img_{i}_0.bin" for i in range(7))
-    merged = json.loads((out / "summary.json").read_text())
+    merged = json.loads(run_summary_path(out).read_text())
     assert merged["device"] == "0,1" and merged["num_inputs"] == 7
-    parts = [json.loads((out / f"summary.device{d}.json").read_text()) for d in "01"]
+    parts = [json.loads((out.parent / f"{out.name}_summary.device{d}.json").read_text()) for d in "01"]
     assert merged["throughput"]["compute_only"] == pytest.approx(sum(p["throughput"]["compute_only"]
                                                                      for p in parts))
     assert {p["num_inputs"] for p in parts} == {4, 3}
@@ -116,7 +117,7 @@ def test_null_target_on_two_devices_shards_the_dataset(tmp_path, io):
 def test_bad_inputs_give_one_line(model_dir, tmp_path):
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run_cli("-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "empty")),
-                          "no .bin files")
+                          "no .bin or .npy files")
     write_bins(tmp_path / "wrong", 2, size=9)
     assert_one_line_error(run_cli("-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "wrong")),
                           "img_0.bin", "bytes")
@@ -159,7 +160,7 @@ def test_an_interrupted_run_resumes_and_a_finished_one_reruns(model_dir, tmp_pat
     out = tmp_path / "res" / "r"
     suffix = fmt.lower()
     full = {p.name: p.read_bytes() for p in out.glob(f"*.{suffix}")}
-    (out / "summary.json").unlink()  # as if killed before the end
+    run_summary_path(out).unlink()  # as if killed before the end
     for name in (f"img_3_0.{suffix}", f"img_7_0.{suffix}"):
         (out / name).unlink()
     short = out / f"img_5_0.{suffix}"  # killed while this one was being written
@@ -168,10 +169,10 @@ def test_an_interrupted_run_resumes_and_a_finished_one_reruns(model_dir, tmp_pat
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr
     assert "resuming an interrupted run: 7 of 10" in proc.stdout
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads(run_summary_path(out).read_text())
     assert summary["num_inputs"] == 3 and summary["extra"]["resumed_after"] == 7
     assert {p.name: p.read_bytes() for p in out.glob(f"*.{suffix}")} == full
     assert not list(out.glob(".*.tmp"))
     again = run_cli(*args)
-    assert json.loads((out / "summary.json").read_text())["num_inputs"] == 10, again.stderr
+    assert json.loads(run_summary_path(out).read_text())["num_inputs"] == 10, again.stderr
     assert {p.name: p.read_bytes() for p in out.glob(f"*.{suffix}")} == full

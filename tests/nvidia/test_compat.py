@@ -1,13 +1,17 @@
 """The description beside each artifact and the checks that it runs here."""
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import json
+import sys
 
 import pytest
 
-from harness.errors import InputError, TargetError
+from harness.errors import InputError, MissingDependencyError, TargetError
 from targets.nvidia.compat import check_tensorrt_engine, check_torch_artifact, meta_path, read_meta, write_meta
-from targets.nvidia.options import NvidiaOptions, choose_engine
+from targets.nvidia.options import NvidiaOptions, choose_engine, tensorrt_version
+from targets.nvidia.trt_build import import_tensorrt
 from targets.nvidia.plan import OnnxFacts
 
 HERE = {"tensorrt": "10.16.0", "gpu_name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
@@ -76,12 +80,33 @@ def test_engine_choice_follows_tensorrt_availability():
     import importlib
 
     try:
-        importlib.import_module("tensorrt")
-        expected = "tensorrt"
+        expected = "tensorrt" if importlib.import_module("tensorrt").__version__ else "torch"
     except Exception:
         expected = "torch"
     assert choose_engine(None) == expected
     assert choose_engine("torch") == "torch"
+
+
+def test_tensorrt_type_stubs_alone_count_as_missing(tmp_path, monkeypatch):
+    """tensorrt-stubs installs tensorrt/__init__.pyi only: `import tensorrt` then gives an empty namespace."""
+    (tmp_path / "tensorrt").mkdir()
+    (tmp_path / "tensorrt" / "__init__.pyi").write_text("__version__: str\n")
+
+    class StubsOnly(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name != "tensorrt":
+                return None
+            spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            spec.submodule_search_locations = [str(tmp_path / "tensorrt")]
+            return spec
+
+    monkeypatch.setattr(sys, "meta_path", [StubsOnly(), *sys.meta_path])
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # restored (or removed) after the test
+    del sys.modules["tensorrt"]
+    assert importlib.import_module("tensorrt").__file__ is None
+    assert tensorrt_version() is None and choose_engine(None) == "torch"
+    with pytest.raises(MissingDependencyError, match="tensorrt is not available"):
+        import_tensorrt()
 
 
 def test_onnx_facts_see_fp16_tensors_and_qdq_nodes(tmp_path):

@@ -198,7 +198,7 @@ def test_unknown_summary_format_is_one_clear_error(tmp_path):
     write_json(tmp_path / "run" / "summary.json", {"kind": "someone.else", "fps": 3})
     proc = run_cli("-m", "report", "--input", str(tmp_path), "--output", str(tmp_path / "out"))
     assert proc.returncode == 4
-    assert_one_line_error(proc, "summary.json of an unknown format (kind 'someone.else'")
+    assert_one_line_error(proc, "summary.json: JSON of an unknown format (kind 'someone.else')")
 
 
 def test_unknown_trtexec_version_is_one_clear_error(tmp_path):
@@ -211,7 +211,7 @@ def test_unknown_trtexec_version_is_one_clear_error(tmp_path):
 def test_unknown_ais_bench_json_and_meta_key(tmp_path, capsys):
     write_json(tmp_path / "a" / "run_summary.json", {"latency": 1})
     assert cli.main(["--input", str(tmp_path / "a"), "--output", str(tmp_path / "out")]) == 4
-    assert "not an ais_bench summary of a known version" in capsys.readouterr().err
+    assert "run_summary.json: JSON of an unknown format (kind None)" in capsys.readouterr().err
     shutil.copy(DATA / "ais_bench" / "bs1_ais_bench.log", vendor_dir(tmp_path / "b"))
     write_json(tmp_path / "b" / "report-meta.json", {"modle": "typo"})
     assert cli.main(["--input", str(tmp_path / "b"), "--output", str(tmp_path / "out")]) == 3
@@ -232,7 +232,7 @@ def test_harness_logs_and_overlapping_inputs_are_not_double_counted(tmp_path):
         "[INFO] throughput 1000*batchsize(16)/compute_time.mean(2.0000): 8000.00\n")
     found = collect([tmp_path, tmp_path / "results"])
     assert len(found.perf) == 1 and found.perf[0].img_s_compute == pytest.approx(8000.0)
-    assert found.skipped == [str(run / "infer.log")]
+    assert found.skipped == [f"{run / 'infer.log'}: a harness infer log; its summary JSON holds these figures"]
 
 
 def test_report_modules_do_not_import_torch():

@@ -56,13 +56,13 @@ def test_unreadable_txt_names_the_file(tmp_path):
 def test_truncated_bin_is_refused(tmp_path):
     write_result_dir(tmp_path, VALUES, outfmt="BIN")
     (tmp_path / "img_a_0.bin").write_bytes(np.zeros(5, dtype=np.float32).tobytes())
-    with pytest.raises(InputError, match=r"img_a_0\.bin: 5 values, summary.json says the output shape is \[6\]"):
+    with pytest.raises(InputError, match=r"img_a_0\.bin: 5 values, the run summary says the output shape is \[6\]"):
         read_outputs(tmp_path)
 
 
 def test_bin_without_summary_cannot_be_read(tmp_path):
     write_result_dir(tmp_path, VALUES, outfmt="BIN", summary=False)
-    with pytest.raises(InputError, match="BIN outputs without summary.json"):
+    with pytest.raises(InputError, match="BIN outputs without the run summary"):
         read_outputs(tmp_path)
 
 

@@ -69,16 +69,16 @@ def test_trtexec_without_summary_or_version():
 
 
 def test_ais_bench_printed_new_generation():
-    (run,) = ais_bench.parse_printed_summary((AIS / "bs1_ais_bench.log").read_text())
-    assert run.generation == "ais_bench (2023+)" and run.batch_size == 1
+    (run,) = ais_bench.parse_printed_summary((AIS / "bs1_ais_bench.log").read_text()).runs
+    assert run.software == "ais_bench or msit benchmark (2023-01 on printed summary)" and run.batch_size == 1
     assert run.throughput == pytest.approx(529.1005291005291)
     assert run.npu_compute_ms == {"min": 1.875, "max": 1.912, "mean": 1.89, "median": 1.889, "p99": 1.91}
     assert run.h2d_ms == {}
 
 
 def test_ais_infer_printed_old_generation_with_transfers():
-    (run,) = ais_bench.parse_printed_summary((AIS / "bs16_ais_infer.log").read_text())
-    assert run.generation == "ais_infer (2022)" and run.batch_size == 16
+    (run,) = ais_bench.parse_printed_summary((AIS / "bs16_ais_infer.log").read_text()).runs
+    assert run.software == "ais_infer or ais_bench (2022 to 2023-01 printed summary)" and run.batch_size == 16
     assert run.throughput == pytest.approx(729.2599603105127)
     assert run.npu_compute_ms["mean"] == pytest.approx(21.94005001068115)
     assert run.h2d_ms["mean"] == 2.503 and run.d2h_ms["p99"] == 0.069
@@ -89,7 +89,7 @@ def test_ais_infer_printed_old_generation_with_transfers():
 
 def test_ais_bench_summary_json_new_generation():
     run = ais_bench.parse_summary_json(json.loads((AIS / "result_bs4_summary.json").read_text()))
-    assert run.generation == "ais_bench (2023+)" and run.batch_size == 4
+    assert run.software == "ais_bench (summary.json, 2022-11 on)" and run.batch_size == 4
     assert run.npu_compute_ms["count"] == 5 and run.npu_compute_ms["p99"] == 4.4596
     assert run.samples_ms == [4.4, 4.43, 4.42, 4.46, 4.43]
     assert run.model_path == "se-resnext_bs4.om"
@@ -99,7 +99,7 @@ def test_ais_bench_summary_json_new_generation():
 def test_ais_infer_sumary_json_old_generation():
     data = json.loads((AIS / "2022_09_08-10_11_12" / "sumary.json").read_text())
     run = ais_bench.parse_summary_json(data)
-    assert run.generation == "ais_infer (2022)" and run.batch_size == 16 and run.samples_ms == []
+    assert run.software == "ais_infer (2022 sumary.json)" and run.batch_size == 16 and run.samples_ms == []
     del data["args"]  # without --batchsize the batch follows from throughput * mean / 1000
     assert ais_bench.parse_summary_json(data).batch_size == 16
 

@@ -1,8 +1,13 @@
 """The simulated `atc`: the argument checks of ref-ascend.md section 2, then a simulated OM.
 
-Environment: ASCEND_SIM_CANN (toolkit version, default 7.0.0; 8.0 and newer list
---precision_mode_v2), ASCEND_SIM_OM_SUFFIX=1 (name the OM `<output>_linux_x86_64.om`),
-ASCEND_SIM_ATC_FAIL=<text> (fail with that message after the checks).
+Precision modes compute as documented: force_fp16 and the mixed modes in fp16; force_fp32 and
+cube_fp16in_fp32out (documented as equivalent) feed fp16 to the cube ops (Conv, MatMul, Gemm) and keep the
+rest fp32; only must_keep_origin_dtype and --precision_mode_v2=origin keep an fp32 graph in fp32.
+
+Environment: ASCEND_SIM_CANN (toolkit version, default 7.0.0; 7.0 and newer list --precision_mode_v2,
+as documented from CANN 7.0), ASCEND_SIM_OM_SUFFIX=1 (name the OM `<output>_linux_x86_64.om`),
+ASCEND_SIM_ATC_FAIL=<text> (fail with that message after the checks), ASCEND_SIM_OM_MODE=<octal> (the mode
+the OM file is created with, default 0o640; the real atc's is unconfirmed).
 """
 from __future__ import annotations
 
@@ -18,9 +23,10 @@ KNOWN_SOCS = {"Ascend310", "Ascend310P1", "Ascend310P3", "Ascend310P5", "Ascend3
               "Ascend310B4", "Ascend910", "Ascend910A", "Ascend910B", "Ascend910ProA", "Ascend910ProB",
               "Ascend910PremiumA", "Ascend910B1", "Ascend910B2", "Ascend910B3", "Ascend910B4", "Ascend950PR"}
 PRECISION_MODES = {"force_fp16": "fp16", "allow_fp32_to_fp16": "fp16", "allow_mix_precision": "fp16",
-                   "allow_mix_precision_fp16": "fp16", "cube_fp16in_fp32out": "fp16",
-                   "must_keep_origin_dtype": "fp32", "force_fp32": "fp32"}
-PRECISION_MODES_V2 = {"fp16": "fp16", "mixed_float16": "fp16", "cube_fp16in_fp32out": "fp16", "origin": "fp32"}
+                   "allow_mix_precision_fp16": "fp16", "cube_fp16in_fp32out": "cube_fp16in",
+                   "must_keep_origin_dtype": "fp32", "force_fp32": "cube_fp16in"}
+PRECISION_MODES_V2 = {"fp16": "fp16", "mixed_float16": "fp16", "cube_fp16in_fp32out": "cube_fp16in",
+                      "origin": "fp32"}
 FLAGS = {"mode", "framework", "model", "output", "input_format", "input_shape", "dynamic_batch_size",
          "soc_version", "precision_mode", "precision_mode_v2", "insert_op_conf", "enable_small_channel",
          "log", "out_nodes", "output_type", "op_select_implmode", "optypelist_for_implmode", "help", "h"}
@@ -38,7 +44,7 @@ def cann_version() -> tuple[int, ...]:
 
 
 def has_precision_mode_v2() -> bool:
-    return cann_version() >= (8, 0)
+    return cann_version() >= (7, 0)
 
 
 def help_text() -> str:
@@ -233,7 +239,7 @@ def convert(args: dict) -> Path:
               "atc_args": args}
     suffix = "_linux_x86_64" if os.environ.get("ASCEND_SIM_OM_SUFFIX") == "1" else ""
     om_path = Path(args["output"] + suffix + ".om")
-    write_om(om_path, header, onnx_bytes)
+    write_om(om_path, header, onnx_bytes, int(os.environ.get("ASCEND_SIM_OM_MODE", "640"), 8))
     Path("fusion_result.json").write_text(json.dumps({"session_and_graph_id": "0_0", "graph_fusion": {}}))
     return om_path
 

@@ -1,7 +1,8 @@
 """Run a simulated OM: ONNX Runtime on the CPU, in the precision atc was asked for.
 
 fp32 runs the ONNX as given, with the session settings of the harness's CPU target, so its numbers
-equal the CPU target's. fp16 (force_fp16 and the other fp16 modes) rounds every float weight, the
+equal the CPU target's. cube_fp16in (force_fp32, cube_fp16in_fp32out) rounds the inputs and weights of
+Conv, MatMul and Gemm to float16 and keeps everything else fp32. fp16 (force_fp16 and the other fp16 modes) rounds every float weight, the
 network input and every float activation to float16 (Cast pairs after each node) while arithmetic
 inside an op stays fp32: the cube units' fp16-in / fp32-accumulate behaviour, close to but not
 equal to fp32. AIPP (crop, then (x - min_chn) * var_reci_chn) is applied to uint8 NHWC input first.
@@ -60,6 +61,29 @@ def emulate_fp16(model_bytes: bytes) -> bytes:
     return model.SerializeToString()
 
 
+CUBE_OPS = ("Conv", "MatMul", "Gemm", "ConvTranspose")
+
+
+def emulate_cube_fp16_inputs(model_bytes: bytes) -> bytes:
+    """The ONNX with the float inputs of every cube op rounded to float16 (Cast pairs in front)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load_from_string(model_bytes)
+    nodes = []
+    for index, node in enumerate(model.graph.node):
+        if node.op_type in CUBE_OPS:
+            for slot, name in enumerate(node.input[:2]):  # activation and weight; the bias stays fp32
+                rounded = f"{name}__cube{index}_{slot}"
+                nodes += [helper.make_node("Cast", [name], [rounded + "_h"], to=TensorProto.FLOAT16),
+                          helper.make_node("Cast", [rounded + "_h"], [rounded], to=TensorProto.FLOAT)]
+                node.input[slot] = rounded
+        nodes.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model.SerializeToString()
+
+
 def session_for(model_bytes: bytes):
     ort = _ort()
     options = ort.SessionOptions()
@@ -92,7 +116,11 @@ class SimModel:
     def __init__(self, header: dict, onnx_bytes: bytes) -> None:
         self.header = header
         self.fp16 = header["compute_precision"] == "fp16"
-        self._session = session_for(emulate_fp16(onnx_bytes) if self.fp16 else onnx_bytes)
+        if self.fp16:
+            onnx_bytes = emulate_fp16(onnx_bytes)
+        elif header["compute_precision"] == "cube_fp16in":
+            onnx_bytes = emulate_cube_fp16_inputs(onnx_bytes)
+        self._session = session_for(onnx_bytes)
         self._onnx_input = header["onnx_input_name"]
 
     def run(self, data: bytes, batch: int) -> list[np.ndarray]:

@@ -6,16 +6,18 @@ compute precision the precision flags imply, the AIPP config, output description
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
 MAGIC = b"ASCEND-SIM-OM\x00"
 
 
-def write_om(path: Path, header: dict, onnx_bytes: bytes) -> None:
+def write_om(path: Path, header: dict, onnx_bytes: bytes, mode: int = 0o640) -> None:
     blob = json.dumps(header, sort_keys=True).encode("utf-8")
     tmp = Path(str(path) + ".tmp")
     tmp.write_bytes(MAGIC + struct.pack("<Q", len(blob)) + blob + onnx_bytes)
+    os.chmod(tmp, mode)
     tmp.replace(path)
 
 

@@ -1,12 +1,14 @@
-"""Read what ais_bench / ais_infer wrote on a real Ascend machine into plain dicts.
+"""Read what ais_bench / ais_infer / msit benchmark wrote on a real Ascend machine into plain dicts (text only).
 
 Summary files (ref-ascend.md section 6.2):
 - ais_bench (2022-11 on): `<output>/<dirname>_summary.json`, a sibling of the result directory;
 - ais_infer (older): `<output>/<dirname>/sumary.json`, inside it.
 Keys: NPU_compute_time / H2D_latency / D2H_latency {min, max, mean, median, percentile(99%), count},
-throughput, args (sys.argv), filesinfo, and in newer versions npu_compute_time_list and pid.
+throughput, args (sys.argv), filesinfo, and in newer versions npu_compute_time_list and pid. With
+`--pipeline 1 --threads N` ais_bench keeps only {mean, count} (the mean of merged [start, end] intervals)
+and npu_compute_time_list holds those [start, end] pairs; its log prints `NPU_compute_time (ms): mean = X`.
 The printed Performance Summary (section 6.5) is read from a log file or text.
-Timing dicts come back as {min, max, mean, median, p99, count}, in milliseconds.
+Timing dicts come back as {min, max, mean, median, p99, count} (whatever of those was written), in ms.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from harness.errors import InputError
 
+BATCH_FLAG, BATCH_FLAG_MIN = "--batchsize", "--bat"  # "--ba" could also be --backend
 STAT_KEYS = {"NPU_compute_time": "compute_ms", "H2D_latency": "h2d_ms", "D2H_latency": "d2h_ms"}
 OUTPUT_FILE = re.compile(r"^(?P<stem>.+)_(?P<index>\d+)\.(?P<fmt>txt|npy|bin)$", re.IGNORECASE)
 _NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
@@ -23,6 +26,8 @@ _STAT_LINE = re.compile(rf"(?P<phase>NPU_compute_time|H2D_latency|D2H_latency)\s
                         rf"min\s*=\s*(?P<min>{_NUMBER}),\s*max\s*=\s*(?P<max>{_NUMBER}),\s*"
                         rf"mean\s*=\s*(?P<mean>{_NUMBER}),\s*median\s*=\s*(?P<median>{_NUMBER}),\s*"
                         rf"percentile\((?P<q>\d+)%\)\s*=\s*(?P<pct>{_NUMBER})")
+_MEAN_ONLY_LINE = re.compile(rf"(?P<phase>NPU_compute_time|H2D_latency|D2H_latency)\s*\(ms\):\s*"
+                             rf"mean\s*=\s*(?P<mean>{_NUMBER})\s*$")
 _THROUGHPUT = re.compile(r"throughput\b(?P<formula>.*?):\s*(?P<value>" + _NUMBER + r")\s*$")
 _BATCH_IN_FORMULA = re.compile(r"batchsize(?:\.mean)?\((?P<bs>" + _NUMBER + r")\)")
 _TOTAL = re.compile(r"summary throughput:\s*(?P<value>" + _NUMBER + ")")
@@ -43,17 +48,16 @@ def _stat_dict(raw: dict) -> dict:
 
 
 def batch_size_from_args(args) -> int | None:
-    """--batchsize from the recorded sys.argv (`--batchsize 16`, `--batchsize=16`); None when absent."""
+    """--batchsize from the recorded sys.argv (`--batchsize 16`, `--batchsize=16`, or an abbreviation argparse
+    accepts such as `--batch 16`); None when absent."""
     if not isinstance(args, list):
         return None
-    for i, arg in enumerate(args):
-        text = str(arg)
-        if text.startswith("--batchsize="):
-            value = text.split("=", 1)[1]
-        elif text == "--batchsize" and i + 1 < len(args):
-            value = str(args[i + 1])
-        else:
+    for i, arg in enumerate(map(str, args)):
+        name, has_value, value = arg.partition("=")
+        if not (len(name) >= len(BATCH_FLAG_MIN) and BATCH_FLAG.startswith(name)):
             continue
+        if not has_value:
+            value = str(args[i + 1]) if i + 1 < len(args) else ""
         try:
             return int(value)
         except ValueError:
@@ -68,8 +72,11 @@ def parse_summary(data: dict) -> dict:
     out: dict = {name: _stat_dict(data[key]) for key, name in STAT_KEYS.items() if isinstance(data.get(key), dict)}
     out["throughput"] = float(data.get("throughput", 0.0))
     out["batch_size"] = batch_size_from_args(data.get("args"))
-    if isinstance(data.get("npu_compute_time_list"), list):
-        out["compute_ms_list"] = [float(v) for v in data["npu_compute_time_list"]]
+    times = data.get("npu_compute_time_list")
+    if isinstance(times, list) and times and all(isinstance(v, (list, tuple)) for v in times):
+        out["compute_intervals"] = len(times)  # --pipeline: overlapping [start, end] pairs, not durations
+    elif isinstance(times, list):
+        out["compute_ms_list"] = [float(v) for v in times]
     files = data.get("filesinfo") or {}
     out["num_samples"] = len(files)
     out["outfiles"] = sum(len(v.get("outfiles", [])) for v in files.values() if isinstance(v, dict))
@@ -120,6 +127,11 @@ def parse_performance_log(text: str) -> dict:
             current[phase] = {k: float(stat.group(k)) for k in ("min", "max", "mean", "median")}
             current[phase][f"p{stat.group('q')}"] = float(stat.group("pct"))
             continue
+        mean_only = _MEAN_ONLY_LINE.search(line)
+        if mean_only:  # --pipeline --threads N prints means only
+            current[STAT_KEYS[mean_only.group("phase")]] = {"mean": float(mean_only.group("mean"))}
+            current["pipeline"] = True
+            continue
         device_run = _DEVICE_RUN.search(line)
         if device_run:
             device_runs.append({"index": int(device_run.group("i")), "device": int(device_run.group("device")),
@@ -128,6 +140,7 @@ def parse_performance_log(text: str) -> dict:
         throughput = _THROUGHPUT.search(line)
         if throughput and "summary throughput" not in line:
             current["throughput"] = float(throughput.group("value"))
+            current["formula"] = throughput.group("formula").strip()
             batch = _BATCH_IN_FORMULA.search(throughput.group("formula"))
             if batch:
                 size = float(batch.group("bs"))  # a mean over runs in auto dymshape/dymdims modes

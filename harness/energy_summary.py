@@ -1,0 +1,79 @@
+"""summary.json `energy`: a meter's reading plus the per-image figures, merged over devices, printed.
+
+Images per second per watt is the same number as images per joule (both over the timed loop).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+from harness.energy import EnergyReading
+
+
+@dataclass
+class EnergySummary(EnergyReading):
+    """summary.json `energy`: the reading plus the per-image figures."""
+
+    available: bool = False
+    images: int = 0
+    joules_per_image: float | None = None
+    images_per_second_per_watt: float | None = None  # = images per joule
+    counter_to_sampled_ratio: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize_energy(reading: EnergyReading | None, images: int) -> EnergySummary:
+    if reading is None:
+        return EnergySummary(unavailable="no energy meter ran around this loop")
+    summary = EnergySummary(**asdict(reading), images=images)
+    if reading.joules is None or reading.unavailable:
+        summary.joules = None
+        summary.unavailable = reading.unavailable or "the meter returned no energy"
+        return summary
+    summary.available = True
+    if images > 0:
+        summary.joules_per_image = reading.joules / images
+    if reading.joules > 0:
+        summary.images_per_second_per_watt = images / reading.joules
+    if reading.sampled_joules:
+        summary.counter_to_sampled_ratio = reading.joules / reading.sampled_joules
+    return summary
+
+
+def merge_energy(parts: Sequence[dict], devices: Sequence[str]) -> dict:
+    """One `energy` for a run on several devices: joules add up; any device without a figure makes
+    the total unavailable, naming it."""
+    missing = [f"device {d}: {p.get('unavailable') or 'no energy recorded'}" for d, p in zip(devices, parts)
+               if not p.get("available")]
+    images = sum(int(p.get("images") or 0) for p in parts)
+    if missing or not parts:
+        return EnergySummary(images=images, unavailable="; ".join(missing) or "no device").to_dict()
+    joules = sum(p["joules"] for p in parts)
+    peaks = [p["peak_watts"] for p in parts if p.get("peak_watts") is not None]
+    seconds = max(p["seconds"] for p in parts)
+    merged = EnergySummary(counter=", ".join(sorted({p["counter"] for p in parts})),
+                           resolution=parts[0].get("resolution", ""), method=parts[0].get("method", ""),
+                           seconds=seconds, joules=joules, average_watts=joules / seconds if seconds > 0 else None,
+                           peak_watts=sum(peaks) if len(peaks) == len(parts) else None,
+                           samples=sum(p.get("samples", 0) for p in parts), images=images, available=True,
+                           joules_per_image=joules / images if images else None,
+                           images_per_second_per_watt=images / joules if joules > 0 else None)
+    merged.comparison = {"per_device": dict(zip(devices, parts))}
+    return merged.to_dict()
+
+
+def energy_line(energy: dict) -> str:
+    """The one line infer prints about energy."""
+    if not energy:
+        return "[INFO] energy: not recorded"
+    if not energy.get("available"):
+        return f"[INFO] energy: unavailable: {energy.get('unavailable')}"
+    line = (f"[INFO] energy: {energy['joules']:.2f} J over {energy['seconds']:.2f} s, "
+            f"{energy['average_watts']:.1f} W average")
+    if energy.get("peak_watts") is not None:
+        line += f", {energy['peak_watts']:.1f} W peak"
+    if energy.get("joules_per_image") is not None:
+        line += f", {energy['joules_per_image']:.4g} J/image, {energy['images_per_second_per_watt']:.4g} img/s/W"
+    return line + f" ({energy['counter']})"

@@ -1,0 +1,57 @@
+"""ais_bench flags the harness does not implement: accepted at the value that changes nothing, else refused
+with one line naming the flag, so an ais_bench command line either runs the same or says why it cannot.
+
+Flags and defaults from ais_bench's own parser (2025 generation, `ais_bench/infer/utils.py` get_args).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from harness.errors import InputError
+
+_FALSE = ("0", "false", "f", "no", "n")
+# flag -> the values that mean "off" / the default behaviour, which the harness has too
+NEUTRAL = {
+    "--debug": _FALSE, "--profiler": _FALSE, "--dump": _FALSE, "--dump_npy": _FALSE, "--perf": _FALSE,
+    "--pipeline": _FALSE, "--energy_consumption": _FALSE, "--auto_set_dymshape_mode": _FALSE,
+    "--auto_set_dymdims_mode": _FALSE, "--divide_input": _FALSE, "--run_mode": ("array", "files", "full", "tensor"),
+    "--output_batchsize_axis": ("0",), "--threads": ("1",), "--pure_data_type": ("zero", "random"),
+    "--npu_id": None, "--profiler_rename": None, "--backend": ("", "none"),
+}
+# flag -> why the harness has no such run
+UNSUPPORTED = {
+    "--dymHW": "dynamic-HW models", "--dymDims": "dynamic-dims models", "--dymShape": "dynamic-shape models",
+    "--dymShape_range": "dynamic-shape models", "--outputSize": "custom output sizes (dynamic-shape models)",
+    "--acl_json_path": "profiling and dump through acl.json", "--aipp_config": "dynamic AIPP",
+}
+
+
+def take_ais_bench_flags(argv: Sequence[str]) -> list[str]:
+    """argv without the neutral ais_bench flags; InputError for a flag whose run the harness cannot make."""
+    rest: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        name, sep, value = items[i].partition("=")
+        if name not in NEUTRAL and name not in UNSUPPORTED:
+            rest.append(items[i])
+            i += 1
+            continue
+        if not sep:
+            if i + 1 >= len(items):
+                raise InputError(f"{name} needs a value")
+            value = items[i + 1]
+            i += 1
+        i += 1
+        _check(name, value)
+    return rest
+
+
+def _check(name: str, value: str) -> None:
+    if name in UNSUPPORTED:
+        raise InputError(f"{name} is an ais_bench flag for {UNSUPPORTED[name]}, which this harness does not run; "
+                         "use ais_bench itself for such a model")
+    neutral = NEUTRAL[name]
+    if neutral is not None and value.strip().lower() not in neutral:
+        raise InputError(f"{name} {value}: this harness implements only {name} {neutral[0]} (the ais_bench "
+                         f"default); drop the flag or use ais_bench itself")

@@ -1,0 +1,69 @@
+"""The checks ais_bench (2025 and later) and aclruntime make on an OM path before loading it, made first here.
+
+Real rules (../shared/upstream/ais_bench/2025-12: `ais_bench/infer/common/path_security_check.py` for
+InferSession, `backend/base/module/ModelInfer/File.cpp` CheckFileBeforeRead for the C++ session):
+characters [_A-Za-z0-9/.-] only, at most 4096 characters (255 per name) and 32 levels, a regular file and not a
+symbolic link, not writable by group or others, readable by its owner, owned by the current user or one of
+its groups, suffix .om, at most 10 GiB. ais_bench's own refusal says only "The path ... is illegal"; this
+module says which rule failed and what to change.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+SAFE_CHARACTERS = re.compile(r"^[_A-Za-z0-9/.\-]+$")
+PATH_LENGTH_MAX = 4096
+NAME_LENGTH_MAX = 255
+PATH_DEPTH_MAX = 32
+OM_SIZE_MAX = 10 << 30
+# What convert gives the OMs it builds: the mode the real tools create their own files with (File.h 0640).
+OM_MODE = 0o640
+
+
+def om_path_problem(path: str) -> str | None:
+    """What ais_bench would refuse about `path` and how to fix it, or None when it would load it."""
+    abs_path = os.path.abspath(path)
+    if not SAFE_CHARACTERS.match(abs_path):
+        return "ais_bench takes only paths of [_A-Za-z0-9/.-]; move the convert output directory to such a path"
+    if len(abs_path) > PATH_LENGTH_MAX or len(os.path.basename(abs_path)) > NAME_LENGTH_MAX:
+        return f"the path is longer than ais_bench allows ({PATH_LENGTH_MAX} characters, {NAME_LENGTH_MAX} per name)"
+    if abs_path.count("/") > PATH_DEPTH_MAX:
+        return f"the path is deeper than ais_bench allows ({PATH_DEPTH_MAX} levels); use a shorter directory"
+    if os.path.islink(abs_path):
+        return f"is a symbolic link, which ais_bench refuses; pass the file itself ({os.path.realpath(abs_path)})"
+    try:
+        info = os.stat(abs_path)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror}); rerun convert"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file; pass the OM convert wrote"
+    return _permission_problem(abs_path, info) or _size_problem(abs_path, info)
+
+
+def _permission_problem(path: str, info: os.stat_result) -> str | None:
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return (f"is writable by group or others (mode {mode:o}), which ais_bench refuses; "
+                f"run `chmod go-w {path}`")
+    if info.st_uid != os.geteuid() and info.st_gid not in os.getgroups():
+        return (f"belongs to uid {info.st_uid} gid {info.st_gid}, neither this user nor one of its groups, which "
+                f"ais_bench refuses; run `chown $(id -u):$(id -g) {path}` or convert as this user")
+    if not mode & stat.S_IRUSR or not os.access(path, os.R_OK):
+        return f"is not readable by this user (mode {mode:o}); run `chmod u+r {path}`"
+    return None
+
+
+def _size_problem(path: str, info: os.stat_result) -> str | None:
+    if not path.endswith(".om"):
+        return "does not end in .om, which ais_bench requires"
+    if info.st_size > OM_SIZE_MAX:
+        return f"is larger than the {OM_SIZE_MAX >> 30} GiB ais_bench loads"
+    return None
+
+
+def secure(om: Path) -> None:
+    """Give an OM convert built the mode the real checks accept, whatever the umask was."""
+    os.chmod(om, OM_MODE)

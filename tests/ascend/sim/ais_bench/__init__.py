@@ -1,1 +1,0 @@
-"""Simulated ais_bench package (tests only); see infer/interface.py and __main__.py."""

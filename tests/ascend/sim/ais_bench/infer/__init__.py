@@ -1,1 +1,0 @@
-"""Simulated ais_bench.infer (tests only)."""
