@@ -1,7 +1,8 @@
 """Worker processes that leave with their parent and stay quiet when the user interrupts.
 
 A pool worker blocked on its task queue outlives a parent killed with SIGKILL: nothing tells it.
-On Linux the kernel can (PR_SET_PDEATHSIG); elsewhere the worker checks its parent between tasks.
+On Linux the kernel does it (PR_SET_PDEATHSIG); the worker also checks at start that its parent is
+still the one that started it, which covers a parent that died before the request took effect.
 Ctrl-C reaches every process of the terminal's group: the parent reports it in one line, so the
 workers leave without a traceback of their own.
 """
@@ -35,7 +36,3 @@ def quiet_worker(parent_pid: int) -> None:
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, _leave_quietly)
     signal.signal(signal.SIGTERM, _leave_quietly)
-
-
-def parent_alive(parent_pid: int) -> bool:
-    return os.getppid() == parent_pid
