@@ -101,7 +101,8 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     from harness.perf import fps_stats, host_peak_rss_mib, stability
 
     engine = session.info()
-    warnings = [w for w in (stability(stats["compute"]), resolution_warning(engine, stats["compute"])) if w]
+    warnings = [w for w in (stability(stats["compute"], target=manifest.target),
+                            resolution_warning(engine, stats["compute"])) if w]
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
              "warning": "; ".join(warnings)}
     if result.io:
