@@ -40,3 +40,15 @@ class TargetError(HarnessError):
     """A target could not build or run an artifact."""
 
     exit_code = 7
+
+
+class DiskFullError(HarnessError):
+    """The file system ran out of space (or quota) while a file was written."""
+
+    exit_code = 9
+
+
+class BusyError(HarnessError):
+    """Another live run holds the output directory."""
+
+    exit_code = 10

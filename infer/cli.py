@@ -37,6 +37,7 @@ class InferConfig:
     io: str = "auto"  # dataset mode: read inputs and write outputs in threads or worker processes
     accept_preprocess_mismatch: bool = False
     score_calibration_images: bool = False
+    force: bool = False  # run again even when the result directory holds a finished run of the same inputs
 
 
 def _option(text: str) -> tuple[str, str]:
@@ -81,6 +82,8 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
     p.add_argument("--score-calibration-images", action="store_true",
                    help="keep the images an int8 model was calibrated on among the inputs (they are left out by "
                         "default); the overlap is recorded in the run summary")
+    p.add_argument("--force", action="store_true", help="run again even if --output_dirname holds a finished "
+                                                        "run of the same inputs and model (else skipped)")
     p.add_argument("--shard", help=argparse_hidden())
     p.add_argument("--summary_name", default="", help=argparse_hidden())
     args = vars(p.parse_args(take_ais_bench_flags(argv)))

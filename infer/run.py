@@ -71,6 +71,9 @@ def run(config: InferConfig) -> InferSummary:
         if config.input is not None:
             files, calibration = split_calibration(list_bin_files(config.input, session.inputs()[0]), manifest,
                                                    config.score_calibration_images)
+            if calibration.get("calibration_left_out"):
+                print(f"infer: {len(calibration['calibration_left_out'])} inputs calibrated the int8 model and are "
+                      "left out of this run (--score-calibration-images keeps them)", flush=True)
             skipped = 0
             if out_dir is not None and config.shard is None:
                 files, skipped = unfinished(files, out_dir, summary_file(config, out_dir), config.outfmt,
@@ -109,8 +112,6 @@ def split_calibration(files: list[Path], manifest: ConvertManifest, keep: bool) 
         return files, {}
     if keep:
         return files, {"calibration_overlap": calibrated}
-    print(f"infer: {len(calibrated)} inputs calibrated the int8 model and are left out of this run "
-          "(--score-calibration-images keeps them)", flush=True)
     if len(calibrated) == len(files):
         raise InputError("every input calibrated the int8 model, so none is left to score; pass other images "
                          "with --input, or --score-calibration-images to score them anyway")
@@ -158,7 +159,8 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     from harness.perf import fps_stats, host_peak_rss_mib, stability
 
     engine = session.info()
-    warnings = [w for w in (stability(stats["compute"]), resolution_warning(engine, stats["compute"])) if w]
+    warnings = [w for w in (stability(stats["compute"], target=manifest.target),
+                            resolution_warning(engine, stats["compute"])) if w]
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
              "warning": "; ".join(warnings)}
     if result.io:

@@ -20,6 +20,9 @@ PRESETS = {
                           "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
 }
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+# Pixels are taken as stored, as torchvision's ImageFolder and the ModelZoo scripts take them (PIL does not
+# rotate on open): the EXIF Orientation tag is not applied, so accuracy matches those tools.
+EXIF_ORIENTATION = "not applied (pixels as stored, like torchvision and the ModelZoo scripts)"
 OUTPUT_MODES = {"float32": ("float32", "CHW"), "uint8": ("uint8", "HWC")}
 
 
@@ -76,7 +79,8 @@ def resolve_recipe(model: str | None = None, preset: str | None = None, mode: st
         recipe["resize"] = resize_for(int(recipe["input_size"]), float(recipe["crop_pct"]))
     dtype, layout = OUTPUT_MODES[mode]
     recipe.update({"preset": name, "model": model, "data_source": source or f"preset {name}",
-                   "channel_order": "RGB", "crop": "center", "dtype": dtype, "layout": layout})
+                   "channel_order": "RGB", "crop": "center", "dtype": dtype, "layout": layout,
+                   "exif_orientation": EXIF_ORIENTATION})
     if recipe["interpolation"] not in INTERPOLATIONS:
         raise InputError(f"unknown interpolation {recipe['interpolation']!r}; choose one of "
                          f"{', '.join(INTERPOLATIONS)}")

@@ -18,8 +18,11 @@ from targets.ascend.acl_backend import Backend, dtype_name, open_backend
 from targets.base import BatchTiming, SyncSession
 
 
-# A batch whose duration may be off by more than this fraction (one timestamp step) is timed again.
+# A batch whose duration may be off by more than this fraction (one timestamp step) is timed again,
+# once the session is a minute old (steps of 2**-8 ms): a younger one is not reopened, so that a model of a
+# few microseconds costs at most one OM load a minute; summary.json says the resolution either way.
 RESOLUTION_LIMIT = 0.005
+REOPEN_FLOOR_MS = 2.0 ** -8
 
 
 def device_index(device: str) -> int:
@@ -137,7 +140,7 @@ class AscendSession(SyncSession):
         gear = self._gear_for(rows)
         array = self._feed(batch, gear)
         outputs, compute, resolution, (h2d, d2h) = self._execute(array, gear)
-        if resolution > RESOLUTION_LIMIT * sum(compute):
+        if resolution > RESOLUTION_LIMIT * sum(compute) and resolution >= REOPEN_FLOOR_MS:
             self._reopen()
             outputs, compute, resolution, (h2d, d2h) = self._execute(array, gear)
         self._resolutions.append(resolution)

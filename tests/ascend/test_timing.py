@@ -51,3 +51,17 @@ def test_summary_warns_when_timestamps_are_coarser_than_one_percent():
         "the runtime's timestamps had a resolution of 0.0625 ms")
     assert resolution_warning({"timestamp_resolution_ms": 0.004}, {"median": 0.6}) == ""
     assert resolution_warning({}, {"median": 0.6}) == ""
+
+
+def test_a_session_younger_than_a_minute_is_not_reopened(session, sim_api, ascend_sim):
+    """However fast the model, reopening (an OM load) happens at most about once a minute."""
+    import aclruntime
+
+    ascend_sim.set("ASCEND_SIM_EXEC_MS", "0.1")
+    batch = np.zeros((4, 3, IMAGE, IMAGE), np.float32)
+    aclruntime.advance_clock(30)  # steps of 2**-9 ms: over 0.5 % of 0.1 ms, but the session is young
+    session.run(batch)
+    assert session.info()["session_reopens"] == 0
+    aclruntime.advance_clock(4 * 3600)
+    session.run(batch)
+    assert session.info()["session_reopens"] == (1 if sim_api == "2025" else 0)
