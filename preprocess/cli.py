@@ -36,8 +36,9 @@ def parse_args(argv: Sequence[str]) -> PreprocessConfig:
     p = Parser(prog="python -m preprocess", description=__doc__)
     p.add_argument("--input", "-i", required=True, type=Path, help="directory of images (searched recursively)")
     p.add_argument("--output", "-o", required=True, type=Path, help="directory for <stem>.bin + preprocess.json")
-    p.add_argument("--model", help="model name whose data config picks the preset (harness/models.py)")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="override the model's preset")
+    p.add_argument("--model", help="registered model (harness/models.py) or timm architecture name: its data config "
+                                   "(registry entry, or timm's pretrained config) gives the recipe")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="a preset recipe instead of the model's data config")
     p.add_argument("--mode", choices=("float32", "uint8"), default="float32",
                    help="float32 CHW normalised (default) or uint8 HWC for Ascend AIPP models")
     p.add_argument("--resize", type=int, help="shorter side before the crop")
