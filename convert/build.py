@@ -81,6 +81,32 @@ def given_onnx(plan: Plan) -> OnnxResult:
                       {"weights": "in the ONNX", "layout": None})
 
 
+def tensorflow_onnx(plan: Plan) -> OnnxResult:
+    """tf2onnx in the TensorFlow environment, then the given-ONNX path checked against TensorFlow's output."""
+    import numpy as np
+
+    from convert.onnx_tools import check_verification, run_onnxruntime, verification_record
+    from convert.tf_source import convert_to_onnx
+
+    discard_sidecar(plan)
+    say(f"converting {plan.tensorflow} with tf2onnx (opset {plan.opset}) under {plan.tf_python}")
+    info, work = convert_to_onnx(plan.tf_python, plan.tensorflow, plan.onnx_path, plan.opset,
+                                 plan.config.tf_inputs, plan.config.tf_outputs)
+    say(f"simplifying -> {plan.sim_path.name}")
+    simplify_onnx(plan.onnx_path, plan.sim_path)
+    input_spec, output_spec = onnx_io(plan.sim_path)
+    check_preprocess(plan, input_spec.shape[1:])
+    batch = np.load(work / "reference_input.npy")
+    record = verification_record(run_onnxruntime(plan.sim_path, batch), np.load(work / "reference_output.npy"),
+                                 f"TensorFlow {info['tensorflow']}", batch.shape)
+    check_verification(record, plan.sim_path)
+    say(f"onnxruntime vs TensorFlow: max abs error {record['max_abs_error']:.2e}")
+    data_config = {"input_size": input_spec.shape[2], "input_shape": input_spec.shape[1:],
+                   "model_layout": info["model_layout"], "transpose_inserted": info["transpose_inserted"]}
+    return OnnxResult(input_spec, output_spec, record, data_config,
+                      {"weights": "in the TensorFlow model", "layout": None, "tensorflow": info})
+
+
 def any_batch(spec: TensorSpec) -> TensorSpec:
     return TensorSpec(spec.name, [-1, *spec.shape[1:]], spec.dtype)
 
@@ -90,6 +116,8 @@ def reused_onnx(plan: Plan, previous: ConvertManifest) -> OnnxResult:
     discard_sidecar(plan)
     say(f"{previous.sim_onnx} is up to date; rebuilding the target artifact only")
     source = {k: previous.source.get(k) for k in ("weights", "layout")}
+    if "tensorflow" in previous.source:
+        source["tensorflow"] = previous.source["tensorflow"]
     return OnnxResult(any_batch(previous.input), any_batch(previous.output), previous.verification,
                       previous.data_config, source)
 
@@ -121,7 +149,7 @@ def build_artifact(plan: Plan, onnx_path: Path, onnx: OnnxResult, loader: ModelL
     request = BuildRequest(onnx=onnx_path, out_dir=plan.out_dir, model=plan.name, precision=config.precision,
                            batch_sizes=list(config.batch_sizes), dynamic_batch=config.dynamic_batch,
                            input=with_batch(onnx.input, plan), output=with_batch(onnx.output, plan),
-                           options=dict(config.options), load_model=None if plan.kind == "onnx" else loader,
+                           options=dict(config.options), load_model=None if plan.kind in ("onnx", "tensorflow") else loader,
                            preprocess=plan.preprocess)
     say(f"building the {plan.target.name} artifact ({config.precision}, batch {config.batch_sizes})")
     return plan.target.build(request)
@@ -139,6 +167,7 @@ def assemble_manifest(plan: Plan, fingerprint: Fingerprint, onnx: OnnxResult, bu
     values = fingerprint.values
     source_versions = {name: values["model_source"].get(name) for name in SOURCE_PACKAGES[plan.kind]}
     source = {"kind": plan.kind, "arch": plan.spec.arch if plan.spec else None,
+              **({"tensorflow_model": str(plan.tensorflow)} if plan.tensorflow else {}),
               "mmcls_config": str(plan.mmcls_config) if plan.mmcls_config else None,
               "checkpoint": str(plan.checkpoint) if plan.checkpoint else None, **onnx.source,
               "files": fingerprint.files}
@@ -165,6 +194,8 @@ def build(plan: Plan, fingerprint: Fingerprint, previous: ConvertManifest | None
         onnx = reused_onnx(plan, previous)
     elif plan.kind == "onnx":
         onnx = given_onnx(plan)
+    elif plan.kind == "tensorflow":
+        onnx = tensorflow_onnx(plan)
     else:
         onnx = exported_onnx(plan, loader)
     built_from, precision_info = precision_onnx(plan, onnx.input.name)
