@@ -27,6 +27,14 @@ VENV      ?= .venv
 PYTHON    ?= $(VENV)/bin/python
 # On machines without a package registry (GPU hosts) run with PYTHON=python3: no setup is attempted.
 SETUP     := $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(VENV)/.installed,)
+# TensorFlow models (TF_MODEL=SavedModel dir, .keras/.h5 or frozen .pb with TF_INPUTS/TF_OUTPUTS) convert
+# through tf2onnx in a separate environment: TensorFlow's pins differ from requirements.txt.
+TF_MODEL  ?=
+TF_INPUTS ?=
+TF_OUTPUTS ?=
+TF_VENV   ?= .venv-tf
+TF_PYTHON ?= $(TF_VENV)/bin/python
+TF_SETUP  := $(if $(SETUP),$(if $(filter $(TF_VENV)/bin/python,$(TF_PYTHON)),$(TF_VENV)/.installed,),)
 
 # ASCEND_SIM=1 runs TARGET=ascend against the simulated atc/npu-smi/aclruntime in tests/ascend/sim under
 # Huawei's real ais_bench front end from ../shared/upstream (ASCEND_SIM_API=2025 or 2023 picks the
@@ -49,7 +57,7 @@ RUN       := $(MODEL)-$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)-bs$(BS)-$
 TARGET_OPTIONS := $(if $(ENGINE),--option engine=$(ENGINE)) $(if $(SOC),--option soc_version=$(SOC)) \
                   $(foreach o,$(OPTIONS),--option $(o))
 
-.PHONY: all setup preprocess convert infer postprocess bench compare report calib-sweep bench-precision test clean
+.PHONY: all setup tf-setup preprocess convert infer postprocess bench compare report calib-sweep bench-precision test clean
 .DEFAULT_GOAL := all
 
 all: preprocess convert infer postprocess
@@ -62,11 +70,20 @@ $(VENV)/.installed: requirements.txt requirements-build.txt
 	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -r requirements.txt
 	touch $@
 
+tf-setup: $(TF_VENV)/.installed
+
+$(TF_VENV)/.installed: requirements-tf.txt
+	python3 -m venv $(TF_VENV)
+	$(TF_VENV)/bin/python -m pip install -q --no-deps -r requirements-tf.txt
+	touch $@
+
 preprocess: $(SETUP)
 	$(PYTHON) -m preprocess --input $(DATA) --output $(PREP) --model $(MODEL) --mode $(MODE)
 
-convert: $(SETUP)
+convert: $(SETUP) $(if $(TF_MODEL),$(TF_SETUP))
 	$(PYTHON) -m convert --model $(MODEL) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) --layout $(LAYOUT) \
+	  $(if $(TF_MODEL),--tensorflow $(TF_MODEL) --tf-python $(TF_PYTHON)) \
+	  $(if $(TF_INPUTS),--tf-inputs $(TF_INPUTS)) $(if $(TF_OUTPUTS),--tf-outputs $(TF_OUTPUTS)) \
 	  --target $(TARGET) --precision $(PRECISION) --batchsize $(BS) $(if $(BATCHES),--batches "$(BATCHES)") \
 	  $(if $(CALIB),--calib $(CALIB) --calib-count $(CALIB_COUNT) --calib-method $(CALIB_METHOD)) \
 	  $(if $(OPSET),--opset $(OPSET)) --preprocess $(PREP) --output $(MODELDIR) $(TARGET_OPTIONS)
@@ -126,8 +143,9 @@ bench-precision: $(SETUP)
 	  --method $(CALIB_METHOD) --batch $(BS) --work $(WORK)/bench-precision/$(MODEL) \
 	  --json $(WORK)/bench-precision/$(MODEL)/precision_cpu.json
 
-test: $(SETUP)
-	$(PYTHON) -m pytest -q tests
+# The TensorFlow tests run under HARNESS_TF_PYTHON (set here, so a missing environment fails them).
+test: $(SETUP) $(TF_SETUP)
+	$(if $(TF_SETUP),HARNESS_TF_PYTHON=$(abspath $(TF_PYTHON))) $(PYTHON) -m pytest -q tests
 
 clean:
 	rm -rf $(WORK)
