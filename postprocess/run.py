@@ -11,6 +11,7 @@ from harness.files import atomic_write_text, write_json
 from harness.outputs import OUTPUT_FILE, read_outputs
 from postprocess.cli import PostprocessConfig
 from postprocess.labels import read_class_names, read_labels
+from postprocess.metrics import classification_metrics
 
 
 def percent(fraction: float) -> str:
@@ -62,6 +63,7 @@ def details(scored: dict, names: dict[int, str], unlabelled: list[str], missing:
     return {
         "per_class_top1": {str(c): {"images": n, "correct": ok, "accuracy": ok / n, "name": names.get(c)}
                            for c, (n, ok) in sorted(per_class.items())},
+        "precision_recall_f1": classification_metrics(scored["truth"], scored["order"][:, 0], names),
         "confusions": dict(sorted(confusion.items(), key=lambda kv: (-kv[1], kv[0]))),
         "images": images,
         "outputs_without_label": unlabelled, "labels_without_output": missing, "not_results": foreign,
@@ -82,11 +84,16 @@ def run(config: PostprocessConfig) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps(table))  # one line, as the ModelZoo script's json.dump writes it
     detail_path = config.details or out.with_name(out.stem + "_details.json")
-    write_json(detail_path, details(scored, names, unlabelled, missing, foreign))
+    detail = details(scored, names, unlabelled, missing, foreign)
+    write_json(detail_path, detail)
     for what, items in (("outputs without a label (not counted)", unlabelled),
                         ("labels without an output", missing), ("files that are not results", foreign)):
         if items:
             print(f"postprocess: warning: {len(items)} {what}, e.g. {items[0]} (see {detail_path.name})")
     tops = ", ".join(f"{v['key']} {v['value']}" for v in table["value"][2:])
     print(f"postprocess: {len(scored['stems'])} images: {tops} -> {out}")
+    macro, weighted = (detail["precision_recall_f1"][k] for k in ("macro", "weighted"))
+    print(f"postprocess: top-1 precision / recall / F1: macro {macro['precision']:.4f} / {macro['recall']:.4f} / "
+          f"{macro['f1']:.4f}, weighted {weighted['precision']:.4f} / {weighted['recall']:.4f} / "
+          f"{weighted['f1']:.4f} (per class in {detail_path.name})")
     return table

@@ -12,6 +12,8 @@ own; a `report-meta.json` in their directory (or above) gives them: {"model": ..
 """
 from __future__ import annotations
 
+import json
+
 import os
 import re
 from dataclasses import dataclass, field
@@ -208,7 +210,18 @@ def _accuracy(path: Path, root: Path, data: dict, found: Collected) -> None:
                   "device": meta.get("device", "unknown"), "precision": meta.get("precision", "unknown"),
                   "batch_size": meta.get("batch_size")}
     found.accuracy.append(AccuracyRecord(**labels, images=values["images"], top1=values["top1"],
-                                         top5=values["top5"], source=str(path)))
+                                         top5=values["top5"], source=str(path), **_f1_scores(path)))
+
+
+def _f1_scores(result_json: Path) -> dict:
+    """Macro/weighted precision, recall and F1 from the details JSON postprocess wrote beside result.json."""
+    details = result_json.with_name(result_json.stem + "_details.json")
+    try:
+        scores = json.loads(details.read_text(encoding="utf-8"))["precision_recall_f1"]
+        return {"macro_precision": scores["macro"]["precision"], "macro_recall": scores["macro"]["recall"],
+                "macro_f1": scores["macro"]["f1"], "weighted_f1": scores["weighted"]["f1"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # an older postprocess, or a result.json from elsewhere
 
 
 def _run_summary_of(result_json: Path) -> InferSummary | None:

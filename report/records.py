@@ -76,6 +76,10 @@ class AccuracyRecord:
     top1: float | None
     top5: float | None
     source: str
+    macro_precision: float | None = None  # top-1, from result_details.json when postprocess wrote them
+    macro_recall: float | None = None
+    macro_f1: float | None = None
+    weighted_f1: float | None = None
 
 
 @dataclass

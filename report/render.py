@@ -68,6 +68,9 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
     parts = ["# Vendor comparison report", "", "## Definitions", DEFINITIONS, ""]
     parts += ["## 1. Accuracy", ""]
     parts.append(tables.accuracy_table(found.accuracy) if found.accuracy else "No result.json found.")
+    f1_lines = tables.f1_lines(found.accuracy)
+    if f1_lines:
+        parts += ["", "Precision, recall and F1 of the top-1 class (postprocess's result_details.json):", ""] + f1_lines
     parts += ["", "## 2. Performance per target (measured)", ""]
     groups = tables.target_groups(found.perf)
     for (model, target, device, precision, software), group in groups.items():

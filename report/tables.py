@@ -23,6 +23,15 @@ def accuracy_table(records: list[AccuracyRecord]) -> str:
                     rows)
 
 
+def f1_lines(records: list[AccuracyRecord]) -> list[str]:
+    """One line per scored run with top-1 precision, recall and F1 (from postprocess's details JSON)."""
+    return [f"- {r.model} on {r.target} ({r.precision}, batch {fmt(r.batch_size)}): top-1 macro precision "
+            f"{r.macro_precision * 100:.2f} %, recall {r.macro_recall * 100:.2f} %, F1 {r.macro_f1 * 100:.2f} %; "
+            f"weighted F1 {r.weighted_f1 * 100:.2f} %"
+            for r in sorted(records, key=lambda r: (r.model, r.target, r.precision, r.batch_size or 0))
+            if r.macro_f1 is not None]
+
+
 def target_groups(records: list[PerfRecord]) -> dict[tuple, list[PerfRecord]]:
     """Measured records grouped by (model, target, device, precision, software), sorted by batch size."""
     groups: dict[tuple, list[PerfRecord]] = defaultdict(list)
