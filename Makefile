@@ -111,13 +111,16 @@ REPORT_INPUTS ?= $(RESULTS) $(WORK)/bench $(WORK)/compare $(WORK)/calib-sweep
 REPORT     ?= report/out
 BASELINE   ?=
 
-# A failing batch size (out of memory, say) does not stop the sweep; the rule still fails at the end.
+# A batch size that does not fit in device memory (infer exit 8) is recorded as such in its summary's
+# place and the sweep goes on; any other failure does not stop the sweep either, but fails the rule at the end.
 bench: $(SETUP)
-	@failed=""; for bs in $(SWEEP); do \
+	@failed=""; oom=""; for bs in $(SWEEP); do \
 	  $(PYTHON) -m infer --model $(MODELDIR) --batchsize $$bs --output $(BENCH) --output_dirname bs$$bs \
 	    --warmup_count $(WARMUP) --loop $(LOOP) --time_limit $(TIME_LIMIT) --stable_ci 0.01 \
-	    --device $(DEVICE) $(TARGET_OPTIONS) --no-progress || failed="$$failed $$bs"; \
+	    --device $(DEVICE) $(TARGET_OPTIONS) --no-progress; rc=$$?; \
+	  if [ $$rc -eq 8 ]; then oom="$$oom $$bs"; elif [ $$rc -ne 0 ]; then failed="$$failed $$bs"; fi; \
 	done; \
+	if [ -n "$$oom" ]; then echo "bench: out of memory at batch sizes:$$oom (recorded)" >&2; fi; \
 	if [ -n "$$failed" ]; then echo "bench: failed at batch sizes:$$failed" >&2; exit 1; fi
 
 compare: $(SETUP)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.contracts import ConvertManifest, InferSummary, run_summary_path
 from harness.energy_summary import energy_line, summarize_energy
-from harness.errors import InputError
+from harness.errors import DeviceOutOfMemory, InputError
 from harness.files import ensure_writable_dir, write_json
 from harness.stats import summarize_ms, throughput
 from infer.cli import InferConfig
@@ -58,6 +58,21 @@ def run(config: InferConfig) -> InferSummary:
     options = {**manifest.target_info.get("options", {}), **config.options}
     target = get_target(manifest.target, **options)
     out_dir = result_dir(config)
+    try:
+        summary = _run_session(config, manifest, artifact, target, out_dir)
+    except DeviceOutOfMemory as exc:
+        if out_dir is not None:
+            from infer.out_of_memory import write_out_of_memory
+
+            write_out_of_memory(summary_file(config, out_dir), exc, manifest, artifact, config.device)
+        raise
+    if out_dir is not None:
+        write_json(summary_file(config, out_dir), summary.to_dict())
+    print_summary(summary, config.display_all_summary, out_dir)
+    return summary
+
+
+def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path, target, out_dir: Path | None):
     with target.open(artifact, manifest, config.device) as session:
         batch_size = pick_batch_size(config, manifest, session)
         if config.input is not None:
@@ -74,9 +89,6 @@ def run(config: InferConfig) -> InferSummary:
         summary = build_summary(config, manifest, artifact, session, batch_size, result)
         if config.input is not None and skipped:
             summary.extra["resumed_after"] = skipped
-    if out_dir is not None:
-        write_json(summary_file(config, out_dir), summary.to_dict())
-    print_summary(summary, config.display_all_summary, out_dir)
     return summary
 
 

@@ -50,6 +50,7 @@ class Collected:
     skipped: list[str] = field(default_factory=list)  # "<path>: why"
     simulated: list[str] = field(default_factory=list)
     calib_sweeps: list[dict] = field(default_factory=list)  # {"model", "rows", "source"}
+    out_of_memory: list[dict] = field(default_factory=list)  # runs whose batch did not fit, as infer recorded
     errors: list[HarnessError] = field(default_factory=list)  # why each skipped file was skipped
 
 
@@ -240,8 +241,15 @@ def _calib_sweep(path: Path, root: Path, data: dict, found: Collected) -> None:
     found.calib_sweeps.append({"model": data.get("model", "unknown"), "rows": data["rows"], "source": str(path)})
 
 
-JSON_KINDS = {InferSummary.KIND: "harness_summary", COMPARE_KIND: "parity", CALIB_KIND: "calib_sweep"}
-HANDLERS = {"harness_summary": _harness_summary, "ais_bench_json": _ais_bench_json, "trtexec": _trtexec_log,
+def _out_of_memory(path: Path, root: Path, data: dict, found: Collected) -> None:
+    keys = ("model", "target", "precision", "device", "batch_size", "needed_bytes", "available_bytes", "message")
+    found.out_of_memory.append({**{k: data.get(k) for k in keys}, "source": str(path)})
+
+
+OUT_OF_MEMORY_KIND = "harness.out_of_memory"  # written by infer (infer/out_of_memory.py) in a summary's place
+JSON_KINDS = {InferSummary.KIND: "harness_summary", COMPARE_KIND: "parity", CALIB_KIND: "calib_sweep",
+              OUT_OF_MEMORY_KIND: "out_of_memory"}
+HANDLERS = {"out_of_memory": _out_of_memory, "harness_summary": _harness_summary, "ais_bench_json": _ais_bench_json, "trtexec": _trtexec_log,
             "ais_bench_log": _ais_bench_log, "parity": _parity, "accuracy": _accuracy, "calib_sweep": _calib_sweep}
 
 

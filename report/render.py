@@ -78,6 +78,9 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
                   "Latency columns are compute-only; see Definitions.", "", tables.target_table(group, facts), ""]
     if not groups:
         parts.append("No measured performance found.")
+    if found.out_of_memory:
+        parts += ["", "Batch sizes that did not fit in device memory (no timings):", ""]
+        parts += tables.out_of_memory_lines(found.out_of_memory)
     parts += ["", "## 3. Vendor comparison (compute-only img/s per batch size)", ""]
     for comp in comparisons:
         base = comp.baseline.label if comp.baseline else "none"
@@ -145,4 +148,5 @@ def _everything(found: Collected, records: list[PerfRecord], comparisons: list[C
             "published_rows": sum(1 for r in records if r.status == PUBLISHED),
             "sources": found.sources, "skipped": found.skipped,
             "simulated": found.simulated, "calib_sweeps": found.calib_sweeps,
+            "out_of_memory": found.out_of_memory,
             "device_facts": [asdict(f) for f in facts]}

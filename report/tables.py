@@ -32,6 +32,18 @@ def f1_lines(records: list[AccuracyRecord]) -> list[str]:
             if r.macro_f1 is not None]
 
 
+def _mib(value) -> str:
+    return f"{value / (1 << 20):,.1f} MiB" if isinstance(value, (int, float)) else "unknown"
+
+
+def out_of_memory_lines(rows: list[dict]) -> list[str]:
+    """One line per sweep row whose batch did not fit in device memory."""
+    return [f"- {r['model']} on {r['target']} (device {r['device']}), {r['precision']}, batch {r['batch_size']}: "
+            f"**out of memory** (needed {_mib(r['needed_bytes'])}, available {_mib(r['available_bytes'])}); "
+            f"{r['source']}"
+            for r in sorted(rows, key=lambda r: (str(r["model"]), str(r["target"]), r["batch_size"] or 0))]
+
+
 def target_groups(records: list[PerfRecord]) -> dict[tuple, list[PerfRecord]]:
     """Measured records grouped by (model, target, device, precision, software), sorted by batch size."""
     groups: dict[tuple, list[PerfRecord]] = defaultdict(list)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from harness.errors import TargetError
+from harness.errors import DeviceOutOfMemory, TargetError
 from targets.nvidia.device import import_torch
 from targets.nvidia.fx_passes import fold_conv_bn, fuse_conv_relu
 from targets.nvidia.pipeline import DeviceRunner, host_random
@@ -31,6 +32,17 @@ def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
     if variant.fuse_conv_relu and on_cuda:
         done["conv_relu_fused"] = fuse_conv_relu(module)
     return done
+
+
+@contextmanager
+def out_of_memory_as_error(torch: Any, device: Any, batch: int) -> Iterator[None]:
+    """torch's CUDA out-of-memory as the harness's DeviceOutOfMemory, with the free memory it leaves."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as exc:
+        free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DeviceOutOfMemory(batch, None, free, f"torch: {first[:200]}") from None
 
 
 class BackendFlags:
@@ -113,14 +125,16 @@ class TorchRunner(DeviceRunner):
 
     def make_input(self, batch: int):
         torch = self._torch
-        tensor = host_random(torch, (batch, *self._sample_shape), self._dtype, self._device)
-        return tensor.contiguous(memory_format=self._layout) if self._layout is not None else tensor
+        with out_of_memory_as_error(torch, self._device, batch):
+            tensor = host_random(torch, (batch, *self._sample_shape), self._dtype, self._device)
+            return tensor.contiguous(memory_format=self._layout) if self._layout is not None else tensor
 
     def forward(self, static_input) -> list:
         batch = int(static_input.shape[0])
         first = batch not in self._first_call_s
         started = time.perf_counter()
-        produced = self._call(static_input)
+        with out_of_memory_as_error(self._torch, self._device, batch):
+            produced = self._call(static_input)
         if first:  # the first call per shape compiles or autotunes: worth reporting
             if self._device.type == "cuda":
                 self._torch.cuda.synchronize(self._device)
