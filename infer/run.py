@@ -58,6 +58,9 @@ def run(config: InferConfig) -> InferSummary:
     options = {**manifest.target_info.get("options", {}), **config.options}
     target = get_target(manifest.target, **options)
     out_dir = result_dir(config)
+    idle = target.idle_state(config.device)
+    if idle.idle is False:
+        print(f"[WARN] {idle.warning()}", flush=True)
     try:
         summary = _run_session(config, manifest, artifact, target, out_dir)
     except DeviceOutOfMemory as exc:
@@ -66,6 +69,9 @@ def run(config: InferConfig) -> InferSummary:
 
             write_out_of_memory(summary_file(config, out_dir), exc, manifest, artifact, config.device)
         raise
+    summary.extra["device_idle"] = idle.to_dict()
+    if idle.idle is False:
+        summary.extra["warning"] = "; ".join(w for w in (summary.extra.get("warning"), idle.warning()) if w)
     if out_dir is not None:
         write_json(summary_file(config, out_dir), summary.to_dict())
     print_summary(summary, config.display_all_summary, out_dir)

@@ -51,6 +51,7 @@ class Collected:
     simulated: list[str] = field(default_factory=list)
     calib_sweeps: list[dict] = field(default_factory=list)  # {"model", "rows", "source"}
     out_of_memory: list[dict] = field(default_factory=list)  # runs whose batch did not fit, as infer recorded
+    idle_checks: list[dict] = field(default_factory=list)  # the device check before each harness run
     errors: list[HarnessError] = field(default_factory=list)  # why each skipped file was skipped
 
 
@@ -169,6 +170,11 @@ def _read_text(path: Path) -> str:
 
 def _harness_summary(path: Path, root: Path, data: dict, found: Collected) -> None:
     summary = InferSummary.from_dict(data, str(path))
+    idle = summary.extra.get("device_idle")
+    if isinstance(idle, dict):
+        found.idle_checks.append({"run": f"{summary.model} on {summary.target}, {summary.precision}, batch "
+                                          f"{summary.batch_size}", "idle": idle.get("idle"),
+                                  "busy": idle.get("busy") or [], "method": idle.get("method"), "source": str(path)})
     if summary.engine.get("simulated"):  # a simulated runtime: accuracy yes, timings no
         found.simulated.append(str(path))
     else:

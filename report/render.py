@@ -78,6 +78,8 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
                   "Latency columns are compute-only; see Definitions.", "", tables.target_table(group, facts), ""]
     if not groups:
         parts.append("No measured performance found.")
+    if found.idle_checks:
+        parts += [""] + tables.idle_lines(found.idle_checks)
     if found.out_of_memory:
         parts += ["", "Batch sizes that did not fit in device memory (no timings):", ""]
         parts += tables.out_of_memory_lines(found.out_of_memory)
@@ -148,5 +150,5 @@ def _everything(found: Collected, records: list[PerfRecord], comparisons: list[C
             "published_rows": sum(1 for r in records if r.status == PUBLISHED),
             "sources": found.sources, "skipped": found.skipped,
             "simulated": found.simulated, "calib_sweeps": found.calib_sweeps,
-            "out_of_memory": found.out_of_memory,
+            "out_of_memory": found.out_of_memory, "idle_checks": found.idle_checks,
             "device_facts": [asdict(f) for f in facts]}

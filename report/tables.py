@@ -44,6 +44,16 @@ def out_of_memory_lines(rows: list[dict]) -> list[str]:
             for r in sorted(rows, key=lambda r: (str(r["model"]), str(r["target"]), r["batch_size"] or 0))]
 
 
+def idle_lines(checks: list[dict]) -> list[str]:
+    """How many runs found their device idle before timing; each run that did not, with why."""
+    counts = {state: sum(1 for c in checks if c["idle"] is state) for state in (True, False, None)}
+    lines = [f"Device idle before the timed run: {counts[True]} of {len(checks)} runs idle, {counts[False]} not "
+             f"idle, {counts[None]} not checked (how: summary.json extra.device_idle)."]
+    lines += [f"- not idle: {c['run']}: {'; '.join(c['busy'])} ({c['method']}); {c['source']}"
+              for c in checks if c["idle"] is False]
+    return lines
+
+
 def target_groups(records: list[PerfRecord]) -> dict[tuple, list[PerfRecord]]:
     """Measured records grouped by (model, target, device, precision, software), sorted by batch size."""
     groups: dict[tuple, list[PerfRecord]] = defaultdict(list)

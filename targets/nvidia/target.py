@@ -111,6 +111,11 @@ class NvidiaTarget(Target):
         return TorchRunner(artifact, torch_device, precision, resolve_variant(self.settings.variant), sample_shape)
 
     # ---- identity ------------------------------------------------------------------------------
+    def idle_state(self, device: str):
+        from targets.nvidia.idle import gpu_idle_state
+
+        return gpu_idle_state(int(device) if str(device).isdigit() else 0)
+
     def versions(self) -> dict:
         """Goes into convert's content hash: a new TensorRT or torch rebuilds the artifact."""
         if self.engine == "tensorrt":
