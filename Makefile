@@ -57,7 +57,7 @@ RUN       := $(MODEL)-$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)-bs$(BS)-$
 TARGET_OPTIONS := $(if $(ENGINE),--option engine=$(ENGINE)) $(if $(SOC),--option soc_version=$(SOC)) \
                   $(foreach o,$(OPTIONS),--option $(o))
 
-.PHONY: all setup tf-setup preprocess convert infer postprocess bench compare report calib-sweep bench-precision test clean
+.PHONY: one-image all setup tf-setup preprocess convert infer postprocess bench compare report calib-sweep bench-precision test clean
 .DEFAULT_GOAL := all
 
 all: preprocess convert infer postprocess
@@ -122,6 +122,12 @@ bench: $(SETUP)
 	done; \
 	if [ -n "$$oom" ]; then echo "bench: out of memory at batch sizes:$$oom (recorded)" >&2; fi; \
 	if [ -n "$$failed" ]; then echo "bench: failed at batch sizes:$$failed" >&2; exit 1; fi
+
+# One image (or a few: IMAGE="a.jpg b.jpg") through every artifact built for MODEL, top-5 side by side.
+IMAGE ?=
+one-image: $(SETUP)
+	$(PYTHON) -m infer.side_by_side --models $(WORK)/models/$(MODEL) --image $(IMAGE) \
+	  $(if $(wildcard $(PREP)/preprocess.json),--preprocess $(PREP)) $(if $(CLASSES),--classes $(CLASSES))
 
 compare: $(SETUP)
 	$(PYTHON) -m report.compare --a $(A) --b $(B) --output $(COMPARE_OUT) \

@@ -26,6 +26,11 @@ def modelzoo_table(count: int, n_classes: int, cumulative: np.ndarray) -> dict:
     return {"title": "Overall statistical evaluation", "value": values}
 
 
+def class_offset(n_classes: int) -> int:
+    """1 for 1001-class outputs, whose index 0 is the background class; else 0."""
+    return 1 if n_classes == 1001 else 0
+
+
 def score(outputs: dict[str, np.ndarray], labels: dict[str, int], topk: int) -> dict:
     """Top-k hits, per-class counts, confusion pairs and per-image predictions for labelled outputs."""
     stems = [s for s in sorted(outputs) if s in labels]
@@ -34,7 +39,7 @@ def score(outputs: dict[str, np.ndarray], labels: dict[str, int], topk: int) -> 
                          "different images; check --labels")
     logits = np.stack([outputs[s].reshape(-1) for s in stems]).astype(np.float32)
     n_classes = logits.shape[1]
-    offset = 1 if n_classes == 1001 else 0  # index 0 is the background class in 1001-class models
+    offset = class_offset(n_classes)
     truth = np.array([labels[s] + offset for s in stems])
     order = np.argsort(-logits, axis=1, kind="stable")[:, :max(topk, 5)]
     rank = np.full(len(stems), -1)
