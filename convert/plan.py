@@ -142,7 +142,9 @@ def _precision_supported(config: ConvertConfig, target: Target) -> None:
     if importlib.util.find_spec("convert.precision") is None:
         raise InputError(f"precision {config.precision} not yet supported: convert/precision.py is missing; "
                          "use --precision fp32")
-    if config.precision == "int8" and config.calib is None and not _is_quantized(config.onnx):
+    # A TensorFlow model's quantize/dequantize nodes are known only once converted (convert/build.py).
+    if (config.precision == "int8" and config.calib is None and config.tensorflow is None
+            and not _is_quantized(config.onnx)):
         raise InputError("int8 needs calibration data: --calib DIR (a preprocess output directory)")
     if config.calib is not None and not Path(config.calib).is_dir():
         raise InputError(f"{config.calib}: calibration directory not found")

@@ -46,6 +46,29 @@ frozen = convert_variables_to_constants_v2(function)
 tf.io.write_graph(frozen.graph.as_graph_def(), str(out), "net_frozen.pb", as_text=False)
 names = {"inputs": frozen.inputs[0].name, "outputs": frozen.outputs[0].name}
 np.save(out / "logits_1000.npy", model(nhwc, training=False).numpy())
+
+
+class QuantizationAware(tf.Module):  # what quantization-aware training leaves: fake quantization throughout
+
+    def __init__(self):
+        rng = np.random.default_rng(2)
+        self.w = tf.Variable(rng.standard_normal((3, 3, 3, 8)).astype(np.float32) * 0.2)
+        self.b = tf.Variable(rng.standard_normal(8).astype(np.float32) * 0.1)
+        self.d = tf.Variable(rng.standard_normal((8, 1000)).astype(np.float32) * 0.3)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32, name="images")])
+    def __call__(self, x):
+        fq = tf.quantization.fake_quant_with_min_max_vars
+        x = fq(x, -4.0, 4.0, num_bits=8)
+        w = fq(self.w, -1.0, 1.0, num_bits=8, narrow_range=True)
+        y = fq(tf.nn.relu(tf.nn.conv2d(x, w, 1, "SAME") + self.b), 0.0, 6.0, num_bits=8)
+        d = fq(self.d, -1.0, 1.0, num_bits=8, narrow_range=True)
+        return {"logits": tf.matmul(tf.reduce_mean(y, axis=[1, 2]), d)}
+
+
+qat = QuantizationAware()
+tf.saved_model.save(qat, str(out / "qat_saved_model"), signatures={"serving_default": qat.__call__})
+np.save(out / "logits_qat.npy", qat(tf.constant(nhwc))["logits"].numpy())
 background = classifier(1001, 1)
 background.export(str(out / "bg1001_saved_model"), verbose=False)
 np.save(out / "logits_1001.npy", background(nhwc, training=False).numpy())
@@ -154,3 +177,28 @@ def test_a_missing_tensorflow_environment_says_how_to_set_it_up(tmp_path):
     proc = run_cli("-m", "convert", "--tensorflow", str(model), "--output", str(tmp_path / "out"),
                    env={"HARNESS_TF_PYTHON": str(tmp_path / "no-python")})
     assert_one_line_error(proc, "TensorFlow", "make tf-setup", "no-python")
+
+
+def test_a_quantization_aware_saved_model_becomes_a_qdq_onnx_and_runs_as_int8(tf_models):
+    work, prep, python, names = tf_models
+    manifest, result_dir = pipeline(work, prep, python, "qat", "--tensorflow", str(work / "qat_saved_model"),
+                                    "--precision", "int8")
+    import onnx
+
+    assert manifest["precision"] == "int8"
+    assert manifest["target_info"]["precision_onnx"]["tool"] == "supplied Q/DQ ONNX"  # no calibration
+    built = onnx.load(str(work / "models" / "qat" / manifest["target_info"]["built_from"]))
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in built.graph.node}
+    reference = np.load(work / "logits_qat.npy")
+    got = infer_logits(result_dir, names["stems"])
+    # TensorFlow's fake quantization and ONNX Runtime's int8 kernels may put an activation one step
+    # (6/255) apart; through the mean and the 8 weights (|w| <= 1) of each logit that is at most 8 steps
+    assert np.abs(got - reference).max() <= 8 * 6 / 255
+    assert np.mean(got.argmax(1) == reference.argmax(1)) >= 0.9
+
+
+def test_int8_without_calibration_is_refused_for_a_float_tensorflow_model(tf_models):
+    work, _, python, _ = tf_models
+    proc = run_cli("-m", "convert", "--tensorflow", str(work / "net.keras"), "--tf-python", str(python),
+                   "--precision", "int8", "--output", str(work / "float-int8"))
+    assert_one_line_error(proc, "no quantize/dequantize nodes", "--calib DIR")
