@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.contracts import ConvertManifest  # noqa: E402
 from harness.energy import UnavailableMeter  # noqa: E402
 from infer.loop import run_pure  # noqa: E402
-from infer.run import load_model_dir  # noqa: E402
+from infer.model_source import load_model  # noqa: E402
 from targets import get_target  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def infer_run(model_dir: Path, batch: int, out: Path, args) -> dict:
 
 
 def overhead(model_dir: Path, batches: list[int], args) -> dict[int, dict]:
-    manifest, artifact = load_model_dir(model_dir)
+    manifest, artifact = load_model(model_dir)
     target = get_target(manifest.target, **manifest.target_info.get("options", {}))
     out = {}
     with target.open(artifact, manifest, args.device) as session:

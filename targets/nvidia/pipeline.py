@@ -89,6 +89,8 @@ class CudaPipelineSession(Session):
         self._in_flight: dict[int, Slot] = {}
         self._pinned_inputs: dict[int, Any] = {}  # data pointer -> pinned tensor handed out by allocate_host
         self._pinned_ranges: list[tuple[int, int]] = []  # host memory page-locked by register_host
+        self.timeline: list[dict] | None = None  # per batch, each event's ms after an origin: see record_timeline
+        self._origin: Any = None
 
     # ---- description ---------------------------------------------------------------------------
     def inputs(self) -> list[TensorSpec]:
@@ -147,6 +149,14 @@ class CudaPipelineSession(Session):
             return self._torch.from_numpy(batch)
         return None
 
+    def record_timeline(self) -> None:
+        """From now on keep, per collected batch, when each of its events fired (ms after one origin
+        event), so that copies running beside compute can be seen (bench/nvidia_overlap.py, tests)."""
+        torch = self._torch
+        self._origin = torch.cuda.Event(enable_timing=True)
+        self._origin.record(self._streams["compute"])
+        self.timeline = []
+
     # ---- running -------------------------------------------------------------------------------
     def _validate(self, batch: np.ndarray) -> np.ndarray:
         batch = super()._validate(batch)
@@ -190,6 +200,8 @@ class CudaPipelineSession(Session):
         timing = BatchTiming(compute_ms=events["compute_start"].elapsed_time(events["compute_end"]),
                              h2d_ms=events["h2d_start"].elapsed_time(events["h2d_end"]),
                              d2h_ms=events["d2h_start"].elapsed_time(events["d2h_end"]))
+        if self.timeline is not None:
+            self.timeline.append({name: self._origin.elapsed_time(event) for name, event in events.items()})
         self._free[slot.batch].append(slot)
         return outputs, timing
 
