@@ -19,6 +19,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -85,7 +86,12 @@ def main() -> int:
     rows = []
     for model_dir in args.model_dir:
         model = ConvertManifest.read(model_dir).model
-        measured = [infer_run(model_dir, b, args.out / model, args) for b in args.batches]
+        measured = []
+        for batch in args.batches:
+            started = time.perf_counter()
+            measured.append(infer_run(model_dir, batch, args.out / model, args))
+            print(f"{model} bs{batch}: infer done in {time.perf_counter() - started:.0f} s: "
+                  f"{json.dumps(measured[-1])}", flush=True)
         costs = overhead(model_dir, args.batches, args) if args.pairs else {}
         rows += [r | costs.get(r["batch"], {}) for r in measured]
     print(f"{'model':<20} {'prec':<5} {'bs':>4} {'img/s comp':>10} {'img/s e2e':>10} {'s':>6} {'counter J':>10} "
