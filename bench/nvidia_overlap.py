@@ -28,22 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from targets import get_target  # noqa: E402
-
-
-def overlap_share(timeline: list[dict]) -> float:
-    """Median share of batch n+1's H2D that lies inside batch n's compute interval."""
-    shares = []
-    for before, after in zip(timeline, timeline[1:]):
-        length = after["h2d_end"] - after["h2d_start"]
-        inside = min(after["h2d_end"], before["compute_end"]) - max(after["h2d_start"], before["compute_start"])
-        if length > 0:
-            shares.append(max(0.0, inside) / length)
-    return statistics.median(shares) if shares else float("nan")
-
-
-def compute_gaps(timeline: list[dict]) -> float:
-    gaps = [after["compute_start"] - before["compute_end"] for before, after in zip(timeline, timeline[1:])]
-    return statistics.median(gaps) if gaps else float("nan")
+from targets.nvidia.timeline import compute_gap_ms, h2d_overlap_share  # noqa: E402
 
 
 def pure_loop(session, data: np.ndarray, iters: int, frozen: bool, depth: int = 2) -> dict:
@@ -77,7 +62,7 @@ def _timed(session, data: np.ndarray, iters: int, depth: int) -> dict:
     return {"compute_img_s": round(1000 * batch / compute, 1), "e2e_img_s": round(iters * batch / wall, 1),
             "e2e_ratio": round(iters * batch / wall / (1000 * batch / compute), 3),
             "compute_ms": round(compute, 3), "h2d_ms": round(statistics.median(t.h2d_ms for t in timings), 3),
-            "h2d_overlap": round(overlap_share(timeline), 3), "compute_gap_ms": round(compute_gaps(timeline), 3),
+            "h2d_overlap": round(h2d_overlap_share(timeline), 3), "compute_gap_ms": round(compute_gap_ms(timeline), 3),
             "submit_ms": round(statistics.median(submit_ms), 3), "collect_ms": round(statistics.median(collect_ms), 3),
             "timeline_head": timeline[:4]}
 

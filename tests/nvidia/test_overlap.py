@@ -5,6 +5,8 @@ infer's loop keeps them, batch n+1's host-to-device copy must lie inside batch n
 """
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 import pytest
 import torch
@@ -15,9 +17,10 @@ from targets import get_target
 from targets.base import BuildRequest
 from targets.nvidia.pipeline import CudaPipelineSession, DeviceRunner
 from targets.nvidia.plan import BatchProfile
+from targets.nvidia.timeline import compute_gap_ms, h2d_overlap_share
 from tests.nvidia.conftest import relative_error, tiny_net
 
-SIDE = 512  # 4 x 3 x 512 x 512 float32: 12 MiB per batch, about 0.3 ms over PCIe at 50 GB/s
+SIDE = 256  # 4 x 3 x 256 x 256 float32: 3 MiB per batch, well under 0.2 ms over PCIe
 
 
 class SlowRunner(DeviceRunner):
@@ -32,7 +35,7 @@ class SlowRunner(DeviceRunner):
 
     def forward(self, static_input):
         work = self.weight
-        for _ in range(60):
+        for _ in range(120):
             work = torch.tanh(work @ self.weight)
         return [static_input.mean((2, 3)) + 0 * work[0, :3]]
 
@@ -55,11 +58,20 @@ def test_next_batch_copy_runs_beside_compute(cuda):
             session.collect(pending.pop(0))
         timeline = session.timeline
     assert len(timeline) == 12
-    for before, after in zip(timeline[1:], timeline[2:]):
-        assert before["compute_end"] - before["compute_start"] > 2 * (after["h2d_end"] - after["h2d_start"])
-        # the copy of the next batch starts and ends while this one computes
-        assert before["compute_start"] <= after["h2d_start"] and after["h2d_end"] <= before["compute_end"]
-        assert after["compute_start"] - before["compute_end"] < 0.5  # and the device never waits for it
+    h2d = statistics.median(t["h2d_end"] - t["h2d_start"] for t in timeline)
+    compute = statistics.median(t["compute_end"] - t["compute_start"] for t in timeline)
+    assert compute > 2 * h2d, "the stand-in engine must compute for longer than a copy takes"
+    assert h2d_overlap_share(timeline[1:]) > 0.9  # batch n+1's copy runs while batch n computes
+    assert compute_gap_ms(timeline[1:]) < 0.1  # and the device does not wait for it
+
+
+def test_timeline_reading():
+    serial = [{"h2d_start": 3.0 * i, "h2d_end": 3.0 * i + 1, "compute_start": 3.0 * i + 1, "compute_end": 3.0 * i + 3}
+              for i in range(4)]
+    assert h2d_overlap_share(serial) == 0.0 and compute_gap_ms(serial) == 1.0
+    overlapped = [{"h2d_start": 2.0 * i + 1, "h2d_end": 2.0 * i + 1.5, "compute_start": 2.0 * i + 2,
+                   "compute_end": 2.0 * i + 4} for i in range(4)]
+    assert h2d_overlap_share(overlapped) == 1.0 and compute_gap_ms(overlapped) == 0.0
 
 
 def build_pixels_model(tmp_path, model, precision: str):
