@@ -104,3 +104,15 @@ def test_uint8_input_gives_the_float32_result(cuda, tmp_path, precision, toleran
         info = session.info()
     assert info["input_form"] == "uint8" and session.inputs()[0].dtype == "uint8"
     assert relative_error(got, want) < tolerance
+
+
+def test_uint8_artifact_takes_pixels_and_normalises_them(tmp_path):
+    model = tiny_net()
+    _, artifact, manifest, mean, std = build_pixels_model(tmp_path, model, "fp32")
+    program = torch.export.load(str(artifact)).module()
+    pixels = np.random.default_rng(2).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    normalised = (pixels.transpose(0, 3, 1, 2) / 255.0 - np.array(mean)[:, None, None]) / np.array(std)[:, None, None]
+    with torch.no_grad():
+        got = program(torch.from_numpy(pixels)).numpy()
+        want = model(torch.from_numpy(normalised.astype(np.float32))).numpy()
+    assert relative_error(got, want) < 1e-5
