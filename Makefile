@@ -51,9 +51,11 @@ endif
 
 DATANAME  := $(notdir $(abspath $(DATA)))
 PREP      := $(WORK)/prep/$(MODEL)-$(MODE)-$(DATANAME)
-MODELDIR  := $(WORK)/models/$(MODEL)/$(TARGET)-$(PRECISION)-bs$(BS)$(if $(ENGINE),-$(ENGINE))
+# uint8 input for cpu / nvidia: the normalisation is inside the artifact, which therefore differs
+UINT8_IN  := $(if $(and $(filter uint8,$(MODE)),$(filter cpu nvidia,$(TARGET))),-uint8)
+MODELDIR  := $(WORK)/models/$(MODEL)/$(TARGET)-$(PRECISION)-bs$(BS)$(if $(ENGINE),-$(ENGINE))$(UINT8_IN)
 RESULTS   := $(WORK)/results
-RUN       := $(MODEL)-$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)-bs$(BS)-$(DATANAME)
+RUN       := $(MODEL)-$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)-bs$(BS)$(UINT8_IN)-$(DATANAME)
 TARGET_OPTIONS := $(if $(ENGINE),--option engine=$(ENGINE)) $(if $(SOC),--option soc_version=$(SOC)) \
                   $(foreach o,$(OPTIONS),--option $(o))
 

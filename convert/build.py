@@ -54,10 +54,13 @@ def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
     loaded = loader.load()  # a checkpoint that does not fit fails here, before any file is touched
     check_preprocess(plan, loaded.input_size)
     from convert.export import export_onnx, verify_against_torch
+    from convert.input_form import export_shape
 
+    form = loaded.data_config["input_form"]
     discard_sidecar(plan)
-    say(f"exporting {plan.onnx_path.name} (opset {plan.opset}, dynamic batch)")
-    export_onnx(loaded.module, loaded.input_size, plan.onnx_path, plan.opset)
+    say(f"exporting {plan.onnx_path.name} (opset {plan.opset}, dynamic batch, {form['form']} input)")
+    export_onnx(loaded.module, export_shape(loaded.input_size, form), plan.onnx_path, plan.opset,
+                "uint8" if form["form"] == "uint8" else "float32")
     say(f"simplifying -> {plan.sim_path.name}")
     simplify_onnx(plan.onnx_path, plan.sim_path)
     input_spec, output_spec = onnx_io(plan.sim_path)
@@ -160,7 +163,8 @@ def build_artifact(plan: Plan, onnx_path: Path, onnx: OnnxResult, loader: ModelL
     request = BuildRequest(onnx=onnx_path, out_dir=plan.out_dir, model=plan.name, precision=config.precision,
                            batch_sizes=list(config.batch_sizes), dynamic_batch=config.dynamic_batch,
                            input=with_batch(onnx.input, plan), output=with_batch(onnx.output, plan),
-                           options=dict(config.options), load_model=None if plan.kind in ("onnx", "tensorflow") else loader,
+                           options=dict(config.options),
+                           load_model=None if plan.kind in ("onnx", "tensorflow") else loader,
                            preprocess=plan.preprocess)
     say(f"building the {plan.target.name} artifact ({config.precision}, batch {config.batch_sizes})")
     return plan.target.build(request)

@@ -1,8 +1,11 @@
 """Read a checkpoint safely, find the state dict inside its container, and recognise its key layout."""
 from __future__ import annotations
 
+import importlib
 import pickle
 import re
+import zipfile
+from contextlib import nullcontext
 from pathlib import Path
 
 from harness.errors import InputError
@@ -11,32 +14,98 @@ from harness.errors import InputError
 CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
 WRAPPER_PREFIXES = ("module.",)  # DataParallel / DistributedDataParallel
 MODELZOO_SE_KEY = re.compile(r"^layer\d+\.\d+\.fc1\.weight$")
-REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+# torch has worded the refusal differently across releases; any of these names the refused global.
+REFUSED_GLOBAL = (re.compile(r"Unsupported global: GLOBAL ([\w.]+)"),
+                  re.compile(r"add_safe_globals\(\[([\w.]+)"),
+                  re.compile(r"GLOBAL\s+([A-Za-z_][\w.]*)"),
+                  re.compile(r"global[:\s]+'?([A-Za-z_][\w]*(?:\.[\w]+)+)", re.IGNORECASE))
 UNPICKLER_ERROR = re.compile(r"WeightsUnpickler error:\s*([^\n]+)")
+PICKLE_PROTOCOL_MARK = 0x80
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 
 
-def read_checkpoint(path: Path) -> dict:
+def refused_global(message: str) -> str | None:
+    for pattern in REFUSED_GLOBAL:
+        found = pattern.search(message)
+        if found:
+            return found.group(1).rstrip(".")
+    return None
+
+
+def _allowed(names: tuple[str, ...]):
+    """torch's allow-list context for the globals named by --allow-pickle-global (imported here)."""
+    if not names:
+        return nullcontext()
+    import torch
+
+    objects = []
+    for name in names:
+        module, _, attr = name.rpartition(".")
+        try:
+            objects.append(getattr(importlib.import_module(module), attr))
+        except (ImportError, AttributeError, ValueError):
+            raise InputError(f"--allow-pickle-global {name}: cannot import it; give module.name of a class "
+                             "or function importable here") from None
+    return torch.serialization.safe_globals(objects)
+
+
+def _not_a_checkpoint(path: Path) -> InputError | None:
+    """Say what the file is not before the unpickler trips over it with an unhelpful message."""
+    if Path(path).stat().st_size == 0:
+        return InputError(f"{path}: empty file (0 bytes), not a PyTorch checkpoint; save it again with torch.save")
+    if zipfile.is_zipfile(path):
+        return None
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head == ZIP_MAGIC:
+        return InputError(f"{path}: not a readable PyTorch checkpoint (a zip archive without its directory: "
+                          "damaged or truncated, e.g. an interrupted copy); copy or save it again")
+    if head and head[0] == PICKLE_PROTOCOL_MARK:
+        return None
+    return InputError(f"{path}: not a readable PyTorch checkpoint (neither torch.save's zip format nor a "
+                      "pickle); pass a .pth/.pt written by torch.save or a .safetensors file")
+
+
+def sniff_checkpoint(path: Path) -> Path:
+    """`path` when it may be a checkpoint; an InputError saying what it is not, from its first bytes."""
+    if Path(path).suffix != ".safetensors":
+        problem = _not_a_checkpoint(path)
+        if problem is not None:
+            raise problem
+    return path
+
+
+def read_checkpoint(path: Path, allow_globals: tuple[str, ...] = ()) -> dict:
     """The tensors of a .pth/.pt (weights_only) or .safetensors file, unwrapped from their container."""
     if Path(path).suffix == ".safetensors":
         return _read_safetensors(path)
     import torch
 
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        sniff_checkpoint(path)
+        with _allowed(tuple(allow_globals)):
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        refused = REFUSED_GLOBAL.search(str(exc))
-        if refused is None:
-            detail = UNPICKLER_ERROR.search(str(exc))
-            raise InputError(f"{path}: not a readable PyTorch checkpoint "
-                             f"({_short(detail.group(1) if detail else str(exc))})") from None
-        raise InputError(f"{path}: holds a pickled Python object ({refused.group(1)}) that weights-only "
-                         "loading refuses; save model.state_dict() and convert that") from None
+        raise _unpickling_error(path, str(exc)) from None
     except OSError as exc:
         raise InputError(f"{path}: checkpoint cannot be read ({exc.strerror or exc})") from None
+    except InputError:
+        raise
     except Exception as exc:  # a damaged file surfaces as whatever the unpickler trips over
         raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: "
-                         f"{_short(str(exc))})") from None
+                         f"{_short(str(exc))}); it is damaged or truncated, save it again") from None
     return unwrap_state_dict(loaded, path)
+
+
+def _unpickling_error(path: Path, message: str) -> InputError:
+    name = refused_global(message)
+    if name is None:
+        detail = UNPICKLER_ERROR.search(message)
+        return InputError(f"{path}: not a readable PyTorch checkpoint "
+                          f"({_short(detail.group(1) if detail else message)})")
+    return InputError(f"{path}: holds a pickled Python object ({name}) that weights-only loading refuses; if "
+                      f"you trust the file, rerun with --allow-pickle-global {name}, or save "
+                      "model.state_dict() and convert that")
 
 
 def _read_safetensors(path: Path) -> dict:

@@ -44,6 +44,7 @@ class ConvertConfig:
     calib: Path | None = None
     calib_count: int = 500
     calib_method: str = "minmax"
+    allow_pickle_globals: list[str] = field(default_factory=list)
 
 
 def parse_batches(text: str) -> list[int]:
@@ -123,6 +124,9 @@ def build_parser() -> Parser:
     p.add_argument("--calib", type=Path, help="directory of .bin calibration inputs (int8)")
     p.add_argument("--calib-count", type=_positive_int, default=500, help="calibration inputs to use")
     p.add_argument("--calib-method", choices=CALIB_METHODS, default="minmax")
+    p.add_argument("--allow-pickle-global", action="append", default=[], metavar="MODULE.NAME",
+                   help="let weights-only loading accept this pickled class or function (only for a "
+                        "checkpoint you trust); repeatable")
     return p
 
 
@@ -136,4 +140,4 @@ def parse_args(argv: Sequence[str]) -> ConvertConfig:
         precision=args.precision,
         batch_sizes=sizes, dynamic_batch=dynamic, opset=args.opset, options=dict(args.option),
         preprocess=args.preprocess, calib=args.calib, calib_count=args.calib_count,
-        calib_method=args.calib_method)
+        calib_method=args.calib_method, allow_pickle_globals=args.allow_pickle_global)

@@ -13,6 +13,7 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convert.input_form import input_form
 from convert.plan import Plan
 from harness.contracts import ConvertManifest
 from harness.files import sha256_file, sha256_text
@@ -22,9 +23,9 @@ EXPORT_PACKAGES = ("torch", "onnx", "onnxsim", "onnxruntime")
 SOURCE_PACKAGES = {"timm": ("timm",), "mmcls": ("mmcls", "mmcv"), "onnx": (), "tensorflow": ()}
 # The converter's own modules whose code shapes the files it writes: a fix in them must rebuild.
 EXPORT_MODULES = ("checkpoints.py", "export.py", "frameworks.py", "layouts.py", "loader.py", "mmcls_model.py",
-                  "onnx_tools.py", "tf_job.py", "tf_source.py")
+                  "onnx_tools.py", "input_form.py", "tf_job.py", "tf_source.py")
 PRECISION_MODULES = ("calibration.py", "precision.py")
-ONNX_PARTS = ("name", "export_code", "model_source", "checkpoint", "layout", "opset", "export_tools")
+ONNX_PARTS = ("name", "export_code", "model_source", "checkpoint", "layout", "opset", "export_tools", "input_form")
 ARTIFACT_PARTS = ("precision", "precision_code", "batch", "target", "preprocess", "calibration", "target_tools")
 
 
@@ -135,6 +136,7 @@ def _values(plan: Plan, files: dict) -> dict:
         "batch": {"sizes": config.batch_sizes, "dynamic": config.dynamic_batch},
         "target": {"name": plan.target.name, "options": config.options},
         "preprocess": preprocess_recipe(plan.preprocess),
+        "input_form": None if plan.kind in ("onnx", "tensorflow") else input_form(plan.preprocess, plan.target.name),
         "calibration": _calibration(plan),
         "target_tools": plan.target.versions(),
     }

@@ -50,9 +50,8 @@ def _mmcls_module(plan: Plan):
     return classifier, (3, size, size), {"mmcls_config": str(plan.mmcls_config)}
 
 
-def load_weights(module, checkpoint: Path, layout: str, plan: Plan) -> str:
-    """Map the checkpoint onto the module and load it; returns the layout used."""
-    state = read_checkpoint(checkpoint)
+def load_weights(module, state: dict, checkpoint: Path, layout: str, plan: Plan) -> str:
+    """Map the checkpoint's tensors onto the module and load them; returns the layout used."""
     plain = plan.spec.default_layout if plan.spec else "timm"
     found = detect_layout(state.keys(), plain) if layout == "auto" else layout
     if plan.kind == "mmcls" and found != "mmcls":
@@ -73,10 +72,12 @@ def load_model(plan: Plan) -> LoadedModel:
     import torch
 
     torch.manual_seed(RANDOM_SEED)
+    # Read first: a checkpoint that cannot be read fails before the architecture is built.
+    state = read_checkpoint(plan.checkpoint, tuple(plan.config.allow_pickle_globals)) if plan.checkpoint else None
     build = _mmcls_module if plan.kind == "mmcls" else _timm_module
     module, input_size, data_config = build(plan)
     if plan.checkpoint is not None:
-        layout = load_weights(module, plan.checkpoint, plan.config.layout, plan)
+        layout = load_weights(module, state, plan.checkpoint, plan.config.layout, plan)
         source = {"weights": "checkpoint", "layout": layout}
     else:
         source = {"weights": f"random (seed {RANDOM_SEED})", "layout": None}
@@ -97,8 +98,17 @@ class ModelLoader:
         self._loaded: LoadedModel | None = None
 
     def load(self) -> LoadedModel:
+        """The model as the artifact takes it: with uint8 preprocessing (cpu, nvidia), the normalisation
+        is its first operation (convert/input_form.py)."""
         if self._loaded is None:
-            self._loaded = load_model(self.plan)
+            from convert.export import with_input_form
+            from convert.input_form import input_form
+
+            loaded = load_model(self.plan)
+            form = input_form(self.plan.preprocess, self.plan.target.name)
+            loaded.module = with_input_form(loaded.module, form)
+            loaded.data_config["input_form"] = form
+            self._loaded = loaded
         return self._loaded
 
     def __call__(self):

@@ -9,7 +9,7 @@ import numpy as np
 
 from harness.contracts import TensorSpec
 from harness.deps import require
-from harness.errors import ContractError
+from harness.errors import ContractError, InputError
 from harness.files import atomic_output
 
 ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
@@ -24,11 +24,26 @@ def copy_atomic(src: Path, dst: Path) -> None:
         shutil.copyfile(src, tmp)
 
 
+def read_onnx(path: Path, load_external_data: bool = True):
+    """onnx.load, with a file that is not an ONNX model (corrupt, truncated, empty) as one InputError."""
+    onnx = require("onnx", "pip install onnx")
+    try:
+        model = onnx.load(str(path), load_external_data=load_external_data)
+    except Exception as exc:  # protobuf's DecodeError, or onnx's own errors for external data
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not an ONNX model (protobuf cannot parse it: {reason}); pass a .onnx file "
+                         "written by torch.onnx.export or onnx.save") from None
+    if not model.graph.node:
+        raise InputError(f"{path}: not an ONNX model (no graph: empty or another kind of protobuf); pass a "
+                         ".onnx file written by torch.onnx.export or onnx.save")
+    return model
+
+
 def simplify_onnx(src: Path, dst: Path) -> None:
     """onnxsim with the batch axis left dynamic; a failure names the file and onnxsim's message."""
     onnx = require("onnx", "pip install onnx")
     onnxsim = require("onnxsim", "pip install onnxsim")
-    model = onnx.load(str(src))
+    model = read_onnx(src)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -51,8 +66,7 @@ def _tensor_spec(value_info) -> TensorSpec:
 
 def onnx_io(path: Path) -> tuple[TensorSpec, TensorSpec]:
     """The single input and first output of an ONNX model; -1 marks a symbolic (dynamic) dimension."""
-    onnx = require("onnx", "pip install onnx")
-    graph = onnx.load(str(path), load_external_data=False).graph
+    graph = read_onnx(path, load_external_data=False).graph
     initializers = {init.name for init in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
     if len(inputs) != 1 or not graph.output:
@@ -94,6 +108,8 @@ def check_verification(record: dict, path: Path) -> None:
 
 def random_batch(spec: TensorSpec, batch: int) -> np.ndarray:
     shape = [batch] + [d if d > 0 else 1 for d in spec.shape[1:]]
+    if spec.dtype == "uint8":
+        return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 
 

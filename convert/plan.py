@@ -120,7 +120,9 @@ def _model_source(config: ConvertConfig) -> tuple[str, str, ModelSpec | None, Pa
 
 def _checkpoint(config: ConvertConfig, kind: str, spec: ModelSpec | None) -> Path | None:
     if config.checkpoint is not None:
-        return readable_file(config.checkpoint, "checkpoint")
+        from convert.checkpoints import sniff_checkpoint  # no torch: a file that is no checkpoint fails here
+
+        return sniff_checkpoint(readable_file(config.checkpoint, "checkpoint"))
     if kind == "timm" and spec.default_checkpoint and spec.default_checkpoint.startswith("package:"):
         return packaged_checkpoint(spec.default_checkpoint)
     return None

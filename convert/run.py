@@ -4,11 +4,14 @@ The up-to-date decision imports neither torch nor timm; only a rebuild does.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from convert.cli import ConvertConfig
 from convert.fingerprint import compute_fingerprint, outputs_intact
 from convert.plan import Plan, resolve_plan
 from harness.contracts import ConvertManifest
 from harness.errors import HarnessError
+from harness.locks import claimed_output_dir
 
 
 def previous_manifest(plan: Plan) -> ConvertManifest | None:
@@ -27,6 +30,12 @@ def up_to_date(previous: ConvertManifest | None, build_key: str, plan: Plan) -> 
 
 
 def run(config: ConvertConfig) -> ConvertManifest:
+    """One convert at a time per output directory; a failed first one leaves no empty directory."""
+    with claimed_output_dir(Path(config.output).expanduser(), "convert"):
+        return _convert(config)
+
+
+def _convert(config: ConvertConfig) -> ConvertManifest:
     plan = resolve_plan(config)
     previous = previous_manifest(plan)
     fingerprint = compute_fingerprint(plan, previous)

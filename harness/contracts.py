@@ -101,6 +101,7 @@ class PreprocessManifest(Sidecar):
     recipe: dict
     files: list[dict] = field(default_factory=list)  # {"stem", "source"} in sorted stem order
     skipped: list[dict] = field(default_factory=list)  # {"source", "reason"}
+    ignored: list[dict] = field(default_factory=list)  # {"path", "reason"}: under --input, not images
 
     @property
     def sample_nbytes(self) -> int:

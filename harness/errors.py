@@ -60,3 +60,15 @@ class DeviceOutOfMemory(TargetError):
     def record(self) -> dict:
         return {"batch_size": self.batch, "needed_bytes": self.needed_bytes, "available_bytes": self.available_bytes,
                 "message": str(self)}
+
+
+class DiskFullError(HarnessError):
+    """The file system ran out of space (or quota) while a file was written."""
+
+    exit_code = 9
+
+
+class BusyError(HarnessError):
+    """Another live run holds the output directory."""
+
+    exit_code = 10

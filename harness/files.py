@@ -1,15 +1,19 @@
 """Atomic file writes and small JSON helpers: a killed run never leaves a truncated file."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.errors import InputError
+from harness.errors import DiskFullError, InputError
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def stem_of(path: Path) -> str:
@@ -34,13 +38,14 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
         os.close(fd)
         fd = -1
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if fd >= 0:
             os.close(fd)
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        raise_if_disk_full(exc, path, len(data))
         raise
 
 
@@ -59,9 +64,10 @@ def write_new_or_replace(path: Path, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-    except BaseException:
+    except BaseException as exc:
         os.close(fd)
         os.unlink(path)
+        raise_if_disk_full(exc, path, len(data))
         raise
     os.close(fd)
 
@@ -75,8 +81,37 @@ def atomic_output(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        raise_if_disk_full(exc, path, tmp.stat().st_size if tmp.exists() else 0)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def human_bytes(count: float) -> str:
+    if count < 1024:
+        return f"{count:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        count /= 1024
+        if count < 1024 or unit == "GiB":
+            break
+    return f"{count:.1f} {unit}"
+
+
+def disk_full_error(path: Path, needed: int) -> DiskFullError:
+    """One line: which file, how much it needed, how much is free there, and that a rerun resumes."""
+    try:
+        free = human_bytes(shutil.disk_usage(Path(path).parent).free)
+    except OSError:
+        free = "unknown"
+    return DiskFullError(f"{path}: no space left on the device writing {human_bytes(needed)} ({free} free "
+                         "there); free space or choose another directory and rerun the same command "
+                         "(files already finished are kept)")
+
+
+def raise_if_disk_full(exc: BaseException, path: Path, needed: int) -> None:
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+        raise disk_full_error(path, needed) from None
 
 
 def atomic_write_text(path: Path, text: str) -> None:

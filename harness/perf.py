@@ -64,18 +64,29 @@ def _p99_split_difference(times: np.ndarray) -> float | None:
     return float(abs(np.percentile(times[0::2], 99) - np.percentile(times[1::2], 99)))
 
 
-def stability(compute_summary: dict, threshold: float = UNSTABLE_CV) -> str | None:
+STEADYING_ADVICE = {
+    "cpu": "pin the CPU frequency (performance governor, no turbo), give ONNX Runtime cores nothing else uses "
+           "(--option threads=N), stop other jobs on the machine",
+    "nvidia": "lock the GPU clocks (nvidia-smi -lgc), stop other jobs on the GPU",
+    "ascend": "stop other jobs on the NPU (npu-smi info shows them), keep the host CPU frequency fixed",
+    "null": "stop other jobs on the machine: the null target times only the harness's own loop",
+}
+
+
+def stability(compute_summary: dict, threshold: float = UNSTABLE_CV, target: str | None = None) -> str | None:
     """A warning when the compute times vary too much to trust one number, like trtexec's; else None.
 
     `compute_summary` is harness.stats.summarize_ms output, whose `cv` is a fraction (0.031 = 3.1%).
+    The advice is the one that fits `target` (clocks of the device that ran the batches).
     """
     count = compute_summary.get("count", 0)
     cv = compute_summary.get("cv")
     if count < 2 or cv is None or cv <= threshold:
         return None
+    advice = STEADYING_ADVICE.get(target or "", "lock the GPU/NPU clocks or the CPU frequency, stop other jobs "
+                                                "on the machine")
     return (f"compute time is unstable: coefficient of variation {cv * 100:.1f}% over {count} batches "
-            f"(above {threshold * 100:.1f}%); lock the GPU/NPU clocks or the CPU frequency, stop other "
-            "jobs on the machine, or run longer (--loop, --time_limit)")
+            f"(above {threshold * 100:.1f}%); {advice}, or run longer (--loop, --time_limit)")
 
 
 def host_peak_rss_mib() -> float | None:

@@ -2,6 +2,6 @@ import sys
 
 from harness.cli import main_wrapper
 from infer.cli import parse_args
-from infer.run import run
+from infer.guard import guarded_run
 
-sys.exit(main_wrapper(parse_args, run))
+sys.exit(main_wrapper(parse_args, guarded_run))

@@ -35,6 +35,7 @@ class InferConfig:
     dym_batch: int = 0
     display_all_summary: bool = False
     io: str = "auto"  # dataset mode: read inputs and write outputs in threads or worker processes
+    force: bool = False  # run again even when the result directory holds a finished run of the same inputs
 
 
 def _option(text: str) -> tuple[str, str]:
@@ -73,6 +74,8 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
     p.add_argument("--io", choices=("auto", "threads", "processes"), default="auto",
                    help="dataset mode: read .bin files and write outputs in threads or in worker processes "
                         "(auto: processes on machines with 8 or more cores)")
+    p.add_argument("--force", action="store_true", help="run again even if --output_dirname holds a finished "
+                                                        "run of the same inputs and model (else skipped)")
     p.add_argument("--shard", help=argparse_hidden())
     p.add_argument("--summary_name", default="", help=argparse_hidden())
     args = vars(p.parse_args(take_ais_bench_flags(argv)))

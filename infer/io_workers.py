@@ -12,6 +12,8 @@ through a second block. Workers know the batches from the start, so a message is
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 from collections import deque
 from multiprocessing import connection
 from pathlib import Path
@@ -21,11 +23,16 @@ import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.errors import TargetError
+from harness.procs import quiet_worker
 from infer.dataset import Batch, pad_rows, read_rows, stems_of
 from infer import readers
 from infer.writers import output_names, write_batch
 
 WRITE_ROWS = 16  # one write task: rows of a batch
+# When the loop's process is killed, multiprocessing's resource tracker frees the shared blocks and
+# warns about "leaked" memory in a two-line traceback-like note; the user killed it and knows. The
+# tracker takes its warning filters from the command line it is started with, made from sys.warnoptions.
+QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
 
 
 class SharedBlock:
@@ -33,6 +40,9 @@ class SharedBlock:
 
     def __init__(self, nbytes: int, count: int) -> None:
         from multiprocessing import shared_memory
+
+        if QUIET_TRACKER not in sys.warnoptions:
+            sys.warnoptions.append(QUIET_TRACKER)
 
         self.stride = max(4096, -(-nbytes // 4096) * 4096)
         self.count = count
@@ -88,7 +98,8 @@ class IOWorkers:
                   "results": self._results.shm.name if self._results else None,
                   "out_stride": self._results.stride if self._results else 0,
                   "outputs": [(list(s), d.str) for s, d in self._outputs], "out_offsets": self._out_offsets,
-                  "out_dir": str(out_dir) if out_dir is not None else None, "outfmt": outfmt}
+                  "out_dir": str(out_dir) if out_dir is not None else None, "outfmt": outfmt,
+                  "parent": os.getpid()}
         for _ in range(workers):
             parent, child = context.Pipe()
             proc = context.Process(target=_serve, args=(child, layout), daemon=True, name="infer-io")
@@ -203,8 +214,11 @@ class IOWorkers:
 
 
 def _serve(conn, layout: dict) -> None:
-    """A worker: attach both blocks, then read or write what each message names, answering each."""
+    """A worker: attach both blocks, then read or write what each message names, answering each.
+    It leaves with the loop's process, quietly: that process reports an interruption or a failure."""
     from multiprocessing import shared_memory
+
+    quiet_worker(layout["parent"])
 
     inputs = shared_memory.SharedMemory(name=layout["inputs"])
     results = shared_memory.SharedMemory(name=layout["results"]) if layout["results"] else None
@@ -229,7 +243,7 @@ def _serve(conn, layout: dict) -> None:
                     conn.send(("write", slot, None))
             except Exception as exc:  # handed to the loop, raised there
                 conn.send((kind, index if kind == "read" else slot, _picklable(exc)))
-    except (EOFError, KeyboardInterrupt):
+    except (EOFError, OSError, KeyboardInterrupt):  # the loop's process is gone or closed the pipe
         pass
     finally:
         inputs.close()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.contracts import TensorSpec, numpy_dtype
-from harness.errors import InputError
+from harness.contracts import InferSummary, TensorSpec, numpy_dtype
+from harness.errors import HarnessError
 from harness.files import stem_of
 from infer.writers import encode, output_names
 
@@ -34,7 +34,8 @@ def whole_file_check(outfmt: str, spec: TensorSpec):
 def unfinished(files: list[Path], out_dir: Path, summary: Path, outfmt: str,
                outputs: list[TensorSpec]) -> tuple[list[Path], int]:
     """An interrupted run (outputs but no summary yet) resumes with the inputs whose outputs are missing
-    or short; a finished one is run again in full. Returns (inputs to run, inputs already done)."""
+    or short; a finished one that is run again (--force, or changed inputs) is run in full.
+    Returns (inputs to run, inputs already done)."""
     if summary.exists():
         return files, 0
     present = {p.name for p in out_dir.iterdir()}
@@ -48,7 +49,35 @@ def unfinished(files: list[Path], out_dir: Path, summary: Path, outfmt: str,
     if len(todo) < len(files):
         print(f"[INFO] resuming an interrupted run: {len(files) - len(todo)} of {len(files)} inputs already "
               f"have outputs in {out_dir}")
-    if not todo:
-        raise InputError(f"{out_dir}: every input already has its outputs but the run has no "
-                         f"{summary.name}; remove the directory to run again")
+    if not todo:  # the run stopped while writing its summary (a full disk, say): time it again to write one
+        print(f"[INFO] every input already has its outputs in {out_dir} but the run has no {summary.name}; "
+              "running them again to write it", flush=True)
+        return files, 0
     return todo, len(files) - len(todo)
+
+
+def _whole_outputs(summary: InferSummary, out_dir: Path) -> bool:
+    specs = [TensorSpec(o["name"], [-1, *o["shape"]], o["dtype"]) for o in summary.outputs]
+    checks = [whole_file_check(summary.outfmt, spec) for spec in specs]
+    try:
+        return all(len(entry["outfiles"]) == len(checks)
+                   and all(check(out_dir / name) for name, check in zip(entry["outfiles"], checks))
+                   for entry in summary.files)
+    except OSError:  # an output is gone
+        return False
+
+
+def finished_run(out_dir: Path, path: Path, inputs: list[Path], artifact: Path, outfmt: str,
+                 batch_size: int | None) -> InferSummary | None:
+    """The summary (at `path`) of a finished dataset run of these inputs with this artifact into `out_dir`,
+    when nothing changed since (inputs, artifact, outputs whole); else None and the run goes ahead."""
+    try:
+        summary = InferSummary.read_file(path)
+        written = path.stat().st_mtime
+        newest = max(p.stat().st_mtime for p in [*inputs, artifact])
+    except (HarnessError, OSError, ValueError):
+        return None
+    same = (summary.mode == "dataset" and summary.outfmt == outfmt and summary.artifact == str(artifact)
+            and batch_size in (None, summary.batch_size) and newest <= written
+            and sorted(f["stem"] for f in summary.files) == sorted(stem_of(p) for p in inputs))
+    return summary if same and _whole_outputs(summary, out_dir) else None

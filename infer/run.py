@@ -119,7 +119,10 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     from harness.perf import fps_stats, host_peak_rss_mib, stability
 
     engine = session.info()
-    warnings = [w for w in (stability(stats["compute"]), resolution_warning(engine, stats["compute"])) if w]
+    # float32 CHW, or uint8 HWC normalised by the model's first op (convert/input_form.py): the report labels it
+    engine.setdefault("input_form", (manifest.data_config.get("input_form") or {}).get("form", "float32"))
+    warnings = [w for w in (stability(stats["compute"], target=manifest.target),
+                            resolution_warning(engine, stats["compute"])) if w]
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
              "warning": "; ".join(warnings)}
     if result.io:

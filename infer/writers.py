@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 from harness.files import write_new_or_replace
 from harness.perf import usable_cores
+from harness.procs import quiet_worker
 from infer.txt_format import format_txt, txt_per_input
 
 WRITE_PROCESSES = 4
@@ -51,7 +53,8 @@ def write_batch(directory: str, outfmt: str, names: list[list[str]], outputs: li
 
 def _process_pool(count: int) -> Executor:
     # spawn, not fork: the parent may hold a CUDA context, which a forked child must not inherit.
-    return ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=quiet_worker, initargs=(os.getpid(),))
 
 
 class OutputWriter:

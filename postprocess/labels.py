@@ -7,7 +7,8 @@ from harness.errors import InputError
 
 
 def read_labels(path: Path) -> dict[str, int]:
-    """`<file name> <class index>` per line -> {stem: index}; the stem drops everything after the first dot."""
+    """`<file name> <class index>` per line -> {stem: index}; the stem drops everything after the first dot.
+    The index is the last field, so a file name may hold spaces (or be separated by a tab)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -16,7 +17,7 @@ def read_labels(path: Path) -> dict[str, int]:
         raise InputError(f"{path}: label file cannot be read ({exc}); pass a text val_label.txt") from None
     labels: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
-        parts = line.split()
+        parts = line.rsplit(maxsplit=1)
         if not parts:
             continue
         if len(parts) < 2 or not parts[1].lstrip("-").isdigit():

@@ -9,6 +9,7 @@ import numpy as np
 from harness.errors import InputError
 from harness.files import atomic_write_text, write_json
 from harness.outputs import OUTPUT_FILE, read_outputs
+from postprocess.checks import check_same_length, report_labels_outside
 from postprocess.cli import PostprocessConfig
 from postprocess.labels import read_class_names, read_labels
 from postprocess.metrics import classification_metrics
@@ -77,6 +78,7 @@ def details(scored: dict, names: dict[int, str], unlabelled: list[str], missing:
 
 def run(config: PostprocessConfig) -> dict:
     outputs = read_outputs(config.result)
+    check_same_length(outputs, config.result)
     labels = read_labels(config.labels)
     names = read_class_names(config.classes)
     unlabelled = sorted(s for s in outputs if s not in labels)
@@ -84,6 +86,7 @@ def run(config: PostprocessConfig) -> dict:
     foreign = sorted(p.name for p in config.result.iterdir()
                      if p.is_file() and not OUTPUT_FILE.match(p.name) and not p.name.endswith(".json"))
     scored = score(outputs, labels, config.topk)
+    report_labels_outside(labels, scored["stems"], scored["n_classes"], config.labels)
     table = modelzoo_table(len(scored["stems"]), scored["n_classes"], scored["cumulative"])
     out = config.output or config.result / "result.json"
     out.parent.mkdir(parents=True, exist_ok=True)

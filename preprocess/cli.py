@@ -7,6 +7,7 @@ from typing import Sequence
 
 from harness.cli import Parser
 from preprocess.presets import INTERPOLATIONS, PRESETS
+from preprocess.transform import BYTES_PER_PIXEL_BOUND, DEFAULT_MAX_PIXELS
 
 
 @dataclass
@@ -24,6 +25,7 @@ class PreprocessConfig:
     workers: int | None = None
     skip_bad: bool = False
     progress: bool = True
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 def _floats(text: str) -> list[float]:
@@ -37,7 +39,8 @@ def parse_args(argv: Sequence[str]) -> PreprocessConfig:
     p.add_argument("--model", help="model name whose data config picks the preset (harness/models.py)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="override the model's preset")
     p.add_argument("--mode", choices=("float32", "uint8"), default="float32",
-                   help="float32 CHW normalised (default) or uint8 HWC for Ascend AIPP models")
+                   help="float32 CHW normalised (default) or uint8 HWC pixels, normalised on the device (Ascend: "
+                        "AIPP; cpu, nvidia: the model's first op, see docs/nvidia.md)")
     p.add_argument("--resize", type=int, help="shorter side before the crop")
     p.add_argument("--input-size", type=int, help="center crop size")
     p.add_argument("--interpolation", choices=INTERPOLATIONS)
@@ -46,4 +49,10 @@ def parse_args(argv: Sequence[str]) -> PreprocessConfig:
     p.add_argument("--workers", type=int, help="processes (default: all cores)")
     p.add_argument("--skip-bad", action="store_true", help="record unreadable images in the sidecar and go on")
     p.add_argument("--no-progress", dest="progress", action="store_false")
-    return PreprocessConfig(**vars(p.parse_args(list(argv))))
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse images whose header claims more pixels (default {DEFAULT_MAX_PIXELS}, PIL's; "
+                        f"a worker needs up to about {BYTES_PER_PIXEL_BOUND} bytes per pixel to decode one)")
+    config = PreprocessConfig(**vars(p.parse_args(list(argv))))
+    if config.max_pixels < 1:
+        p.error("--max-pixels must be at least 1")
+    return config

@@ -17,6 +17,9 @@ PRESETS = {
                           "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
 }
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+# Pixels are taken as stored, as torchvision's ImageFolder and the ModelZoo scripts take them (PIL does not
+# rotate on open): the EXIF Orientation tag is not applied, so accuracy matches those tools.
+EXIF_ORIENTATION = "not applied (pixels as stored, like torchvision and the ModelZoo scripts)"
 OUTPUT_MODES = {"float32": ("float32", "CHW"), "uint8": ("uint8", "HWC")}
 
 
@@ -35,7 +38,7 @@ def resolve_recipe(model: str | None = None, preset: str | None = None, mode: st
     recipe.update({k: v for k, v in overrides.items() if v is not None})
     dtype, layout = OUTPUT_MODES[mode]
     recipe.update({"preset": name, "model": model, "channel_order": "RGB", "crop": "center",
-                   "dtype": dtype, "layout": layout})
+                   "dtype": dtype, "layout": layout, "exif_orientation": EXIF_ORIENTATION})
     if recipe["interpolation"] not in INTERPOLATIONS:
         raise InputError(f"unknown interpolation {recipe['interpolation']!r}; choose one of "
                          f"{', '.join(INTERPOLATIONS)}")

@@ -6,39 +6,25 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 
 from harness.contracts import PreprocessManifest
-from harness.errors import InputError
-from harness.files import atomic_write_bytes, ensure_writable_dir, stem_of
+from harness.errors import DiskFullError, InputError
+from harness.files import atomic_write_bytes, human_bytes, stem_of
+from harness.locks import claimed_output_dir
+from harness.procs import quiet_worker
 from preprocess.cli import PreprocessConfig
+from preprocess.discover import Discovery, find_images, report_ignored
 from preprocess.presets import output_shape, resolve_recipe
 from preprocess.transform import preprocess_image
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 CHUNK = 16
 
 
-def find_images(root: Path) -> dict[str, Path]:
-    if not root.is_dir():
-        raise InputError(f"{root}: input directory not found; pass a directory of images with --input")
-    found: dict[str, Path] = {}
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-            continue
-        stem = stem_of(path)
-        if stem in found:
-            raise InputError(f"{path}: same stem {stem!r} as {found[stem]}; outputs would overwrite each "
-                             "other, rename one of them")
-        found[stem] = path
-    if not found:
-        raise InputError(f"{root}: no images (.jpg .jpeg .png .bmp .webp) found; check --input")
-    return found
-
-
-def _process_chunk(items: list[tuple[str, str]], out_dir: str, recipe: dict, skip_bad: bool) -> list:
+def _process_chunk(items: list[tuple[str, str]], out_dir: str, recipe: dict, skip_bad: bool,
+                   max_pixels: int) -> list:
     """Worker: returns (stem, None) when written, (stem, reason) when skipped; raises when not skipping."""
     results = []
     for stem, source in items:
         try:
-            tensor = preprocess_image(Path(source), recipe)
+            tensor = preprocess_image(Path(source), recipe, max_pixels)
         except InputError as exc:
             if not skip_bad:
                 raise
@@ -69,14 +55,23 @@ def _previous(out_dir: Path) -> PreprocessManifest | None:
         return None
 
 
-def _run_pool(todo: dict[str, Path], config: PreprocessConfig, recipe: dict) -> list[dict]:
+def _run_pool(todo: dict[str, Path], config: PreprocessConfig, recipe: dict, nbytes: int) -> list[dict]:
+    try:
+        return _pool_map(todo, config, recipe)
+    except DiskFullError as exc:
+        raise DiskFullError(f"{exc}; the {len(todo)} images of this run take {human_bytes(nbytes * len(todo))} "
+                            "in all") from None
+
+
+def _pool_map(todo: dict[str, Path], config: PreprocessConfig, recipe: dict) -> list[dict]:
     items = [(stem, str(path)) for stem, path in sorted(todo.items())]
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
     workers = max(1, min(config.workers or os.cpu_count() or 1, len(chunks)))
     skipped: list[dict] = []
     bar = _progress(len(items), config.progress)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_process_chunk, c, str(config.output), recipe, config.skip_bad) for c in chunks}
+    with ProcessPoolExecutor(max_workers=workers, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
+        futures = {pool.submit(_process_chunk, c, str(config.output), recipe, config.skip_bad, config.max_pixels)
+                   for c in chunks}
         while futures:
             done, futures = wait(futures, return_when=FIRST_EXCEPTION)
             for fut in done:
@@ -103,8 +98,14 @@ def run(config: PreprocessConfig) -> PreprocessManifest:
     recipe = resolve_recipe(config.model, config.preset, config.mode, resize=config.resize,
                             input_size=config.input_size, interpolation=config.interpolation,
                             mean=config.mean, std=config.std)
-    images = find_images(config.input)
-    out_dir = ensure_writable_dir(config.output)
+    discovery = find_images(config.input)
+    report_ignored(discovery.ignored, config.input)
+    with claimed_output_dir(config.output, "preprocess") as out_dir:
+        return _preprocess(config, recipe, discovery, out_dir)
+
+
+def _preprocess(config: PreprocessConfig, recipe: dict, discovery: Discovery, out_dir: Path) -> PreprocessManifest:
+    images = discovery.images
     shape = output_shape(recipe)
     manifest = PreprocessManifest(shape=shape, dtype=recipe["dtype"], layout=recipe["layout"], recipe=recipe)
     nbytes = manifest.sample_nbytes
@@ -117,12 +118,14 @@ def run(config: PreprocessConfig) -> PreprocessManifest:
     if previous is None or previous.recipe != recipe:
         # Written first so an interrupted run resumes against the same recipe.
         PreprocessManifest(shape=shape, dtype=manifest.dtype, layout=manifest.layout, recipe=recipe).write(out_dir)
-    skipped = kept_skips + (_run_pool(todo, config, recipe) if todo else [])
+    new_skips = _run_pool(todo, config, recipe, nbytes) if todo else []
+    skipped = kept_skips + new_skips
     skipped_sources = {s["source"] for s in skipped}
     manifest.files = [{"stem": stem, "source": str(path.resolve())} for stem, path in sorted(images.items())
                       if str(path) not in skipped_sources]
     manifest.skipped = sorted(skipped, key=lambda s: s["source"])
+    manifest.ignored = discovery.ignored
     manifest.write(out_dir)
-    print(f"preprocess: {len(manifest.files)} images -> {out_dir} ({len(todo)} written, "
-          f"{len(images) - len(todo)} already done, {len(skipped)} skipped)")
+    print(f"preprocess: {len(manifest.files)} images -> {out_dir} ({len(todo) - len(new_skips)} written, "
+          f"{len(images) - len(todo) - len(kept_skips)} already done, {len(skipped)} skipped)")
     return manifest

@@ -142,7 +142,7 @@ def _conditions(engine: dict, batch_size: int) -> str:
     graphs = engine.get("cuda_graphs")
     if isinstance(graphs, dict) and str(batch_size) in graphs:
         parts.append(f"CUDA graph: {graphs[str(batch_size)]}")
-    for key in ("tf32_allowed", "threads", "in_flight_max", "gears", "runtime"):
+    for key in ("input_form", "tf32_allowed", "threads", "in_flight_max", "gears", "runtime"):
         if key in engine:
             parts.append(f"{key}={engine[key]}")
     return ", ".join(parts)

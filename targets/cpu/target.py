@@ -52,19 +52,41 @@ def _spec(node) -> TensorSpec:
     return TensorSpec(name=node.name, shape=shape, dtype=ORT_DTYPES.get(node.type, node.type))
 
 
+def _load_session(path: Path, threads: int | None, optimized_out: Path | None = None):
+    try:
+        return _ort().InferenceSession(str(path), sess_options=session_options(threads, optimized_out),
+                                       providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own exception types for bad models
+        raise TargetError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]}); "
+                          "rerun convert") from None
+
+
+def rebuild_cache(artifact: Path, cache: Path, threads: int | None):
+    """A session on the artifact that also writes a fresh optimized-model cache (atomically), for a
+    cache that exists but does not load: convert would call it up to date, so it is mended here."""
+    tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.onnx")  # ORT picks the format by suffix
+    try:
+        session = _load_session(artifact, threads, optimized_out=tmp)
+        os.replace(tmp, cache)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return session
+
+
 class CpuSession(SyncSession):
     def __init__(self, artifact: Path, threads: int | None = None) -> None:
         super().__init__()
-        ort = _ort()
         cache = optimized_cache_path(artifact)
         use_cache = cache.exists() and cache.stat().st_mtime >= artifact.stat().st_mtime
-        path = cache if use_cache else artifact
         try:
-            self._sess = ort.InferenceSession(str(path), sess_options=session_options(threads),
-                                              providers=["CPUExecutionProvider"])
-        except Exception as exc:  # ORT raises its own exception types for bad models
-            raise TargetError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]}); "
-                              "rerun convert") from None
+            self._sess = _load_session(cache if use_cache else artifact, threads)
+        except TargetError:
+            if not use_cache:
+                raise
+            self._sess = rebuild_cache(artifact, cache, threads)
+            use_cache = False
+            print(f"[WARN] {cache}: the optimized-model cache did not load (damaged?); rebuilt it from "
+                  f"{artifact.name}", flush=True)
         self._inputs = [_spec(i) for i in self._sess.get_inputs()]
         self._outputs = [_spec(o) for o in self._sess.get_outputs()]
         self._output_names = [o.name for o in self._outputs]

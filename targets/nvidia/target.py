@@ -108,7 +108,9 @@ class NvidiaTarget(Target):
 
         check_torch_artifact(meta, import_torch().__version__, artifact)
         precision = meta.get("precision", manifest.precision)
-        return TorchRunner(artifact, torch_device, precision, resolve_variant(self.settings.variant), sample_shape)
+        recorded = (manifest.hashes.get("files", {}).get(manifest.artifact) or {}).get("sha256")
+        return TorchRunner(artifact, torch_device, precision, resolve_variant(self.settings.variant), sample_shape,
+                           manifest.input.dtype, recorded)
 
     # ---- identity ------------------------------------------------------------------------------
     def idle_state(self, device: str):

@@ -57,11 +57,11 @@ def test_a_session_younger_than_a_minute_is_not_reopened(session, sim_api, ascen
     """However fast the model, reopening (an OM load) happens at most about once a minute."""
     import aclruntime
 
-    ascend_sim.set("ASCEND_SIM_EXEC_MS", "0")
+    ascend_sim.set("ASCEND_SIM_EXEC_MS", "0.1")
     batch = np.zeros((4, 3, IMAGE, IMAGE), np.float32)
-    aclruntime.advance_clock(30)
+    aclruntime.advance_clock(30)  # steps of 2**-9 ms: over 0.5 % of 0.1 ms, but the session is young
     session.run(batch)
     assert session.info()["session_reopens"] == 0
-    aclruntime.advance_clock(120)
+    aclruntime.advance_clock(4 * 3600)
     session.run(batch)
     assert session.info()["session_reopens"] == (1 if sim_api == "2025" else 0)

@@ -1,0 +1,81 @@
+"""One run per output directory at a time, and no empty directory left behind by a failed run.
+
+The lock is an fcntl.flock on a file inside the directory: the kernel drops it when its holder
+exits, however it exits, so a lock left by a killed run is taken over by the next one. The file
+names the holder's pid for the message a second run prints, and is removed when the run ends.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from harness.errors import BusyError
+from harness.files import ensure_writable_dir
+
+LOCK_NAME = ".harness.lock"
+
+
+def _holder(lock_path: Path) -> str:
+    try:
+        pid = lock_path.read_text().strip()
+    except OSError:
+        return "another process"
+    return f"pid {pid}" if pid.isdigit() else "another process"
+
+
+def acquire(directory: Path, stage: str) -> int:
+    """Lock `directory` for this process; a directory a live run holds is one BusyError line."""
+    lock_path = Path(directory) / LOCK_NAME
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BusyError(f"{directory}: another {stage} run ({_holder(lock_path)}) is writing to this "
+                            "directory; wait for it to finish or choose another output directory") from None
+        try:
+            same_file = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:  # else the holder removed it between our open and flock: try a fresh one
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)
+
+
+def release(directory: Path, fd: int) -> None:
+    try:
+        os.unlink(Path(directory) / LOCK_NAME)
+    except FileNotFoundError:
+        pass
+    os.close(fd)
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:  # not empty: what is there was written and stays
+        pass
+
+
+@contextmanager
+def claimed_output_dir(directory: Path, stage: str) -> Iterator[Path]:
+    """Create `directory` if needed and hold its lock for the block. When the block fails and the
+    directory was made here and is still empty, it is removed: a failed run leaves nothing."""
+    directory = Path(directory)
+    created = not directory.exists()
+    ensure_writable_dir(directory)
+    fd = acquire(directory, stage)
+    try:
+        yield directory
+    except BaseException:
+        release(directory, fd)
+        if created:
+            _remove_if_empty(directory)
+        raise
+    release(directory, fd)

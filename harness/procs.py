@@ -1,0 +1,38 @@
+"""Worker processes that leave with their parent and stay quiet when the user interrupts.
+
+A pool worker blocked on its task queue outlives a parent killed with SIGKILL: nothing tells it.
+On Linux the kernel does it (PR_SET_PDEATHSIG); the worker also checks at start that its parent is
+still the one that started it, which covers a parent that died before the request took effect.
+Ctrl-C reaches every process of the terminal's group: the parent reports it in one line, so the
+workers leave without a traceback of their own.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the request above took effect
+        os._exit(1)
+
+
+def _leave_quietly(signum, frame) -> None:
+    os._exit(128 + signum)
+
+
+def quiet_worker(parent_pid: int) -> None:
+    """Pool initializer: `ProcessPoolExecutor(initializer=quiet_worker, initargs=(os.getpid(),))`."""
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, _leave_quietly)
+    signal.signal(signal.SIGTERM, _leave_quietly)
