@@ -29,6 +29,14 @@ VENV      ?= .venv
 PYTHON    ?= $(VENV)/bin/python
 # On machines without a package registry (GPU hosts) run with PYTHON=python3: no setup is attempted.
 SETUP     := $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(VENV)/.installed,)
+# TensorFlow models (TF_MODEL=SavedModel dir, .keras/.h5 or frozen .pb with TF_INPUTS/TF_OUTPUTS) convert
+# through tf2onnx in a separate environment: TensorFlow's pins differ from requirements.txt.
+TF_MODEL  ?=
+TF_INPUTS ?=
+TF_OUTPUTS ?=
+TF_VENV   ?= .venv-tf
+TF_PYTHON ?= $(TF_VENV)/bin/python
+TF_SETUP  := $(if $(SETUP),$(if $(filter $(TF_VENV)/bin/python,$(TF_PYTHON)),$(TF_VENV)/.installed,),)
 
 # ASCEND_SIM=1 runs TARGET=ascend against the simulated atc/npu-smi/aclruntime in tests/ascend/sim under
 # Huawei's real ais_bench front end from ../shared/upstream (ASCEND_SIM_API=2025 or 2023 picks the
@@ -49,14 +57,16 @@ EMPTY     :=
 SPACE     := $(EMPTY) $(EMPTY)
 # BATCHES builds a dynamic artifact for that range; it is another artifact than the static BS one.
 BATCHTAG  := bs$(BS)$(if $(strip $(BATCHES)),-b$(subst $(SPACE),_,$(strip $(BATCHES))))
-MODELDIR  := $(WORK)/models/$(MODEL)/$(TARGET)-$(PRECISION)-$(BATCHTAG)$(if $(ENGINE),-$(ENGINE))
+# uint8 input for cpu / nvidia: the normalisation is inside the artifact, which therefore differs
+UINT8_IN  := $(if $(and $(filter uint8,$(MODE)),$(filter cpu nvidia,$(TARGET))),-uint8)
+MODELDIR  := $(WORK)/models/$(MODEL)/$(TARGET)-$(PRECISION)-$(BATCHTAG)$(if $(ENGINE),-$(ENGINE))$(UINT8_IN)
 RESULTS   := $(WORK)/results
-RUN       := $(MODEL)-$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)-bs$(BS)-$(DATANAME)
+RUN       := $(MODEL)-$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)-bs$(BS)$(UINT8_IN)-$(DATANAME)
 MISMATCH_FLAG := $(if $(ACCEPT_MISMATCH),--accept-preprocess-mismatch)
 TARGET_OPTIONS := $(if $(ENGINE),--option engine=$(ENGINE)) $(if $(SOC),--option soc_version=$(SOC)) \
                   $(foreach o,$(OPTIONS),--option $(o))
 
-.PHONY: all setup preprocess convert infer postprocess bench compare report calib-sweep bench-precision test clean
+.PHONY: one-image all setup tf-setup preprocess convert infer postprocess bench compare report calib-sweep bench-precision test clean
 .DEFAULT_GOAL := all
 
 all: preprocess convert infer postprocess
@@ -69,11 +79,20 @@ $(VENV)/.installed: requirements.txt requirements-build.txt
 	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -r requirements.txt
 	touch $@
 
+tf-setup: $(TF_VENV)/.installed
+
+$(TF_VENV)/.installed: requirements-tf.txt
+	python3 -m venv $(TF_VENV)
+	$(TF_VENV)/bin/python -m pip install -q --no-deps -r requirements-tf.txt
+	touch $@
+
 preprocess: $(SETUP)
 	$(PYTHON) -m preprocess --input $(DATA) --output $(PREP) --model $(MODEL) --mode $(MODE)
 
-convert: $(SETUP)
+convert: $(SETUP) $(if $(TF_MODEL),$(TF_SETUP))
 	$(PYTHON) -m convert --model $(MODEL) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) --layout $(LAYOUT) \
+	  $(if $(TF_MODEL),--tensorflow $(TF_MODEL) --tf-python $(TF_PYTHON)) \
+	  $(if $(TF_INPUTS),--tf-inputs $(TF_INPUTS)) $(if $(TF_OUTPUTS),--tf-outputs $(TF_OUTPUTS)) \
 	  --target $(TARGET) --precision $(PRECISION) --batchsize $(BS) $(if $(BATCHES),--batches "$(BATCHES)") \
 	  $(if $(CALIB),--calib $(CALIB) --calib-count $(CALIB_COUNT) --calib-method $(CALIB_METHOD)) \
 	  $(if $(OPSET),--opset $(OPSET)) --preprocess $(PREP) --output $(MODELDIR) $(TARGET_OPTIONS) $(MISMATCH_FLAG)
@@ -102,14 +121,23 @@ REPORT_INPUTS ?= $(RESULTS) $(WORK)/bench $(WORK)/compare $(WORK)/calib-sweep
 REPORT     ?= report/out
 BASELINE   ?=
 
-# A failing batch size (out of memory, say) does not stop the sweep; the rule still fails at the end.
+# A batch size that does not fit in device memory (infer exit 8) is recorded as such in its summary's
+# place and the sweep goes on; any other failure does not stop the sweep either, but fails the rule at the end.
 bench: $(SETUP)
-	@failed=""; for bs in $(SWEEP); do \
+	@failed=""; oom=""; for bs in $(SWEEP); do \
 	  $(PYTHON) -m infer --model $(MODELDIR) --batchsize $$bs --output $(BENCH) --output_dirname bs$$bs \
 	    --warmup_count $(WARMUP) --loop $(LOOP) --time_limit $(TIME_LIMIT) --stable_ci 0.01 \
-	    --device $(DEVICE) $(TARGET_OPTIONS) --no-progress || failed="$$failed $$bs"; \
+	    --device $(DEVICE) $(TARGET_OPTIONS) --no-progress; rc=$$?; \
+	  if [ $$rc -eq 8 ]; then oom="$$oom $$bs"; elif [ $$rc -ne 0 ]; then failed="$$failed $$bs"; fi; \
 	done; \
+	if [ -n "$$oom" ]; then echo "bench: out of memory at batch sizes:$$oom (recorded)" >&2; fi; \
 	if [ -n "$$failed" ]; then echo "bench: failed at batch sizes:$$failed" >&2; exit 1; fi
+
+# One image (or a few: IMAGE="a.jpg b.jpg") through every artifact built for MODEL, top-5 side by side.
+IMAGE ?=
+one-image: $(SETUP)
+	$(PYTHON) -m infer.side_by_side --models $(WORK)/models/$(MODEL) --image $(IMAGE) \
+	  $(if $(wildcard $(PREP)/preprocess.json),--preprocess $(PREP)) $(if $(CLASSES),--classes $(CLASSES))
 
 compare: $(SETUP)
 	$(PYTHON) -m report.compare --a $(A) --b $(B) --output $(COMPARE_OUT) \
@@ -134,8 +162,9 @@ bench-precision: $(SETUP)
 	  --method $(CALIB_METHOD) --batch $(BS) --work $(WORK)/bench-precision/$(MODEL) \
 	  --json $(WORK)/bench-precision/$(MODEL)/precision_cpu.json
 
-test: $(SETUP)
-	$(PYTHON) -m pytest -q tests
+# The TensorFlow tests run under HARNESS_TF_PYTHON (set here, so a missing environment fails them).
+test: $(SETUP) $(TF_SETUP)
+	$(if $(TF_SETUP),HARNESS_TF_PYTHON=$(abspath $(TF_PYTHON))) $(PYTHON) -m pytest -q tests
 
 clean:
 	rm -rf $(WORK)

@@ -19,6 +19,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.contracts import ConvertManifest  # noqa: E402
 from harness.energy import UnavailableMeter  # noqa: E402
 from infer.loop import run_pure  # noqa: E402
-from infer.run import load_model_dir  # noqa: E402
+from infer.model_source import load_model  # noqa: E402
 from targets import get_target  # noqa: E402
 
 
@@ -48,7 +49,7 @@ def infer_run(model_dir: Path, batch: int, out: Path, args) -> dict:
 
 
 def overhead(model_dir: Path, batches: list[int], args) -> dict[int, dict]:
-    manifest, artifact = load_model_dir(model_dir)
+    manifest, artifact = load_model(model_dir)
     target = get_target(manifest.target, **manifest.target_info.get("options", {}))
     out = {}
     with target.open(artifact, manifest, args.device) as session:
@@ -85,7 +86,12 @@ def main() -> int:
     rows = []
     for model_dir in args.model_dir:
         model = ConvertManifest.read(model_dir).model
-        measured = [infer_run(model_dir, b, args.out / model, args) for b in args.batches]
+        measured = []
+        for batch in args.batches:
+            started = time.perf_counter()
+            measured.append(infer_run(model_dir, batch, args.out / model, args))
+            print(f"{model} bs{batch}: infer done in {time.perf_counter() - started:.0f} s: "
+                  f"{json.dumps(measured[-1])}", flush=True)
         costs = overhead(model_dir, args.batches, args) if args.pairs else {}
         rows += [r | costs.get(r["batch"], {}) for r in measured]
     print(f"{'model':<20} {'prec':<5} {'bs':>4} {'img/s comp':>10} {'img/s e2e':>10} {'s':>6} {'counter J':>10} "

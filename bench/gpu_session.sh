@@ -59,19 +59,17 @@ case "$1" in
     python3 bench/cpu_target.py --skip-torch --sample /tmp/e2e_images --ort-threads 15 --targets cpu --repeats 9 \
       --work /tmp/cpub | tee "$OUT/cpu_target.txt" ;;
   energy)
+    # one model at a time, each model's files written as soon as it is done; ENERGY_ARGS adds options
+    # of bench/energy_gpu.py (e.g. "--time-limit 10 --pairs 0")
     install_wheels
     shift
-    dirs=()
-    for model in "${@:-seresnext101_32x4d efficientnet_lite0}"; do
-      for m in $model; do
-        make -s preprocess convert PYTHON=python3 TARGET=nvidia MODEL="$m" PRECISION=fp16 BS=256 \
-          BATCHES="1 64 256" WORK=/tmp/energy DATA=data/sample
-        dirs+=("/tmp/energy/models/$m/nvidia-fp16-bs256-b1_64_256")
-      done
-    done
-    tag=$(IFS=_; echo "${*:-all}")
-    python3 bench/energy_gpu.py --model-dir "${dirs[@]}" --batches 1 64 256 --out /tmp/energy/bench \
-      --json "$OUT/energy_gpu_$tag.json" | tee "$OUT/energy_gpu_$tag.txt"
-    tar -C /tmp/energy -czf "$OUT/energy_summaries_$tag.tar.gz" bench ;;
+    for m in ${@:-seresnext101_32x4d efficientnet_lite0}; do
+      make -s preprocess convert PYTHON=python3 TARGET=nvidia MODEL="$m" PRECISION=fp16 BS=256 \
+        BATCHES="1 64 256" WORK=/tmp/energy DATA=data/sample
+      # shellcheck disable=SC2086
+      python3 bench/energy_gpu.py --model-dir "/tmp/energy/models/$m/nvidia-fp16-bs256-b1_64_256" --batches 1 64 256 \
+        --out /tmp/energy/bench --json "$OUT/energy_gpu_$m.json" ${ENERGY_ARGS:-} | tee "$OUT/energy_gpu_$m.txt"
+      tar -C /tmp/energy -czf "$OUT/energy_summaries_$m.tar.gz" "bench/$m"
+    done ;;
   *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...]" >&2; exit 2 ;;
 esac

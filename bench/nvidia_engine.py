@@ -64,11 +64,12 @@ def load_model(name: str):
     return timm.create_model(name, pretrained=False).eval()
 
 
-def build(model, name: str, precision: str, batches: list[int], workdir: Path):
+def build(model, name: str, precision: str, batches: list[int], workdir: Path, spec_in: TensorSpec | None = None):
     """The artifact as convert would make it (torch engine, dynamic batch), plus a convert.json."""
     out_dir = workdir / precision
     out_dir.mkdir(parents=True, exist_ok=True)
-    spec_in, spec_out = TensorSpec("image", [-1, 3, 224, 224]), TensorSpec("class", [-1, 1000])
+    spec_in = spec_in or TensorSpec("image", [-1, 3, 224, 224])
+    spec_out = TensorSpec("class", [-1, 1000])
     sizes = sorted({min(batches), max(batches)})
     request = BuildRequest(onnx=out_dir / f"{name}.sim.onnx", out_dir=out_dir, model=name, precision=precision,
                            batch_sizes=sizes, dynamic_batch=True, input=spec_in, output=spec_out,

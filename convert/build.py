@@ -11,9 +11,12 @@ from convert.loader import ModelLoader
 from convert.onnx_tools import copy_atomic, onnx_io, simplify_onnx, verify_against_onnx
 from convert.plan import Plan, check_preprocess
 from harness.contracts import ConvertManifest, TensorSpec
-from harness.errors import ContractError
+from harness.errors import ContractError, InputError
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, is_random_weights
 from targets.base import BuildRequest, BuildResult
+
+
+QDQ_TOLERANCE = 1e-2  # relative, for a model quantized in TensorFlow (one 8-bit step is 1/255 of a range)
 
 
 def say(message: str) -> None:
@@ -48,10 +51,13 @@ def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
     warn_random_weights(loaded.source)
     mismatch = check_preprocess(plan, loaded.input_size, loaded.data_config)
     from convert.export import export_onnx, verify_against_torch
+    from convert.input_form import export_shape
 
+    form = loaded.data_config["input_form"]
     discard_sidecar(plan)
-    say(f"exporting {plan.onnx_path.name} (opset {plan.opset}, dynamic batch)")
-    export_onnx(loaded.module, loaded.input_size, plan.onnx_path, plan.opset)
+    say(f"exporting {plan.onnx_path.name} (opset {plan.opset}, dynamic batch, {form['form']} input)")
+    export_onnx(loaded.module, export_shape(loaded.input_size, form), plan.onnx_path, plan.opset,
+                "uint8" if form["form"] == "uint8" else "float32")
     say(f"simplifying -> {plan.sim_path.name}")
     simplify_onnx(plan.onnx_path, plan.sim_path)
     input_spec, output_spec = onnx_io(plan.sim_path)
@@ -85,6 +91,37 @@ def with_mismatch(data_config: dict, mismatch: dict) -> dict:
     return {**config, "preprocess_mismatch": mismatch} if mismatch else config
 
 
+def tensorflow_onnx(plan: Plan) -> OnnxResult:
+    """tf2onnx in the TensorFlow environment, then the given-ONNX path checked against TensorFlow's output."""
+    import numpy as np
+
+    from convert.onnx_tools import check_verification, run_onnxruntime, verification_record
+    from convert.tf_source import convert_to_onnx
+
+    discard_sidecar(plan)
+    say(f"converting {plan.tensorflow} with tf2onnx (opset {plan.opset}) under {plan.tf_python}")
+    info, work = convert_to_onnx(plan.tf_python, plan.tensorflow, plan.onnx_path, plan.opset,
+                                 plan.config.tf_inputs, plan.config.tf_outputs)
+    say(f"simplifying -> {plan.sim_path.name}")
+    simplify_onnx(plan.onnx_path, plan.sim_path)
+    input_spec, output_spec = onnx_io(plan.sim_path)
+    check_preprocess(plan, input_spec.shape[1:])
+    batch = np.load(work / "reference_input.npy")
+    record = verification_record(run_onnxruntime(plan.sim_path, batch), np.load(work / "reference_output.npy"),
+                                 f"TensorFlow {info['tensorflow']}", batch.shape)
+    from convert.precision import is_qdq_onnx
+
+    if is_qdq_onnx(plan.sim_path):  # TF's fake quantization and ONNX's QuantizeLinear round ties apart
+        record.update(tolerance=QDQ_TOLERANCE, passed=record["max_relative_error"] < QDQ_TOLERANCE,
+                      note="quantize/dequantize model: a value may land one quantization step apart")
+    check_verification(record, plan.sim_path)
+    say(f"onnxruntime vs TensorFlow: max abs error {record['max_abs_error']:.2e}")
+    data_config = {"input_size": input_spec.shape[2], "input_shape": input_spec.shape[1:],
+                   "model_layout": info["model_layout"], "transpose_inserted": info["transpose_inserted"]}
+    return OnnxResult(input_spec, output_spec, record, data_config,
+                      {"weights": "in the TensorFlow model", "layout": None, "tensorflow": info})
+
+
 def any_batch(spec: TensorSpec) -> TensorSpec:
     return TensorSpec(spec.name, [-1, *spec.shape[1:]], spec.dtype)
 
@@ -95,6 +132,8 @@ def reused_onnx(plan: Plan, previous: ConvertManifest) -> OnnxResult:
     say(f"{previous.sim_onnx} is up to date; rebuilding the target artifact only")
     warn_random_weights(previous.source)
     source = {k: previous.source.get(k) for k in ("weights", "layout")}
+    if "tensorflow" in previous.source:
+        source["tensorflow"] = previous.source["tensorflow"]
     return OnnxResult(any_batch(previous.input), any_batch(previous.output), previous.verification,
                       with_mismatch(previous.data_config, mismatch), source)
 
@@ -111,6 +150,9 @@ def precision_onnx(plan: Plan, input_name: str) -> tuple[Path, dict]:
     if config.precision == "fp16":
         info = precision.make_fp16_onnx(plan.sim_path, destination)
     else:
+        if config.calib is None and not precision.is_qdq_onnx(plan.sim_path):
+            raise InputError(f"{plan.sim_path}: no quantize/dequantize nodes (not a quantization-aware model); "
+                             "int8 needs calibration data: --calib DIR (a preprocess output directory)")
         info = precision.make_int8_onnx(plan.sim_path, destination, config.calib, config.calib_count,
                                         config.calib_method, input_name)
         info = {**info, "calibration_overlap": calibration_overlap(info, plan)}
@@ -138,7 +180,8 @@ def build_artifact(plan: Plan, onnx_path: Path, onnx: OnnxResult, loader: ModelL
     request = BuildRequest(onnx=onnx_path, out_dir=plan.out_dir, model=plan.name, precision=config.precision,
                            batch_sizes=list(config.batch_sizes), dynamic_batch=config.dynamic_batch,
                            input=with_batch(onnx.input, plan), output=with_batch(onnx.output, plan),
-                           options=dict(config.options), load_model=None if plan.kind == "onnx" else loader,
+                           options=dict(config.options),
+                           load_model=None if plan.kind in ("onnx", "tensorflow") else loader,
                            preprocess=plan.preprocess)
     say(f"building the {plan.target.name} artifact ({config.precision}, batch {config.batch_sizes})")
     return plan.target.build(request)
@@ -156,6 +199,7 @@ def assemble_manifest(plan: Plan, fingerprint: Fingerprint, onnx: OnnxResult, bu
     values = fingerprint.values
     source_versions = {name: values["model_source"].get(name) for name in SOURCE_PACKAGES[plan.kind]}
     source = {"kind": plan.kind, "arch": plan.spec.arch if plan.spec else None,
+              **({"tensorflow_model": str(plan.tensorflow)} if plan.tensorflow else {}),
               "mmcls_config": str(plan.mmcls_config) if plan.mmcls_config else None,
               "checkpoint": str(plan.checkpoint) if plan.checkpoint else None, **onnx.source,
               "random_weights": is_random_weights(onnx.source),
@@ -183,6 +227,8 @@ def build(plan: Plan, fingerprint: Fingerprint, previous: ConvertManifest | None
         onnx = reused_onnx(plan, previous)
     elif plan.kind == "onnx":
         onnx = given_onnx(plan)
+    elif plan.kind == "tensorflow":
+        onnx = tensorflow_onnx(plan)
     else:
         onnx = exported_onnx(plan, loader)
     built_from, precision_info = precision_onnx(plan, onnx.input.name)

@@ -5,6 +5,7 @@ Examples:
       --option soc_version=Ascend310P3 --batchsize 16 --output work/convert/ascend
   python -m convert --model efficientnet_lite0 --output work/convert/cpu
   python -m convert --onnx model.onnx --target nvidia --batches "1 4 8 16" --output work/convert/nv
+  python -m convert --tensorflow saved_model_dir --model resnet50_tf --output work/convert/tf
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ class ConvertConfig:
     layout: str = "auto"
     mmcls_config: str | None = None
     onnx: Path | None = None
+    tensorflow: Path | None = None
+    tf_inputs: str | None = None
+    tf_outputs: str | None = None
+    tf_python: Path | None = None
     target: str = "cpu"
     precision: str = "fp32"
     batch_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_BATCHES))
@@ -96,6 +101,13 @@ def build_parser() -> Parser:
     p.add_argument("--mmcls-config", help="mmcls config file, or the name of a built-in one "
                                           "(seresnext101_32x4d); the model is built by mmcls")
     p.add_argument("--onnx", type=Path, help="use this ONNX file as is (no PyTorch export)")
+    p.add_argument("--tensorflow", type=Path, help="a TensorFlow SavedModel directory, Keras .keras/.h5 file or "
+                                                   "frozen graph .pb, converted with tf2onnx (NHWC inputs "
+                                                   "become NCHW)")
+    p.add_argument("--tf-inputs", help="frozen graph only: the input tensor name (e.g. input:0)")
+    p.add_argument("--tf-outputs", help="frozen graph only: the output tensor name (e.g. logits:0)")
+    p.add_argument("--tf-python", type=Path, help="python with tensorflow and tf2onnx (default: "
+                                                  "$HARNESS_TF_PYTHON, else .venv-tf/bin/python: make tf-setup)")
     p.add_argument("--target", default="cpu", help="cpu (default), nvidia, ascend or null")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
     p.add_argument("--batchsize", type=_positive_int, help="build for this one static batch size (with "
@@ -127,7 +139,9 @@ def parse_args(argv: Sequence[str]) -> ConvertConfig:
     sizes, dynamic = batch_settings(args.batchsize, args.batches)
     return ConvertConfig(
         output=args.output, model=args.model, checkpoint=args.checkpoint, layout=args.layout,
-        mmcls_config=args.mmcls_config, onnx=args.onnx, target=args.target, precision=args.precision,
+        mmcls_config=args.mmcls_config, onnx=args.onnx, tensorflow=args.tensorflow,
+        tf_inputs=args.tf_inputs, tf_outputs=args.tf_outputs, tf_python=args.tf_python, target=args.target,
+        precision=args.precision,
         batch_sizes=sizes, dynamic_batch=dynamic, opset=args.opset, options=dict(args.option),
         preprocess=args.preprocess, calib=args.calib, calib_count=args.calib_count,
         calib_method=args.calib_method, accept_preprocess_mismatch=args.accept_preprocess_mismatch,

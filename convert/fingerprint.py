@@ -13,18 +13,19 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convert.input_form import input_form
 from convert.plan import Plan
 from harness.contracts import ConvertManifest
 from harness.files import sha256_file, sha256_text
 
 CONVERTER_DIR = Path(__file__).resolve().parent
 EXPORT_PACKAGES = ("torch", "onnx", "onnxsim", "onnxruntime")
-SOURCE_PACKAGES = {"timm": ("timm",), "mmcls": ("mmcls", "mmcv"), "onnx": ()}
+SOURCE_PACKAGES = {"timm": ("timm",), "mmcls": ("mmcls", "mmcv"), "onnx": (), "tensorflow": ()}
 # The converter's own modules whose code shapes the files it writes: a fix in them must rebuild.
 EXPORT_MODULES = ("checkpoints.py", "export.py", "frameworks.py", "layouts.py", "loader.py", "mmcls_model.py",
-                  "onnx_tools.py")
+                  "onnx_tools.py", "input_form.py", "tf_job.py", "tf_source.py")
 PRECISION_MODULES = ("calibration.py", "precision.py")
-ONNX_PARTS = ("name", "export_code", "model_source", "checkpoint", "layout", "opset", "export_tools")
+ONNX_PARTS = ("name", "export_code", "model_source", "checkpoint", "layout", "opset", "export_tools", "input_form")
 ARTIFACT_PARTS = ("precision", "precision_code", "batch", "target", "preprocess", "calibration", "target_tools")
 
 
@@ -87,6 +88,11 @@ def _model_source(plan: Plan, files: dict) -> dict:
     versions = {name: package_version(name) for name in SOURCE_PACKAGES[plan.kind]}
     if plan.kind == "onnx":
         return {"kind": "onnx", "sha256": files["onnx_input"]["sha256"]}
+    if plan.kind == "tensorflow":
+        from convert.tf_source import source_fingerprint
+
+        config = plan.config
+        return source_fingerprint(plan.tensorflow, config.tf_inputs, config.tf_outputs, plan.tf_python)
     if plan.kind == "mmcls":
         config_hashes = [sha256_file(p) for p in config_with_bases(plan.mmcls_config)]
         return {"kind": "mmcls", "config": config_hashes, **versions}
@@ -119,7 +125,8 @@ def _values(plan: Plan, files: dict) -> dict:
         "name": plan.name,
         "export_code": code_hash(EXPORT_MODULES),
         "model_source": _model_source(plan, files),
-        "checkpoint": checkpoint if plan.kind != "onnx" else "none: ONNX given",
+        "checkpoint": {"onnx": "none: ONNX given", "tensorflow": "none: in the TensorFlow model"}.get(
+            plan.kind, checkpoint),
         "layout": config.layout,
         "opset": plan.opset,
         "export_tools": {**{name: package_version(name) for name in EXPORT_PACKAGES},
@@ -129,6 +136,7 @@ def _values(plan: Plan, files: dict) -> dict:
         "batch": {"sizes": config.batch_sizes, "dynamic": config.dynamic_batch},
         "target": {"name": plan.target.name, "options": config.options},
         "preprocess": preprocess_recipe(plan.preprocess),
+        "input_form": None if plan.kind in ("onnx", "tensorflow") else input_form(plan.preprocess, plan.target.name),
         "calibration": _calibration(plan),
         "target_tools": plan.target.versions(),
     }

@@ -101,8 +101,17 @@ class ModelLoader:
         self._loaded: LoadedModel | None = None
 
     def load(self) -> LoadedModel:
+        """The model as the artifact takes it: with uint8 preprocessing (cpu, nvidia), the normalisation
+        is its first operation (convert/input_form.py)."""
         if self._loaded is None:
-            self._loaded = load_model(self.plan)
+            from convert.export import with_input_form
+            from convert.input_form import input_form
+
+            loaded = load_model(self.plan)
+            form = input_form(self.plan.preprocess, self.plan.target.name)
+            loaded.module = with_input_form(loaded.module, form)
+            loaded.data_config["input_form"] = form
+            self._loaded = loaded
         return self._loaded
 
     def __call__(self):

@@ -108,6 +108,8 @@ def check_verification(record: dict, path: Path) -> None:
 
 def random_batch(spec: TensorSpec, batch: int) -> np.ndarray:
     shape = [batch] + [d if d > 0 else 1 for d in spec.shape[1:]]
+    if spec.dtype == "uint8":
+        return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 
 

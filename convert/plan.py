@@ -30,7 +30,7 @@ class Plan:
 
     config: ConvertConfig
     name: str  # output file stem and ConvertManifest.model
-    kind: str  # "timm", "mmcls" or "onnx"
+    kind: str  # "timm", "mmcls", "onnx" or "tensorflow"
     spec: ModelSpec | None
     mmcls_config: Path | None
     checkpoint: Path | None
@@ -39,6 +39,8 @@ class Plan:
     target: Target
     opset: int
     preprocess: dict | None
+    tensorflow: Path | None = None  # SavedModel directory, Keras file or frozen graph
+    tf_python: Path | None = None  # the interpreter that converts it
 
     @property
     def makes_precision_onnx(self) -> bool:
@@ -97,11 +99,18 @@ def resolve_mmcls_config(value: str) -> Path:
 
 def _model_source(config: ConvertConfig) -> tuple[str, str, ModelSpec | None, Path | None, Path | None]:
     """(kind, name, spec, mmcls config, ONNX input) from the mutually exclusive model flags."""
+    if config.onnx is not None and config.tensorflow is not None:
+        raise InputError("give one model source: --onnx or --tensorflow")
     if config.onnx is not None:
         if config.checkpoint or config.mmcls_config or config.layout != "auto":
             raise InputError("--onnx is used as is; drop --checkpoint, --mmcls-config and --layout")
         onnx = readable_file(config.onnx, "ONNX model")
         return "onnx", config.model or onnx.name.removesuffix(".onnx").removesuffix(".sim"), None, None, onnx
+    if config.tensorflow is not None:
+        if config.checkpoint or config.mmcls_config or config.layout != "auto":
+            raise InputError("--tensorflow holds its weights; drop --checkpoint, --mmcls-config and --layout")
+        path = Path(config.tensorflow).expanduser().resolve()
+        return "tensorflow", config.model or path.name.split(".")[0], None, None, None
     if config.mmcls_config is not None:
         mmcls_config = resolve_mmcls_config(config.mmcls_config)
         return "mmcls", config.model or mmcls_config.stem, None, mmcls_config, None
@@ -136,7 +145,9 @@ def _precision_supported(config: ConvertConfig, target: Target) -> None:
     if importlib.util.find_spec("convert.precision") is None:
         raise InputError(f"precision {config.precision} not yet supported: convert/precision.py is missing; "
                          "use --precision fp32")
-    if config.precision == "int8" and config.calib is None and not _is_quantized(config.onnx):
+    # A TensorFlow model's quantize/dequantize nodes are known only once converted (convert/build.py).
+    if (config.precision == "int8" and config.calib is None and config.tensorflow is None
+            and not _is_quantized(config.onnx)):
         raise InputError("int8 needs calibration data: --calib DIR (a preprocess output directory)")
     if config.calib is not None and not Path(config.calib).is_dir():
         raise InputError(f"{config.calib}: calibration directory not found")
@@ -165,8 +176,22 @@ def check_preprocess(plan: Plan, input_size, data_config: dict | None = None) ->
     return differences
 
 
+def _tensorflow_source(config: ConvertConfig, kind: str) -> tuple[Path | None, Path | None]:
+    """The TensorFlow model and the interpreter that converts it, both checked (no TensorFlow import)."""
+    if kind != "tensorflow":
+        if config.tf_inputs or config.tf_outputs:
+            raise InputError("--tf-inputs/--tf-outputs name tensors of a --tensorflow frozen graph")
+        return None, None
+    from convert import tf_source
+
+    model = Path(config.tensorflow).expanduser().resolve()
+    tf_source.check_names(tf_source.model_format(model), config.tf_inputs, config.tf_outputs, model)
+    return model, tf_source.tf_python(config.tf_python)
+
+
 def resolve_plan(config: ConvertConfig) -> Plan:
     kind, name, spec, mmcls_config, onnx_input = _model_source(config)
+    tensorflow, tf_python = _tensorflow_source(config, kind)
     if not SAFE_NAME.match(name):
         raise InputError(f"{name!r} cannot name output files; pass --model with letters, digits, '_', '.', '-'")
     checkpoint = _checkpoint(config, kind, spec)
@@ -176,4 +201,5 @@ def resolve_plan(config: ConvertConfig) -> Plan:
     out_dir = ensure_writable_dir(Path(config.output).expanduser()).resolve()
     return Plan(config=config, name=name, kind=kind, spec=spec, mmcls_config=mmcls_config,
                 checkpoint=checkpoint, onnx_input=onnx_input, out_dir=out_dir, target=target,
-                opset=config.opset or target.opset, preprocess=preprocess)
+                opset=config.opset or target.opset, preprocess=preprocess, tensorflow=tensorflow,
+                tf_python=tf_python)

@@ -42,6 +42,26 @@ class TargetError(HarnessError):
     exit_code = 7
 
 
+class DeviceOutOfMemory(TargetError):
+    """A batch's buffers do not fit in the device's memory; a sweep records the row and goes on."""
+
+    exit_code = 8
+    MIB = 1 << 20
+
+    def __init__(self, batch: int, needed_bytes: int | None = None, available_bytes: int | None = None,
+                 detail: str = ""):
+        self.batch, self.needed_bytes, self.available_bytes = batch, needed_bytes, available_bytes
+        known = [f"{label} {value / self.MIB:,.1f} MiB" for label, value in
+                 (("needs", needed_bytes), ("available", available_bytes)) if value is not None]
+        facts = f" ({', '.join(known)})" if known else ""
+        more = f"; {detail}" if detail else ""
+        super().__init__(f"batch {batch} does not fit in device memory{facts}{more}; use a smaller --batchsize")
+
+    def record(self) -> dict:
+        return {"batch_size": self.batch, "needed_bytes": self.needed_bytes, "available_bytes": self.available_bytes,
+                "message": str(self)}
+
+
 class DiskFullError(HarnessError):
     """The file system ran out of space (or quota) while a file was written."""
 

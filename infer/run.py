@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.contracts import ConvertManifest, InferSummary, PreprocessManifest, run_summary_path
 from harness.energy_summary import energy_line, summarize_energy
-from harness.errors import InputError
+from harness.errors import DeviceOutOfMemory, InputError
 from harness.files import ensure_writable_dir, stem_of, write_json
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
 from harness.stats import summarize_ms, throughput
@@ -66,6 +66,27 @@ def run(config: InferConfig) -> InferSummary:
     options = {**manifest.target_info.get("options", {}), **config.options}
     target = get_target(manifest.target, **options)
     out_dir = result_dir(config)
+    idle = target.idle_state(config.device)
+    if idle.idle is False:
+        print(f"[WARN] {idle.warning()}", flush=True)
+    try:
+        summary = _run_session(config, manifest, artifact, target, out_dir)
+    except DeviceOutOfMemory as exc:
+        if out_dir is not None:
+            from infer.out_of_memory import write_out_of_memory
+
+            write_out_of_memory(summary_file(config, out_dir), exc, manifest, artifact, config.device)
+        raise
+    summary.extra["device_idle"] = idle.to_dict()
+    if idle.idle is False:
+        summary.extra["warning"] = "; ".join(w for w in (summary.extra.get("warning"), idle.warning()) if w)
+    if out_dir is not None:
+        write_json(summary_file(config, out_dir), summary.to_dict())
+    print_summary(summary, config.display_all_summary, out_dir)
+    return summary
+
+
+def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path, target, out_dir: Path | None):
     with target.open(artifact, manifest, config.device) as session:
         batch_size = pick_batch_size(config, manifest, session)
         if config.input is not None:
@@ -89,9 +110,6 @@ def run(config: InferConfig) -> InferSummary:
         add_run_labels(summary, manifest, mismatch)
         if config.input is not None and skipped:
             summary.extra["resumed_after"] = skipped
-    if out_dir is not None:
-        write_json(summary_file(config, out_dir), summary.to_dict())
-    print_summary(summary, config.display_all_summary, out_dir)
     return summary
 
 
@@ -159,6 +177,8 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     from harness.perf import fps_stats, host_peak_rss_mib, stability
 
     engine = session.info()
+    # float32 CHW, or uint8 HWC normalised by the model's first op (convert/input_form.py): the report labels it
+    engine.setdefault("input_form", (manifest.data_config.get("input_form") or {}).get("form", "float32"))
     warnings = [w for w in (stability(stats["compute"], target=manifest.target),
                             resolution_warning(engine, stats["compute"])) if w]
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),

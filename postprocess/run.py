@@ -13,6 +13,7 @@ from harness.outputs import OUTPUT_FILE, read_outputs
 from postprocess.checks import check_same_length, report_labels_outside
 from postprocess.cli import PostprocessConfig
 from postprocess.labels import read_class_names, read_labels
+from postprocess.metrics import classification_metrics
 
 
 def percent(fraction: float) -> str:
@@ -27,6 +28,11 @@ def modelzoo_table(count: int, n_classes: int, cumulative: np.ndarray) -> dict:
     return {"title": "Overall statistical evaluation", "value": values}
 
 
+def class_offset(n_classes: int) -> int:
+    """1 for 1001-class outputs, whose index 0 is the background class; else 0."""
+    return 1 if n_classes == 1001 else 0
+
+
 def score(outputs: dict[str, np.ndarray], labels: dict[str, int], topk: int) -> dict:
     """Top-k hits, per-class counts, confusion pairs and per-image predictions for labelled outputs."""
     stems = [s for s in sorted(outputs) if s in labels]
@@ -35,7 +41,7 @@ def score(outputs: dict[str, np.ndarray], labels: dict[str, int], topk: int) -> 
                          "different images; check --labels")
     logits = np.stack([outputs[s].reshape(-1) for s in stems]).astype(np.float32)
     n_classes = logits.shape[1]
-    offset = 1 if n_classes == 1001 else 0  # index 0 is the background class in 1001-class models
+    offset = class_offset(n_classes)
     truth = np.array([labels[s] + offset for s in stems])
     order = np.argsort(-logits, axis=1, kind="stable")[:, :max(topk, 5)]
     rank = np.full(len(stems), -1)
@@ -64,6 +70,7 @@ def details(scored: dict, names: dict[int, str], unlabelled: list[str], missing:
     return {
         "per_class_top1": {str(c): {"images": n, "correct": ok, "accuracy": ok / n, "name": names.get(c)}
                            for c, (n, ok) in sorted(per_class.items())},
+        "precision_recall_f1": classification_metrics(scored["truth"], scored["order"][:, 0], names),
         "confusions": dict(sorted(confusion.items(), key=lambda kv: (-kv[1], kv[0]))),
         "images": images,
         "outputs_without_label": unlabelled, "labels_without_output": missing, "not_results": foreign,
@@ -95,7 +102,8 @@ def run(config: PostprocessConfig) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps(table))  # one line, as the ModelZoo script's json.dump writes it
     detail_path = config.details or out.with_name(out.stem + "_details.json")
-    write_json(detail_path, details(scored, names, unlabelled, missing, foreign))
+    detail = details(scored, names, unlabelled, missing, foreign)
+    write_json(detail_path, detail)
     for what, items in (("outputs without a label (not counted)", unlabelled),
                         ("labels without an output", missing), ("files that are not results", foreign)):
         if items:
@@ -104,4 +112,8 @@ def run(config: PostprocessConfig) -> dict:
     print(f"postprocess: {len(scored['stems'])} images: {tops} -> {out}")
     for label in labels:
         print(f"postprocess: warning: {label}")
+    macro, weighted = (detail["precision_recall_f1"][k] for k in ("macro", "weighted"))
+    print(f"postprocess: top-1 precision / recall / F1: macro {macro['precision']:.4f} / {macro['recall']:.4f} / "
+          f"{macro['f1']:.4f}, weighted {weighted['precision']:.4f} / {weighted['recall']:.4f} / "
+          f"{weighted['f1']:.4f} (per class in {detail_path.name})")
     return table

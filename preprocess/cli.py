@@ -40,7 +40,8 @@ def parse_args(argv: Sequence[str]) -> PreprocessConfig:
                                    "(registry entry, or timm's pretrained config) gives the recipe")
     p.add_argument("--preset", choices=sorted(PRESETS), help="a preset recipe instead of the model's data config")
     p.add_argument("--mode", choices=("float32", "uint8"), default="float32",
-                   help="float32 CHW normalised (default) or uint8 HWC for Ascend AIPP models")
+                   help="float32 CHW normalised (default) or uint8 HWC pixels, normalised on the device (Ascend: "
+                        "AIPP; cpu, nvidia: the model's first op, see docs/nvidia.md)")
     p.add_argument("--resize", type=int, help="shorter side before the crop")
     p.add_argument("--input-size", type=int, help="center crop size")
     p.add_argument("--interpolation", choices=INTERPOLATIONS)

@@ -12,6 +12,8 @@ own; a `report-meta.json` in their directory (or above) gives them: {"model": ..
 """
 from __future__ import annotations
 
+import json
+
 import os
 import re
 from dataclasses import dataclass, field
@@ -48,6 +50,8 @@ class Collected:
     skipped: list[str] = field(default_factory=list)  # "<path>: why"
     simulated: list[str] = field(default_factory=list)
     calib_sweeps: list[dict] = field(default_factory=list)  # {"model", "rows", "source"}
+    out_of_memory: list[dict] = field(default_factory=list)  # runs whose batch did not fit, as infer recorded
+    idle_checks: list[dict] = field(default_factory=list)  # the device check before each harness run
     errors: list[HarnessError] = field(default_factory=list)  # why each skipped file was skipped
 
 
@@ -166,6 +170,11 @@ def _read_text(path: Path) -> str:
 
 def _harness_summary(path: Path, root: Path, data: dict, found: Collected) -> None:
     summary = InferSummary.from_dict(data, str(path))
+    idle = summary.extra.get("device_idle")
+    if isinstance(idle, dict):
+        found.idle_checks.append({"run": f"{summary.model} on {summary.target}, {summary.precision}, batch "
+                                          f"{summary.batch_size}", "idle": idle.get("idle"),
+                                  "busy": idle.get("busy") or [], "method": idle.get("method"), "source": str(path)})
     if summary.engine.get("simulated"):  # a simulated runtime: accuracy yes, timings no
         found.simulated.append(str(path))
     else:
@@ -210,7 +219,18 @@ def _accuracy(path: Path, root: Path, data: dict, found: Collected) -> None:
                   "batch_size": meta.get("batch_size")}
     labels["labels"] = labels.get("labels") or "; ".join(values.get("labels") or [])
     found.accuracy.append(AccuracyRecord(**labels, images=values["images"], top1=values["top1"],
-                                         top5=values["top5"], source=str(path)))
+                                         top5=values["top5"], source=str(path), **_f1_scores(path)))
+
+
+def _f1_scores(result_json: Path) -> dict:
+    """Macro/weighted precision, recall and F1 from the details JSON postprocess wrote beside result.json."""
+    details = result_json.with_name(result_json.stem + "_details.json")
+    try:
+        scores = json.loads(details.read_text(encoding="utf-8"))["precision_recall_f1"]
+        return {"macro_precision": scores["macro"]["precision"], "macro_recall": scores["macro"]["recall"],
+                "macro_f1": scores["macro"]["f1"], "weighted_f1": scores["weighted"]["f1"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # an older postprocess, or a result.json from elsewhere
 
 
 def _run_summary_of(result_json: Path) -> InferSummary | None:
@@ -229,8 +249,15 @@ def _calib_sweep(path: Path, root: Path, data: dict, found: Collected) -> None:
     found.calib_sweeps.append({"model": data.get("model", "unknown"), "rows": data["rows"], "source": str(path)})
 
 
-JSON_KINDS = {InferSummary.KIND: "harness_summary", COMPARE_KIND: "parity", CALIB_KIND: "calib_sweep"}
-HANDLERS = {"harness_summary": _harness_summary, "ais_bench_json": _ais_bench_json, "trtexec": _trtexec_log,
+def _out_of_memory(path: Path, root: Path, data: dict, found: Collected) -> None:
+    keys = ("model", "target", "precision", "device", "batch_size", "needed_bytes", "available_bytes", "message")
+    found.out_of_memory.append({**{k: data.get(k) for k in keys}, "source": str(path)})
+
+
+OUT_OF_MEMORY_KIND = "harness.out_of_memory"  # written by infer (infer/out_of_memory.py) in a summary's place
+JSON_KINDS = {InferSummary.KIND: "harness_summary", COMPARE_KIND: "parity", CALIB_KIND: "calib_sweep",
+              OUT_OF_MEMORY_KIND: "out_of_memory"}
+HANDLERS = {"out_of_memory": _out_of_memory, "harness_summary": _harness_summary, "ais_bench_json": _ais_bench_json, "trtexec": _trtexec_log,
             "ais_bench_log": _ais_bench_log, "parity": _parity, "accuracy": _accuracy, "calib_sweep": _calib_sweep}
 
 

@@ -76,6 +76,10 @@ class AccuracyRecord:
     top1: float | None
     top5: float | None
     source: str
+    macro_precision: float | None = None  # top-1, from result_details.json when postprocess wrote them
+    macro_recall: float | None = None
+    macro_f1: float | None = None
+    weighted_f1: float | None = None
     labels: str = ""  # what the figure does not mean: random weights, preprocess mismatch, calibration overlap
 
 
@@ -146,7 +150,7 @@ def _conditions(engine: dict, batch_size: int, labels: list[str] = ()) -> str:
     graphs = engine.get("cuda_graphs")
     if isinstance(graphs, dict) and str(batch_size) in graphs:
         parts.append(f"CUDA graph: {graphs[str(batch_size)]}")
-    for key in ("tf32_allowed", "threads", "in_flight_max", "gears", "runtime"):
+    for key in ("input_form", "tf32_allowed", "threads", "in_flight_max", "gears", "runtime"):
         if key in engine:
             parts.append(f"{key}={engine[key]}")
     return ", ".join(parts)

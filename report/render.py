@@ -68,6 +68,9 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
     parts = ["# Vendor comparison report", "", "## Definitions", DEFINITIONS, ""]
     parts += ["## 1. Accuracy", ""]
     parts.append(tables.accuracy_table(found.accuracy) if found.accuracy else "No result.json found.")
+    f1_lines = tables.f1_lines(found.accuracy)
+    if f1_lines:
+        parts += ["", "Precision, recall and F1 of the top-1 class (postprocess's result_details.json):", ""] + f1_lines
     parts += ["", "## 2. Performance per target (measured)", ""]
     groups = tables.target_groups(found.perf)
     for (model, target, device, precision, software), group in groups.items():
@@ -75,6 +78,11 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
                   "Latency columns are compute-only; see Definitions.", "", tables.target_table(group, facts), ""]
     if not groups:
         parts.append("No measured performance found.")
+    if found.idle_checks:
+        parts += [""] + tables.idle_lines(found.idle_checks)
+    if found.out_of_memory:
+        parts += ["", "Batch sizes that did not fit in device memory (no timings):", ""]
+        parts += tables.out_of_memory_lines(found.out_of_memory)
     parts += ["", "## 3. Vendor comparison (compute-only img/s per batch size)", ""]
     for comp in comparisons:
         base = comp.baseline.label if comp.baseline else "none"
@@ -142,4 +150,5 @@ def _everything(found: Collected, records: list[PerfRecord], comparisons: list[C
             "published_rows": sum(1 for r in records if r.status == PUBLISHED),
             "sources": found.sources, "skipped": found.skipped,
             "simulated": found.simulated, "calib_sweeps": found.calib_sweeps,
+            "out_of_memory": found.out_of_memory, "idle_checks": found.idle_checks,
             "device_facts": [asdict(f) for f in facts]}

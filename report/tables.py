@@ -23,6 +23,37 @@ def accuracy_table(records: list[AccuracyRecord]) -> str:
                      "source"], rows)
 
 
+def f1_lines(records: list[AccuracyRecord]) -> list[str]:
+    """One line per scored run with top-1 precision, recall and F1 (from postprocess's details JSON)."""
+    return [f"- {r.model} on {r.target} ({r.precision}, batch {fmt(r.batch_size)}): top-1 macro precision "
+            f"{r.macro_precision * 100:.2f} %, recall {r.macro_recall * 100:.2f} %, F1 {r.macro_f1 * 100:.2f} %; "
+            f"weighted F1 {r.weighted_f1 * 100:.2f} %"
+            for r in sorted(records, key=lambda r: (r.model, r.target, r.precision, r.batch_size or 0))
+            if r.macro_f1 is not None]
+
+
+def _mib(value) -> str:
+    return f"{value / (1 << 20):,.1f} MiB" if isinstance(value, (int, float)) else "unknown"
+
+
+def out_of_memory_lines(rows: list[dict]) -> list[str]:
+    """One line per sweep row whose batch did not fit in device memory."""
+    return [f"- {r['model']} on {r['target']} (device {r['device']}), {r['precision']}, batch {r['batch_size']}: "
+            f"**out of memory** (needed {_mib(r['needed_bytes'])}, available {_mib(r['available_bytes'])}); "
+            f"{r['source']}"
+            for r in sorted(rows, key=lambda r: (str(r["model"]), str(r["target"]), r["batch_size"] or 0))]
+
+
+def idle_lines(checks: list[dict]) -> list[str]:
+    """How many runs found their device idle before timing; each run that did not, with why."""
+    counts = {state: sum(1 for c in checks if c["idle"] is state) for state in (True, False, None)}
+    lines = [f"Device idle before the timed run: {counts[True]} of {len(checks)} runs idle, {counts[False]} not "
+             f"idle, {counts[None]} not checked (how: summary.json extra.device_idle)."]
+    lines += [f"- not idle: {c['run']}: {'; '.join(c['busy'])} ({c['method']}); {c['source']}"
+              for c in checks if c["idle"] is False]
+    return lines
+
+
 def target_groups(records: list[PerfRecord]) -> dict[tuple, list[PerfRecord]]:
     """Measured records grouped by (model, target, device, precision, software), sorted by batch size."""
     groups: dict[tuple, list[PerfRecord]] = defaultdict(list)

@@ -220,6 +220,12 @@ class Target(ABC):
         """Tool and library versions that go into the artifact's content hash."""
         return {}
 
+    def idle_state(self, device: str):
+        """Whether the device is idle before a timed run (harness.idle.IdleState)."""
+        from harness.idle import not_checked
+
+        return not_checked(f"the {self.name} target has no idle check")
+
     def check_precision(self, precision: str) -> None:
         if precision not in self.precisions:
             raise TargetError(f"target {self.name!r} cannot run precision {precision!r}; "

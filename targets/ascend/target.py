@@ -140,6 +140,11 @@ class AscendTarget(Target):
                                                    self.options.get("npu_id")))
         return session
 
+    def idle_state(self, device: str):
+        from targets.ascend.idle import npu_idle_state
+
+        return npu_idle_state(int(device) if str(device).isdigit() else 0, self.options.get("npu_id"))
+
     def versions(self) -> dict:
         """CANN version and which precision flag its atc takes: both change what atc builds."""
         options = dict(self.options)

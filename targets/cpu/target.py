@@ -154,5 +154,10 @@ class CpuTarget(Target):
             raise InputError(f"--option threads={value}: give a whole number of threads, 1 or more")
         return int(value)
 
+    def idle_state(self, device: str):
+        from harness.idle import cpu_idle_state
+
+        return cpu_idle_state()
+
     def versions(self) -> dict:
         return {"onnxruntime": _ort().__version__}

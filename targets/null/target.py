@@ -3,6 +3,8 @@
 With the option `compute_ms` it stands in for a device of that speed: each batch is queued behind the
 previous one and done `compute_ms` later, while the host thread is free, as with a GPU stream. That
 measures whether the loop's reading and writing keep such a device busy, with no device at all.
+With `memory_mib` it has that much device memory: a batch whose input and output buffers exceed it
+fails as a GPU's would, with DeviceOutOfMemory.
 """
 from __future__ import annotations
 
@@ -13,15 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from harness.contracts import ConvertManifest, TensorSpec, numpy_dtype
-from harness.errors import InputError
+from harness.errors import DeviceOutOfMemory, InputError
 from targets.base import BatchTiming, BuildRequest, BuildResult, Session, Target
 
 
 class NullSession(Session):
     no_energy_reason = "the null target has no device, so no energy counter"
 
-    def __init__(self, manifest: ConvertManifest, compute_ms: float = 0.0) -> None:
+    def __init__(self, manifest: ConvertManifest, compute_ms: float = 0.0, memory_mib: float | None = None) -> None:
         super().__init__()
+        self._memory_bytes = None if memory_mib is None else int(memory_mib * DeviceOutOfMemory.MIB)
         self._input = manifest.input
         self._output = manifest.output
         self._compute_s = compute_ms / 1000.0
@@ -39,9 +42,21 @@ class NullSession(Session):
         info = {"engine": "null", "device_name": "none"}
         if self._compute_s:
             info["emulated_compute_ms"] = self._compute_s * 1000.0
+        if self._memory_bytes is not None:
+            info["emulated_memory_bytes"] = self._memory_bytes
         return info
 
+    def _check_memory(self, batch: np.ndarray) -> None:
+        if self._memory_bytes is None:
+            return
+        n = batch.shape[0]
+        output_bytes = int(np.prod(self._output.batch_shape(n))) * numpy_dtype(self._output.dtype).itemsize
+        needed = batch.nbytes + output_bytes
+        if needed > self._memory_bytes:
+            raise DeviceOutOfMemory(n, needed, self._memory_bytes, "null target option memory_mib")
+
     def _submit_impl(self, handle: int, batch: np.ndarray) -> None:
+        self._check_memory(batch)
         start = time.perf_counter()
         n = batch.shape[0]
         if n not in self._zeros:
@@ -80,4 +95,17 @@ class NullTarget(Target):
         if not compute_ms >= 0:
             raise InputError(f"null target option compute_ms={value}: give the emulated device time per "
                              "batch in milliseconds, 0 or more")
-        return NullSession(manifest, compute_ms)
+        return NullSession(manifest, compute_ms, self._memory_mib())
+
+    def _memory_mib(self) -> float | None:
+        value = self.options.get("memory_mib")
+        if value is None:
+            return None
+        try:
+            memory = float(value)
+        except ValueError:
+            memory = 0.0
+        if not memory > 0:
+            raise InputError(f"null target option memory_mib={value}: give the emulated device memory in MiB, "
+                             "more than 0")
+        return memory

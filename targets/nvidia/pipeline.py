@@ -10,6 +10,7 @@ The engine itself runs as one CUDA graph per batch size when capture works, plai
 """
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -84,11 +85,14 @@ class CudaPipelineSession(Session):
         self._streams = {name: torch.cuda.Stream(device) for name in ("h2d", "compute", "d2h", "capture")}
         self._graph_pool = torch.cuda.graph_pool_handle() if cuda_graphs else None
         self._executables: dict[int, Executable] = {}
+        self._prepare_s: dict[int, float] = {}  # per batch size: warm-up runs (compile) and capture
         self._free: dict[int, list[Slot]] = {}
         self._slot_count: dict[int, int] = {}
         self._in_flight: dict[int, Slot] = {}
         self._pinned_inputs: dict[int, Any] = {}  # data pointer -> pinned tensor handed out by allocate_host
         self._pinned_ranges: list[tuple[int, int]] = []  # host memory page-locked by register_host
+        self.timeline: list[dict] | None = None  # per batch, each event's ms after an origin: see record_timeline
+        self._origin: Any = None
 
     # ---- description ---------------------------------------------------------------------------
     def inputs(self) -> list[TensorSpec]:
@@ -110,7 +114,7 @@ class CudaPipelineSession(Session):
         gpu = gpu_identity(index)
         return {**self._extra_info, **self._runner.info(), **gpu, "device_name": gpu["gpu_name"], "device_index": index,
                 "batch_profile": self._profile.to_dict(), "cuda_graphs": graphs,
-                "in_flight_max": self._max_slots,
+                "in_flight_max": self._max_slots, "prepare_s": {str(b): s for b, s in self._prepare_s.items()},
                 "peak_device_memory_mib": round(torch.cuda.max_memory_allocated(index) / (1 << 20), 1)}
 
     def allocate_host(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -146,6 +150,14 @@ class CudaPipelineSession(Session):
                                             for lo, hi in self._pinned_ranges):
             return self._torch.from_numpy(batch)
         return None
+
+    def record_timeline(self) -> None:
+        """From now on keep, per collected batch, when each of its events fired (ms after one origin
+        event), so that copies running beside compute can be seen (bench/nvidia_overlap.py, tests)."""
+        torch = self._torch
+        self._origin = torch.cuda.Event(enable_timing=True)
+        self._origin.record(self._streams["compute"])
+        self.timeline = []
 
     # ---- running -------------------------------------------------------------------------------
     def _validate(self, batch: np.ndarray) -> np.ndarray:
@@ -190,6 +202,8 @@ class CudaPipelineSession(Session):
         timing = BatchTiming(compute_ms=events["compute_start"].elapsed_time(events["compute_end"]),
                              h2d_ms=events["h2d_start"].elapsed_time(events["h2d_end"]),
                              d2h_ms=events["d2h_start"].elapsed_time(events["d2h_end"]))
+        if self.timeline is not None:
+            self.timeline.append({name: self._origin.elapsed_time(event) for name, event in events.items()})
         self._free[slot.batch].append(slot)
         return outputs, timing
 
@@ -232,7 +246,9 @@ class CudaPipelineSession(Session):
     # ---- engine per batch size -----------------------------------------------------------------
     def _executable(self, batch: int) -> Executable:
         if batch not in self._executables:
+            started = time.perf_counter()
             self._executables[batch] = self._prepare(batch)
+            self._prepare_s[batch] = round(time.perf_counter() - started, 2)
         return self._executables[batch]
 
     def _prepare(self, batch: int) -> Executable:
@@ -279,8 +295,12 @@ def _release_generator(torch: Any, device: Any) -> None:
 
 
 def host_random(torch: Any, shape: tuple[int, ...], dtype: Any, device: Any) -> Any:
-    """Random device data drawn on the host: needs no device RNG, and is never all zeros."""
-    values = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+    """Random device data drawn on the host: needs no device RNG, and is never all zeros; pixel values
+    for uint8."""
+    rng = np.random.default_rng(0)
+    if dtype == torch.uint8:
+        return torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8)).to(device=device)
+    values = rng.standard_normal(shape, dtype=np.float32)
     return torch.from_numpy(values).to(device=device, dtype=dtype)
 
 

@@ -120,10 +120,16 @@ class NvidiaTarget(Target):
 
         check_torch_artifact(meta, import_torch().__version__, artifact)
         precision = meta.get("precision", manifest.precision)
+        recorded = (manifest.hashes.get("files", {}).get(manifest.artifact) or {}).get("sha256")
         return TorchRunner(artifact, torch_device, precision, resolve_variant(self.settings.variant), sample_shape,
-                           tf32=self.settings.tf32)
+                           manifest.input.dtype, recorded, tf32=self.settings.tf32)
 
     # ---- identity ------------------------------------------------------------------------------
+    def idle_state(self, device: str):
+        from targets.nvidia.idle import gpu_idle_state
+
+        return gpu_idle_state(int(device) if str(device).isdigit() else 0)
+
     def versions(self) -> dict:
         """Goes into convert's content hash: a new TensorRT or torch rebuilds the artifact."""
         if self.engine == "tensorrt":

@@ -24,12 +24,14 @@ def example_batch(profile: BatchProfile) -> int:
 
 def export_model(request: BuildRequest, profile: BatchProfile):
     torch = import_torch()
+    from convert.export import example_input
+
     if request.load_model is None:
         raise TargetError("the torch engine builds from the PyTorch model, and this build request has no "
                           "model loader; run it through convert, or use engine=tensorrt")
     model = request.load_model()
     model.eval()
-    example = torch.randn(example_batch(profile), *request.input.sample_shape)
+    example = example_input((example_batch(profile), *request.input.sample_shape), request.input.dtype)
     dynamic = None if profile.static else ({0: torch.export.Dim("batch", min=profile.min, max=profile.max)},)
     try:
         with torch.no_grad():

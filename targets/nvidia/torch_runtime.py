@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from harness.errors import TargetError
-from targets.nvidia.device import import_torch
+from harness.errors import DeviceOutOfMemory, TargetError
+from targets.nvidia.compile_cache import CompileCache, artifact_hash, cache_key
+from targets.nvidia.device import gpu_identity, import_torch
 from targets.nvidia.fx_passes import fold_conv_bn, fuse_conv_relu
 from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
@@ -32,6 +34,17 @@ def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
     if variant.fuse_conv_relu and on_cuda:
         done["conv_relu_fused"] = fuse_conv_relu(module)
     return done
+
+
+@contextmanager
+def out_of_memory_as_error(torch: Any, device: Any, batch: int) -> Iterator[None]:
+    """torch's CUDA out-of-memory as the harness's DeviceOutOfMemory, with the free memory it leaves."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as exc:
+        free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DeviceOutOfMemory(batch, None, free, f"torch: {first[:200]}") from None
 
 
 class BackendFlags:
@@ -68,9 +81,12 @@ def backend_settings(variant: TorchVariant, tf32: bool) -> dict:
 
 class TorchRunner(DeviceRunner):
     def __init__(self, artifact: Path, device: Any, precision: str, variant: TorchVariant,
-                 sample_shape: tuple[int, ...], tf32: bool = True) -> None:
+                 sample_shape: tuple[int, ...], input_dtype: str = "float32",
+                 artifact_sha256: str | None = None, tf32: bool = True) -> None:
         torch = import_torch()
         self._torch = torch
+        # uint8 pixels (HWC) go in as they are: the program's first op normalises them (convert/input_form.py)
+        self._pixels = input_dtype == "uint8"
         self._artifact = Path(artifact)
         self._device = device
         self._sample_shape = tuple(sample_shape)
@@ -80,6 +96,8 @@ class TorchRunner(DeviceRunner):
         self._first_call_s: dict[int, float] = {}
         self._fallback_note = ""
         self._flags = None
+        self._artifact_sha256 = artifact_sha256
+        self._cache: CompileCache | None = None
         self._use(variant)
 
     def _use(self, variant: TorchVariant) -> None:
@@ -96,9 +114,17 @@ class TorchRunner(DeviceRunner):
         if self._flags is not None:
             self._flags.restore()
         self._flags = BackendFlags(torch, backend_settings(variant, self._tf32))
+        if variant.inductor is not None and self._cache is None:
+            self._cache = self._open_cache(variant)
         self._module = self._compiled(module) if variant.inductor is not None else module
         self._load_s = round(time.perf_counter() - started, 2)
         self.warmup_runs = 3 if variant.inductor is not None else 2
+
+    def _open_cache(self, variant: TorchVariant) -> CompileCache:
+        gpu = gpu_identity(self._device.index) if self._device.type == "cuda" else {}
+        key = cache_key(artifact_hash(self._artifact, self._artifact_sha256), self._torch.__version__, gpu,
+                        {"variant": variant.settings(), "precision": self._precision})
+        return CompileCache.open(self._artifact, key)
 
     def _compiled(self, module):
         return self._torch.compile(module, backend="inductor", dynamic=False, options=dict(self._variant.inductor))
@@ -112,6 +138,10 @@ class TorchRunner(DeviceRunner):
             if self._variant.inductor is None or self._fallback_note:
                 raise
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            if self._cache is not None and self._cache.state == "warm":  # perhaps what an earlier process left
+                self._cache.rebuild(f"{type(exc).__name__}: {first}")
+                self._use(self._variant)
+                return self._call(static_input)
             self._fallback_note = f"{self._variant.name} failed ({type(exc).__name__}: {first}); ran {FALLBACK_VARIANT}"
             self._use(resolve_variant(FALLBACK_VARIANT))
             with self._torch.no_grad():
@@ -119,14 +149,18 @@ class TorchRunner(DeviceRunner):
 
     def make_input(self, batch: int):
         torch = self._torch
-        tensor = host_random(torch, (batch, *self._sample_shape), self._dtype, self._device)
-        return tensor.contiguous(memory_format=self._layout) if self._layout is not None else tensor
+        with out_of_memory_as_error(torch, self._device, batch):
+            if self._pixels:
+                return host_random(torch, (batch, *self._sample_shape), torch.uint8, self._device)
+            tensor = host_random(torch, (batch, *self._sample_shape), self._dtype, self._device)
+            return tensor.contiguous(memory_format=self._layout) if self._layout is not None else tensor
 
     def forward(self, static_input) -> list:
         batch = int(static_input.shape[0])
         first = batch not in self._first_call_s
         started = time.perf_counter()
-        produced = self._call(static_input)
+        with out_of_memory_as_error(self._torch, self._device, batch):
+            produced = self._call(static_input)
         if first:  # the first call per shape compiles or autotunes: worth reporting
             if self._device.type == "cuda":
                 self._torch.cuda.synchronize(self._device)
@@ -138,9 +172,10 @@ class TorchRunner(DeviceRunner):
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
         fallback = {"fallback": self._fallback_note} if self._fallback_note else {}
         return {"engine": "torch", "variant": self._variant.name, "variant_settings": self._variant.settings(), **fallback,
-                "precision": self._precision, "tf32_allowed": self._precision == "fp32" and self._tf32,
+                "precision": self._precision, "input_form": "uint8" if self._pixels else "float32",
+                "tf32_allowed": self._precision == "fp32" and self._tf32,
                 "effective_precision": effective_precision(self._precision, self._tf32, self._capability()),
-                **self._rewrites,
+                **self._rewrites, **({"compile_cache": self._cache.info()} if self._cache is not None else {}),
                 "load_s": self._load_s, "first_call_s": {str(k): v for k, v in self._first_call_s.items()},
                 "torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": cudnn}
 

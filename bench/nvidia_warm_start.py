@@ -1,0 +1,73 @@
+"""Cold and warm starts of `infer` on an unchanged torch-engine artifact (the compile cache beside it).
+
+    python3 bench/nvidia_warm_start.py --models tf_efficientnet_lite0 seresnext101_32x4d --batch 64 --json F
+
+Per model: builds the artifact (bench/nvidia_engine.py build, fp16), deletes its compile cache, then runs
+`python -m infer` (pure mode, 20 timed batches) twice. For each process: its walltime, the time until its
+first timed batch (walltime minus the timed loop and what follows it is not separable, so: walltime
+minus the loop's wall), and from summary.json the engine's load, compile (first call) and prepare
+(warm-up + CUDA graph capture) seconds and the cache state the session found.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from targets.nvidia.compile_cache import CACHE_DIRNAME  # noqa: E402
+
+
+def infer_process(model_dir: Path, batch: int, out: Path, name: str) -> dict:
+    argv = [sys.executable, "-m", "infer", "--model", str(model_dir), "--batchsize", str(batch), "--output", str(out),
+            "--output_dirname", name, "--warmup_count", "2", "--loop", "20", "--no-progress"]
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    summary = json.loads((out / f"{name}_summary.json").read_text())
+    engine = summary["engine"]
+    return {"process_s": round(wall, 1), "to_first_timed_batch_s": round(wall - summary["throughput"]["wall_s"], 1),
+            "load_s": engine.get("load_s"), "first_call_s": engine.get("first_call_s", {}).get(str(batch)),
+            "prepare_s": engine.get("prepare_s", {}).get(str(batch)),
+            "cache": (engine.get("compile_cache") or {}).get("state"),
+            "img_s_compute": round(summary["throughput"]["compute_only"], 1)}
+
+
+def main() -> int:
+    import nvidia_engine
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=["tf_efficientnet_lite0", "seresnext101_32x4d"])
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_warm"))
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    rows = []
+    for name in args.models:
+        model = nvidia_engine.load_model(name)
+        artifact, _ = nvidia_engine.build(model, name, "fp16", [args.batch], args.workdir / name)
+        shutil.rmtree(artifact.parent / CACHE_DIRNAME, ignore_errors=True)
+        for start in ("cold", "warm"):
+            row = {"model": name, "batch": args.batch, "start": start,
+                   **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-{start}")}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    print("| model | bs | start | process s | to first timed batch s | load s | compile (first call) s | "
+          "prepare s | cache found | compute img/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['batch']} | {r['start']} | {r['process_s']} | {r['to_first_timed_batch_s']} | "
+              f"{r['load_s']} | {r['first_call_s']} | {r['prepare_s']} | {r['cache']} | {r['img_s_compute']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The compile cache beside a torch-engine artifact: keyed, found warm by a second process, rebuilt."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from targets.nvidia.compile_cache import CACHE_DIRNAME, CompileCache, artifact_hash, cache_key
+
+GPU = {"gpu_name": "NVIDIA H200", "compute_capability": "9.0"}
+
+
+@pytest.fixture
+def restore_env(monkeypatch):
+    for name in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+
+
+def test_key_changes_with_everything_that_changes_the_compiled_code():
+    base = cache_key("abc", "2.11.0", GPU, {"variant": "inductor"})
+    assert base == cache_key("abc", "2.11.0", dict(GPU), {"variant": "inductor"})
+    others = {cache_key("abd", "2.11.0", GPU, {"variant": "inductor"}),
+              cache_key("abc", "2.12.0", GPU, {"variant": "inductor"}),
+              cache_key("abc", "2.11.0", {**GPU, "gpu_name": "NVIDIA H100 80GB HBM3"}, {"variant": "inductor"}),
+              cache_key("abc", "2.11.0", GPU, {"variant": "max-autotune"})}
+    assert base not in others and len(others) == 4
+
+
+def test_artifact_hash_prefers_the_recorded_one(tmp_path):
+    artifact = tmp_path / "m.pt2"
+    artifact.write_bytes(b"program")
+    assert artifact_hash(artifact, "recorded") == "recorded"
+    assert artifact_hash(artifact, None) == "1310ca2c8932dbd118668bd97442558a3e1f546b5e15c69699dfbd6024f548d8"  # sha256 of b"program"
+
+
+def test_second_open_is_warm_and_an_unusable_cache_is_rebuilt(tmp_path, restore_env, capsys):
+    artifact = tmp_path / "m.pt2"
+    artifact.write_bytes(b"program")
+    first = CompileCache.open(artifact, "k1")
+    assert first.state == "cold" and first.directory == tmp_path / CACHE_DIRNAME / "k1"
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(first.directory)
+    assert os.environ["TRITON_CACHE_DIR"] == str(first.directory / "triton")
+    (first.directory / "fxgraph").mkdir()
+    (first.directory / "fxgraph" / "entry").write_text("compiled")
+    second = CompileCache.open(artifact, "k1")
+    assert second.state == "warm"
+    assert CompileCache.open(artifact, "k2").state == "cold"  # another key: another directory
+    second.rebuild("BackendCompilerFailed: bad entry")
+    assert second.state == "rebuilt" and second.directory.is_dir() and not any(second.directory.iterdir())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unusable" in err[0] and "rebuilding" in err[0]
