@@ -70,7 +70,7 @@ def run(config: InferConfig) -> InferSummary:
     if idle.idle is False:
         print(f"[WARN] {idle.warning()}", flush=True)
     try:
-        summary = _run_session(config, manifest, artifact, target, out_dir)
+        summary = _run_session(config, manifest, artifact, target, out_dir, mismatch)
     except DeviceOutOfMemory as exc:
         if out_dir is not None:
             from infer.out_of_memory import write_out_of_memory
@@ -86,7 +86,8 @@ def run(config: InferConfig) -> InferSummary:
     return summary
 
 
-def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path, target, out_dir: Path | None):
+def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path, target, out_dir: Path | None,
+                 mismatch: dict):
     with target.open(artifact, manifest, config.device) as session:
         batch_size = pick_batch_size(config, manifest, session)
         if config.input is not None:

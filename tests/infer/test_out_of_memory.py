@@ -13,7 +13,7 @@ MIB = 1 << 20
 
 
 def test_a_batch_beyond_the_stated_memory_fails_in_one_line_and_leaves_a_record(tmp_path):
-    model = make_convert_dir(tmp_path / "model", target="null", size=SIZE, classes=CLASSES)
+    model = make_convert_dir(tmp_path / "model", target="null", size=SIZE, classes=CLASSES, batch=64)
     proc = run_cli("-m", "infer", "--model", str(model), "--batchsize", "32", "--loop", "2", "--option",
                    "memory_mib=1", "--output", str(tmp_path / "runs"), "--output_dirname", "bs32", "--no-progress")
     assert proc.returncode == 8
@@ -25,7 +25,8 @@ def test_a_batch_beyond_the_stated_memory_fails_in_one_line_and_leaves_a_record(
 
 def test_bench_records_the_row_goes_on_and_the_report_shows_it(tmp_path):
     work = tmp_path / "work"
-    make_convert_dir(work / "models" / "tiny" / "null-fp32-bs4", target="null", size=SIZE, classes=CLASSES)
+    make_convert_dir(work / "models" / "tiny" / "null-fp32-bs4-b4_32_8", target="null", size=SIZE, classes=CLASSES,
+                     batch=32)
     common = [f"PYTHON={sys.executable}", f"WORK={work}", "TARGET=null", "MODEL=tiny", "BS=4"]
     proc = subprocess.run(["make", "-s", "bench", *common, "BATCHES=4 32 8", "OPTIONS=memory_mib=1", "WARMUP=1",
                            "LOOP=3", "TIME_LIMIT=1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -47,7 +48,7 @@ def test_bench_records_the_row_goes_on_and_the_report_shows_it(tmp_path):
 
 
 def test_a_batch_within_the_stated_memory_runs(tmp_path):
-    model = make_convert_dir(tmp_path / "model", target="null", size=SIZE, classes=CLASSES)
+    model = make_convert_dir(tmp_path / "model", target="null", size=SIZE, classes=CLASSES, batch=64)
     fits = MIB // SAMPLE_BYTES  # 21 samples fit in 1 MiB
     proc = run_cli("-m", "infer", "--model", str(model), "--batchsize", str(fits), "--loop", "2", "--option",
                    "memory_mib=1", "--no-progress")
