@@ -235,4 +235,6 @@ def build(plan: Plan, fingerprint: Fingerprint, previous: ConvertManifest | None
     result = build_artifact(plan, built_from, onnx, loader)
     if precision_info:
         result.info = {**result.info, "precision_onnx": precision_info}
+        if precision_info.get("precision", plan.config.precision) != plan.config.precision:
+            result.info["effective_precision"] = precision_info["precision"]  # infer's summary and the report
     return assemble_manifest(plan, fingerprint, onnx, built_from, result)

@@ -60,6 +60,18 @@ def has_qdq_nodes(model) -> bool:
     return any(node.op_type in QDQ_OPS for node in model.graph.node)
 
 
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
+def weights_quantized(model) -> bool:
+    """True when some Conv/MatMul/Gemm takes its weight from a DequantizeLinear: only then can a runtime use
+    int8 kernels. A Q/DQ model with float weights (e.g. tf2onnx folds TF's weight fake-quant into float
+    constants) quantizes activations only."""
+    dequantized = {out for node in model.graph.node if node.op_type == "DequantizeLinear" for out in node.output}
+    return any(len(node.input) > 1 and node.input[1] in dequantized
+               for node in model.graph.node if node.op_type in WEIGHTED_OPS)
+
+
 def is_qdq_onnx(path: Path) -> bool:
     """True when the model already carries explicit quantization (QuantizeLinear/DequantizeLinear)."""
     return has_qdq_nodes(_load(path, with_weights=False))
@@ -176,7 +188,9 @@ def make_int8_onnx(src: Path, dst: Path, calib_dir: Path, count: int, method: st
     if is_qdq_onnx(src):
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
-        return {"precision": "int8", "tool": "supplied Q/DQ ONNX", "calibration": None}
+        weights = weights_quantized(_load(src, with_weights=False))
+        return {"precision": "int8" if weights else "int8-activations-only", "tool": "supplied Q/DQ ONNX",
+                "weights_quantized": weights, "calibration": None}
     calib = select_calibration_files(calib_dir, count)
     dims, dtype = onnx_input(_load(src, with_weights=False), input_name)
     check_matches_input(calib, input_name, dims[1:], dtype)

@@ -188,7 +188,8 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
         extra["io"] = result.io
     if result.phases:
         extra["loop_seconds"] = result.phases
-    precision = engine.get("effective_precision") or manifest.precision
+    precision = (engine.get("effective_precision") or manifest.target_info.get("effective_precision")
+                 or manifest.precision)
     return InferSummary(
         target=manifest.target, device=config.device, artifact=str(artifact), model=manifest.model,
         precision=precision, requested_precision=manifest.precision, batch_size=batch_size,

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.contracts import run_summary_path
 from tests.conftest import REPO_SAMPLE, ROOT, assert_one_line_error, run_cli
 
 SIZE = 32
@@ -187,6 +188,10 @@ def test_a_quantization_aware_saved_model_becomes_a_qdq_onnx_and_runs_as_int8(tf
 
     assert manifest["precision"] == "int8"
     assert manifest["target_info"]["precision_onnx"]["tool"] == "supplied Q/DQ ONNX"  # no calibration
+    # tf2onnx folds the weight fake-quant into float constants: int8 activations, float weights, said so
+    assert manifest["target_info"]["effective_precision"] == "int8-activations-only"
+    summary = json.loads(run_summary_path(result_dir).read_text())
+    assert (summary["precision"], summary["requested_precision"]) == ("int8-activations-only", "int8")
     built = onnx.load(str(work / "models" / "qat" / manifest["target_info"]["built_from"]))
     assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in built.graph.node}
     reference = np.load(work / "logits_qat.npy")

@@ -270,3 +270,29 @@ def test_int8_runs_through_the_cpu_target(tiny, calib_dir, tmp_path):
     with target.open(built.artifact, manifest=None) as session:
         result = session.run(images)[0]
     assert relative_error(result, tiny_conv_reference(params, images)) < INT8_TOLERANCE
+
+
+def test_a_qdq_model_with_float_weights_is_labelled_activations_only(tiny, tmp_path):
+    """Only a weight behind a DequantizeLinear lets a runtime use int8 kernels; otherwise the label says so."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from convert.precision import make_int8_onnx, weights_quantized
+
+    path, _ = tiny
+    model = onnx.load(str(path))
+    first = model.graph.node[0]
+    source = first.input[0]
+    scale = helper.make_tensor("s", TensorProto.FLOAT, [], [0.05])
+    zero = helper.make_tensor("z", TensorProto.INT8, [], [0])
+    model.graph.initializer.extend([scale, zero])
+    qdq = [helper.make_node("QuantizeLinear", [source, "s", "z"], ["q"]),
+           helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dq"])]
+    first.input[0] = "dq"
+    nodes = qdq + list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(tmp_path / "act_only.onnx"))
+    assert not weights_quantized(model)
+    info = make_int8_onnx(tmp_path / "act_only.onnx", tmp_path / "out.onnx", tmp_path, 1, "minmax", "image")
+    assert (info["precision"], info["weights_quantized"]) == ("int8-activations-only", False)
