@@ -11,6 +11,10 @@
 #   bash bench/gpu_session.sh multi          # infer --device 0,1 against --device 0
 #   bash bench/gpu_session.sh cpu            # the CPU target on this host's cores: .bin in vs pure (docs/cpu.md)
 #   bash bench/gpu_session.sh energy [MODEL...]  # docs/energy.md: NVML counter vs sampled power, fp16 bs 1/64/256
+#   bash bench/gpu_session.sh gpu-tests      # the GPU tests of tests/nvidia (overlap, out of memory, engines)
+#   bash bench/gpu_session.sh ceiling        # dataset mode vs the host's file ceiling, Lite0 bs256 float32/uint8
+#   bash bench/gpu_session.sh oom-idle       # a sweep with a batch that cannot fit, its report; a busy-GPU run
+#   bash bench/gpu_session.sh threeway [MODEL...]  # harness vs eager+CUDA graph vs torch.compile, fp16 bs 1/64/256
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -71,5 +75,34 @@ case "$1" in
         --out /tmp/energy/bench --json "$OUT/energy_gpu_$m.json" ${ENERGY_ARGS:-} | tee "$OUT/energy_gpu_$m.txt"
       tar -C /tmp/energy -czf "$OUT/energy_summaries_$m.tar.gz" "bench/$m"
     done ;;
-  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...]" >&2; exit 2 ;;
+  gpu-tests)
+    install_wheels
+    python3 -m pytest -q -p no:cacheprovider -m nvidia tests/nvidia/test_overlap.py tests/nvidia/test_out_of_memory.py \
+      tests/nvidia/test_torch_engine.py tests/nvidia/test_compile_cache.py 2>&1 | tee "$OUT/gpu_tests.txt" ;;
+  ceiling)
+    install_wheels
+    python3 bench/nvidia_dataset_ceiling.py --model tf_efficientnet_lite0 --batch 256 --files 20480 \
+      --forms float32 uint8 --json "$OUT/dataset_ceiling.json" | tee "$OUT/dataset_ceiling.txt" ;;
+  oom-idle)
+    # resnet50 fp16 uint8 input, bs 64 and 65536 (more activation memory than the GPU has); then a run
+    # while another process keeps the GPU busy, to show the idle check's warning
+    install_wheels
+    make -s preprocess convert bench PYTHON=python3 TARGET=nvidia MODEL=resnet50 PRECISION=fp16 MODE=uint8 BS=64 \
+      BATCHES="64 65536" WORK=/tmp/oom WARMUP=5 LOOP=50 TIME_LIMIT=5 DATA=data/sample 2>&1 | tee "$OUT/oom_sweep.txt" || true
+    python3 -m report --input /tmp/oom/bench --output /tmp/oom/report 2>&1 | tail -3
+    python3 -c "import torch,time; x=torch.randn(8192,8192,device='cuda'); t=time.time()
+while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
+    sleep 15
+    python3 -m infer --model /tmp/oom/models/resnet50/nvidia-fp16-bs64-b64_65536-uint8 --batchsize 64 --loop 20 \
+      --output /tmp/oom/busy --output_dirname bs64 --no-progress 2>&1 | tee "$OUT/busy_run.txt" || true
+    kill $burner || true
+    tar -C /tmp/oom -czf "$OUT/oom_idle.tar.gz" bench report busy/bs64_summary.json ;;
+  threeway)
+    install_wheels
+    shift
+    for m in ${@:-seresnext101_32x4d resnet50 tf_efficientnet_lite0}; do
+      python3 bench/nvidia_engine.py --model "$m" --batches 1 64 256 --precisions fp16 --variants "" --torch-compile \
+        --workdir "/tmp/three_$m" --json "$OUT/threeway_$m.json" 2>&1 | tee "$OUT/threeway_$m.txt"
+    done ;;
+  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | oom-idle | threeway [MODEL...]" >&2; exit 2 ;;
 esac

@@ -3,9 +3,10 @@
     python bench/nvidia_engine.py --batches 1 64 256 --precisions fp16 fp32 --json nvidia_engine.json
     python bench/nvidia_engine.py --variants plain tuned fused inductor --batches 64   # compare variants
     python bench/nvidia_engine.py --dataset 2560 --multi-gpu 0,1                       # infer stage, 2 GPUs
+    python bench/nvidia_engine.py --variants "" --torch-compile --precisions fp16      # the three-way table
 
-Baseline: the timm module in fp16 channels_last (fp32: NCHW with TF32), eager, one CUDA graph per
-batch size. Harness: artifact built by targets.nvidia (torch engine), run through its session.
+Baseline: the timm module in fp16 channels_last (fp32 with TF32), eager, one CUDA graph per batch
+size; with --torch-compile also torch.compile(mode="reduce-overhead") on that module. Harness: artifact built by targets.nvidia (torch engine), run through its session.
 Figures: compute-only median per batch from CUDA events, img/s = 1000 * batch / median ms.
 """
 from __future__ import annotations
@@ -35,6 +36,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--variants", nargs="+", default=["", "fused"],
                    help="torch engine variants, optionally with target options: tuned, tuned:cuda_graphs=0")
     p.add_argument("--no-baseline", dest="baseline", action="store_false")
+    p.add_argument("--torch-compile", action="store_true",
+                   help='add torch.compile(mode="reduce-overhead") on the baseline module as a third row')
     p.add_argument("--iters-scale", type=float, default=1.0)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_bench"))
     p.add_argument("--dataset", type=int, default=0, help="also run infer on this many .bin files (fp16, bs64)")
@@ -92,6 +95,9 @@ def measure_precision(args, model, precision: str, deadline: float, device) -> l
         iters = measure.iterations(batch, args.iters_scale)
         if args.baseline and time.time() < deadline:
             rows.append(report({"precision": precision, "kind": "baseline", **measure.baseline(
+                model, precision, batch, iters, device)}))
+        if args.torch_compile and time.time() < deadline:
+            rows.append(report({"precision": precision, "kind": "torch.compile", **measure.compiled(
                 model, precision, batch, iters, device)}))
         for variant in args.variants:
             if time.time() > deadline:

@@ -36,12 +36,19 @@ def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
     return done
 
 
+def is_out_of_memory(torch: Any, exc: BaseException) -> bool:
+    """A batch too large for the device: no compile problem, so no fallback and no cache rebuild."""
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or isinstance(exc.__cause__, torch.cuda.OutOfMemoryError)
+
+
 @contextmanager
 def out_of_memory_as_error(torch: Any, device: Any, batch: int) -> Iterator[None]:
     """torch's CUDA out-of-memory as the harness's DeviceOutOfMemory, with the free memory it leaves."""
     try:
         yield
-    except torch.cuda.OutOfMemoryError as exc:
+    except Exception as exc:
+        if not is_out_of_memory(torch, exc):
+            raise
         free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise DeviceOutOfMemory(batch, None, free, f"torch: {first[:200]}") from None
@@ -135,7 +142,7 @@ class TorchRunner(DeviceRunner):
             with self._torch.no_grad():
                 return self._module(static_input)
         except Exception as exc:  # inductor raises BackendCompilerFailed and others
-            if self._variant.inductor is None or self._fallback_note:
+            if self._variant.inductor is None or self._fallback_note or is_out_of_memory(self._torch, exc):
                 raise
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             if self._cache is not None and self._cache.state == "warm":  # perhaps what an earlier process left

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,3 +43,62 @@ def test_other_errors_pass_through():
     with pytest.raises(RuntimeError, match="not memory"):
         with out_of_memory_as_error(fake, SimpleNamespace(type="cuda"), 8):
             raise RuntimeError("not memory")
+
+
+def test_out_of_memory_inside_a_compiled_module_is_no_compile_failure(tmp_path):
+    """A compiled module that runs out of memory: the batch is reported, no fallback variant is tried."""
+    from targets.nvidia.torch_runtime import TorchRunner
+    from targets.nvidia.variants import resolve_variant
+    from tests.nvidia.test_torch_engine import build
+
+    def out_of_memory(self, module):
+        def run(*args):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 300.00 GiB.")
+        return run
+
+    _, result, _, _ = build(tmp_path, batches=(2,), dynamic=False)
+    runner = TorchRunner(result.artifact, torch.device("cpu"), "fp32", resolve_variant("inductor"), (3, 8, 8))
+    runner._compiled = out_of_memory.__get__(runner)
+    runner._use(resolve_variant("inductor"))
+    with pytest.raises(DeviceOutOfMemory, match="batch 2 does not fit"):
+        runner.forward(torch.zeros(2, 3, 8, 8))
+    runner.close()
+    assert "fallback" not in runner.info()
+
+
+class WideConv(torch.nn.Module):
+    """One convolution to 1024 channels: 16 MiB of fp32 output per 64x64 image, an easy batch to overflow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 1024, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x).mean((2, 3))[:, :10]
+
+
+@pytest.mark.nvidia
+@pytest.mark.parametrize("variant", ["plain", "inductor"])
+def test_a_batch_larger_than_the_gpu_is_reported_with_the_free_memory(tmp_path, cuda, variant):
+    from harness.contracts import ConvertManifest, TensorSpec
+    from targets import get_target
+    from targets.base import BuildRequest
+
+    free, _ = torch.cuda.mem_get_info(cuda)
+    per_image = 1024 * 64 * 64 * 4
+    batch = int(2 * free // per_image)  # the first convolution's output alone is twice the free memory
+    spec_in, spec_out = TensorSpec("image", [-1, 3, 64, 64]), TensorSpec("class", [-1, 10])
+    target = get_target("nvidia", engine="torch", variant=variant)
+    request = BuildRequest(onnx=tmp_path / "wide.sim.onnx", out_dir=tmp_path, model="wide", precision="fp32",
+                           batch_sizes=[batch], dynamic_batch=False, input=spec_in, output=spec_out,
+                           load_model=lambda: WideConv().eval())
+    result = target.build(request)
+    manifest = ConvertManifest(model="wide", target="nvidia", precision="fp32", artifact=result.artifact.name,
+                               onnx="wide.sim.onnx", sim_onnx="wide.sim.onnx", input=spec_in, output=spec_out,
+                               batch_sizes=[batch], dynamic_batch=False, opset=17)
+    with pytest.raises(DeviceOutOfMemory) as caught:
+        with target.open(result.artifact, manifest, "0") as session:
+            session.warmup(session.allocate_host((batch, 3, 64, 64), np.float32), 1)
+    error = caught.value
+    assert error.batch == batch and 0 < error.available_bytes <= torch.cuda.get_device_properties(cuda).total_memory
+    assert "\n" not in str(error) and f"batch {batch} does not fit in device memory" in str(error)
