@@ -77,8 +77,7 @@ case "$1" in
     done ;;
   gpu-tests)
     install_wheels
-    python3 -m pytest -q -p no:cacheprovider -m nvidia tests/nvidia/test_overlap.py tests/nvidia/test_out_of_memory.py \
-      tests/nvidia/test_torch_engine.py tests/nvidia/test_compile_cache.py 2>&1 | tee "$OUT/gpu_tests.txt" ;;
+    python3 -m pytest -q -p no:cacheprovider -m nvidia tests/nvidia 2>&1 | tee "$OUT/gpu_tests.txt" ;;
   ceiling)
     install_wheels
     python3 bench/nvidia_dataset_ceiling.py --model tf_efficientnet_lite0 --batch 256 --files 20480 \
