@@ -74,18 +74,20 @@ def measure_form(args, model, form: str) -> dict:
     bins = write_bins(args.workdir / f"bins_{form}", args.files, form)
     ceiling = host_ceiling(bins, args.workdir / "scratch_out", io_workers(), args.rounds)
     print(form, "host:", json.dumps(ceiling), flush=True)
-    out_root = args.workdir / "results"
+    roots = args.results or [args.workdir / "results"]
     common = ("--batchsize", str(args.batch))
-    pure = loop_io.figures(loop_io.infer(model_dir, out_root, f"pure_{form}", *common, "--loop", "200",
+    pure = loop_io.figures(loop_io.infer(model_dir, roots[0], f"pure_{form}", *common, "--loop", "200",
                                          "--warmup_count", "10"))
-    dataset = loop_io.figures(loop_io.infer(model_dir, out_root, f"dataset_{form}", *common, "--input", str(bins),
-                                            "--outfmt", "BIN", "--warmup_count", "5"))
+    runs = {str(root): loop_io.figures(loop_io.infer(model_dir, root, f"dataset_{form}", *common, "--input", str(bins),
+                                                     "--outfmt", "BIN", "--warmup_count", "5")) for root in roots}
+    dataset = runs[str(roots[0])]
     bound = min(ceiling["ceiling_img_s"], pure["end_to_end_img_s"])
     row = {"form": form, "batch": args.batch, "files": args.files, "host": ceiling, "pure": pure, "dataset": dataset,
+           "dataset_by_results_root": {root: r["end_to_end_img_s"] for root, r in runs.items()},
            "bound_img_s": bound, "dataset_vs_bound": round(dataset["end_to_end_img_s"] / bound, 3),
            "dataset_vs_pure": round(dataset["end_to_end_img_s"] / pure["end_to_end_img_s"], 3)}
     print(form, "infer:", json.dumps({k: row[k] for k in ("bound_img_s", "dataset_vs_bound", "dataset_vs_pure")}),
-          "pure", pure["end_to_end_img_s"], "dataset", dataset["end_to_end_img_s"], flush=True)
+          "pure", pure["end_to_end_img_s"], "dataset", row["dataset_by_results_root"], flush=True)
     return row
 
 
@@ -97,6 +99,8 @@ def main(argv=None) -> int:
     p.add_argument("--forms", nargs="+", default=["float32", "uint8"], choices=tuple(SHAPES))
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/dataset_ceiling"))
+    p.add_argument("--results", type=Path, nargs="+",
+                   help="result roots for the dataset runs, e.g. the disk and /dev/shm (default: WORKDIR/results)")
     p.add_argument("--json", type=Path, default=Path("dataset_ceiling.json"))
     args = p.parse_args(argv)
     import nvidia_engine

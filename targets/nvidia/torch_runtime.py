@@ -51,7 +51,15 @@ def out_of_memory_as_error(torch: Any, device: Any, batch: int) -> Iterator[None
             raise
         free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise DeviceOutOfMemory(batch, None, free, f"torch: {first[:200]}") from None
+        raise DeviceOutOfMemory(batch, None, free, f"torch: {whole_sentences(first, 200)}") from None
+
+
+def whole_sentences(text: str, limit: int) -> str:
+    """The sentences of `text` that fit in `limit` characters (torch's messages run on for a paragraph)."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(". ", 0, limit)
+    return text[:cut + 1] if cut > 0 else text[:limit]
 
 
 class BackendFlags:

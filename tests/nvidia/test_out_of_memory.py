@@ -102,3 +102,14 @@ def test_a_batch_larger_than_the_gpu_is_reported_with_the_free_memory(tmp_path, 
     error = caught.value
     assert error.batch == batch and 0 < error.available_bytes <= torch.cuda.get_device_properties(cuda).total_memory
     assert "\n" not in str(error) and f"batch {batch} does not fit in device memory" in str(error)
+
+
+def test_a_long_torch_message_is_cut_after_a_whole_sentence():
+    fake, _ = fake_torch_with_free_memory()
+    message = ("CUDA out of memory. Tried to allocate 98.00 GiB. GPU 0 has a total capacity of 139.80 GiB of which "
+               "7.07 GiB is free. Including non-PyTorch memory, this process has 132.44 GiB memory in use. Of the "
+               "allocated memory 131.9 GiB is allocated by PyTorch, and 12 MiB is reserved but unallocated.")
+    with pytest.raises(DeviceOutOfMemory) as caught:
+        with out_of_memory_as_error(fake, SimpleNamespace(type="cuda", index=0), 65536):
+            raise torch.cuda.OutOfMemoryError(message)
+    assert str(caught.value).endswith("this process has 132.44 GiB memory in use.; use a smaller --batchsize")
