@@ -78,9 +78,14 @@ def measure_form(args, model, form: str) -> dict:
     common = ("--batchsize", str(args.batch))
     pure = loop_io.figures(loop_io.infer(model_dir, roots[0], f"pure_{form}", *common, "--loop", "200",
                                          "--warmup_count", "10"))
-    runs = {str(root): loop_io.figures(loop_io.infer(model_dir, root, f"dataset_{form}", *common, "--input", str(bins),
-                                                     "--outfmt", "BIN", "--warmup_count", "5")) for root in roots}
-    dataset = runs[str(roots[0])]
+    runs = {}
+    for root in roots:
+        for workers in args.io_workers:
+            key = f"{root} ({workers or 'default'} workers)"
+            runs[key] = loop_io.figures(loop_io.infer(model_dir, root, f"dataset_{form}", *common, "--input", str(bins),
+                                                      "--outfmt", "BIN", "--warmup_count", "5",
+                                                      "--io_workers", str(workers)))
+    dataset = next(iter(runs.values()))
     bound = min(ceiling["ceiling_img_s"], pure["end_to_end_img_s"])
     row = {"form": form, "batch": args.batch, "files": args.files, "host": ceiling, "pure": pure, "dataset": dataset,
            "dataset_by_results_root": {root: r["end_to_end_img_s"] for root, r in runs.items()},
@@ -98,6 +103,7 @@ def main(argv=None) -> int:
     p.add_argument("--files", type=int, default=20480)
     p.add_argument("--forms", nargs="+", default=["float32", "uint8"], choices=tuple(SHAPES))
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--io-workers", type=int, nargs="+", default=[0], help="infer --io_workers values (0: its default)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/dataset_ceiling"))
     p.add_argument("--results", type=Path, nargs="+",
                    help="result roots for the dataset runs, e.g. the disk and /dev/shm (default: WORKDIR/results)")

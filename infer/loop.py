@@ -53,7 +53,7 @@ def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray
 
 def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: Path | None, outfmt: str,
                 warmup_count: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
-                io: str = "auto", loop: int = 1) -> LoopResult:
+                io: str = "auto", loop: int = 1, workers: int = 0) -> LoopResult:
     """Read, infer and write every file (no outputs when out_dir is None); `io` says whether reading
     and writing run in threads of this process or in worker processes. Each batch runs `loop` times, all
     timed, as ais_bench's --loop; the last run's outputs are written."""
@@ -62,7 +62,7 @@ def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: P
     shape, dtype = spec.batch_shape(batch_size), numpy_dtype(spec.dtype)
     io = choose_io(io, int(np.prod(shape)) * dtype.itemsize * BUFFERS)
     if io == "processes":
-        reader = IOWorkers(groups, spec, session.outputs(), batch_size, BUFFERS, out_dir, outfmt, io_workers(),
+        reader = IOWorkers(groups, spec, session.outputs(), batch_size, BUFFERS, out_dir, outfmt, io_workers(workers),
                            session.register_host)
         writer = reader if out_dir is not None else None
     else:

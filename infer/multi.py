@@ -34,7 +34,7 @@ def _worker_argv(config: InferConfig, device: str, index: int, count: int, out_r
             "--output", str(out_root), "--output_dirname", dirname, "--outfmt", config.outfmt,
             "--loop", str(config.loop), "--warmup_count", str(config.warmup_count),
             "--time_limit", str(config.time_limit), "--stable_ci", str(config.stable_ci),
-            "--summary_name", _part_name(dirname, device), "--io", config.io, "--no-progress"]
+            "--summary_name", _part_name(dirname, device), "--io", config.io, "--io_workers", str(config.io_workers), "--no-progress"]
     if config.batchsize:
         argv += ["--batchsize", str(config.batchsize)]
     if config.dym_batch:

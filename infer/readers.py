@@ -44,8 +44,8 @@ def choose_io(requested: str, shared_nbytes: int) -> str:
     return "threads"
 
 
-def io_workers() -> int:
-    return max(2, min(8, usable_cores() // 2))
+def io_workers(requested: int = 0) -> int:
+    return requested if requested > 0 else max(2, min(8, usable_cores() // 2))
 
 
 def read_threads() -> int:

@@ -18,6 +18,7 @@ from infer.cli import InferConfig
 from infer.dataset import list_bin_files
 from infer.loop import LoopResult, run_dataset, run_pure
 from infer.model_source import load_model
+from infer.readers import io_workers
 from infer.resume import unfinished
 from targets import get_target
 
@@ -101,7 +102,8 @@ def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path,
                 files, skipped = unfinished(files, out_dir, summary_file(config, out_dir), config.outfmt,
                                             session.outputs())
             result = run_dataset(session, files, batch_size, out_dir, config.outfmt, config.warmup_count,
-                                 _shard(config.shard), config.progress, config.io, config.loop)
+                                 _shard(config.shard), config.progress, config.io, config.loop,
+                                 config.io_workers)
         else:
             result = run_pure(session, batch_size, config.loop, config.warmup_count,
                               config.time_limit, config.stable_ci)
@@ -186,6 +188,8 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
              "warning": "; ".join(warnings)}
     if result.io:
         extra["io"] = result.io
+        if result.io == "processes":
+            extra["io_workers"] = io_workers(config.io_workers)
     if result.phases:
         extra["loop_seconds"] = result.phases
     precision = (engine.get("effective_precision") or manifest.target_info.get("effective_precision")

@@ -101,7 +101,7 @@ def test_null_target_on_two_devices_shards_the_dataset(tmp_path, io):
     write_bins(tmp_path / "bins", 7)
     proc = run_cli("-m", "infer", "--model", str(model), "--input", str(tmp_path / "bins"), "--output",
                    str(tmp_path / "res"), "--output_dirname", "m", "--device", "0,1", "--batchsize", "2",
-                   "--io", io)
+                   "--io", io, "--io_workers", "3")
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "res" / "m"
     assert sorted(p.name for p in out.glob("*.bin")) == sorted(f"img_{i}_0.bin" for i in range(7))
@@ -112,6 +112,7 @@ def test_null_target_on_two_devices_shards_the_dataset(tmp_path, io):
                                                                      for p in parts))
     assert {p["num_inputs"] for p in parts} == {4, 3}
     assert {p["extra"]["io"] for p in parts} == {io}
+    assert {p["extra"].get("io_workers") for p in parts} == ({3} if io == "processes" else {None})
 
 
 def test_bad_inputs_give_one_line(model_dir, tmp_path):
