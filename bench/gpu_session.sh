@@ -14,6 +14,7 @@
 #   bash bench/gpu_session.sh gpu-tests      # the GPU tests of tests/nvidia (overlap, out of memory, engines)
 #   bash bench/gpu_session.sh ceiling        # dataset mode vs the host's file ceiling, Lite0 bs256 float32/uint8
 #   bash bench/gpu_session.sh aoti [MODEL]    # AOTInductor package: compile time, load and first call in a fresh process
+#   bash bench/gpu_session.sh precompile [MODEL]  # torch.compile().aot_compile: the same questions in a fresh process
 #   bash bench/gpu_session.sh oom-idle       # a sweep with a batch that cannot fit, its report; a busy-GPU run
 #   bash bench/gpu_session.sh threeway [MODEL...]  # harness vs eager+CUDA graph vs torch.compile, fp16 bs 1/64/256
 set -euo pipefail
@@ -85,6 +86,9 @@ case "$1" in
     # shellcheck disable=SC2086
     python3 bench/nvidia_dataset_ceiling.py --model tf_efficientnet_lite0 --batch 256 --files 20480 \
       --forms float32 uint8 --json "$OUT/dataset_ceiling.json" ${CEILING_ARGS:-} | tee "$OUT/dataset_ceiling.txt" ;;
+  precompile)
+    install_wheels
+    python3 bench/nvidia_precompile_probe.py --model "${2:-tf_efficientnet_lite0}" --batch 64 --json "$OUT/precompile_probe.json" ;;
   aoti)
     install_wheels
     python3 bench/nvidia_aoti_probe.py --model "${2:-tf_efficientnet_lite0}" --batch 64 --json "$OUT/aoti_probe.json" ;;
@@ -109,5 +113,5 @@ while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
       python3 bench/nvidia_engine.py --model "$m" --batches 1 64 256 --precisions fp16 --variants "" --torch-compile \
         --workdir "/tmp/three_$m" --json "$OUT/threeway_$m.json" 2>&1 | tee "$OUT/threeway_$m.txt"
     done ;;
-  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | oom-idle | threeway [MODEL...]" >&2; exit 2 ;;
+  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | precompile [MODEL] | oom-idle | threeway [MODEL...]" >&2; exit 2 ;;
 esac
