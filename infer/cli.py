@@ -35,7 +35,7 @@ class InferConfig:
     dym_batch: int = 0
     display_all_summary: bool = False
     io: str = "auto"  # dataset mode: read inputs and write outputs in threads or worker processes
-    io_workers: int = 0  # --io processes: how many (0: half the usable cores, 2 to 8)
+    io_workers: int = 0  # --io processes: how many (0: half the usable cores, 2 to 16)
     accept_preprocess_mismatch: bool = False
     score_calibration_images: bool = False
     force: bool = False  # run again even when the result directory holds a finished run of the same inputs
@@ -78,7 +78,7 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
                    help="dataset mode: read .bin files and write outputs in threads or in worker processes "
                         "(auto: processes on machines with 8 or more cores)")
     p.add_argument("--io_workers", type=int, default=0, metavar="N",
-                   help="--io processes: worker processes (default 0: half the usable cores, 2 to 8)")
+                   help="--io processes: worker processes (default 0: half the usable cores, 2 to 16)")
     p.add_argument("--accept-preprocess-mismatch", action="store_true",
                    help="go on when --input was preprocessed with another recipe than the model's data config; "
                         "the difference is recorded in the run summary")

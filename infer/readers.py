@@ -45,7 +45,8 @@ def choose_io(requested: str, shared_nbytes: int) -> str:
 
 
 def io_workers(requested: int = 0) -> int:
-    return requested if requested > 0 else max(2, min(8, usable_cores() // 2))
+    # 16 workers on a 32-core H200 host read and wrote 34 600 img/s against 26 000 with 8 (docs/nvidia.md)
+    return requested if requested > 0 else max(2, min(16, usable_cores() // 2))
 
 
 def read_threads() -> int:
