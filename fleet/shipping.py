@@ -83,7 +83,7 @@ def materialize(shipment: Shipment, cache: Path, get) -> Path:
         raise InputError(f"{local}: not on this node and too large to send through the object store unasked; put "
                          "it on a path every node has, or set data transfer: object_store in the matrix")
     target = cache / "inputs" / shipment.sha256
-    done = target / ".complete"
+    done = target.parent / f"{shipment.sha256}.complete"  # beside it: the copy holds exactly what was sent
     with node_lock(cache / "inputs" / f"{shipment.sha256}.lock"):
         if not done.exists():
             shutil.rmtree(target, ignore_errors=True)
