@@ -90,15 +90,17 @@ def _cell_key(cell: Cell, inputs: dict) -> str:
 
 def _run_cells(config: FleetConfig, matrix: Matrix, cells: list[Cell], keys: dict, texts: dict) -> None:
     ray = import_ray()
-    shipments = {"data": ship(Path(matrix.data.path), matrix.data.transfer, ray.put)}
+    shipped = {matrix.data.path: ship(Path(matrix.data.path), matrix.data.transfer, ray.put)}  # each put once
     task = ray.remote(run_cell_task)
     pending: dict = {}
     for cell in cells:
-        cell_shipments = dict(shipments)
+        cell_shipments = {"data": shipped[matrix.data.path]}
         for name in ("checkpoint", "onnx"):
             path = getattr(cell.model, name)
             if path:
-                cell_shipments[name] = ship(Path(path), matrix.data.transfer, ray.put)
+                if path not in shipped:
+                    shipped[path] = ship(Path(path), matrix.data.transfer, ray.put)
+                cell_shipments[name] = shipped[path]
         options = {**cell.resources(), "max_retries": config.max_retries, "retry_exceptions": False}
         refs = [task.options(**options).remote(cell, (i, cell.shards), cell_shipments, texts, str(config.cache))
                 for i in range(cell.shards)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from contextlib import nullcontext
 import os
 import socket
 import tarfile
@@ -110,8 +111,6 @@ def _timed_device(cell: Cell, cache_root: Path):
     """A GPU or NPU is the task's alone through its Ray resource; the CPU is shared by every task of the machine,
     so a timed CPU run (cpu and null targets) holds a machine-wide lock while it runs."""
     if cell.target.name in DEVICE_RESOURCES:
-        from contextlib import nullcontext
-
         return nullcontext()
     return node_lock(cache_root / CPU_TIMED_LOCK)
 

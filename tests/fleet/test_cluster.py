@@ -156,6 +156,8 @@ def test_a_worker_killed_mid_run_leaves_every_cell_accounted_for(cluster, inputs
             proc.kill()
         kill_processes_using(str(cache))
     summary = json.loads((work / "fleet" / "fleet.json").read_text())["cells"]
+    print(f"killed the raylet of the {raylets[victim['raylet_pid']].name} worker while {victim['cell']} ran there;",
+          {cell_id: cell["status"] for cell_id, cell in summary.items()})
     assert len(summary) == 4, out[-3000:]
     for cell_id, cell in summary.items():
         assert cell["status"] == "ok" or (cell["status"] == "failed" and cell["reason"]), (cell_id, cell, out[-3000:])
