@@ -134,7 +134,8 @@ def _running_markers(cache: Path) -> list[dict]:
 
 def test_a_worker_killed_mid_run_leaves_every_cell_accounted_for(cluster, inputs, tmp_path):
     cluster_, npu, cpu = cluster
-    targets = [{"name": "null", "options": {"compute_ms": 250}}, {"name": "ascend", "options": ASCEND_OPTIONS}]
+    targets = [{"name": "null", "options": {"compute_ms": 250}}, {"name": "ascend", "options": ASCEND_OPTIONS},
+               {"name": "nvidia"}]  # no node has a GPU: those cells must end failed, saying so
     matrix = write_matrix(tmp_path / "matrix.yaml", inputs, targets, [1, 2])
     work, cache = tmp_path / "work", tmp_path / "cache"
     raylets = {npu.raylet_pid(): npu, cpu.raylet_pid(): cpu}
@@ -158,7 +159,7 @@ def test_a_worker_killed_mid_run_leaves_every_cell_accounted_for(cluster, inputs
     summary = json.loads((work / "fleet" / "fleet.json").read_text())["cells"]
     print(f"killed the raylet of the {raylets[victim['raylet_pid']].name} worker while {victim['cell']} ran there;",
           {cell_id: cell["status"] for cell_id, cell in summary.items()})
-    assert len(summary) == 4, out[-3000:]
+    assert len(summary) == 6, out[-3000:]
     for cell_id, cell in summary.items():
         assert cell["status"] == "ok" or (cell["status"] == "failed" and cell["reason"]), (cell_id, cell, out[-3000:])
     killed = json.loads((work / "fleet" / victim["cell"] / "cell.json").read_text())
@@ -168,4 +169,8 @@ def test_a_worker_killed_mid_run_leaves_every_cell_accounted_for(cluster, inputs
         for cell_id, cell in summary.items():
             if "-ascend-" in cell_id and cell["status"] == "failed":
                 assert "no live node has the resources" in cell["reason"] or "Died" in cell["reason"], cell
-    assert proc.returncode in (0, 2), out[-3000:]
+    for cell_id, cell in summary.items():
+        if "-nvidia-" in cell_id:
+            assert cell == {"status": "failed", "reason": "no live node has the resources it needs (CPU: 1, GPU: 1) "
+                                                          "for 5 s"}, cell
+    assert proc.returncode == 2 and "cell(s) failed" in out, out[-3000:]
