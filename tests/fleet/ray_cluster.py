@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -121,7 +122,7 @@ class LocalCluster:
 
     def stop(self) -> None:
         """SIGTERM each `ray start --block` we started (it stops its node's processes), then SIGKILL whatever is
-        left that runs under this cluster's private temp dir."""
+        left that uses this cluster's private temp dir, and remove that dir."""
         for node in reversed(self.nodes):
             if node.process.poll() is None:
                 node.process.send_signal(signal.SIGTERM)
@@ -132,6 +133,7 @@ class LocalCluster:
                 node.process.kill()
                 node.process.wait(timeout=10)
         kill_processes_using(str(self.temp_dir))
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def start_cluster() -> LocalCluster:
