@@ -66,7 +66,7 @@ MISMATCH_FLAG := $(if $(ACCEPT_MISMATCH),--accept-preprocess-mismatch)
 TARGET_OPTIONS := $(if $(ENGINE),--option engine=$(ENGINE)) $(if $(SOC),--option soc_version=$(SOC)) \
                   $(foreach o,$(OPTIONS),--option $(o))
 
-.PHONY: one-image all setup tf-setup preprocess convert infer postprocess bench compare report calib-sweep bench-precision test clean
+.PHONY: fleet one-image all setup tf-setup preprocess convert infer postprocess bench compare report calib-sweep bench-precision test clean
 .DEFAULT_GOAL := all
 
 all: preprocess convert infer postprocess
@@ -146,6 +146,12 @@ compare: $(SETUP)
 report: $(SETUP)
 	$(PYTHON) -m report --input $(or $(wildcard $(REPORT_INPUTS)),$(REPORT_INPUTS)) --output $(REPORT) \
 	  $(if $(BASELINE),--baseline "$(BASELINE)")
+
+# ---- fleet: every cell of a matrix file as a Ray task (RAY_ADDRESS joins a cluster, else Ray starts here) ----
+MATRIX ?= fleet/examples/cpu.yaml
+
+fleet: $(SETUP)
+	$(PYTHON) -m fleet --matrix $(MATRIX) --work $(WORK)
 
 # ---- precision: calibration-count sweep and CPU int8/fp16 speed (run make preprocess convert first) ----
 CALIB_COUNTS  ?= 50 100 200 500

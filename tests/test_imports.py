@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 
-PACKAGES = ["harness", "preprocess", "convert", "infer", "postprocess", "report", "targets"]
-STAGES = ["preprocess", "convert", "infer", "postprocess", "report"]
+PACKAGES = ["harness", "preprocess", "convert", "infer", "postprocess", "report", "targets", "fleet"]
+STAGES = ["preprocess", "convert", "infer", "postprocess", "report", "fleet"]
 VENDOR = ("tensorrt", "aclruntime", "ais_bench", "acl")
 
 

@@ -1,0 +1,196 @@
+"""The matrix file (YAML or JSON): models x targets x precisions x batch sizes x sweeps, and the cells it makes.
+
+A cell is one pipeline run: (model, target, precision, batch size, sweep). Its id names it in WORK/fleet/, its key
+is the content hash of its definition and its inputs: a stored cell whose key is unchanged is not run again.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.errors import InputError
+from harness.files import sha256_text
+
+SWEEPS = ("accuracy", "pure")
+TRANSFERS = ("auto", "object_store")
+DEFAULT_PURE = {"loop": 200, "warmup": 20, "time_limit": 60}
+PREPROCESS_KEYS = {"mode", "preset", "resize", "input_size", "interpolation", "mean", "std"}
+# A device resource a target's cell asks Ray for; a target not listed (cpu, null) asks for CPUs only.
+DEVICE_RESOURCES = {"nvidia": ("GPU", "num_gpus"), "ascend": ("NPU", "resources")}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    checkpoint: str | None = None
+    onnx: str | None = None
+    preprocess: dict = field(default_factory=dict)  # preprocess flags: mode, preset, resize, input_size, ...
+
+
+@dataclass(frozen=True)
+class TargetEntry:
+    name: str
+    options: dict = field(default_factory=dict)  # target options (engine=torch, soc_version=...)
+    cpus: int = 1
+    shards: int = 1
+
+
+@dataclass(frozen=True)
+class DataEntry:
+    path: str
+    labels: str
+    classes: str | None = None
+    transfer: str = "auto"  # auto: a path that exists on the node, else the object store
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: ModelEntry
+    target: TargetEntry
+    precision: str
+    batch_size: int
+    sweep: str
+    pure: dict
+    calib: dict
+
+    @property
+    def cell_id(self) -> str:
+        engine = self.target.options.get("engine")
+        name = f"{self.model.name}-{self.target.name}{f'-{engine}' if engine else ''}-{self.precision}-bs{self.batch_size}"
+        return f"{name}-{self.sweep}-{self.definition_hash()[:8]}"
+
+    @property
+    def run_name(self) -> str:
+        return self.cell_id
+
+    @property
+    def shards(self) -> int:
+        return self.target.shards if self.sweep == "accuracy" else 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def definition_hash(self) -> str:
+        return sha256_text(json.dumps(self.to_dict(), sort_keys=True))
+
+    def resources(self) -> dict:
+        """The Ray resource request of one task of this cell: the target's device, or CPUs."""
+        device = DEVICE_RESOURCES.get(self.target.name)
+        if device is None:
+            return {"num_cpus": self.target.cpus}
+        name, how = device
+        if how == "num_gpus":
+            return {"num_cpus": 1, "num_gpus": 1}
+        return {"num_cpus": 1, "resources": {name: 1}}
+
+
+@dataclass(frozen=True)
+class Matrix:
+    source: Path
+    data: DataEntry
+    cells: list[Cell]
+
+
+def load_matrix(path: Path) -> Matrix:
+    path = Path(path)
+    raw = _read(path)
+    data = _data_entry(raw.get("data"), path)
+    models = [_model_entry(m, path) for m in _list(raw, "models", path)]
+    targets = [_target_entry(t, path, raw.get("shards", 1)) for t in _list(raw, "targets", path)]
+    precisions = [str(p) for p in raw.get("precisions", ["fp32"])]
+    batches = [_positive(b, "batch_sizes", path) for b in raw.get("batch_sizes", [8])]
+    sweeps = raw.get("sweep", ["accuracy"])
+    sweeps = [sweeps] if isinstance(sweeps, str) else list(sweeps)
+    unknown = [s for s in sweeps if s not in SWEEPS]
+    if unknown:
+        raise InputError(f"{path}: unknown sweep {unknown}; use {' and/or '.join(SWEEPS)}")
+    pure = {**DEFAULT_PURE, **(raw.get("pure") or {})}
+    calib = {"count": 48, "method": "entropy", **(raw.get("calib") or {})}
+    cells = [Cell(m, t, p, b, s, pure if s == "pure" else {}, calib if p == "int8" else {})
+             for m in models for t in targets for p in precisions for b in batches for s in sweeps]
+    return Matrix(source=path, data=data, cells=cells)
+
+
+def _read(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: matrix file unreadable ({exc.strerror}); pass --matrix FILE") from None
+    try:
+        if path.suffix.lower() == ".json":
+            raw = json.loads(text)
+        else:
+            import yaml
+
+            raw = yaml.safe_load(text)
+    except Exception as exc:  # yaml and json raise their own error types
+        raise InputError(f"{path}: not a valid matrix file ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: a matrix file is a mapping with models, targets, data (see docs/fleet.md)")
+    return raw
+
+
+def _list(raw: dict, key: str, path: Path) -> list:
+    value = raw.get(key)
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{path}: '{key}' must be a non-empty list (see docs/fleet.md)")
+    return value
+
+
+def _positive(value, what: str, path: Path) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise InputError(f"{path}: {what} takes integers of 1 or more, found {value!r}")
+    return value
+
+
+def _data_entry(raw, path: Path) -> DataEntry:
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    if not isinstance(raw, dict) or not raw.get("path"):
+        raise InputError(f"{path}: 'data' needs a path (a directory of images), e.g. data: {{path: data/sample}}")
+    base = path.parent
+    data_dir = _resolve(raw["path"], base)
+    labels = _resolve(raw.get("labels") or str(Path(data_dir) / "val_label.txt"), base)
+    classes = raw.get("classes")
+    if classes is None and (Path(data_dir) / "classes.txt").is_file():
+        classes = str(Path(data_dir) / "classes.txt")
+    transfer = raw.get("transfer", "auto")
+    if transfer not in TRANSFERS:
+        raise InputError(f"{path}: data transfer {transfer!r}; use one of {', '.join(TRANSFERS)}")
+    return DataEntry(path=data_dir, labels=labels, classes=_resolve(classes, base) if classes else None,
+                     transfer=transfer)
+
+
+def _resolve(text: str, base: Path) -> str:
+    """A relative path is taken from the current directory when it exists there, else from the matrix file's."""
+    candidate = Path(text).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return str(candidate.resolve())
+    return str((base / candidate).resolve())
+
+
+def _model_entry(raw, path: Path) -> ModelEntry:
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, dict) or not raw.get("name"):
+        raise InputError(f"{path}: each model needs a name (and optionally checkpoint, onnx, preprocess)")
+    unknown = set(raw.get("preprocess") or {}) - PREPROCESS_KEYS
+    if unknown:
+        raise InputError(f"{path}: model {raw['name']}: unknown preprocess keys {sorted(unknown)}; allowed: "
+                         f"{sorted(PREPROCESS_KEYS)}")
+    files = {k: _resolve(str(raw[k]), path.parent) for k in ("checkpoint", "onnx") if raw.get(k)}
+    return ModelEntry(name=str(raw["name"]), preprocess=dict(raw.get("preprocess") or {}), **files)
+
+
+def _target_entry(raw, path: Path, default_shards: int) -> TargetEntry:
+    if isinstance(raw, str) or raw is None:
+        raw = {"name": raw}
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise InputError(f"{path}: each target needs a name (cpu, nvidia, ascend, null; in YAML write the null "
+                         "target as 'null', in quotes)")
+    shards = _positive(raw.get("shards", default_shards), f"target {name} shards", path)
+    cpus = _positive(raw.get("cpus", 1), f"target {name} cpus", path)
+    options = dict(raw.get("options") or {})
+    return TargetEntry(name=name, options=options, cpus=cpus, shards=shards)
