@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from harness.stats import end_to_end_throughput  # noqa: E402
 from targets import get_target  # noqa: E402
 from targets.nvidia.timeline import compute_gap_ms, h2d_overlap_share  # noqa: E402
 
@@ -59,8 +60,9 @@ def _timed(session, data: np.ndarray, iters: int, depth: int) -> dict:
     timings, timeline = list(session.timings), session.timeline
     batch = data.shape[0]
     compute = statistics.median(t.compute_ms for t in timings)
-    return {"compute_img_s": round(1000 * batch / compute, 1), "e2e_img_s": round(iters * batch / wall, 1),
-            "e2e_ratio": round(iters * batch / wall / (1000 * batch / compute), 3),
+    e2e = end_to_end_throughput(iters * batch, wall)
+    return {"compute_img_s": round(1000 * batch / compute, 1), "e2e_img_s": round(e2e, 1),
+            "e2e_ratio": round(e2e / (1000 * batch / compute), 3),
             "compute_ms": round(compute, 3), "h2d_ms": round(statistics.median(t.h2d_ms for t in timings), 3),
             "h2d_overlap": round(h2d_overlap_share(timeline), 3), "compute_gap_ms": round(compute_gap_ms(timeline), 3),
             "submit_ms": round(statistics.median(submit_ms), 3), "collect_ms": round(statistics.median(collect_ms), 3),

@@ -13,7 +13,7 @@ from harness.energy_summary import energy_line, summarize_energy
 from harness.errors import DeviceOutOfMemory, InputError
 from harness.files import ensure_writable_dir, stem_of, write_json
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
-from harness.stats import summarize_ms, throughput
+from harness.stats import compute_only_throughput, end_to_end_throughput, summarize_ms
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files
 from infer.loop import LoopResult, run_dataset, run_pure
@@ -174,7 +174,6 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
             phases[phase] = values
     stats = {name: summarize_ms(values) for name, values in phases.items()}
     compute_mean = stats["compute"].get("mean", 0.0)
-    e2e = result.images / result.wall_s if result.wall_s > 0 else 0.0
     from harness.perf import fps_stats, host_peak_rss_mib, stability
 
     engine = session.info()
@@ -198,7 +197,8 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
                  for o in session.outputs()],
         num_inputs=result.images, num_batches=result.batches, padded_slots=result.padded_slots,
         timings=stats,
-        throughput={"compute_only": throughput(batch_size, compute_mean), "end_to_end": e2e,
+        throughput={"compute_only": compute_only_throughput(batch_size, compute_mean),
+                    "end_to_end": end_to_end_throughput(result.images, result.wall_s),
                     "wall_s": result.wall_s},
         engine=engine, environment=_environment(), files=result.files,
         compute_ms=phases["compute"], energy=summarize_energy(result.energy, result.images).to_dict(), extra=extra)
