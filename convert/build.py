@@ -8,10 +8,11 @@ from pathlib import Path
 
 from convert.fingerprint import SOURCE_PACKAGES, Fingerprint, output_record, outputs_intact
 from convert.loader import ModelLoader
-from convert.onnx_tools import copy_atomic, onnx_io, simplify_onnx, verify_against_onnx
+from convert.onnx_tools import onnx_io, simplify_onnx, verify_against_onnx
 from convert.plan import Plan, check_preprocess
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.errors import ContractError, InputError
+from harness.files import copy_atomic
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, is_random_weights
 from targets.base import BuildRequest, BuildResult
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from convert.onnx_tools import atomic_output, check_verification, random_batch, run_onnxruntime, verification_record
+from convert.onnx_tools import check_verification, random_batch, run_onnxruntime, verification_record
 from harness.contracts import TensorSpec
 from harness.errors import ContractError
+from harness.files import atomic_output
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "class"

@@ -1,7 +1,6 @@
 """ONNX steps that need no PyTorch: simplify, read the I/O specs, run with ONNX Runtime, compare."""
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 
@@ -15,13 +14,6 @@ from harness.files import atomic_output
 ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
 MAX_RELATIVE_ERROR = 1e-4
 RELATIVE_ERROR_DEFINITION = "max|onnxruntime - reference| / max|reference| over all outputs of the batch"
-
-
-def copy_atomic(src: Path, dst: Path) -> None:
-    if Path(src).resolve() == Path(dst).resolve():
-        return
-    with atomic_output(dst) as tmp:
-        shutil.copyfile(src, tmp)
 
 
 def read_onnx(path: Path, load_external_data: bool = True):

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from convert.calibration import (BinCalibrationReader, calibration_fingerprint, 
                                  select_calibration_files)
 from harness.deps import require
 from harness.errors import InputError, MissingDependencyError, ToolError
+from harness.files import atomic_output, copy_atomic
 
 __all__ = ["make_fp16_onnx", "make_int8_onnx", "calibration_fingerprint", "is_qdq_onnx"]
 
@@ -50,9 +48,8 @@ def _save_checked(model, dst: Path) -> Path:
         raise ToolError(f"{dst}: the converted model fails onnx.checker ({str(exc).splitlines()[0]})") from None
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    onnx.save(model, str(tmp))
-    os.replace(tmp, dst)
+    with atomic_output(dst) as tmp:
+        onnx.save(model, str(tmp))
     return dst
 
 
@@ -187,7 +184,7 @@ def make_int8_onnx(src: Path, dst: Path, calib_dir: Path, count: int, method: st
     check_method(method)
     if is_qdq_onnx(src):
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
+        copy_atomic(src, dst)
         weights = weights_quantized(_load(src, with_weights=False))
         return {"precision": "int8" if weights else "int8-activations-only", "tool": "supplied Q/DQ ONNX",
                 "weights_quantized": weights, "calibration": None}

@@ -1,8 +1,6 @@
 """ONNX Runtime CPU target: all cores, full graph optimizations, an optimized-model cache."""
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import numpy as np
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.deps import require
 from harness.errors import InputError, TargetError
+from harness.files import atomic_output, copy_atomic
 from harness.perf import usable_cores
 from targets.base import BatchTiming, BuildRequest, BuildResult, SyncSession, Target
 
@@ -64,13 +63,8 @@ def _load_session(path: Path, threads: int | None, optimized_out: Path | None = 
 def rebuild_cache(artifact: Path, cache: Path, threads: int | None):
     """A session on the artifact that also writes a fresh optimized-model cache (atomically), for a
     cache that exists but does not load: convert would call it up to date, so it is mended here."""
-    tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.onnx")  # ORT picks the format by suffix
-    try:
-        session = _load_session(artifact, threads, optimized_out=tmp)
-        os.replace(tmp, cache)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return session
+    with atomic_output(cache, suffix=".onnx") as tmp:  # ORT picks the format by suffix
+        return _load_session(artifact, threads, optimized_out=tmp)
 
 
 class CpuSession(SyncSession):
@@ -129,9 +123,7 @@ class CpuTarget(Target):
         ort = _ort()
         self.check_precision(request.precision)
         artifact = Path(request.out_dir) / f"{request.model}.{request.precision}{self.artifact_suffix}"
-        tmp = artifact.with_suffix(".tmp")
-        shutil.copyfile(request.onnx, tmp)
-        os.replace(tmp, artifact)
+        copy_atomic(request.onnx, artifact)
         cache = optimized_cache_path(artifact)
         # Creating a session with optimized_model_filepath writes the optimized graph once, at convert time.
         ort.InferenceSession(str(artifact), sess_options=session_options(optimized_out=cache),
