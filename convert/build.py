@@ -8,11 +8,12 @@ from pathlib import Path
 
 from convert.fingerprint import SOURCE_PACKAGES, Fingerprint, output_record, outputs_intact
 from convert.loader import ModelLoader
-from convert.onnx_tools import onnx_io, simplify_onnx, verify_against_onnx
+from convert.onnx_tools import simplify_onnx, verify_against_onnx
 from convert.plan import Plan, check_preprocess
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.errors import ContractError, InputError
 from harness.files import copy_atomic
+from harness.onnx_meta import is_qdq_onnx, onnx_io
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, is_random_weights
 from targets.base import BuildRequest, BuildResult
 
@@ -110,7 +111,6 @@ def tensorflow_onnx(plan: Plan) -> OnnxResult:
     batch = np.load(work / "reference_input.npy")
     record = verification_record(run_onnxruntime(plan.sim_path, batch), np.load(work / "reference_output.npy"),
                                  f"TensorFlow {info['tensorflow']}", batch.shape)
-    from convert.precision import is_qdq_onnx
 
     if is_qdq_onnx(plan.sim_path):  # TF's fake quantization and ONNX's QuantizeLinear round ties apart
         record.update(tolerance=QDQ_TOLERANCE, passed=record["max_relative_error"] < QDQ_TOLERANCE,
@@ -151,7 +151,7 @@ def precision_onnx(plan: Plan, input_name: str) -> tuple[Path, dict]:
     if config.precision == "fp16":
         info = precision.make_fp16_onnx(plan.sim_path, destination)
     else:
-        if config.calib is None and not precision.is_qdq_onnx(plan.sim_path):
+        if config.calib is None and not is_qdq_onnx(plan.sim_path):
             raise InputError(f"{plan.sim_path}: no quantize/dequantize nodes (not a quantization-aware model); "
                              "int8 needs calibration data: --calib DIR (a preprocess output directory)")
         info = precision.make_int8_onnx(plan.sim_path, destination, config.calib, config.calib_count,

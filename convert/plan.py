@@ -133,7 +133,7 @@ def _is_quantized(onnx: Path | None) -> bool:
     """A given ONNX with Q/DQ nodes is int8 already and needs no calibration."""
     if onnx is None or not Path(onnx).is_file():
         return False
-    from convert.precision import is_qdq_onnx
+    from harness.onnx_meta import is_qdq_onnx
 
     return is_qdq_onnx(Path(onnx))
 

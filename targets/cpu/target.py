@@ -10,12 +10,9 @@ from harness.contracts import ConvertManifest, TensorSpec
 from harness.deps import require
 from harness.errors import InputError, TargetError
 from harness.files import atomic_output, copy_atomic
+from harness.onnx_meta import ort_tensor_spec
 from harness.perf import usable_cores
 from targets.base import BatchTiming, BuildRequest, BuildResult, SyncSession, Target
-
-ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
-              "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64"}
-
 
 def _ort():
     return require("onnxruntime")
@@ -44,11 +41,6 @@ def session_options(threads: int | None = None, optimized_out: Path | None = Non
     if optimized_out is not None:
         opts.optimized_model_filepath = str(optimized_out)
     return opts
-
-
-def _spec(node) -> TensorSpec:
-    shape = [d if isinstance(d, int) else -1 for d in node.shape]
-    return TensorSpec(name=node.name, shape=shape, dtype=ORT_DTYPES.get(node.type, node.type))
 
 
 def _load_session(path: Path, threads: int | None, optimized_out: Path | None = None):
@@ -81,8 +73,8 @@ class CpuSession(SyncSession):
             use_cache = False
             print(f"[WARN] {cache}: the optimized-model cache did not load (damaged?); rebuilt it from "
                   f"{artifact.name}", flush=True)
-        self._inputs = [_spec(i) for i in self._sess.get_inputs()]
-        self._outputs = [_spec(o) for o in self._sess.get_outputs()]
+        self._inputs = [ort_tensor_spec(i) for i in self._sess.get_inputs()]
+        self._outputs = [ort_tensor_spec(o) for o in self._sess.get_outputs()]
         self._output_names = [o.name for o in self._outputs]
         self._threads = threads or usable_cores()
         self._from_cache = use_cache

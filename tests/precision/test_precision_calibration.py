@@ -154,7 +154,8 @@ def test_fingerprint_refuses_what_calibration_refuses(calib_dir):
 
 @pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])
 def test_int8_matches_the_numpy_reference(tiny, calib_dir, tmp_path, method):
-    from convert.precision import is_qdq_onnx, make_int8_onnx
+    from convert.precision import make_int8_onnx
+    from harness.onnx_meta import is_qdq_onnx
 
     path, params = tiny
     images = np.stack(list(random_images(16, seed=5).values()))
