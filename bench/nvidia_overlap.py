@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from harness.parity import max_abs_error, row_cosine, row_top1_agrees  # noqa: E402
 from harness.stats import end_to_end_throughput  # noqa: E402
 from targets import get_target  # noqa: E402
 from targets.nvidia.timeline import compute_gap_ms, h2d_overlap_share  # noqa: E402
@@ -129,10 +130,9 @@ def compare_forms(name: str, outputs: dict) -> dict:
     if set(outputs) != {"float32", "uint8"}:
         return {}
     a, b = outputs["float32"], outputs["uint8"]
-    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    found = {"model": name, "images": len(a), "max_abs_diff": float(np.abs(a - b).max()),
-             "max_abs_logit": float(np.abs(a).max()), "cosine_min": float(cosine.min()),
-             "top1_same": int((a.argmax(1) == b.argmax(1)).sum())}
+    found = {"model": name, "images": len(a), "max_abs_diff": max_abs_error(a, b),
+             "max_abs_logit": float(np.abs(a).max()), "cosine_min": float(row_cosine(a, b).min()),
+             "top1_same": int(row_top1_agrees(a, b).sum())}
     print("uint8 vs float32 outputs:", json.dumps(found), flush=True)
     return found
 

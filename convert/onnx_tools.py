@@ -11,6 +11,7 @@ from harness.deps import require
 from harness.errors import ContractError
 from harness.files import atomic_output
 from harness.onnx_meta import read_onnx
+from harness.parity import max_abs_error, relative_error
 
 MAX_RELATIVE_ERROR = 1e-4
 RELATIVE_ERROR_DEFINITION = "max|onnxruntime - reference| / max|reference| over all outputs of the batch"
@@ -43,18 +44,10 @@ def run_onnxruntime(path: Path, batch: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: batch})[0]
 
 
-def relative_error(result: np.ndarray, reference: np.ndarray) -> float:
-    """max|result - reference| / max|reference| (one scale for the whole output, so near-zero logits
-    do not blow the ratio up)."""
-    scale = float(np.abs(reference).max())
-    difference = float(np.abs(result.astype(np.float64) - reference.astype(np.float64)).max())
-    return difference / scale if scale > 0 else difference
-
-
 def verification_record(result: np.ndarray, reference: np.ndarray, against: str, batch_shape) -> dict:
     error = relative_error(result, reference)
     return {"against": against, "onnx": "sim", "input_shape": list(batch_shape), "input": "normal(0, 1), seed 0",
-            "max_abs_error": float(np.abs(result.astype(np.float64) - reference).max()),
+            "max_abs_error": max_abs_error(result, reference),
             "max_relative_error": error, "tolerance": MAX_RELATIVE_ERROR,
             "definition": RELATIVE_ERROR_DEFINITION, "passed": error < MAX_RELATIVE_ERROR}
 

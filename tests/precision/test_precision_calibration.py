@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from harness.errors import InputError, TargetError
+from harness.parity import relative_error
 from tests.precision.references import tiny_conv_onnx, tiny_conv_reference, write_bin_dir
 
 SIZE = 8
@@ -39,10 +40,6 @@ def run_onnx(path, images: np.ndarray) -> np.ndarray:
     session = onnxruntime.InferenceSession(str(path), sess_options=session_options(),
                                            providers=["CPUExecutionProvider"])
     return session.run(None, {"image": images})[0]
-
-
-def relative_error(result, reference) -> float:
-    return float(np.abs(result - reference).max() / np.abs(reference).max())
 
 
 # ---- choosing and checking the calibration set ------------------------------------------------------------
