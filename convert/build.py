@@ -15,6 +15,7 @@ from harness.errors import ContractError, InputError
 from harness.files import copy_atomic
 from harness.onnx_meta import is_qdq_onnx, onnx_io
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, is_random_weights
+from harness.vocabulary import InputForm, Precision
 from targets.base import BuildRequest, BuildResult
 
 
@@ -59,7 +60,7 @@ def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
     discard_sidecar(plan)
     say(f"exporting {plan.onnx_path.name} (opset {plan.opset}, dynamic batch, {form['form']} input)")
     export_onnx(loaded.module, export_shape(loaded.input_size, form), plan.onnx_path, plan.opset,
-                "uint8" if form["form"] == "uint8" else "float32")
+                InputForm.UINT8 if form["form"] == InputForm.UINT8 else InputForm.FLOAT32)
     say(f"simplifying -> {plan.sim_path.name}")
     simplify_onnx(plan.onnx_path, plan.sim_path)
     input_spec, output_spec = onnx_io(plan.sim_path)
@@ -148,7 +149,7 @@ def precision_onnx(plan: Plan, input_name: str) -> tuple[Path, dict]:
 
     destination = plan.out_dir / f"{plan.name}.{config.precision}.onnx"
     say(f"making the {config.precision} ONNX -> {destination.name}")
-    if config.precision == "fp16":
+    if config.precision == Precision.FP16:
         info = precision.make_fp16_onnx(plan.sim_path, destination)
     else:
         if config.calib is None and not is_qdq_onnx(plan.sim_path):

@@ -17,6 +17,7 @@ from convert.input_form import input_form
 from convert.plan import Plan
 from harness.contracts import ConvertManifest
 from harness.files import sha256_file, sha256_text
+from harness.vocabulary import Precision
 
 CONVERTER_DIR = Path(__file__).resolve().parent
 EXPORT_PACKAGES = ("torch", "onnx", "onnxsim", "onnxruntime")
@@ -103,7 +104,7 @@ def _model_source(plan: Plan, files: dict) -> dict:
 def _calibration(plan: Plan) -> dict | None:
     """The contents of exactly the files that calibrate, their count and the method."""
     config = plan.config
-    if config.precision != "int8" or config.calib is None or not plan.makes_precision_onnx:
+    if config.precision != Precision.INT8 or config.calib is None or not plan.makes_precision_onnx:
         return None
     from convert.calibration import calibration_fingerprint
 

@@ -17,6 +17,7 @@ from harness.deps import require
 from harness.errors import InputError, MissingDependencyError, ToolError
 from harness.files import atomic_output, copy_atomic
 from harness.onnx_meta import dtype_name, graph_inputs, has_qdq, is_qdq_onnx, read_onnx, tensor_dims
+from harness.vocabulary import Precision, PrecisionLabel
 
 __all__ = ["make_fp16_onnx", "make_int8_onnx", "calibration_fingerprint"]
 
@@ -81,7 +82,7 @@ def make_fp16_onnx(src: Path, dst: Path) -> dict:
     converted = convert_float_to_float16(model, keep_io_types=True)
     topological_sort(converted.graph, is_deterministic=True)
     _save_checked(converted, dst)
-    return {"precision": "fp16", "tool": "onnxruntime.transformers.float16", "keep_io_types": True,
+    return {"precision": Precision.FP16, "tool": "onnxruntime.transformers.float16", "keep_io_types": True,
             "onnxruntime": _ort_version()}
 
 
@@ -164,7 +165,7 @@ def make_int8_onnx(src: Path, dst: Path, calib_dir: Path, count: int, method: st
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         copy_atomic(src, dst)
         weights = weights_quantized(read_onnx(src, load_external_data=False))
-        return {"precision": "int8" if weights else "int8-activations-only", "tool": "supplied Q/DQ ONNX",
+        return {"precision": Precision.INT8 if weights else PrecisionLabel.INT8_ACTIVATIONS_ONLY, "tool": "supplied Q/DQ ONNX",
                 "weights_quantized": weights, "calibration": None}
     calib = select_calibration_files(calib_dir, count)
     dims, dtype = onnx_input(read_onnx(src, load_external_data=False), input_name)
@@ -176,7 +177,7 @@ def make_int8_onnx(src: Path, dst: Path, calib_dir: Path, count: int, method: st
         quantized = Path(tmp) / "quantized.onnx"
         _quantize(Path(src), quantized, reader, per_chunk, method)
         _save_checked(read_onnx(quantized), dst)
-    return {"precision": "int8", "tool": "onnxruntime.quantization", "onnxruntime": _ort_version(),
+    return {"precision": Precision.INT8, "tool": "onnxruntime.quantization", "onnxruntime": _ort_version(),
             "method": method, "count": count, "format": "QDQ int8 symmetric, per-channel weights",
             "calibration": calibration_fingerprint(calib_dir, count, method),
             "calibration_stems": [path.stem for path in calib.files]}

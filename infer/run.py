@@ -14,6 +14,7 @@ from harness.errors import DeviceOutOfMemory, InputError
 from harness.files import ensure_writable_dir, stem_of, write_json
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
 from harness.stats import compute_only_throughput, end_to_end_throughput, summarize_ms
+from harness.vocabulary import InputForm, RunMode
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files
 from infer.loop import LoopResult, run_dataset, run_pure
@@ -178,7 +179,7 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
 
     engine = session.info()
     # float32 CHW, or uint8 HWC normalised by the model's first op (convert/input_form.py): the report labels it
-    engine.setdefault("input_form", (manifest.data_config.get("input_form") or {}).get("form", "float32"))
+    engine.setdefault("input_form", (manifest.data_config.get("input_form") or {}).get("form", InputForm.FLOAT32))
     warnings = [w for w in (stability(stats["compute"], target=manifest.target),
                             resolution_warning(engine, stats["compute"])) if w]
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
@@ -192,7 +193,7 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     return InferSummary(
         target=manifest.target, device=config.device, artifact=str(artifact), model=manifest.model,
         precision=precision, requested_precision=manifest.precision, batch_size=batch_size,
-        mode="dataset" if config.input is not None else "pure", outfmt=config.outfmt,
+        mode=RunMode.DATASET if config.input is not None else RunMode.PURE, outfmt=config.outfmt,
         outputs=[{"name": o.name, "shape": list(o.sample_shape), "dtype": o.dtype}
                  for o in session.outputs()],
         num_inputs=result.images, num_batches=result.batches, padded_slots=result.padded_slots,

@@ -13,6 +13,7 @@ import numpy as np
 
 from harness.errors import ContractError, InputError
 from harness.parity import row_cosine, row_errors
+from harness.vocabulary import Precision, PrecisionLabel
 
 CHUNK_ROWS = 2048  # samples stacked at once; bounds memory for 50 000 x 1000 outputs
 TOP_K = 5
@@ -50,7 +51,12 @@ PROFILES: dict[str, tuple[Check, ...]] = {
     "int8-fp32": (Check("cosine_mean", ">=", 0.99), Check("cosine_min", ">=", 0.95),
                   Check("top1_agreement", ">=", 0.95), Check("top5_overlap_mean", ">=", 0.90)),
 }
-PRECISION_RANK = {"fp32": 0, "tf32": 0, "fp16": 1, "bf16": 1, "int8": 2}
+# Every precision and precision label (harness/vocabulary.py) at the profile its errors are judged by;
+# "tf32" and "bf16" as other tools name them.
+PRECISION_RANK = {Precision.FP32: 0, "tf32": 0, Precision.FP16: 1, "bf16": 1, Precision.INT8: 2,
+                  PrecisionLabel.FP32_CUBE_FP16_IN: 1, PrecisionLabel.MIXED_FP16: 1, PrecisionLabel.MIXED_BF16: 1,
+                  PrecisionLabel.INT8_ACTIVATIONS_ONLY: 2, PrecisionLabel.FP32_CUBE_HIF8_IN: 2,
+                  PrecisionLabel.MIXED_HIF8: 2}
 PROFILE_BY_RANK = {0: "fp32-fp32", 1: "fp16-fp32", 2: "int8-fp32"}
 
 

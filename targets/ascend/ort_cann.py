@@ -18,6 +18,7 @@ import numpy as np
 from harness.contracts import TensorSpec
 from harness.errors import MissingDependencyError, TargetError
 from harness.onnx_meta import ort_tensor_spec
+from harness.vocabulary import Precision
 from targets.base import BatchTiming, SyncSession
 
 PROVIDER = "CANNExecutionProvider"
@@ -31,7 +32,7 @@ def _ort():
     return onnxruntime
 
 
-PRECISIONS = ("fp16",)
+PRECISIONS = (Precision.FP16,)
 
 
 def provider_options(device_id: int) -> dict:

@@ -20,6 +20,7 @@ from harness.contracts import ConvertManifest, TensorSpec
 from harness.errors import InputError, ToolError
 from harness.files import atomic_write_text, copy_atomic
 from harness.tools import run_tool
+from harness.vocabulary import Precision
 from targets.ascend import aipp, atc, cann, npu_smi, om_file, ort_cann, power
 from targets.base import BuildRequest, BuildResult, Session, Target
 
@@ -35,7 +36,7 @@ def _flag(value) -> bool:
 class AscendTarget(Target):
     name = "ascend"
     opset = 11  # what the ModelZoo scripts export and every CANN version's ONNX parser takes
-    precisions = ("fp32", "fp16")
+    precisions = (Precision.FP32, Precision.FP16)
     artifact_suffix = ".om"
     precision_in_onnx = False  # atc applies --precision_mode to the fp32 ONNX, as the ModelZoo flow does
 

@@ -12,6 +12,7 @@ from harness.errors import InputError, TargetError
 from harness.files import atomic_output, copy_atomic
 from harness.onnx_meta import ort_tensor_spec
 from harness.perf import usable_cores
+from harness.vocabulary import Precision
 from targets.base import BatchTiming, BuildRequest, BuildResult, SyncSession, Target
 
 def _ort():
@@ -101,11 +102,11 @@ class CpuSession(SyncSession):
 
 class CpuTarget(Target):
     name = "cpu"
-    precisions = ("fp32", "int8")
+    precisions = (Precision.FP32, Precision.INT8)
     artifact_suffix = ".cpu.onnx"
 
     def check_precision(self, precision: str) -> None:
-        if precision == "fp16":
+        if precision == Precision.FP16:
             raise TargetError("target 'cpu' does not run fp16: ONNX Runtime's CPU kernels run an fp16 model slower "
                               "than fp32 (measured: bench/precision_cpu.py, docs/precision.md); use fp32 or int8 "
                               "here, fp16 on the nvidia target")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.errors import TargetError
 from harness.files import atomic_output
+from harness.vocabulary import Precision
 from targets.base import BuildRequest
 from targets.nvidia.compat import write_meta
 from targets.nvidia.device import import_torch
@@ -43,7 +44,7 @@ def export_model(request: BuildRequest, profile: BatchProfile):
 
 def build_torch_artifact(request: BuildRequest, profile: BatchProfile, artifact: Path) -> dict:
     torch = import_torch()
-    if request.precision not in ("fp32", "fp16"):
+    if request.precision not in (Precision.FP32, Precision.FP16):
         raise TargetError(f"the torch engine runs fp32 and fp16, not {request.precision}; int8 needs "
                           "engine=tensorrt with a Q/DQ ONNX")
     started = time.perf_counter()
