@@ -19,6 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness.files import write_json  # noqa: E402
 from harness.outputs import read_outputs  # noqa: E402
 from harness.parity import max_abs_error, row_cosine, row_top1_agrees  # noqa: E402
 
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
     outputs = {name: read_outputs(args.workdir / "results" / name) for name in RUNS}
     for name in ("nvidia_fp32", "nvidia_fp16"):
         results[name]["vs_cpu"] = compare(outputs["cpu"], outputs[name])
-    args.json.write_text(json.dumps(results, indent=2))
+    write_json(args.json, results, indent=2)
     print(json.dumps(results, indent=1))
     return 0
 

@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from harness.files import write_json  # noqa: E402
 from harness.parity import max_abs_error, row_cosine, row_top1_agrees  # noqa: E402
 from harness.stats import end_to_end_throughput  # noqa: E402
 from targets import get_target  # noqa: E402
@@ -154,7 +155,7 @@ def main() -> int:
         rows += found
         comparisons += [compared] if compared else []
         if args.json:  # after each model: a later one running out of time loses only its own rows
-            args.json.write_text(json.dumps({"rows": rows, "uint8_vs_float32": comparisons}, indent=1) + "\n")
+            write_json(args.json, {"rows": rows, "uint8_vs_float32": comparisons}, indent=1)
     print("| model | input | bs | host loop | compute img/s | e2e img/s | e2e/compute | H2D ms | compute ms | "
           "H2D beside compute | GPU gap ms | submit ms | collect ms |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -1,8 +1,9 @@
-"""The harness's words, each defined once: precisions, precision labels, run modes, input forms, tasks.
+"""The harness's words, each defined once: precisions, precision labels, run modes, input forms.
 
 Members are str enums, so they compare equal to, and are written into JSON as, the plain strings the
 sidecars have always held ("fp32", "dataset", ...). Targets name the subset they take
-(`Target.precisions`) from these members.
+(`Target.precisions`) from these members. Output formats and tasks are named where they are
+registered.
 """
 from __future__ import annotations
 
@@ -51,7 +52,3 @@ INPUT_FORM_LAYOUT: dict[InputForm, tuple[str, str]] = {  # form -> (dtype of the
     InputForm.FLOAT32: ("float32", "CHW"),
     InputForm.UINT8: ("uint8", "HWC"),
 }
-
-
-class Task(StrEnum):
-    CLASSIFICATION = "classification"
