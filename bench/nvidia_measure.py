@@ -123,7 +123,8 @@ def session_run(target, artifact: Path, manifest, batch: int, iters: int, device
     return summary(batch, compute, info["peak_device_memory_mib"], held_before_mib=round(held, 1),
                    prepare_s=round(prepare_s, 1), data=values,
                    outputs=outputs,
-                   e2e_img_s=round(end_to_end_throughput(iters * batch, wall), 1), h2d_ms=round(median([t.h2d_ms for t in timings]), 4),
+                   e2e_img_s=round(end_to_end_throughput(iters * batch, wall), 1),
+                   h2d_ms=round(median([t.h2d_ms for t in timings]), 4),
                    d2h_ms=round(median([t.d2h_ms for t in timings]), 4), info=info)
 
 

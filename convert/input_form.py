@@ -21,7 +21,8 @@ def input_form(preprocess: dict | None, target: str) -> dict:
     if not preprocess or preprocess.get("dtype") != "uint8" or target not in IN_GRAPH_TARGETS:
         return dict(FLOAT32)
     recipe = preprocess.get("recipe", {})
-    return {"form": InputForm.UINT8, "layout": INPUT_FORM_LAYOUT[InputForm.UINT8][1], "normalised": "on the device, first op of the model",
+    return {"form": InputForm.UINT8, "layout": INPUT_FORM_LAYOUT[InputForm.UINT8][1],
+            "normalised": "on the device, first op of the model",
             "mean": list(recipe["mean"]), "std": list(recipe["std"])}
 
 

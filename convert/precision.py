@@ -165,8 +165,8 @@ def make_int8_onnx(src: Path, dst: Path, calib_dir: Path, count: int, method: st
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         copy_atomic(src, dst)
         weights = weights_quantized(read_onnx(src, load_external_data=False))
-        return {"precision": Precision.INT8 if weights else PrecisionLabel.INT8_ACTIVATIONS_ONLY, "tool": "supplied Q/DQ ONNX",
-                "weights_quantized": weights, "calibration": None}
+        return {"precision": Precision.INT8 if weights else PrecisionLabel.INT8_ACTIVATIONS_ONLY,
+                "tool": "supplied Q/DQ ONNX", "weights_quantized": weights, "calibration": None}
     calib = select_calibration_files(calib_dir, count)
     dims, dtype = onnx_input(read_onnx(src, load_external_data=False), input_name)
     check_matches_input(calib, input_name, dims[1:], dtype)
