@@ -22,10 +22,12 @@ from harness.vocabulary import Precision
 CONVERTER_DIR = Path(__file__).resolve().parent
 EXPORT_PACKAGES = ("torch", "onnx", "onnxsim", "onnxruntime")
 SOURCE_PACKAGES = {"timm": ("timm",), "mmcls": ("mmcls", "mmcv"), "onnx": (), "tensorflow": ()}
-# The converter's own modules whose code shapes the files it writes: a fix in them must rebuild.
+# The converter's own modules whose code shapes the files it writes: a fix in them must rebuild. The
+# shared helpers that read ONNX specs and measure the verification's error count as the converter's own.
 EXPORT_MODULES = ("checkpoints.py", "export.py", "frameworks.py", "layouts.py", "loader.py", "mmcls_model.py",
-                  "onnx_tools.py", "input_form.py", "tf_job.py", "tf_source.py")
-PRECISION_MODULES = ("calibration.py", "precision.py")
+                  "onnx_tools.py", "input_form.py", "tf_job.py", "tf_source.py", "../harness/onnx_meta.py",
+                  "../harness/parity.py")
+PRECISION_MODULES = ("calibration.py", "precision.py", "../harness/onnx_meta.py")
 ONNX_PARTS = ("name", "export_code", "model_source", "checkpoint", "layout", "opset", "export_tools", "input_form")
 ARTIFACT_PARTS = ("precision", "precision_code", "batch", "target", "preprocess", "calibration", "target_tools")
 
