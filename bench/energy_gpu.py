@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.contracts import ConvertManifest  # noqa: E402
 from harness.energy import UnavailableMeter  # noqa: E402
+from harness.files import write_json  # noqa: E402
 from infer.loop import run_pure  # noqa: E402
 from infer.model_source import load_model  # noqa: E402
 from targets import get_target  # noqa: E402
@@ -107,7 +108,7 @@ def main() -> int:
             print(f"  energy unavailable: {r['unavailable']}")
     print(f"device: {rows[0]['device'] if rows else '-'}; counter: {rows[0]['counter'] if rows else '-'}")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        write_json(args.json, rows, indent=1)
     return 0
 
 

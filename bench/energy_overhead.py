@@ -11,7 +11,6 @@ ratios, printed side by side, for two kinds of sampled source at the meters' own
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.contracts import ConvertManifest, TensorSpec  # noqa: E402
 from harness.energy import CounterMeter, CounterUnreadable, SampledPowerMeter, UnavailableMeter  # noqa: E402
+from harness.files import write_json  # noqa: E402
 from harness.tools import run_tool  # noqa: E402
 from infer.loop import run_pure  # noqa: E402
 from targets.null.target import NullSession  # noqa: E402
@@ -112,7 +112,7 @@ def main() -> int:
     print(f"{args.pairs} pairs of {args.seconds} s runs per row, order alternating; batch {args.batch}")
     shutil.rmtree(scratch, ignore_errors=True)
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        write_json(args.json, rows, indent=1)
     return 0
 
 

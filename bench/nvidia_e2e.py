@@ -19,7 +19,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness.files import write_json  # noqa: E402
 from harness.outputs import read_outputs  # noqa: E402
+from harness.parity import max_abs_error, row_cosine, row_top1_agrees  # noqa: E402
 
 RUNS = {"cpu": ("cpu", "fp32"), "nvidia_fp32": ("nvidia", "fp32"), "nvidia_fp16": ("nvidia", "fp16")}
 
@@ -55,11 +57,11 @@ def compare(reference: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> d
     stems = sorted(reference)
     ref = np.stack([reference[s].reshape(-1) for s in stems]).astype(np.float64)
     got = np.stack([other[s].reshape(-1) for s in stems]).astype(np.float64)
-    cosine = (ref * got).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
-    same_top1 = (ref.argmax(1) == got.argmax(1)).mean()
+    cosine = row_cosine(got, ref)
+    same_top1 = row_top1_agrees(got, ref).mean()
     return {"images": len(stems), "cosine_min": round(float(cosine.min()), 7),
             "cosine_mean": round(float(cosine.mean()), 7), "top1_agreement": round(float(same_top1), 5),
-            "max_abs_diff": round(float(np.abs(ref - got).max()), 5)}
+            "max_abs_diff": round(max_abs_error(got, ref), 5)}
 
 
 def main(argv=None) -> int:
@@ -77,7 +79,7 @@ def main(argv=None) -> int:
     outputs = {name: read_outputs(args.workdir / "results" / name) for name in RUNS}
     for name in ("nvidia_fp32", "nvidia_fp16"):
         results[name]["vs_cpu"] = compare(outputs["cpu"], outputs[name])
-    args.json.write_text(json.dumps(results, indent=2))
+    write_json(args.json, results, indent=2)
     print(json.dumps(results, indent=1))
     return 0
 

@@ -24,6 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import nvidia_measure as measure  # noqa: E402
 
 from harness.contracts import ConvertManifest, TensorSpec  # noqa: E402
+from harness.files import write_json  # noqa: E402
 from targets import get_target  # noqa: E402
 from targets.base import BuildRequest  # noqa: E402
 
@@ -161,7 +162,7 @@ def main(argv=None) -> int:
     if args.dataset or args.multi_gpu:
         result.update(infer_stage(args))
     result["gpu_state_after"] = gpu_state()
-    args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result, indent=2)
     print(table(result["rows"]))
     for key in ("dataset", "multi_gpu"):
         if key in result:

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.parity import row_cosine, row_top1_agrees
+from harness.stats import end_to_end_throughput
+
 ITERS = {1: 300, 8: 200, 16: 200, 32: 150, 64: 100, 128: 60, 256: 40}
 
 
@@ -153,7 +156,8 @@ def session_run(target, artifact: Path, manifest, batch: int, iters: int, device
     return summary(batch, compute, info["peak_device_memory_mib"], held_before_mib=round(held, 1),
                    prepare_s=round(prepare_s, 1), data=values,
                    outputs=outputs,
-                   e2e_img_s=round(iters * batch / wall, 1), h2d_ms=round(median([t.h2d_ms for t in timings]), 4),
+                   e2e_img_s=round(end_to_end_throughput(iters * batch, wall), 1),
+                   h2d_ms=round(median([t.h2d_ms for t in timings]), 4),
                    d2h_ms=round(median([t.d2h_ms for t in timings]), 4), info=info)
 
 
@@ -175,6 +179,5 @@ def fp32_reference(model, data: np.ndarray, device) -> np.ndarray:
 
 
 def agreement(outputs: np.ndarray, reference: np.ndarray) -> dict:
-    got, ref = outputs.astype(np.float64), reference.astype(np.float64)
-    cosine = (got * ref).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1))
-    return {"cosine_min": round(float(cosine.min()), 6), "top1_agree": round(float((got.argmax(1) == ref.argmax(1)).mean()), 4)}
+    return {"cosine_min": round(float(row_cosine(outputs, reference).min()), 6),
+            "top1_agree": round(float(row_top1_agrees(outputs, reference).mean()), 4)}

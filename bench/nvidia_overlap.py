@@ -27,6 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from harness.files import write_json  # noqa: E402
+from harness.parity import max_abs_error, row_cosine, row_top1_agrees  # noqa: E402
+from harness.stats import end_to_end_throughput  # noqa: E402
 from targets import get_target  # noqa: E402
 from targets.nvidia.timeline import compute_gap_ms, h2d_overlap_share  # noqa: E402
 
@@ -59,8 +62,9 @@ def _timed(session, data: np.ndarray, iters: int, depth: int) -> dict:
     timings, timeline = list(session.timings), session.timeline
     batch = data.shape[0]
     compute = statistics.median(t.compute_ms for t in timings)
-    return {"compute_img_s": round(1000 * batch / compute, 1), "e2e_img_s": round(iters * batch / wall, 1),
-            "e2e_ratio": round(iters * batch / wall / (1000 * batch / compute), 3),
+    e2e = end_to_end_throughput(iters * batch, wall)
+    return {"compute_img_s": round(1000 * batch / compute, 1), "e2e_img_s": round(e2e, 1),
+            "e2e_ratio": round(e2e / (1000 * batch / compute), 3),
             "compute_ms": round(compute, 3), "h2d_ms": round(statistics.median(t.h2d_ms for t in timings), 3),
             "h2d_overlap": round(h2d_overlap_share(timeline), 3), "compute_gap_ms": round(compute_gap_ms(timeline), 3),
             "submit_ms": round(statistics.median(submit_ms), 3), "collect_ms": round(statistics.median(collect_ms), 3),
@@ -127,10 +131,9 @@ def compare_forms(name: str, outputs: dict) -> dict:
     if set(outputs) != {"float32", "uint8"}:
         return {}
     a, b = outputs["float32"], outputs["uint8"]
-    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    found = {"model": name, "images": len(a), "max_abs_diff": float(np.abs(a - b).max()),
-             "max_abs_logit": float(np.abs(a).max()), "cosine_min": float(cosine.min()),
-             "top1_same": int((a.argmax(1) == b.argmax(1)).sum())}
+    found = {"model": name, "images": len(a), "max_abs_diff": max_abs_error(a, b),
+             "max_abs_logit": float(np.abs(a).max()), "cosine_min": float(row_cosine(a, b).min()),
+             "top1_same": int(row_top1_agrees(a, b).sum())}
     print("uint8 vs float32 outputs:", json.dumps(found), flush=True)
     return found
 
@@ -152,7 +155,7 @@ def main() -> int:
         rows += found
         comparisons += [compared] if compared else []
         if args.json:  # after each model: a later one running out of time loses only its own rows
-            args.json.write_text(json.dumps({"rows": rows, "uint8_vs_float32": comparisons}, indent=1) + "\n")
+            write_json(args.json, {"rows": rows, "uint8_vs_float32": comparisons}, indent=1)
     print("| model | input | bs | host loop | compute img/s | e2e img/s | e2e/compute | H2D ms | compute ms | "
           "H2D beside compute | GPU gap ms | submit ms | collect ms |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from harness.files import write_json  # noqa: E402
 from targets.nvidia.compile_cache import CACHE_DIRNAME  # noqa: E402
 
 
@@ -59,7 +60,7 @@ def main() -> int:
             print(json.dumps(row), flush=True)
             rows.append(row)
         if args.json:
-            args.json.write_text(json.dumps(rows, indent=1) + "\n")
+            write_json(args.json, rows, indent=1)
     print("| model | bs | start | process s | to first timed batch s | load s | compile (first call) s | "
           "prepare s | cache found | compute img/s |")
     print("|---|---|---|---|---|---|---|---|---|---|")

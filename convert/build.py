@@ -8,11 +8,14 @@ from pathlib import Path
 
 from convert.fingerprint import SOURCE_PACKAGES, Fingerprint, output_record, outputs_intact
 from convert.loader import ModelLoader
-from convert.onnx_tools import copy_atomic, onnx_io, simplify_onnx, verify_against_onnx
+from convert.onnx_tools import simplify_onnx, verify_against_onnx
 from convert.plan import Plan, check_preprocess
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.errors import ContractError, InputError
+from harness.files import copy_atomic
+from harness.onnx_meta import is_qdq_onnx, onnx_io
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, is_random_weights
+from harness.vocabulary import InputForm, Precision
 from targets.base import BuildRequest, BuildResult
 
 
@@ -57,7 +60,7 @@ def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
     discard_sidecar(plan)
     say(f"exporting {plan.onnx_path.name} (opset {plan.opset}, dynamic batch, {form['form']} input)")
     export_onnx(loaded.module, export_shape(loaded.input_size, form), plan.onnx_path, plan.opset,
-                "uint8" if form["form"] == "uint8" else "float32")
+                InputForm.UINT8 if form["form"] == InputForm.UINT8 else InputForm.FLOAT32)
     say(f"simplifying -> {plan.sim_path.name}")
     simplify_onnx(plan.onnx_path, plan.sim_path)
     input_spec, output_spec = onnx_io(plan.sim_path)
@@ -109,7 +112,6 @@ def tensorflow_onnx(plan: Plan) -> OnnxResult:
     batch = np.load(work / "reference_input.npy")
     record = verification_record(run_onnxruntime(plan.sim_path, batch), np.load(work / "reference_output.npy"),
                                  f"TensorFlow {info['tensorflow']}", batch.shape)
-    from convert.precision import is_qdq_onnx
 
     if is_qdq_onnx(plan.sim_path):  # TF's fake quantization and ONNX's QuantizeLinear round ties apart
         record.update(tolerance=QDQ_TOLERANCE, passed=record["max_relative_error"] < QDQ_TOLERANCE,
@@ -147,10 +149,10 @@ def precision_onnx(plan: Plan, input_name: str) -> tuple[Path, dict]:
 
     destination = plan.out_dir / f"{plan.name}.{config.precision}.onnx"
     say(f"making the {config.precision} ONNX -> {destination.name}")
-    if config.precision == "fp16":
+    if config.precision == Precision.FP16:
         info = precision.make_fp16_onnx(plan.sim_path, destination)
     else:
-        if config.calib is None and not precision.is_qdq_onnx(plan.sim_path):
+        if config.calib is None and not is_qdq_onnx(plan.sim_path):
             raise InputError(f"{plan.sim_path}: no quantize/dequantize nodes (not a quantization-aware model); "
                              "int8 needs calibration data: --calib DIR (a preprocess output directory)")
         info = precision.make_int8_onnx(plan.sim_path, destination, config.calib, config.calib_count,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.cli import Parser
+from harness.vocabulary import PRECISIONS, Precision
 
 LAYOUTS = ("auto", "timm", "mmcls", "modelzoo", "torchvision", "efficientnet_pytorch")
 DEFAULT_BATCHES = [1, 4, 8, 16, 32, 64]
@@ -35,7 +36,7 @@ class ConvertConfig:
     tf_outputs: str | None = None
     tf_python: Path | None = None
     target: str = "cpu"
-    precision: str = "fp32"
+    precision: str = Precision.FP32
     batch_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_BATCHES))
     dynamic_batch: bool = True
     opset: int | None = None
@@ -109,7 +110,7 @@ def build_parser() -> Parser:
     p.add_argument("--tf-python", type=Path, help="python with tensorflow and tf2onnx (default: "
                                                   "$HARNESS_TF_PYTHON, else .venv-tf/bin/python: make tf-setup)")
     p.add_argument("--target", default="cpu", help="cpu (default), nvidia, ascend or null")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default=Precision.FP32)
     p.add_argument("--batchsize", type=_positive_int, help="build for this one static batch size (with "
                                                             "--batches: one more size of the dynamic range)")
     default_batches = " ".join(map(str, DEFAULT_BATCHES))

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from convert.onnx_tools import atomic_output, check_verification, random_batch, run_onnxruntime, verification_record
+from convert.onnx_tools import check_verification, random_batch, run_onnxruntime, verification_record
 from harness.contracts import TensorSpec
 from harness.errors import ContractError
+from harness.files import atomic_output
+from harness.vocabulary import InputForm
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "class"
@@ -33,7 +35,7 @@ class Uint8Normalize(torch.nn.Module):
 
 
 def with_input_form(module: torch.nn.Module, form: dict) -> torch.nn.Module:
-    if form["form"] != "uint8":
+    if form["form"] != InputForm.UINT8:
         return module
     return Uint8Normalize(module, form["mean"], form["std"]).eval()
 

@@ -17,14 +17,17 @@ from convert.input_form import input_form
 from convert.plan import Plan
 from harness.contracts import ConvertManifest
 from harness.files import sha256_file, sha256_text
+from harness.vocabulary import Precision
 
 CONVERTER_DIR = Path(__file__).resolve().parent
 EXPORT_PACKAGES = ("torch", "onnx", "onnxsim", "onnxruntime")
 SOURCE_PACKAGES = {"timm": ("timm",), "mmcls": ("mmcls", "mmcv"), "onnx": (), "tensorflow": ()}
-# The converter's own modules whose code shapes the files it writes: a fix in them must rebuild.
+# The converter's own modules whose code shapes the files it writes: a fix in them must rebuild. The
+# shared helpers that read ONNX specs and measure the verification's error count as the converter's own.
 EXPORT_MODULES = ("checkpoints.py", "export.py", "frameworks.py", "layouts.py", "loader.py", "mmcls_model.py",
-                  "onnx_tools.py", "input_form.py", "tf_job.py", "tf_source.py")
-PRECISION_MODULES = ("calibration.py", "precision.py")
+                  "onnx_tools.py", "input_form.py", "tf_job.py", "tf_source.py", "../harness/onnx_meta.py",
+                  "../harness/parity.py")
+PRECISION_MODULES = ("calibration.py", "precision.py", "../harness/onnx_meta.py")
 ONNX_PARTS = ("name", "export_code", "model_source", "checkpoint", "layout", "opset", "export_tools", "input_form")
 ARTIFACT_PARTS = ("precision", "precision_code", "batch", "target", "preprocess", "calibration", "target_tools")
 
@@ -103,7 +106,7 @@ def _model_source(plan: Plan, files: dict) -> dict:
 def _calibration(plan: Plan) -> dict | None:
     """The contents of exactly the files that calibrate, their count and the method."""
     config = plan.config
-    if config.precision != "int8" or config.calib is None or not plan.makes_precision_onnx:
+    if config.precision != Precision.INT8 or config.calib is None or not plan.makes_precision_onnx:
         return None
     from convert.calibration import calibration_fingerprint
 

@@ -9,8 +9,11 @@ and std are the ones float32 preprocessing applies, so both input forms compute 
 """
 from __future__ import annotations
 
+from harness.vocabulary import INPUT_FORM_LAYOUT, InputForm
+
 IN_GRAPH_TARGETS = ("cpu", "nvidia")  # targets whose artifact takes uint8 with the normalisation inside
-FLOAT32 = {"form": "float32", "layout": "CHW", "normalised": "on the host (preprocess)"}
+FLOAT32 = {"form": InputForm.FLOAT32, "layout": INPUT_FORM_LAYOUT[InputForm.FLOAT32][1],
+           "normalised": "on the host (preprocess)"}
 
 
 def input_form(preprocess: dict | None, target: str) -> dict:
@@ -18,13 +21,14 @@ def input_form(preprocess: dict | None, target: str) -> dict:
     if not preprocess or preprocess.get("dtype") != "uint8" or target not in IN_GRAPH_TARGETS:
         return dict(FLOAT32)
     recipe = preprocess.get("recipe", {})
-    return {"form": "uint8", "layout": "HWC", "normalised": "on the device, first op of the model",
+    return {"form": InputForm.UINT8, "layout": INPUT_FORM_LAYOUT[InputForm.UINT8][1],
+            "normalised": "on the device, first op of the model",
             "mean": list(recipe["mean"]), "std": list(recipe["std"])}
 
 
 def export_shape(input_size: tuple[int, ...], form: dict) -> tuple[int, ...]:
     """The sample shape the artifact takes: (C, H, W), or (H, W, C) for uint8."""
-    if form["form"] != "uint8":
+    if form["form"] != InputForm.UINT8:
         return tuple(input_size)
     channels, height, width = input_size
     return (height, width, channels)

@@ -1,7 +1,6 @@
-"""ONNX steps that need no PyTorch: simplify, read the I/O specs, run with ONNX Runtime, compare."""
+"""ONNX steps that need no PyTorch: simplify, run with ONNX Runtime, compare (I/O specs: harness/onnx_meta.py)."""
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 
@@ -9,34 +8,13 @@ import numpy as np
 
 from harness.contracts import TensorSpec
 from harness.deps import require
-from harness.errors import ContractError, InputError
+from harness.errors import ContractError
 from harness.files import atomic_output
+from harness.onnx_meta import read_onnx
+from harness.parity import max_abs_error, relative_error
 
-ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
 MAX_RELATIVE_ERROR = 1e-4
 RELATIVE_ERROR_DEFINITION = "max|onnxruntime - reference| / max|reference| over all outputs of the batch"
-
-
-def copy_atomic(src: Path, dst: Path) -> None:
-    if Path(src).resolve() == Path(dst).resolve():
-        return
-    with atomic_output(dst) as tmp:
-        shutil.copyfile(src, tmp)
-
-
-def read_onnx(path: Path, load_external_data: bool = True):
-    """onnx.load, with a file that is not an ONNX model (corrupt, truncated, empty) as one InputError."""
-    onnx = require("onnx", "pip install onnx")
-    try:
-        model = onnx.load(str(path), load_external_data=load_external_data)
-    except Exception as exc:  # protobuf's DecodeError, or onnx's own errors for external data
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: not an ONNX model (protobuf cannot parse it: {reason}); pass a .onnx file "
-                         "written by torch.onnx.export or onnx.save") from None
-    if not model.graph.node:
-        raise InputError(f"{path}: not an ONNX model (no graph: empty or another kind of protobuf); pass a "
-                         ".onnx file written by torch.onnx.export or onnx.save")
-    return model
 
 
 def simplify_onnx(src: Path, dst: Path) -> None:
@@ -57,24 +35,6 @@ def simplify_onnx(src: Path, dst: Path) -> None:
         onnx.save(simplified, str(tmp))
 
 
-def _tensor_spec(value_info) -> TensorSpec:
-    tensor = value_info.type.tensor_type
-    shape = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim]
-    dtype = ONNX_DTYPES.get(tensor.elem_type, str(tensor.elem_type))
-    return TensorSpec(name=value_info.name, shape=shape, dtype=dtype)
-
-
-def onnx_io(path: Path) -> tuple[TensorSpec, TensorSpec]:
-    """The single input and first output of an ONNX model; -1 marks a symbolic (dynamic) dimension."""
-    graph = read_onnx(path, load_external_data=False).graph
-    initializers = {init.name for init in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in initializers]
-    if len(inputs) != 1 or not graph.output:
-        raise ContractError(f"{path}: expected one image input and an output, found inputs "
-                            f"{[i.name for i in inputs]} and outputs {[o.name for o in graph.output]}")
-    return _tensor_spec(inputs[0]), _tensor_spec(graph.output[0])
-
-
 def run_onnxruntime(path: Path, batch: np.ndarray) -> np.ndarray:
     ort = require("onnxruntime", "pip install onnxruntime")
     from targets.cpu.target import session_options
@@ -84,18 +44,10 @@ def run_onnxruntime(path: Path, batch: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: batch})[0]
 
 
-def relative_error(result: np.ndarray, reference: np.ndarray) -> float:
-    """max|result - reference| / max|reference| (one scale for the whole output, so near-zero logits
-    do not blow the ratio up)."""
-    scale = float(np.abs(reference).max())
-    difference = float(np.abs(result.astype(np.float64) - reference.astype(np.float64)).max())
-    return difference / scale if scale > 0 else difference
-
-
 def verification_record(result: np.ndarray, reference: np.ndarray, against: str, batch_shape) -> dict:
     error = relative_error(result, reference)
     return {"against": against, "onnx": "sim", "input_shape": list(batch_shape), "input": "normal(0, 1), seed 0",
-            "max_abs_error": float(np.abs(result.astype(np.float64) - reference).max()),
+            "max_abs_error": max_abs_error(result, reference),
             "max_relative_error": error, "tolerance": MAX_RELATIVE_ERROR,
             "definition": RELATIVE_ERROR_DEFINITION, "passed": error < MAX_RELATIVE_ERROR}
 

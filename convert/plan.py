@@ -17,6 +17,7 @@ from harness.errors import ContractError, InputError, MissingDependencyError
 from harness.files import ensure_writable_dir
 from harness.models import ModelSpec, resolve_model
 from harness.recipe_check import check_recipe
+from harness.vocabulary import Precision
 from targets import get_target
 from targets.base import Target
 
@@ -45,7 +46,7 @@ class Plan:
     @property
     def makes_precision_onnx(self) -> bool:
         """fp16/int8 ONNX variants are made here unless the target's compiler applies the precision."""
-        return self.config.precision != "fp32" and getattr(self.target, "precision_in_onnx", True)
+        return self.config.precision != Precision.FP32 and getattr(self.target, "precision_in_onnx", True)
 
     @property
     def onnx_path(self) -> Path:
@@ -133,20 +134,20 @@ def _is_quantized(onnx: Path | None) -> bool:
     """A given ONNX with Q/DQ nodes is int8 already and needs no calibration."""
     if onnx is None or not Path(onnx).is_file():
         return False
-    from convert.precision import is_qdq_onnx
+    from harness.onnx_meta import is_qdq_onnx
 
     return is_qdq_onnx(Path(onnx))
 
 
 def _precision_supported(config: ConvertConfig, target: Target) -> None:
     target.check_precision(config.precision)
-    if config.precision == "fp32" or not getattr(target, "precision_in_onnx", True):
+    if config.precision == Precision.FP32 or not getattr(target, "precision_in_onnx", True):
         return
     if importlib.util.find_spec("convert.precision") is None:
         raise InputError(f"precision {config.precision} not yet supported: convert/precision.py is missing; "
                          "use --precision fp32")
     # A TensorFlow model's quantize/dequantize nodes are known only once converted (convert/build.py).
-    if (config.precision == "int8" and config.calib is None and config.tensorflow is None
+    if (config.precision == Precision.INT8 and config.calib is None and config.tensorflow is None
             and not _is_quantized(config.onnx)):
         raise InputError("int8 needs calibration data: --calib DIR (a preprocess output directory)")
     if config.calib is not None and not Path(config.calib).is_dir():

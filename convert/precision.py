@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,27 +15,19 @@ from convert.calibration import (BinCalibrationReader, calibration_fingerprint, 
                                  select_calibration_files)
 from harness.deps import require
 from harness.errors import InputError, MissingDependencyError, ToolError
+from harness.files import atomic_output, copy_atomic
+from harness.onnx_meta import dtype_name, graph_inputs, has_qdq, is_qdq_onnx, read_onnx, tensor_dims
+from harness.vocabulary import Precision, PrecisionLabel
 
-__all__ = ["make_fp16_onnx", "make_int8_onnx", "calibration_fingerprint", "is_qdq_onnx"]
+__all__ = ["make_fp16_onnx", "make_int8_onnx", "calibration_fingerprint"]
 
-QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 METHODS_TO_ORT = {"entropy": "Entropy", "minmax": "MinMax", "percentile": "Percentile"}
 # Images whose activations the calibrator holds at once: about 3 GB for SE-ResNeXt101 at 224x224.
 CHUNK_IMAGES = 16
-ONNX_TYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
 
 
 def _onnx():
     return require("onnx")
-
-
-def _load(path: Path, with_weights: bool = True):
-    try:
-        return _onnx().load(str(path), load_external_data=with_weights)
-    except FileNotFoundError:
-        raise InputError(f"{path}: ONNX file not found") from None
-    except Exception as exc:  # protobuf raises DecodeError and others for a broken file
-        raise InputError(f"{path}: not a readable ONNX model ({exc}); export it again") from None
 
 
 def _save_checked(model, dst: Path) -> Path:
@@ -50,14 +39,9 @@ def _save_checked(model, dst: Path) -> Path:
         raise ToolError(f"{dst}: the converted model fails onnx.checker ({str(exc).splitlines()[0]})") from None
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    onnx.save(model, str(tmp))
-    os.replace(tmp, dst)
+    with atomic_output(dst) as tmp:
+        onnx.save(model, str(tmp))
     return dst
-
-
-def has_qdq_nodes(model) -> bool:
-    return any(node.op_type in QDQ_OPS for node in model.graph.node)
 
 
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
@@ -70,11 +54,6 @@ def weights_quantized(model) -> bool:
     dequantized = {out for node in model.graph.node if node.op_type == "DequantizeLinear" for out in node.output}
     return any(len(node.input) > 1 and node.input[1] in dequantized
                for node in model.graph.node if node.op_type in WEIGHTED_OPS)
-
-
-def is_qdq_onnx(path: Path) -> bool:
-    """True when the model already carries explicit quantization (QuantizeLinear/DequantizeLinear)."""
-    return has_qdq_nodes(_load(path, with_weights=False))
 
 
 def _fp16_tools():
@@ -95,15 +74,15 @@ def make_fp16_onnx(src: Path, dst: Path) -> dict:
     Weights and activations are fp16 inside, which is what a strongly typed TensorRT engine
     builds in fp16; the float32 interface keeps .bin inputs and output files unchanged.
     """
-    model = _load(src)
-    if has_qdq_nodes(model):
+    model = read_onnx(src)
+    if has_qdq(model):
         raise InputError(f"{src}: has QuantizeLinear/DequantizeLinear nodes (an int8 model); "
                          "convert the float model to fp16")
     convert_float_to_float16, topological_sort = _fp16_tools()
     converted = convert_float_to_float16(model, keep_io_types=True)
     topological_sort(converted.graph, is_deterministic=True)
     _save_checked(converted, dst)
-    return {"precision": "fp16", "tool": "onnxruntime.transformers.float16", "keep_io_types": True,
+    return {"precision": Precision.FP16, "tool": "onnxruntime.transformers.float16", "keep_io_types": True,
             "onnxruntime": _ort_version()}
 
 
@@ -115,13 +94,10 @@ def _ort_version() -> str:
 
 def onnx_input(model, input_name: str) -> tuple[list, str]:
     """Sample shape (dims after the batch axis; strings for symbolic dims) and dtype of one input."""
-    initializers = {init.name for init in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
+    inputs = graph_inputs(model.graph)
     for value in inputs:
         if value.name == input_name:
-            tensor = value.type.tensor_type
-            dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor.shape.dim]
-            return dims, ONNX_TYPES.get(tensor.elem_type, f"onnx type {tensor.elem_type}")
+            return tensor_dims(value), dtype_name(value.type.tensor_type.elem_type)
     names = ", ".join(repr(i.name) for i in inputs)
     raise InputError(f"the model has no input {input_name!r}; its inputs are {names}")
 
@@ -187,12 +163,12 @@ def make_int8_onnx(src: Path, dst: Path, calib_dir: Path, count: int, method: st
     check_method(method)
     if is_qdq_onnx(src):
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
-        weights = weights_quantized(_load(src, with_weights=False))
-        return {"precision": "int8" if weights else "int8-activations-only", "tool": "supplied Q/DQ ONNX",
-                "weights_quantized": weights, "calibration": None}
+        copy_atomic(src, dst)
+        weights = weights_quantized(read_onnx(src, load_external_data=False))
+        return {"precision": Precision.INT8 if weights else PrecisionLabel.INT8_ACTIVATIONS_ONLY,
+                "tool": "supplied Q/DQ ONNX", "weights_quantized": weights, "calibration": None}
     calib = select_calibration_files(calib_dir, count)
-    dims, dtype = onnx_input(_load(src, with_weights=False), input_name)
+    dims, dtype = onnx_input(read_onnx(src, load_external_data=False), input_name)
     check_matches_input(calib, input_name, dims[1:], dtype)
     batches, per_chunk = calibration_batches(dims[0] if dims else None, count)
     reader = BinCalibrationReader(calib, input_name, batches)
@@ -200,8 +176,8 @@ def make_int8_onnx(src: Path, dst: Path, calib_dir: Path, count: int, method: st
     with tempfile.TemporaryDirectory(prefix=".int8-", dir=Path(dst).parent) as tmp:
         quantized = Path(tmp) / "quantized.onnx"
         _quantize(Path(src), quantized, reader, per_chunk, method)
-        _save_checked(_load(quantized), dst)
-    return {"precision": "int8", "tool": "onnxruntime.quantization", "onnxruntime": _ort_version(),
+        _save_checked(read_onnx(quantized), dst)
+    return {"precision": Precision.INT8, "tool": "onnxruntime.quantization", "onnxruntime": _ort_version(),
             "method": method, "count": count, "format": "QDQ int8 symmetric, per-channel weights",
             "calibration": calibration_fingerprint(calib_dir, count, method),
             "calibration_stems": [path.stem for path in calib.files]}

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from harness.errors import ContractError, InputError, MissingDependencyError, ToolError
-from harness.files import sha256_file, sha256_text
+from harness.files import atomic_output, sha256_file, sha256_text
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = Path(__file__).resolve().parent / "tf_job.py"
@@ -102,7 +102,6 @@ def convert_to_onnx(python: Path, model: Path, onnx_path: Path, opset: int, inpu
     fmt = model_format(model)
     work = onnx_path.parent / "tensorflow"
     shutil.rmtree(work, ignore_errors=True)
-    partial = onnx_path.with_name(onnx_path.name + ".partial")
-    info = run_job(job_command(python, fmt, model, partial, opset, work, inputs, outputs), model)
-    os.replace(partial, onnx_path)
+    with atomic_output(onnx_path, suffix=".onnx") as partial:
+        info = run_job(job_command(python, fmt, model, partial, opset, work, inputs, outputs), model)
     return info, work

@@ -159,7 +159,7 @@ class InferSummary(Sidecar):
     model: str
     precision: str
     batch_size: int
-    mode: str  # "dataset" or "pure"
+    mode: str  # a harness.vocabulary.RunMode
     outfmt: str
     requested_precision: str = ""  # what convert was asked for, when `precision` (what ran) differs or is unknown
     outputs: list[dict] = field(default_factory=list)  # {"name", "shape", "dtype"} per model output

@@ -73,11 +73,13 @@ def write_new_or_replace(path: Path, data: bytes | memoryview) -> None:
 
 
 @contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path` for a writer that wants a file name (onnx.save, say);
-    it is renamed over `path` only when the block succeeds."""
+def atomic_output(path: Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside `path` for a writer that wants a file name (onnx.save, a tool run
+    in a subprocess, say); it is renamed over `path` only when the block succeeds and removed when it
+    fails, so `path` keeps its old content. `suffix` ends the temporary name, for writers that pick
+    the format by it (ONNX Runtime's optimized model, torch.export.save, matplotlib)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -86,6 +88,14 @@ def atomic_output(path: Path) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def copy_atomic(src: Path, dst: Path) -> None:
+    """Copy `src` to `dst` through a temporary file, so `dst` is whole or absent; a no-op onto itself."""
+    if Path(src).resolve() == Path(dst).resolve():
+        return
+    with atomic_output(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def human_bytes(count: float) -> str:

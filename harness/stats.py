@@ -1,4 +1,5 @@
-"""Summaries of timing lists: one pure function, used by every target and report."""
+"""Summaries of timing lists and the two throughput definitions (README "What each number means"),
+each computed here only, used by every target and report."""
 from __future__ import annotations
 
 import math
@@ -33,9 +34,16 @@ def summarize_ms(values: Iterable[float]) -> dict:
     return out
 
 
-def throughput(batch_size: int, mean_ms: float) -> float:
-    """ais_bench's formula: 1000 * batchsize / mean compute ms (0 when nothing was timed)."""
+def compute_only_throughput(batch_size: int, mean_ms: float) -> float:
+    """Compute-only img/s, ais_bench's formula: 1000 * batchsize / mean compute ms per batch (0 when
+    nothing was timed)."""
     return 1000.0 * batch_size / mean_ms if mean_ms > 0 else 0.0
+
+
+def end_to_end_throughput(images: int, wall_s: float) -> float:
+    """End-to-end img/s: images / host walltime of the whole loop, reading inputs, transfers and
+    writing outputs included (0 when no time passed)."""
+    return images / wall_s if wall_s > 0 else 0.0
 
 
 def median_ci95_halfwidth(values: list[float]) -> float:

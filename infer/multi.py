@@ -17,7 +17,7 @@ from harness.contracts import InferSummary, run_summary_path
 from harness.energy_summary import merge_energy
 from harness.errors import InputError, TargetError
 from harness.files import write_json
-from harness.stats import summarize_ms, throughput
+from harness.stats import end_to_end_throughput, summarize_ms
 from infer.cli import InferConfig
 
 
@@ -98,7 +98,7 @@ def merge(parts: list[InferSummary], devices: list[str], wall: float) -> InferSu
     merged.timings = {"compute": summarize_ms(compute)}
     merged.throughput = {
         "compute_only": sum(p.throughput["compute_only"] for p in parts),
-        "end_to_end": images / longest if longest > 0 else 0.0,
+        "end_to_end": end_to_end_throughput(images, longest),
         "wall_s": longest, "process_wall_s": wall,
         "per_device": {d: p.throughput for d, p in zip(devices, parts)},
     }

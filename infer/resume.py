@@ -14,6 +14,7 @@ import numpy as np
 from harness.contracts import InferSummary, TensorSpec, numpy_dtype
 from harness.errors import HarnessError
 from harness.files import stem_of
+from harness.vocabulary import RunMode
 from infer.writers import encode, output_names
 
 
@@ -77,7 +78,7 @@ def finished_run(out_dir: Path, path: Path, inputs: list[Path], artifact: Path, 
         newest = max(p.stat().st_mtime for p in [*inputs, artifact])
     except (HarnessError, OSError, ValueError):
         return None
-    same = (summary.mode == "dataset" and summary.outfmt == outfmt and summary.artifact == str(artifact)
+    same = (summary.mode == RunMode.DATASET and summary.outfmt == outfmt and summary.artifact == str(artifact)
             and batch_size in (None, summary.batch_size) and newest <= written
             and sorted(f["stem"] for f in summary.files) == sorted(stem_of(p) for p in inputs))
     return summary if same and _whole_outputs(summary, out_dir) else None

@@ -13,7 +13,8 @@ from harness.energy_summary import energy_line, summarize_energy
 from harness.errors import DeviceOutOfMemory, InputError
 from harness.files import ensure_writable_dir, stem_of, write_json
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
-from harness.stats import summarize_ms, throughput
+from harness.stats import compute_only_throughput, end_to_end_throughput, summarize_ms
+from harness.vocabulary import InputForm, RunMode
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files
 from infer.loop import LoopResult, run_dataset, run_pure
@@ -176,12 +177,11 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
             phases[phase] = values
     stats = {name: summarize_ms(values) for name, values in phases.items()}
     compute_mean = stats["compute"].get("mean", 0.0)
-    e2e = result.images / result.wall_s if result.wall_s > 0 else 0.0
     from harness.perf import fps_stats, host_peak_rss_mib, stability
 
     engine = session.info()
     # float32 CHW, or uint8 HWC normalised by the model's first op (convert/input_form.py): the report labels it
-    engine.setdefault("input_form", (manifest.data_config.get("input_form") or {}).get("form", "float32"))
+    engine.setdefault("input_form", (manifest.data_config.get("input_form") or {}).get("form", InputForm.FLOAT32))
     warnings = [w for w in (stability(stats["compute"], target=manifest.target),
                             resolution_warning(engine, stats["compute"])) if w]
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
@@ -197,12 +197,13 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     return InferSummary(
         target=manifest.target, device=config.device, artifact=str(artifact), model=manifest.model,
         precision=precision, requested_precision=manifest.precision, batch_size=batch_size,
-        mode="dataset" if config.input is not None else "pure", outfmt=config.outfmt,
+        mode=RunMode.DATASET if config.input is not None else RunMode.PURE, outfmt=config.outfmt,
         outputs=[{"name": o.name, "shape": list(o.sample_shape), "dtype": o.dtype}
                  for o in session.outputs()],
         num_inputs=result.images, num_batches=result.batches, padded_slots=result.padded_slots,
         timings=stats,
-        throughput={"compute_only": throughput(batch_size, compute_mean), "end_to_end": e2e,
+        throughput={"compute_only": compute_only_throughput(batch_size, compute_mean),
+                    "end_to_end": end_to_end_throughput(result.images, result.wall_s),
                     "wall_s": result.wall_s},
         engine=engine, environment=_environment(), files=result.files,
         compute_ms=phases["compute"], energy=summarize_energy(result.energy, result.images).to_dict(), extra=extra)

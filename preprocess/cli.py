@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.cli import Parser
+from harness.vocabulary import InputForm
 from preprocess.presets import INTERPOLATIONS, PRESETS
 from preprocess.transform import BYTES_PER_PIXEL_BOUND, DEFAULT_MAX_PIXELS
 
@@ -39,7 +40,7 @@ def parse_args(argv: Sequence[str]) -> PreprocessConfig:
     p.add_argument("--model", help="registered model (harness/models.py) or timm architecture name: its data config "
                                    "(registry entry, or timm's pretrained config) gives the recipe")
     p.add_argument("--preset", choices=sorted(PRESETS), help="a preset recipe instead of the model's data config")
-    p.add_argument("--mode", choices=("float32", "uint8"), default="float32",
+    p.add_argument("--mode", choices=tuple(InputForm), default=InputForm.FLOAT32,
                    help="float32 CHW normalised (default) or uint8 HWC pixels, normalised on the device (Ascend: "
                         "AIPP; cpu, nvidia: the model's first op, see docs/nvidia.md)")
     p.add_argument("--resize", type=int, help="shorter side before the crop")

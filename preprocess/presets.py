@@ -6,6 +6,7 @@ import math
 from harness.errors import InputError
 from harness.models import resolve_model
 from harness.recipe_check import RECIPE_FIELDS
+from harness.vocabulary import INPUT_FORM_LAYOUT, InputForm
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -23,7 +24,6 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 # Pixels are taken as stored, as torchvision's ImageFolder and the ModelZoo scripts take them (PIL does not
 # rotate on open): the EXIF Orientation tag is not applied, so accuracy matches those tools.
 EXIF_ORIENTATION = "not applied (pixels as stored, like torchvision and the ModelZoo scripts)"
-OUTPUT_MODES = {"float32": ("float32", "CHW"), "uint8": ("uint8", "HWC")}
 
 
 def resize_for(input_size: int, crop_pct: float) -> int:
@@ -70,14 +70,14 @@ def resolve_recipe(model: str | None = None, preset: str | None = None, mode: st
     name = preset or (spec.preset if spec else "resnet")
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}")
-    if mode not in OUTPUT_MODES:
+    if mode not in INPUT_FORM_LAYOUT:
         raise InputError(f"unknown output mode {mode!r}; choose float32 (CHW) or uint8 (HWC, for AIPP)")
     model_config, source = model_data_config(model) if model and not preset else ({}, "")
     explicit = {k: v for k, v in overrides.items() if v is not None}
     recipe = {**PRESETS[name], **model_config, **explicit}
     if "crop_pct" in recipe and "resize" not in explicit:
         recipe["resize"] = resize_for(int(recipe["input_size"]), float(recipe["crop_pct"]))
-    dtype, layout = OUTPUT_MODES[mode]
+    dtype, layout = INPUT_FORM_LAYOUT[InputForm(mode)]
     recipe.update({"preset": name, "model": model, "data_source": source or f"preset {name}",
                    "channel_order": "RGB", "crop": "center", "dtype": dtype, "layout": layout,
                    "exif_orientation": EXIF_ORIENTATION})

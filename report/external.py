@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from harness.errors import ContractError
-from harness.stats import throughput
+from harness.stats import compute_only_throughput
 from report.parsers.ais_bench import AisBenchLog, AisBenchRun, model_name_from_path
 from report.parsers.trtexec import TrtexecRun
 from report.records import MEASURED, PerfRecord
@@ -48,7 +48,7 @@ def perf_from_trtexec(run: TrtexecRun, path: Path, meta: dict) -> PerfRecord:
         target=meta.get("target", "nvidia"), device=meta.get("device") or run.device or "NVIDIA GPU (not in log)",
         software=meta.get("software") or run.software,
         precision=meta.get("precision") or run.precision or "unknown", batch_size=int(batch),
-        img_s_compute=throughput(int(batch), compute["mean"]),
+        img_s_compute=compute_only_throughput(int(batch), compute["mean"]),
         img_s_e2e=walltime_img_s if run.transfers_included else None,
         compute_ms=compute, mode="trtexec", conditions=conditions, source=str(path))
 
@@ -63,7 +63,7 @@ def perf_from_ais_bench(run: AisBenchRun, path: Path, meta: dict) -> PerfRecord:
         compute["count"] = len(run.samples_ms)
     img_s = run.throughput
     if meta.get("batch_size") and run.batch_size != meta["batch_size"] and compute.get("mean"):
-        img_s = throughput(int(batch), compute["mean"])  # the tool counted another batch
+        img_s = compute_only_throughput(int(batch), compute["mean"])  # the tool counted another batch
     model = meta.get("model") or model_name_from_path(run.model_path) or _model_from(None, path)
     notes = list(run.notes)
     for label, stats in (("H2D", run.h2d_ms), ("D2H", run.d2h_ms)):

@@ -1,12 +1,7 @@
 """Per-sample output parity between two runs, and pass/fail tolerances per precision pair.
 
-`a` is the run under test, `b` the reference (usually fp32). Per sample, on the flattened output:
-    max_abs_err  = max |a - b|
-    mean_abs_err = mean |a - b|
-    max_rel_err  = max |a - b| / max |b|      (relative to the reference's largest magnitude, so a
-                                               logit near zero does not blow the figure up)
-    cosine       = a.b / (|a| |b|)            (1 when both are zero, 0 when only one is)
-    top1_agree   = argmax a == argmax b
+`a` is the run under test, `b` the reference (usually fp32). Per sample, on the flattened output,
+max_abs_err, mean_abs_err, max_rel_err, cosine and top1_agree as harness/parity.py defines them, and
     top5_overlap = |top5(a) & top5(b)| / 5    (k = min(5, size))
 """
 from __future__ import annotations
@@ -17,6 +12,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from harness.errors import ContractError, InputError
+from harness.parity import row_cosine, row_errors
+from harness.vocabulary import Precision, PrecisionLabel
 
 CHUNK_ROWS = 2048  # samples stacked at once; bounds memory for 50 000 x 1000 outputs
 TOP_K = 5
@@ -54,7 +51,12 @@ PROFILES: dict[str, tuple[Check, ...]] = {
     "int8-fp32": (Check("cosine_mean", ">=", 0.99), Check("cosine_min", ">=", 0.95),
                   Check("top1_agreement", ">=", 0.95), Check("top5_overlap_mean", ">=", 0.90)),
 }
-PRECISION_RANK = {"fp32": 0, "tf32": 0, "fp16": 1, "bf16": 1, "int8": 2}
+# Every precision and precision label (harness/vocabulary.py) at the profile its errors are judged by;
+# "tf32" and "bf16" as other tools name them.
+PRECISION_RANK = {Precision.FP32: 0, "tf32": 0, Precision.FP16: 1, "bf16": 1, Precision.INT8: 2,
+                  PrecisionLabel.FP32_CUBE_FP16_IN: 1, PrecisionLabel.MIXED_FP16: 1, PrecisionLabel.MIXED_BF16: 1,
+                  PrecisionLabel.INT8_ACTIVATIONS_ONLY: 2, PrecisionLabel.FP32_CUBE_HIF8_IN: 2,
+                  PrecisionLabel.MIXED_HIF8: 2}
 PROFILE_BY_RANK = {0: "fp32-fp32", 1: "fp16-fp32", 2: "int8-fp32"}
 
 
@@ -110,32 +112,19 @@ def _chunk_metrics(stems: list[str], a: np.ndarray, b: np.ndarray) -> list[dict]
     if a.shape != b.shape:
         raise ContractError(f"outputs differ in size: --a has {a.shape[1]} values per sample, --b "
                             f"{b.shape[1]}; compare runs of the same model")
-    diff = np.abs(a - b)
-    max_abs = diff.max(axis=1)
-    peak_b = np.abs(b).max(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        max_rel = np.where(peak_b > 0, max_abs / peak_b, np.where(max_abs > 0, np.inf, 0.0))
-    cosine = _cosine(a, b)
+    errors = row_errors(a, b)
+    cosine = row_cosine(a, b)
     top1_a, top1_b = a.argmax(axis=1), b.argmax(axis=1)
     k = min(TOP_K, a.shape[1])
     top_a, top_b = _top_k(a, k), _top_k(b, k)
     rows = []
     for i, stem in enumerate(stems):
         overlap = len(set(top_a[i].tolist()) & set(top_b[i].tolist())) / k
-        rows.append({"stem": stem, "max_abs_err": float(max_abs[i]), "mean_abs_err": float(diff[i].mean()),
-                     "max_rel_err": float(max_rel[i]), "cosine": float(cosine[i]),
+        rows.append({"stem": stem, **{name: float(values[i]) for name, values in errors.items()},
+                     "cosine": float(cosine[i]),
                      "top1_a": int(top1_a[i]), "top1_b": int(top1_b[i]),
                      "top1_agree": bool(top1_a[i] == top1_b[i]), "top5_overlap": overlap})
     return rows
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    norm_a, norm_b = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
-    dot = np.einsum("ij,ij->i", a, b)
-    both_zero = (norm_a == 0) & (norm_b == 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cosine = np.where(norm_a * norm_b > 0, dot / (norm_a * norm_b), 0.0)
-    return np.where(both_zero, 1.0, np.clip(cosine, -1.0, 1.0))
 
 
 def _top_k(x: np.ndarray, k: int) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from harness.files import atomic_output
 from report.records import MEASURED, PerfRecord
 from report.series import Comparison, Series
 
@@ -112,7 +113,8 @@ def _latency_panel(ax, series: Series) -> None:
 def _save(fig, path: Path, title: str, series: list[str]) -> Path:
     """Write the PNG; its Title/Description text chunks repeat the metric and every device and stack."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Title": title, "Description": "; ".join(series)})
+    with atomic_output(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, metadata={"Title": title, "Description": "; ".join(series)})
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.vocabulary import RunMode
 from report.records import MEASURED, PerfRecord
 
-MODE_PREFERENCE = {"pure": 0, "trtexec": 0, "ais_bench": 0, "compute-only": 0, "dataset": 1}
+MODE_PREFERENCE = {RunMode.PURE: 0, "trtexec": 0, "ais_bench": 0, "compute-only": 0, RunMode.DATASET: 1}
 
 
 @dataclass

@@ -17,8 +17,7 @@ import numpy as np
 from harness.contracts import ConvertManifest, TensorSpec, numpy_dtype
 from harness.energy import EnergyMeter, UnavailableMeter
 from harness.errors import ContractError, TargetError
-
-PRECISIONS = ("fp32", "fp16", "int8")
+from harness.vocabulary import Precision
 
 
 @dataclass
@@ -199,7 +198,7 @@ class Target(ABC):
 
     name: str = ""
     opset: int = 17
-    precisions: tuple[str, ...] = ("fp32",)
+    precisions: tuple[Precision, ...] = (Precision.FP32,)
     artifact_suffix: str = ""
     # False: the target's own compiler applies the precision (atc --precision_mode), so convert hands
     # it the fp32 simplified ONNX for every precision instead of an fp16/int8 variant.

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ContractError, InputError
+from harness.stats import compute_only_throughput
 from report.parsers import ais_bench_files
 
 SUMMARY_MARKER = "Performance Summary"
@@ -150,7 +151,7 @@ def _resolve_batch(run: AisBenchRun, printed, explicit: int | None, old: bool) -
     named = batch_from_model_name(run.model_path)
     mean = run.npu_compute_ms.get("mean") or 0.0
     if old and counted == 1 and named and named != 1 and mean > 0:
-        run.batch_size, run.throughput = named, 1000.0 * named / mean
+        run.batch_size, run.throughput = named, compute_only_throughput(named, mean)
         run.notes.append(f"ais_infer counted batch 1 (its --batchsize default until 2022-12); batch {named} from "
                          f"the OM name {Path(run.model_path).name}, throughput recomputed as 1000 * {named} / mean")
         return

@@ -11,21 +11,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import InputError, TargetError
+from harness.vocabulary import Precision, PrecisionLabel
 
 ONNX_FRAMEWORK = "5"
 LOG_LEVELS = ("debug", "info", "warning", "error", "null")
 # What each mode really computes in (atc precision_mode / precision_mode_v2 reference, CANN 7.0 and 8.0):
 # force_fp32 and cube_fp16in_fp32out are documented as equivalent: cube ops (Conv, MatMul) take fp16 inputs
 # and write fp32; only must_keep_origin_dtype (v1) and origin (v2) keep an fp32 graph in fp32.
-EFFECTIVE_PRECISION = {
-    "force_fp16": "fp16", "must_keep_origin_dtype": "fp32", "force_fp32": "fp32-cube-fp16in",
-    "cube_fp16in_fp32out": "fp32-cube-fp16in", "allow_fp32_to_fp16": "mixed-fp16",
-    "allow_mix_precision": "mixed-fp16", "allow_mix_precision_fp16": "mixed-fp16",
-    "allow_mix_precision_bf16": "mixed-bf16", "allow_fp32_to_bf16": "mixed-bf16",
+EFFECTIVE_PRECISION: dict[str, str] = {
+    "force_fp16": Precision.FP16, "must_keep_origin_dtype": Precision.FP32,
+    "force_fp32": PrecisionLabel.FP32_CUBE_FP16_IN, "cube_fp16in_fp32out": PrecisionLabel.FP32_CUBE_FP16_IN,
+    "allow_fp32_to_fp16": PrecisionLabel.MIXED_FP16, "allow_mix_precision": PrecisionLabel.MIXED_FP16,
+    "allow_mix_precision_fp16": PrecisionLabel.MIXED_FP16, "allow_mix_precision_bf16": PrecisionLabel.MIXED_BF16,
+    "allow_fp32_to_bf16": PrecisionLabel.MIXED_BF16,
 }
-EFFECTIVE_PRECISION_V2 = {
-    "fp16": "fp16", "origin": "fp32", "cube_fp16in_fp32out": "fp32-cube-fp16in", "mixed_float16": "mixed-fp16",
-    "mixed_bfloat16": "mixed-bf16", "cube_hif8": "fp32-cube-hif8in", "mixed_hif8": "mixed-hif8",
+EFFECTIVE_PRECISION_V2: dict[str, str] = {
+    "fp16": Precision.FP16, "origin": Precision.FP32, "cube_fp16in_fp32out": PrecisionLabel.FP32_CUBE_FP16_IN,
+    "mixed_float16": PrecisionLabel.MIXED_FP16, "mixed_bfloat16": PrecisionLabel.MIXED_BF16,
+    "cube_hif8": PrecisionLabel.FP32_CUBE_HIF8_IN, "mixed_hif8": PrecisionLabel.MIXED_HIF8,
 }
 PRECISION_MODES = tuple(EFFECTIVE_PRECISION)  # the values atc accepts, old and new spellings
 PRECISION_MODES_V2 = tuple(EFFECTIVE_PRECISION_V2)
@@ -68,9 +71,9 @@ def precision_args(precision: str, supports_v2: bool, override: str | None = Non
             return [f"--precision_mode_v2={value}"]
         _check_choice(override, PRECISION_MODES, "precision_mode")
         return [f"--precision_mode={override}"]
-    if precision == "fp16":
+    if precision == Precision.FP16:
         return ["--precision_mode=force_fp16"]
-    if precision == "fp32":
+    if precision == Precision.FP32:
         return ["--precision_mode_v2=origin"] if supports_v2 else ["--precision_mode=must_keep_origin_dtype"]
     raise TargetError(f"the ascend target has no atc precision mode for {precision!r}; use fp32 or fp16")
 
@@ -82,7 +85,7 @@ def effective_precision(flags: list[str]) -> str:
         table = EFFECTIVE_PRECISION_V2 if name == "precision_mode_v2" else EFFECTIVE_PRECISION
         if name in ("precision_mode", "precision_mode_v2"):
             return table.get(value, f"unknown ({flag})")
-    return "fp16"
+    return Precision.FP16
 
 
 def _check_choice(value: str, choices: tuple[str, ...], flag: str) -> None:

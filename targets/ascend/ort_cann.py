@@ -17,15 +17,13 @@ import numpy as np
 
 from harness.contracts import TensorSpec
 from harness.errors import MissingDependencyError, TargetError
+from harness.onnx_meta import ort_tensor_spec
+from harness.vocabulary import Precision
 from targets.base import BatchTiming, SyncSession
 
 PROVIDER = "CANNExecutionProvider"
 HOW_TO_INSTALL = ("pip install onnxruntime-cann (it replaces onnxruntime) and "
                   "`source /usr/local/Ascend/ascend-toolkit/set_env.sh`")
-ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
-              "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64"}
-
-
 def _ort():
     try:
         import onnxruntime
@@ -34,7 +32,7 @@ def _ort():
     return onnxruntime
 
 
-PRECISIONS = ("fp16",)
+PRECISIONS = (Precision.FP16,)
 
 
 def provider_options(device_id: int) -> dict:
@@ -47,11 +45,6 @@ def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
         raise TargetError(f"engine=ort-cann runs at the CANN provider's default precision (force_fp16) and "
                           f"cannot build {precision!r}; use --precision fp16, or the default OM engine")
-
-
-def _spec(node) -> TensorSpec:
-    shape = [d if isinstance(d, int) else -1 for d in node.shape]
-    return TensorSpec(name=node.name, shape=shape, dtype=ORT_DTYPES.get(node.type, node.type))
 
 
 class OrtCannSession(SyncSession):
@@ -70,8 +63,8 @@ class OrtCannSession(SyncSession):
                               "(set_env.sh sourced, driver installed)") from None
         if PROVIDER not in self._sess.get_providers():
             raise TargetError(f"{onnx_path}: ONNX Runtime did not enable {PROVIDER}; check the CANN setup")
-        self._inputs = [_spec(i) for i in self._sess.get_inputs()]
-        self._outputs = [_spec(o) for o in self._sess.get_outputs()]
+        self._inputs = [ort_tensor_spec(i) for i in self._sess.get_inputs()]
+        self._outputs = [ort_tensor_spec(o) for o in self._sess.get_outputs()]
         self._output_names = [o.name for o in self._outputs]
         self._info = {"engine": "ort-cann", "provider": PROVIDER, "onnxruntime": ort.__version__,
                       "provider_options": options, "device_id": device_id, "precision_mode": "force_fp16",

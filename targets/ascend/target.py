@@ -12,15 +12,15 @@ Options (`--option key=value` in convert/infer):
 from __future__ import annotations
 
 import functools
-import os
 import shlex
 import shutil
 from pathlib import Path
 
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.errors import InputError, ToolError
-from harness.files import atomic_write_text
+from harness.files import atomic_write_text, copy_atomic
 from harness.tools import run_tool
+from harness.vocabulary import Precision
 from targets.ascend import aipp, atc, cann, npu_smi, om_file, ort_cann, power
 from targets.base import BuildRequest, BuildResult, Session, Target
 
@@ -36,7 +36,7 @@ def _flag(value) -> bool:
 class AscendTarget(Target):
     name = "ascend"
     opset = 11  # what the ModelZoo scripts export and every CANN version's ONNX parser takes
-    precisions = ("fp32", "fp16")
+    precisions = (Precision.FP32, Precision.FP16)
     artifact_suffix = ".om"
     precision_in_onnx = False  # atc applies --precision_mode to the fp32 ONNX, as the ModelZoo flow does
 
@@ -115,9 +115,7 @@ class AscendTarget(Target):
     def _build_ort_cann(self, request: BuildRequest) -> BuildResult:
         ort_cann.check_precision(request.precision)
         artifact = Path(request.out_dir) / f"{request.model}.{request.precision}.cann.onnx"
-        tmp = artifact.with_suffix(".tmp")
-        shutil.copyfile(request.onnx, tmp)
-        os.replace(tmp, artifact)
+        copy_atomic(request.onnx, artifact)
         return BuildResult(artifact=artifact, info={"engine": "ort-cann", "precision_mode": "force_fp16"})
 
     # ---- open ----------------------------------------------------------------------------------

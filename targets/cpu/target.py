@@ -1,8 +1,6 @@
 """ONNX Runtime CPU target: all cores, full graph optimizations, an optimized-model cache."""
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -11,12 +9,11 @@ import numpy as np
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.deps import require
 from harness.errors import InputError, TargetError
+from harness.files import atomic_output, copy_atomic
+from harness.onnx_meta import ort_tensor_spec
 from harness.perf import usable_cores
+from harness.vocabulary import Precision
 from targets.base import BatchTiming, BuildRequest, BuildResult, SyncSession, Target
-
-ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
-              "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64"}
-
 
 def _ort():
     return require("onnxruntime")
@@ -47,11 +44,6 @@ def session_options(threads: int | None = None, optimized_out: Path | None = Non
     return opts
 
 
-def _spec(node) -> TensorSpec:
-    shape = [d if isinstance(d, int) else -1 for d in node.shape]
-    return TensorSpec(name=node.name, shape=shape, dtype=ORT_DTYPES.get(node.type, node.type))
-
-
 def _load_session(path: Path, threads: int | None, optimized_out: Path | None = None):
     try:
         return _ort().InferenceSession(str(path), sess_options=session_options(threads, optimized_out),
@@ -64,13 +56,8 @@ def _load_session(path: Path, threads: int | None, optimized_out: Path | None = 
 def rebuild_cache(artifact: Path, cache: Path, threads: int | None):
     """A session on the artifact that also writes a fresh optimized-model cache (atomically), for a
     cache that exists but does not load: convert would call it up to date, so it is mended here."""
-    tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.onnx")  # ORT picks the format by suffix
-    try:
-        session = _load_session(artifact, threads, optimized_out=tmp)
-        os.replace(tmp, cache)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return session
+    with atomic_output(cache, suffix=".onnx") as tmp:  # ORT picks the format by suffix
+        return _load_session(artifact, threads, optimized_out=tmp)
 
 
 class CpuSession(SyncSession):
@@ -87,8 +74,8 @@ class CpuSession(SyncSession):
             use_cache = False
             print(f"[WARN] {cache}: the optimized-model cache did not load (damaged?); rebuilt it from "
                   f"{artifact.name}", flush=True)
-        self._inputs = [_spec(i) for i in self._sess.get_inputs()]
-        self._outputs = [_spec(o) for o in self._sess.get_outputs()]
+        self._inputs = [ort_tensor_spec(i) for i in self._sess.get_inputs()]
+        self._outputs = [ort_tensor_spec(o) for o in self._sess.get_outputs()]
         self._output_names = [o.name for o in self._outputs]
         self._threads = threads or usable_cores()
         self._from_cache = use_cache
@@ -115,11 +102,11 @@ class CpuSession(SyncSession):
 
 class CpuTarget(Target):
     name = "cpu"
-    precisions = ("fp32", "int8")
+    precisions = (Precision.FP32, Precision.INT8)
     artifact_suffix = ".cpu.onnx"
 
     def check_precision(self, precision: str) -> None:
-        if precision == "fp16":
+        if precision == Precision.FP16:
             raise TargetError("target 'cpu' does not run fp16: ONNX Runtime's CPU kernels run an fp16 model slower "
                               "than fp32 (measured: bench/precision_cpu.py, docs/precision.md); use fp32 or int8 "
                               "here, fp16 on the nvidia target")
@@ -129,9 +116,7 @@ class CpuTarget(Target):
         ort = _ort()
         self.check_precision(request.precision)
         artifact = Path(request.out_dir) / f"{request.model}.{request.precision}{self.artifact_suffix}"
-        tmp = artifact.with_suffix(".tmp")
-        shutil.copyfile(request.onnx, tmp)
-        os.replace(tmp, artifact)
+        copy_atomic(request.onnx, artifact)
         cache = optimized_cache_path(artifact)
         # Creating a session with optimized_model_filepath writes the optimized graph once, at convert time.
         ort.InferenceSession(str(artifact), sess_options=session_options(optimized_out=cache),

@@ -16,6 +16,7 @@ import numpy as np
 
 from harness.contracts import ConvertManifest, TensorSpec, numpy_dtype
 from harness.errors import DeviceOutOfMemory, InputError
+from harness.vocabulary import PRECISIONS
 from targets.base import BatchTiming, BuildRequest, BuildResult, Session, Target
 
 
@@ -78,7 +79,7 @@ class NullSession(Session):
 
 class NullTarget(Target):
     name = "null"
-    precisions = ("fp32", "fp16", "int8")
+    precisions = PRECISIONS
     artifact_suffix = ".null.onnx"
 
     def build(self, request: BuildRequest) -> BuildResult:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from harness.errors import InputError
+from harness.vocabulary import Precision, PrecisionLabel
 
 ENGINES = ("tensorrt", "torch")
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -58,12 +59,12 @@ def _coerce(key: str, raw: Any, default: Any) -> Any:
     return text or None
 
 
-TF32_LABEL = "fp32 (TF32 matmul/conv)"
+TF32_LABEL = PrecisionLabel.FP32_TF32
 
 
 def effective_precision(precision: str, tf32: bool, compute_capability: tuple[int, int] | None) -> str:
     """What fp32 computes in: TF32 where it is allowed and the GPU has it (compute capability 8.0 and up)."""
-    if precision == "fp32" and tf32 and compute_capability is not None and tuple(compute_capability) >= (8, 0):
+    if precision == Precision.FP32 and tf32 and compute_capability is not None and tuple(compute_capability) >= (8, 0):
         return TF32_LABEL
     return precision
 

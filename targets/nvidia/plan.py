@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from harness.errors import ContractError, TargetError
+from harness.vocabulary import Precision
 
 AUTOCAST_HINT = ("python -m modelopt.onnx.autocast --onnx_path model.onnx --output_path model.fp16.onnx "
                  "--low_precision_type fp16 --keep_io_types")
@@ -103,7 +104,7 @@ def precision_plan(trt_version: str, precision: str, facts: OnnxFacts) -> Precis
     if major < 10:
         raise TargetError(f"TensorRT {trt_version} is too old; the nvidia target needs TensorRT 10 or 11 "
                           "(name-based I/O, build_serialized_network)")
-    if precision == "int8":
+    if precision == Precision.INT8:
         if not facts.has_qdq:
             raise TargetError(f"int8 with TensorRT {trt_version} needs an ONNX with Q/DQ nodes (calibrators "
                               f"are deprecated since 10.1 and removed in 11); make one with: {QUANTIZE_HINT}")
@@ -111,7 +112,7 @@ def precision_plan(trt_version: str, precision: str, facts: OnnxFacts) -> Precis
     if facts.has_qdq:
         raise TargetError(f"the ONNX holds Q/DQ nodes, which is an int8 model; convert with PRECISION=int8 "
                           f"or give the {precision} ONNX")
-    if precision == "fp16":
+    if precision == Precision.FP16:
         if facts.has_fp16:
             return PrecisionPlan(True, (), "fp16 ONNX built strongly typed")
         if major == 10:
@@ -119,7 +120,7 @@ def precision_plan(trt_version: str, precision: str, facts: OnnxFacts) -> Precis
                                  "(deprecated since TensorRT 10.12)")
         raise TargetError(f"TensorRT {trt_version} has no FP16 builder flag: fp16 needs an ONNX with fp16 "
                           f"tensors, built strongly typed; make one with: {AUTOCAST_HINT}")
-    if precision == "fp32":
+    if precision == Precision.FP32:
         if facts.has_fp16:
             raise TargetError("the ONNX holds fp16 tensors; convert with PRECISION=fp16 or give the fp32 ONNX")
         return PrecisionPlan(major >= 11, (), "fp32 network, TF32 allowed (builder default)")

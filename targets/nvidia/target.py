@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.contracts import ConvertManifest
 from harness.errors import TargetError
+from harness.vocabulary import PRECISIONS
 from targets.base import BuildRequest, BuildResult, Target
 from targets.nvidia import plan as plans
 from targets.nvidia.compat import check_tensorrt_engine, check_torch_artifact, read_meta, write_meta
@@ -21,7 +22,7 @@ SUFFIXES = {"tensorrt": ".plan", "torch": ".pt2"}
 class NvidiaTarget(Target):
     name = "nvidia"
     opset = 17
-    precisions = ("fp32", "fp16", "int8")
+    precisions = PRECISIONS
 
     def __init__(self, **options) -> None:
         super().__init__(**options)

@@ -6,11 +6,12 @@ applied when it is opened (torch_runtime.py), so one artifact serves every varia
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 
 from harness.errors import TargetError
+from harness.files import atomic_output
+from harness.vocabulary import Precision
 from targets.base import BuildRequest
 from targets.nvidia.compat import write_meta
 from targets.nvidia.device import import_torch
@@ -43,14 +44,13 @@ def export_model(request: BuildRequest, profile: BatchProfile):
 
 def build_torch_artifact(request: BuildRequest, profile: BatchProfile, artifact: Path) -> dict:
     torch = import_torch()
-    if request.precision not in ("fp32", "fp16"):
+    if request.precision not in (Precision.FP32, Precision.FP16):
         raise TargetError(f"the torch engine runs fp32 and fp16, not {request.precision}; int8 needs "
                           "engine=tensorrt with a Q/DQ ONNX")
     started = time.perf_counter()
     program = export_model(request, profile)
-    tmp = artifact.with_name(f".{artifact.stem}.tmp.pt2")  # torch.export.save wants the .pt2 suffix
-    torch.export.save(program, str(tmp))
-    os.replace(tmp, artifact)
+    with atomic_output(artifact, suffix=".pt2") as tmp:  # torch.export.save wants the .pt2 suffix
+        torch.export.save(program, str(tmp))
     export_s = round(time.perf_counter() - started, 2)
     write_meta(artifact, {"engine": "torch", "torch": torch.__version__, "model": request.model,
                           "precision": request.precision, "batch_profile": profile.to_dict(),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness.errors import DeviceOutOfMemory, TargetError
+from harness.vocabulary import InputForm, Precision
 from targets.nvidia.compile_cache import CompileCache, artifact_hash, cache_key
 from targets.nvidia.device import gpu_identity, import_torch
 from targets.nvidia.fx_passes import fold_conv_bn, fuse_conv_relu
@@ -107,7 +108,7 @@ class TorchRunner(DeviceRunner):
         self._sample_shape = tuple(sample_shape)
         self._precision = precision
         self._tf32 = tf32
-        self._dtype = torch.float16 if precision == "fp16" else torch.float32
+        self._dtype = torch.float16 if precision == Precision.FP16 else torch.float32
         self._first_call_s: dict[int, float] = {}
         self._fallback_note = ""
         self._flags = None
@@ -187,8 +188,8 @@ class TorchRunner(DeviceRunner):
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
         fallback = {"fallback": self._fallback_note} if self._fallback_note else {}
         return {"engine": "torch", "variant": self._variant.name, "variant_settings": self._variant.settings(), **fallback,
-                "precision": self._precision, "input_form": "uint8" if self._pixels else "float32",
-                "tf32_allowed": self._precision == "fp32" and self._tf32,
+                "precision": self._precision, "input_form": InputForm.UINT8 if self._pixels else InputForm.FLOAT32,
+                "tf32_allowed": self._precision == Precision.FP32 and self._tf32,
                 "effective_precision": effective_precision(self._precision, self._tf32, self._capability()),
                 **self._rewrites, **({"compile_cache": self._cache.info()} if self._cache is not None else {}),
                 "load_s": self._load_s, "first_call_s": {str(k): v for k, v in self._first_call_s.items()},

@@ -45,12 +45,6 @@ def calibrate_batchnorm_(model: nn.Module, forward, size: int = 224, seed: int =
     return model.eval()
 
 
-def relative_error(result, reference) -> float:
-    """max|result - reference| / max|reference|."""
-    result, reference = np.asarray(result, np.float64), np.asarray(reference, np.float64)
-    return float(np.abs(result - reference).max() / np.abs(reference).max())
-
-
 def inputs(batch: int, size: int = 224, seed: int = 3) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((batch, 3, size, size)).astype(np.float32)
 

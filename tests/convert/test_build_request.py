@@ -9,8 +9,8 @@ import pytest
 
 from harness.contracts import PreprocessManifest
 from harness.errors import ContractError
+from harness.parity import relative_error
 from targets.base import BuildResult, Target
-from tests.convert.references import relative_error
 
 
 class RecordingTarget(Target):

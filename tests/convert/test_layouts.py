@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from harness.errors import ContractError, InputError
-from tests.convert.references import (ZooSEResNeXt, calibrate_batchnorm_, inputs, randomize_, relative_error,
-                                      run_torch)
+from harness.parity import relative_error
+from tests.convert.references import ZooSEResNeXt, calibrate_batchnorm_, inputs, randomize_, run_torch
 
 TOLERANCE = 1e-4
 

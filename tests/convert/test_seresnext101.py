@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.convert.references import (ZooSEResNeXt, calibrate_batchnorm_, inputs, randomize_, relative_error,
-                                      run_torch)
+from harness.parity import relative_error
+from tests.convert.references import ZooSEResNeXt, calibrate_batchnorm_, inputs, randomize_, run_torch
 
 MMCLS_CONFIG = Path("configs/_base_/models/seresnext101_32x4d.py")
 TOLERANCE = 1e-4

@@ -128,5 +128,5 @@ def test_onnx_facts_see_fp16_tensors_and_qdq_nodes(tmp_path):
     onnx.save(helper.make_model(graph), tmp_path / "mixed.onnx")
     assert inspect_onnx(tmp_path / "mixed.onnx") == OnnxFacts(has_qdq=True, has_fp16=True)
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
-    with pytest.raises(InputError, match="not a readable ONNX"):
+    with pytest.raises(InputError, match="not an ONNX model"):
         inspect_onnx(tmp_path / "junk.onnx")

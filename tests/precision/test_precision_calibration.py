@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from harness.errors import InputError, TargetError
+from harness.parity import relative_error
 from tests.precision.references import tiny_conv_onnx, tiny_conv_reference, write_bin_dir
 
 SIZE = 8
@@ -39,10 +40,6 @@ def run_onnx(path, images: np.ndarray) -> np.ndarray:
     session = onnxruntime.InferenceSession(str(path), sess_options=session_options(),
                                            providers=["CPUExecutionProvider"])
     return session.run(None, {"image": images})[0]
-
-
-def relative_error(result, reference) -> float:
-    return float(np.abs(result - reference).max() / np.abs(reference).max())
 
 
 # ---- choosing and checking the calibration set ------------------------------------------------------------
@@ -154,7 +151,8 @@ def test_fingerprint_refuses_what_calibration_refuses(calib_dir):
 
 @pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])
 def test_int8_matches_the_numpy_reference(tiny, calib_dir, tmp_path, method):
-    from convert.precision import is_qdq_onnx, make_int8_onnx
+    from convert.precision import make_int8_onnx
+    from harness.onnx_meta import is_qdq_onnx
 
     path, params = tiny
     images = np.stack(list(random_images(16, seed=5).values()))

@@ -89,7 +89,11 @@ def test_profile_flag_overrides_inference(dirs, tmp_path):
 
 @pytest.mark.parametrize("a, b, expected", [("fp32", "fp32", "fp32-fp32"), ("fp16", "fp32", "fp16-fp32"),
                                             ("fp32", "fp16", "fp16-fp32"), ("int8", "fp32", "int8-fp32"),
-                                            ("fp16", "int8", "int8-fp32")])
+                                            ("fp16", "int8", "int8-fp32"),
+                                            ("fp32 (TF32 matmul/conv)", "fp32", "fp32-fp32"),
+                                            ("mixed-fp16", "fp32", "fp16-fp32"),
+                                            ("fp32-cube-fp16in", "fp32", "fp16-fp32"),
+                                            ("int8-activations-only", "fp32", "int8-fp32")])
 def test_profile_inference(a, b, expected):
     assert parity.infer_profile(a, b) == expected
 

@@ -1,0 +1,55 @@
+"""The atomic-write helpers: a failed writer never leaves a half file or a temporary one behind."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness.files import atomic_output, copy_atomic
+
+
+def test_atomic_output_renames_over_the_target_when_the_block_succeeds(tmp_path):
+    target = tmp_path / "model.onnx"
+    target.write_text("old")
+    with atomic_output(target) as tmp:
+        assert tmp.parent == tmp_path and tmp != target
+        tmp.write_text("new")
+        assert target.read_text() == "old"  # nothing visible before the rename
+    assert target.read_text() == "new"
+    assert os.listdir(tmp_path) == ["model.onnx"]
+
+
+def test_atomic_output_keeps_the_old_file_when_the_block_raises(tmp_path):
+    target = tmp_path / "result.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="writer failed"):
+        with atomic_output(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("writer failed")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["result.json"]
+
+
+def test_atomic_output_writes_nothing_for_a_new_file_when_the_block_raises(tmp_path):
+    with pytest.raises(ValueError):
+        with atomic_output(tmp_path / "new.bin") as tmp:
+            tmp.write_bytes(b"x")
+            raise ValueError
+    assert os.listdir(tmp_path) == []
+
+
+def test_atomic_output_ends_the_temporary_name_with_the_suffix_asked_for(tmp_path):
+    with atomic_output(tmp_path / "cache.onnx", suffix=".onnx") as tmp:
+        assert tmp.name.endswith(".tmp.onnx")
+        tmp.write_text("x")
+    assert (tmp_path / "cache.onnx").read_text() == "x"
+
+
+def test_copy_atomic_copies_and_leaves_a_copy_onto_itself_alone(tmp_path):
+    src = tmp_path / "a.onnx"
+    src.write_bytes(b"\x00\x01")
+    copy_atomic(src, tmp_path / "b.onnx")
+    assert (tmp_path / "b.onnx").read_bytes() == b"\x00\x01"
+    copy_atomic(src, src)
+    assert src.read_bytes() == b"\x00\x01"
+    assert sorted(os.listdir(tmp_path)) == ["a.onnx", "b.onnx"]
