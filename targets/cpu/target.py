@@ -4,15 +4,17 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.deps import require
-from harness.errors import InputError, TargetError
+from harness.errors import TargetError
 from harness.perf import usable_cores
 from targets.base import BatchTiming, BuildRequest, BuildResult, SyncSession, Target
+from targets.options import RUN, TargetOptions, option
 
 ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
               "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64"}
@@ -25,6 +27,13 @@ def _ort():
 def optimized_cache_path(artifact: Path) -> Path:
     """ORT's offline-optimized graph is specific to the ORT version and this CPU; the name says so."""
     return artifact.with_name(f"{artifact.stem}.ort{_ort().__version__}.opt.onnx")
+
+
+@dataclass(frozen=True)
+class CpuOptions(TargetOptions):
+    target = "cpu"
+    threads: int | None = option(None, "ONNX Runtime's intra-op threads (default: every usable core)", RUN,
+                                 minimum=1)
 
 
 X64_QUANT_PRECISION = "session.x64quantprecision"
@@ -117,6 +126,7 @@ class CpuTarget(Target):
     name = "cpu"
     precisions = ("fp32", "int8")
     artifact_suffix = ".cpu.onnx"
+    options_class = CpuOptions
 
     def check_precision(self, precision: str) -> None:
         if precision == "fp16":
@@ -141,18 +151,9 @@ class CpuTarget(Target):
     def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> CpuSession:
         from targets.cpu.rapl import cpu_energy_meter
 
-        session = CpuSession(Path(artifact), threads=self._threads())
+        session = CpuSession(Path(artifact), threads=self.options.threads)
         session.use_energy_meter(cpu_energy_meter)
         return session
-
-    def _threads(self) -> int | None:
-        """`--option threads=N`: ONNX Runtime's intra-op threads (default: every usable core)."""
-        value = self.options.get("threads")
-        if value is None:
-            return None
-        if not str(value).isdigit() or int(value) < 1:
-            raise InputError(f"--option threads={value}: give a whole number of threads, 1 or more")
-        return int(value)
 
     def idle_state(self, device: str):
         from harness.idle import cpu_idle_state
