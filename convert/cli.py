@@ -81,9 +81,9 @@ class ListOptions(argparse.Action):
     """`--list-options TARGET`: the target's declared options as a table, then exit (needs no --output)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
+        from harness.errors import HarnessError
         from targets import target_class
         from targets.options import options_table
-        from harness.errors import HarnessError
 
         try:
             print(options_table(target_class(str(values)).options_class))
