@@ -29,7 +29,7 @@ from harness.energy import UnavailableMeter  # noqa: E402
 from harness.files import write_json  # noqa: E402
 from infer.loop import run_pure  # noqa: E402
 from infer.model_source import load_model  # noqa: E402
-from targets import get_target  # noqa: E402
+from targets import target_for_artifact  # noqa: E402
 
 
 def infer_run(model_dir: Path, batch: int, out: Path, args) -> dict:
@@ -51,7 +51,7 @@ def infer_run(model_dir: Path, batch: int, out: Path, args) -> dict:
 
 def overhead(model_dir: Path, batches: list[int], args) -> dict[int, dict]:
     manifest, artifact = load_model(model_dir)
-    target = get_target(manifest.target, **manifest.target_info.get("options", {}))
+    target = target_for_artifact(manifest.target, manifest.target_info.get("options", {}))
     out = {}
     with target.open(artifact, manifest, args.device) as session:
         meter, off = session.energy_meter(), UnavailableMeter("off")  # a meter restarts cleanly at each start()

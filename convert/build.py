@@ -17,6 +17,7 @@ from harness.onnx_meta import is_qdq_onnx, onnx_io
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, is_random_weights
 from harness.vocabulary import InputForm, Precision
 from targets.base import BuildRequest, BuildResult
+from targets.options import BUILD
 
 
 QDQ_TOLERANCE = 1e-2  # relative, for a model quantized in TensorFlow (one 8-bit step is 1/255 of a range)
@@ -182,7 +183,6 @@ def build_artifact(plan: Plan, onnx_path: Path, onnx: OnnxResult, loader: ModelL
     request = BuildRequest(onnx=onnx_path, out_dir=plan.out_dir, model=plan.name, precision=config.precision,
                            batch_sizes=list(config.batch_sizes), dynamic_batch=config.dynamic_batch,
                            input=with_batch(onnx.input, plan), output=with_batch(onnx.output, plan),
-                           options=dict(config.options),
                            load_model=None if plan.kind in ("onnx", "tensorflow") else loader,
                            preprocess=plan.preprocess)
     say(f"building the {plan.target.name} artifact ({config.precision}, batch {config.batch_sizes})")
@@ -216,7 +216,7 @@ def assemble_manifest(plan: Plan, fingerprint: Fingerprint, onnx: OnnxResult, bu
         hashes=hashes, build_key=fingerprint.build_key,
         versions={**values["export_tools"], **source_versions, **values["target_tools"]},
         verification=onnx.verification,
-        target_info={**result.info, "options": dict(plan.config.options),
+        target_info={**result.info, "options": plan.target.resolved_options().values(BUILD),
                      "built_from": relative_name(built_from, plan.out_dir)})
 
 

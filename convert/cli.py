@@ -10,12 +10,11 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from harness.cli import Parser
+from harness.cli import Parser, parse_key_value
 from harness.vocabulary import PRECISIONS, Precision
 
 LAYOUTS = ("auto", "timm", "mmcls", "modelzoo", "torchvision", "efficientnet_pytorch")
@@ -60,18 +59,6 @@ def parse_batches(text: str) -> list[int]:
     return sizes
 
 
-def parse_option(text: str) -> tuple[str, object]:
-    """KEY=VALUE; the value is taken as JSON when it parses (numbers, true/false), else as text."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = value
-    return key.strip(), parsed
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -89,6 +76,21 @@ def batch_settings(batchsize: int | None, batches: list[int] | None) -> tuple[li
     if batchsize:
         return [batchsize], False
     return list(DEFAULT_BATCHES), True
+
+
+class ListOptions(argparse.Action):
+    """`--list-options TARGET`: the target's declared options as a table, then exit (needs no --output)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from harness.errors import HarnessError
+        from targets import target_class
+        from targets.options import options_table
+
+        try:
+            print(options_table(target_class(str(values)).options_class))
+        except HarnessError as exc:
+            parser.error(str(exc))
+        parser.exit()
 
 
 def build_parser() -> Parser:
@@ -119,8 +121,10 @@ def build_parser() -> Parser:
     p.add_argument("--output", "-o", type=Path, required=True, help="directory for the ONNX files, the artifact "
                                                                      "and convert.json")
     p.add_argument("--opset", type=_positive_int, help="ONNX opset (default: the target's)")
-    p.add_argument("--option", action="append", type=parse_option, default=[], metavar="KEY=VALUE",
+    p.add_argument("--option", action="append", type=parse_key_value, default=[], metavar="KEY=VALUE",
                    help="target option, repeatable (engine=torch, soc_version=Ascend310P3, ...)")
+    p.add_argument("--list-options", action=ListOptions, metavar="TARGET",
+                   help="print the options TARGET declares (stage, default, values) and exit")
     p.add_argument("--preprocess", type=Path, help="preprocess output directory (its preprocess.json is "
                                                    "given to the target, e.g. for AIPP)")
     p.add_argument("--accept-preprocess-mismatch", action="store_true",

@@ -18,6 +18,7 @@ from convert.plan import Plan
 from harness.contracts import ConvertManifest
 from harness.files import sha256_file, sha256_text
 from harness.vocabulary import Precision
+from targets.options import BUILD
 
 CONVERTER_DIR = Path(__file__).resolve().parent
 EXPORT_PACKAGES = ("torch", "onnx", "onnxsim", "onnxruntime")
@@ -137,7 +138,7 @@ def _values(plan: Plan, files: dict) -> dict:
         "precision": config.precision,
         "precision_code": code_hash(PRECISION_MODULES) if plan.makes_precision_onnx else None,
         "batch": {"sizes": config.batch_sizes, "dynamic": config.dynamic_batch},
-        "target": {"name": plan.target.name, "options": config.options},
+        "target": {"name": plan.target.name, "options": plan.target.resolved_options().changed(BUILD)},
         "preprocess": preprocess_recipe(plan.preprocess),
         "input_form": None if plan.kind in ("onnx", "tensorflow") else input_form(plan.preprocess, plan.target.name),
         "calibration": _calibration(plan),

@@ -20,6 +20,7 @@ from harness.recipe_check import check_recipe
 from harness.vocabulary import Precision
 from targets import get_target
 from targets.base import Target
+from targets.options import run_time_keys
 
 BUILTIN_MMCLS_CONFIGS = Path(__file__).resolve().parent / "mmcls_configs"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -139,6 +140,14 @@ def _is_quantized(onnx: Path | None) -> bool:
     return is_qdq_onnx(Path(onnx))
 
 
+def _note_run_time_options(target: Target, options: dict) -> None:
+    """Accepted, as the Makefile gives one OPTIONS to every stage, but they neither build nor rebuild."""
+    keys = run_time_keys(target.options_class, options)
+    if keys:
+        print(f"convert: {', '.join(keys)}: run-time option(s) of target {target.name}, applied by infer only "
+              f"(not part of the build)", flush=True)
+
+
 def _precision_supported(config: ConvertConfig, target: Target) -> None:
     target.check_precision(config.precision)
     if config.precision == Precision.FP32 or not getattr(target, "precision_in_onnx", True):
@@ -197,6 +206,7 @@ def resolve_plan(config: ConvertConfig) -> Plan:
         raise InputError(f"{name!r} cannot name output files; pass --model with letters, digits, '_', '.', '-'")
     checkpoint = _checkpoint(config, kind, spec)
     target = get_target(config.target, **config.options)
+    _note_run_time_options(target, config.options)
     _precision_supported(config, target)
     preprocess = _preprocess_manifest(config.preprocess)
     out_dir = ensure_writable_dir(Path(config.output).expanduser()).resolve()

@@ -40,6 +40,14 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
+def parse_key_value(text: str) -> tuple[str, str]:
+    """KEY=VALUE (a target option); the value stays text: the target's options class types it."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
 def parse_bool(text: str) -> bool:
     """ais_bench-style booleans: 1/0, true/false, yes/no."""
     lowered = str(text).strip().lower()

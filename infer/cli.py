@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from harness.cli import Parser, parse_bool
+from harness.cli import Parser, parse_bool, parse_key_value
 from infer.ais_bench_flags import take_ais_bench_flags
 
 
@@ -41,13 +41,6 @@ class InferConfig:
     force: bool = False  # run again even when the result directory holds a finished run of the same inputs
 
 
-def _option(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise ValueError(text)
-    return key, value
-
-
 def parse_args(argv: Sequence[str]) -> InferConfig:
     p = Parser(prog="python -m infer", description=__doc__)
     p.add_argument("--model", "-m", "--om", required=True, type=Path,
@@ -70,7 +63,7 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
                    help="pure mode: keep iterating up to this many seconds until the median is stable")
     p.add_argument("--stable_ci", type=float, default=0.0,
                    help="pure mode: stop once the median's 95%% CI half-width is within this fraction")
-    p.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
+    p.add_argument("--option", action="append", type=parse_key_value, default=[], metavar="KEY=VALUE",
                    help="target option, e.g. engine=torch")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--display_all_summary", type=parse_bool, default=False)

@@ -21,7 +21,7 @@ from infer.loop import LoopResult, run_dataset, run_pure
 from infer.model_source import load_model
 from infer.readers import io_workers
 from infer.resume import unfinished
-from targets import get_target
+from targets import target_for_artifact
 
 
 def pick_batch_size(config: InferConfig, manifest: ConvertManifest, session) -> int:
@@ -65,8 +65,7 @@ def run(config: InferConfig) -> InferSummary:
         return run_multi_device(config)
     manifest, artifact = load_model(config.model, config.dym_batch)
     mismatch = preprocess_mismatch(config, manifest)
-    options = {**manifest.target_info.get("options", {}), **config.options}
-    target = get_target(manifest.target, **options)
+    target = target_for_artifact(manifest.target, manifest.target_info.get("options", {}), config.options)
     out_dir = result_dir(config)
     idle = target.idle_state(config.device)
     if idle.idle is False:
@@ -80,6 +79,7 @@ def run(config: InferConfig) -> InferSummary:
             write_out_of_memory(summary_file(config, out_dir), exc, manifest, artifact, config.device)
         raise
     summary.extra["device_idle"] = idle.to_dict()
+    summary.extra["target_options"] = target.resolved_options().record()
     if idle.idle is False:
         summary.extra["warning"] = "; ".join(w for w in (summary.extra.get("warning"), idle.warning()) if w)
     if out_dir is not None:

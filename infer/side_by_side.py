@@ -12,7 +12,6 @@ differs, `order` when the same five classes come in another order, `set` when th
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -64,10 +63,10 @@ def model_input(images: list[Path], recipe: dict, manifest: ConvertManifest) -> 
 def run_artifact(directory: Path, batch: np.ndarray, device: str) -> np.ndarray:
     """First output per image, the batch padded to a size the artifact takes."""
     from infer.model_source import load_model
-    from targets import get_target
+    from targets import target_for_artifact
 
     manifest, artifact = load_model(directory)
-    target = get_target(manifest.target, **manifest.target_info.get("options", {}))
+    target = target_for_artifact(manifest.target, manifest.target_info.get("options", {}))
     rows = []
     with target.open(artifact, manifest, device) as session:
         static = session.batch_sizes()

@@ -18,6 +18,8 @@ from harness.contracts import ConvertManifest, TensorSpec, numpy_dtype
 from harness.energy import EnergyMeter, UnavailableMeter
 from harness.errors import ContractError, TargetError
 from harness.vocabulary import Precision
+from targets.options import TargetOptions
+
 
 
 @dataclass
@@ -32,7 +34,8 @@ class BuildRequest:
     dynamic_batch: bool
     input: TensorSpec
     output: TensorSpec
-    options: dict = field(default_factory=dict)  # target-specific: engine, soc_version, workspace, ...
+    # Build options for this build only, over the target's own (Target.build_options): `key=value` settings.
+    options: dict = field(default_factory=dict)
     # Returns the PyTorch module with its weights loaded, for targets that build from PyTorch (torch engine).
     load_model: Callable[[], Any] | None = None
     preprocess: dict | None = None  # the preprocess manifest (as a dict) when given, e.g. for AIPP
@@ -203,9 +206,17 @@ class Target(ABC):
     # False: the target's own compiler applies the precision (atc --precision_mode), so convert hands
     # it the fp32 simplified ONNX for every precision instead of an fp16/int8 variant.
     precision_in_onnx: bool = True
+    options_class: type[TargetOptions] = TargetOptions  # the options it declares (targets/options.py)
 
     def __init__(self, **options: Any) -> None:
-        self.options = options
+        self.options = self.options_class.parse(options)
+
+    def resolved_options(self) -> TargetOptions:
+        """The options with what the target chose itself filled in (an engine picked by what is installed)."""
+        return self.options
+
+    def build_options(self, request: BuildRequest) -> TargetOptions:
+        return self.options.updated(request.options)
 
     @abstractmethod
     def build(self, request: BuildRequest) -> BuildResult:

@@ -63,7 +63,7 @@ def processes_on(text: str, npu: int, chip: int | None) -> list[dict]:
     return found
 
 
-def npu_idle_state(device: int, npu_id: str | None = None) -> IdleState:
+def npu_idle_state(device: int, npu_id: int | None = None) -> IdleState:
     try:
         npu_smi = require_tool("npu-smi", "install the Ascend driver")
         location = (int(npu_id), None) if npu_id is not None and str(npu_id).isdigit() else None

@@ -146,7 +146,7 @@ class AscendPowerMeter(SampledPowerMeter):
         return reading
 
 
-def ascend_energy_meter(device: int, npu_id: str | None = None) -> EnergyMeter:
+def ascend_energy_meter(device: int, npu_id: int | None = None) -> EnergyMeter:
     """The meter of one NPU; `npu_id` (infer --option npu_id=N, as ais_bench's --npu_id) overrides the
     NPU ID found for the device in `npu-smi info -m`."""
     try:

@@ -1,36 +1,42 @@
 """The Ascend target: ONNX -> OM with atc, run with aclruntime / ais_bench (or ONNX Runtime CANN EP).
 
-Options (`--option key=value` in convert/infer):
-  engine=om|ort-cann     OM through atc (default) or the ONNX in onnxruntime-cann
-  soc_version=Ascend310P3  atc --soc_version; detected from `npu-smi info` when not given
-  log=error              atc --log level (debug, info, warning, error, null)
-  precision_mode=...     a raw atc --precision_mode value (or v2:<value>) instead of the precision rule;
-                         convert.json and summary.json then carry the precision it really computes in
-  aipp=0                 do not insert AIPP even when the preprocess manifest is uint8
-  npu_id=N               the NPU ID whose power infer samples (default: the device's, from npu-smi info -m)
+Its options (`--option key=value`) are declared by AscendOptions; docs/ascend.md lists them.
 """
 from __future__ import annotations
 
 import functools
 import shlex
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.contracts import ConvertManifest, TensorSpec
-from harness.errors import InputError, ToolError
+from harness.errors import ToolError
 from harness.files import atomic_write_text, copy_atomic
 from harness.tools import run_tool
 from harness.vocabulary import Precision
 from targets.ascend import aipp, atc, cann, npu_smi, om_file, ort_cann, power
 from targets.base import BuildRequest, BuildResult, Session, Target
+from targets.options import BUILD, RUN, TargetOptions, option
 
 ENGINES = ("om", "ort-cann")
+ATC_LOG_LEVELS = ("debug", "info", "warning", "error", "null")
 ATC_TIMEOUT_S = 3600
 LOG_TAIL_LINES = 20
 
 
-def _flag(value) -> bool:
-    return str(value).strip().lower() not in ("0", "false", "no", "off", "")
+@dataclass(frozen=True)
+class AscendOptions(TargetOptions):
+    target = "ascend"
+    engine: str = option("om", "OM through atc, or the ONNX itself in onnxruntime-cann", BUILD, choices=ENGINES)
+    soc_version: str | None = option(None, "atc --soc_version, e.g. Ascend310P3 (default: from npu-smi info)",
+                                     BUILD)
+    log: str = option("error", "atc --log level", BUILD, choices=ATC_LOG_LEVELS)
+    precision_mode: str | None = option(None, "a raw atc --precision_mode value (or v2:<value>) instead of the "
+                                              "precision rule; the label says what it computes in", BUILD)
+    aipp: bool = option(True, "insert AIPP when the preprocess manifest is uint8; 0: never", BUILD)
+    npu_id: int | None = option(None, "the NPU ID whose power infer samples (default: the device's, from "
+                                      "npu-smi info -m)", RUN, minimum=0)
 
 
 class AscendTarget(Target):
@@ -39,18 +45,14 @@ class AscendTarget(Target):
     precisions = (Precision.FP32, Precision.FP16)
     artifact_suffix = ".om"
     precision_in_onnx = False  # atc applies --precision_mode to the fp32 ONNX, as the ModelZoo flow does
-
-    def _engine(self, options: dict) -> str:
-        engine = str(options.get("engine", "om"))
-        if engine not in ENGINES:
-            raise InputError(f"unknown ascend engine {engine!r}; choose one of {', '.join(ENGINES)}")
-        return engine
+    options_class = AscendOptions
+    options: AscendOptions
 
     # ---- build ---------------------------------------------------------------------------------
     def build(self, request: BuildRequest) -> BuildResult:
-        options = {**self.options, **request.options}
+        options = self.build_options(request)
         self.check_precision(request.precision)
-        if self._engine(options) == "ort-cann":
+        if options.engine == "ort-cann":
             return self._build_ort_cann(request)
         atc_path = cann.require_atc()
         soc = self._soc_version(options)
@@ -63,8 +65,8 @@ class AscendTarget(Target):
             onnx=Path(request.onnx).resolve(), output=out_dir.resolve() / base,
             input_name=request.input.name, sample_shape=tuple(request.input.sample_shape),
             batch_sizes=gears, soc_version=soc,
-            precision_args=atc.precision_args(request.precision, supports_v2, options.get("precision_mode")),
-            aipp_config=aipp_path.resolve() if aipp_path else None, log=str(options.get("log", "error")))
+            precision_args=atc.precision_args(request.precision, supports_v2, options.precision_mode),
+            aipp_config=aipp_path.resolve() if aipp_path else None, log=options.log)
         argv = atc.build_atc_argv(config, atc=atc_path)
         om, tail = self._run_atc(argv, out_dir, base)
         om_file.secure(om)
@@ -76,14 +78,15 @@ class AscendTarget(Target):
                 "aipp": aipp_path.name if aipp_path else None, "input": vars(input_spec)}
         return BuildResult(artifact=om, info=info)
 
-    def _soc_version(self, options: dict) -> str:
-        given = options.get("soc_version")
-        if given:
-            return npu_smi.normalize_soc_version(str(given))
+    @staticmethod
+    def _soc_version(options: AscendOptions) -> str:
+        if options.soc_version:
+            return npu_smi.normalize_soc_version(options.soc_version)
         return npu_smi.detect_soc_version()
 
-    def _aipp(self, request: BuildRequest, options: dict, path: Path):
-        if not aipp.wants_aipp(request.preprocess) or not _flag(options.get("aipp", "1")):
+    @staticmethod
+    def _aipp(request: BuildRequest, options: AscendOptions, path: Path):
+        if not aipp.wants_aipp(request.preprocess) or not options.aipp:
             return None, None
         chw = tuple(int(d) for d in request.input.sample_shape)
         return aipp.write_aipp_config(path, request.preprocess, chw), path
@@ -135,18 +138,17 @@ class AscendTarget(Target):
             extra = {k: info[k] for k in kept if k in info}
             session = AscendSession(artifact, device, gears=gears, expected=expected, extra_info=extra)
         session.use_energy_meter(functools.partial(power.ascend_energy_meter, device_index(device),
-                                                   self.options.get("npu_id")))
+                                                   self.options.npu_id))
         return session
 
     def idle_state(self, device: str):
         from targets.ascend.idle import npu_idle_state
 
-        return npu_idle_state(int(device) if str(device).isdigit() else 0, self.options.get("npu_id"))
+        return npu_idle_state(int(device) if str(device).isdigit() else 0, self.options.npu_id)
 
     def versions(self) -> dict:
         """CANN version and which precision flag its atc takes: both change what atc builds."""
-        options = dict(self.options)
-        if options.get("engine") == "ort-cann":
+        if self.options.engine == "ort-cann":
             return {"engine": "ort-cann"}
         versions = {"cann": cann.cann_version()}
         atc_path = shutil.which("atc")

@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.deps import require
-from harness.errors import InputError, TargetError
+from harness.errors import TargetError
 from harness.files import atomic_output, copy_atomic
 from harness.onnx_meta import ort_tensor_spec
 from harness.perf import usable_cores
 from harness.vocabulary import Precision
 from targets.base import BatchTiming, BuildRequest, BuildResult, SyncSession, Target
+from targets.options import RUN, TargetOptions, option
 
 def _ort():
     return require("onnxruntime")
@@ -22,6 +24,13 @@ def _ort():
 def optimized_cache_path(artifact: Path) -> Path:
     """ORT's offline-optimized graph is specific to the ORT version and this CPU; the name says so."""
     return artifact.with_name(f"{artifact.stem}.ort{_ort().__version__}.opt.onnx")
+
+
+@dataclass(frozen=True)
+class CpuOptions(TargetOptions):
+    target = "cpu"
+    threads: int | None = option(None, "ONNX Runtime's intra-op threads (default: every usable core)", RUN,
+                                 minimum=1)
 
 
 X64_QUANT_PRECISION = "session.x64quantprecision"
@@ -104,6 +113,7 @@ class CpuTarget(Target):
     name = "cpu"
     precisions = (Precision.FP32, Precision.INT8)
     artifact_suffix = ".cpu.onnx"
+    options_class = CpuOptions
 
     def check_precision(self, precision: str) -> None:
         if precision == Precision.FP16:
@@ -126,18 +136,9 @@ class CpuTarget(Target):
     def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> CpuSession:
         from targets.cpu.rapl import cpu_energy_meter
 
-        session = CpuSession(Path(artifact), threads=self._threads())
+        session = CpuSession(Path(artifact), threads=self.options.threads)
         session.use_energy_meter(cpu_energy_meter)
         return session
-
-    def _threads(self) -> int | None:
-        """`--option threads=N`: ONNX Runtime's intra-op threads (default: every usable core)."""
-        value = self.options.get("threads")
-        if value is None:
-            return None
-        if not str(value).isdigit() or int(value) < 1:
-            raise InputError(f"--option threads={value}: give a whole number of threads, 1 or more")
-        return int(value)
 
     def idle_state(self, device: str):
         from harness.idle import cpu_idle_state

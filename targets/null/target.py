@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from harness.contracts import ConvertManifest, TensorSpec, numpy_dtype
-from harness.errors import DeviceOutOfMemory, InputError
+from harness.errors import DeviceOutOfMemory
 from harness.vocabulary import PRECISIONS
 from targets.base import BatchTiming, BuildRequest, BuildResult, Session, Target
+from targets.options import RUN, TargetOptions, option
+
+
+@dataclass(frozen=True)
+class NullOptions(TargetOptions):
+    target = "null"
+    compute_ms: float = option(0.0, "emulated device time per batch in milliseconds (0: none)", RUN, minimum=0)
+    memory_mib: float | None = option(None, "emulated device memory in MiB: larger batches fail as out of memory",
+                                      RUN, above=0)
 
 
 class NullSession(Session):
@@ -81,6 +91,7 @@ class NullTarget(Target):
     name = "null"
     precisions = PRECISIONS
     artifact_suffix = ".null.onnx"
+    options_class = NullOptions
 
     def build(self, request: BuildRequest) -> BuildResult:
         artifact = Path(request.out_dir) / f"{request.model}{self.artifact_suffix}"
@@ -88,25 +99,4 @@ class NullTarget(Target):
         return BuildResult(artifact=artifact, info={"engine": "null"})
 
     def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> NullSession:
-        value = self.options.get("compute_ms", 0.0)
-        try:
-            compute_ms = float(value)
-        except ValueError:
-            compute_ms = -1.0
-        if not compute_ms >= 0:
-            raise InputError(f"null target option compute_ms={value}: give the emulated device time per "
-                             "batch in milliseconds, 0 or more")
-        return NullSession(manifest, compute_ms, self._memory_mib())
-
-    def _memory_mib(self) -> float | None:
-        value = self.options.get("memory_mib")
-        if value is None:
-            return None
-        try:
-            memory = float(value)
-        except ValueError:
-            memory = 0.0
-        if not memory > 0:
-            raise InputError(f"null target option memory_mib={value}: give the emulated device memory in MiB, "
-                             "more than 0")
-        return memory
+        return NullSession(manifest, self.options.compute_ms, self.options.memory_mib)

@@ -1,62 +1,31 @@
-"""Options of the nvidia target (given as `key=value` strings on the command line) and the engine choice."""
+"""Options of the nvidia target (declared as targets/options.py describes), its engine choice and precision label."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
-from harness.errors import InputError
 from harness.vocabulary import Precision, PrecisionLabel
+from targets.nvidia.variants import VARIANTS
+from targets.options import BUILD, RUN, TargetOptions, option
 
 ENGINES = ("tensorrt", "torch")
-TRUE_WORDS = ("1", "true", "yes", "on")
-FALSE_WORDS = ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
-class NvidiaOptions:
-    engine: str | None = None  # tensorrt | torch; None: tensorrt when it imports, else torch
-    workspace_mib: int = 4096  # TensorRT builder workspace pool limit
-    opt_batch: int | None = None  # the batch size a dynamic profile is tuned for (default: its max)
-    allow_other_gpu: bool = False  # run a plan built on another GPU model of the same architecture
-    cuda_graphs: bool = True  # capture one CUDA graph per batch size (falls back to plain launches)
-    variant: str | None = None  # torch engine variant (targets/nvidia/variants.py); None: the default
-    in_flight: int = 3  # batches a session keeps in flight (pinned host and device buffer sets)
-    tf32: bool = True  # torch engine: TF32 matmul/conv for fp32 (tf32=0: strict fp32)
-
-    @classmethod
-    def parse(cls, options: dict[str, Any]) -> "NvidiaOptions":
-        known = {f.name: f for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, raw in options.items():
-            if key not in known:
-                raise InputError(f"unknown nvidia target option {key!r}; known: {', '.join(sorted(known))}")
-            values[key] = _coerce(key, raw, cls.__dataclass_fields__[key].default)
-        parsed = cls(**values)
-        if parsed.engine is not None and parsed.engine not in ENGINES:
-            raise InputError(f"engine={parsed.engine!r}: choose one of {', '.join(ENGINES)}")
-        if parsed.in_flight < 1:
-            raise InputError("in_flight must be at least 1")
-        return parsed
-
-
-def _coerce(key: str, raw: Any, default: Any) -> Any:
-    if raw is None or not isinstance(raw, str):
-        return raw
-    text = raw.strip()
-    if isinstance(default, bool):
-        if text.lower() in TRUE_WORDS:
-            return True
-        if text.lower() in FALSE_WORDS:
-            return False
-        raise InputError(f"{key}={raw!r}: expected 1/0 or true/false")
-    if isinstance(default, int) or key == "opt_batch":
-        if text.lower() in ("", "none"):
-            return None
-        try:
-            return int(text)
-        except ValueError:
-            raise InputError(f"{key}={raw!r}: expected an integer") from None
-    return text or None
+class NvidiaOptions(TargetOptions):
+    target = "nvidia"
+    engine: str | None = option(None, "which engine builds the artifact (default: tensorrt when it imports, "
+                                      "else torch)", BUILD, choices=ENGINES)
+    workspace_mib: int = option(4096, "TensorRT builder workspace pool limit", BUILD, minimum=1)
+    opt_batch: int | None = option(None, "batch size a dynamic TensorRT profile is tuned for (default: the "
+                                         "largest)", BUILD, minimum=1)
+    allow_other_gpu: bool = option(False, "run a plan built on another GPU model of the same compute capability",
+                                   RUN)
+    cuda_graphs: bool = option(True, "one CUDA graph per batch size; 0 launches plainly", RUN)
+    variant: str | None = option(None, "torch engine: how the program runs (default: inductor)", RUN,
+                                 choices=tuple(VARIANTS))
+    in_flight: int = option(3, "batches a session keeps in flight (sets of pinned host + device buffers)", RUN,
+                            minimum=1)
+    tf32: bool = option(True, "torch engine: TF32 matmul/conv for fp32 (0: strict fp32, labelled so)", RUN)
 
 
 TF32_LABEL = PrecisionLabel.FP32_TF32

@@ -5,6 +5,7 @@ streams with events, one CUDA graph per batch size. Option engine=tensorrt|torch
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -23,19 +24,24 @@ class NvidiaTarget(Target):
     name = "nvidia"
     opset = 17
     precisions = PRECISIONS
+    options_class = NvidiaOptions
+    options: NvidiaOptions
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
-        self.settings = NvidiaOptions.parse(options)
-        self.engine = choose_engine(self.settings.engine)
+        self.engine = choose_engine(self.options.engine)
         self.artifact_suffix = SUFFIXES[self.engine]
         # The torch engine casts the PyTorch program itself; an fp16 / Q/DQ ONNX is for TensorRT only.
         self.precision_in_onnx = self.engine == "tensorrt"
 
+    def resolved_options(self) -> NvidiaOptions:
+        return dataclasses.replace(self.options, engine=self.engine)
+
     # ---- build ---------------------------------------------------------------------------------
     def build(self, request: BuildRequest) -> BuildResult:
         self.check_precision(request.precision)
-        profile = plans.batch_profile(request.batch_sizes, request.dynamic_batch, self.settings.opt_batch)
+        settings = self.build_options(request)
+        profile = plans.batch_profile(request.batch_sizes, request.dynamic_batch, settings.opt_batch)
         out_dir = Path(request.out_dir)
         if self.engine == "torch":
             from targets.nvidia.torch_build import build_torch_artifact
@@ -43,12 +49,12 @@ class NvidiaTarget(Target):
             artifact = out_dir / plans.torch_artifact_filename(request.model, request.precision, profile)
             info = build_torch_artifact(request, profile, artifact)
         else:
-            artifact, info = self._build_tensorrt(request, profile, out_dir)
-        info["options"] = {"engine": self.engine}
+            artifact, info = self._build_tensorrt(request, profile, out_dir, settings.workspace_mib)
         info["batch_profile"] = profile.to_dict()
         return BuildResult(artifact=artifact, info=info)
 
-    def _build_tensorrt(self, request: BuildRequest, profile: plans.BatchProfile, out_dir: Path):
+    def _build_tensorrt(self, request: BuildRequest, profile: plans.BatchProfile, out_dir: Path,
+                        workspace_mib: int):
         from targets.nvidia.device import cuda_device, gpu_identity
         from targets.nvidia.onnx_facts import inspect_onnx
         from targets.nvidia.trt_build import build_engine, import_tensorrt
@@ -60,7 +66,7 @@ class NvidiaTarget(Target):
         artifact = out_dir / plans.engine_filename(request.model, request.precision, profile, trt_version, cc)
         cache = out_dir / plans.timing_cache_filename(request.model, trt_version, cc)
         info = build_engine(Path(request.onnx), artifact, cache, plan, profile, request.input,
-                            self.settings.workspace_mib)
+                            workspace_mib)
         write_meta(artifact, {"engine": "tensorrt", "tensorrt": trt_version, "model": request.model,
                               "precision": request.precision, "batch_profile": profile.to_dict(),
                               "gpu": {"name": gpu["gpu_name"], "compute_capability": cc},
@@ -76,9 +82,9 @@ class NvidiaTarget(Target):
         artifact = Path(artifact)
         meta = read_meta(artifact)
         engine = meta.get("engine")
-        if self.settings.engine and self.settings.engine != engine:
-            raise TargetError(f"{artifact.name} is a {engine} artifact, engine={self.settings.engine} was asked "
-                              f"for; convert again with engine={self.settings.engine} or drop the option")
+        if self.options.engine and self.options.engine != engine:
+            raise TargetError(f"{artifact.name} is a {engine} artifact, engine={self.options.engine} was asked "
+                              f"for; convert again with engine={self.options.engine} or drop the option")
         torch_device = cuda_device(device)
         profile = plans.BatchProfile.from_dict(meta["batch_profile"])
         sample_shape = manifest.input.sample_shape
@@ -89,7 +95,7 @@ class NvidiaTarget(Target):
         else:
             raise TargetError(f"{artifact.name}: unknown engine {engine!r} in its description; rerun convert")
         session = CudaPipelineSession(runner, torch_device, manifest.input, [manifest.output], profile,
-                                      cuda_graphs=self.settings.cuda_graphs, in_flight=self.settings.in_flight,
+                                      cuda_graphs=self.options.cuda_graphs, in_flight=self.options.in_flight,
                                       info={"artifact": artifact.name, "precision": meta.get("precision"),
                                             **self._tensorrt_precision(meta)})
         session.use_energy_meter(functools.partial(gpu_energy_meter, torch_device.index))
@@ -99,7 +105,7 @@ class NvidiaTarget(Target):
         """TensorRT builds fp32 with TF32 allowed (its builder default): the label says so."""
         if meta.get("engine") != "tensorrt":
             return {}
-        if not self.settings.tf32:
+        if not self.options.tf32:
             raise TargetError("tf32=0 is applied by the torch engine; a TensorRT engine computes fp32 as it was "
                               "built (TF32 allowed); use engine=torch for strict fp32")
         capability = (meta.get("gpu") or {}).get("compute_capability")
@@ -111,7 +117,7 @@ class NvidiaTarget(Target):
         from targets.nvidia.trt_build import import_tensorrt
 
         here = {"tensorrt": import_tensorrt().__version__, **gpu_identity(torch_device.index)}
-        check_tensorrt_engine(meta, here, artifact, self.settings.allow_other_gpu)
+        check_tensorrt_engine(meta, here, artifact, self.options.allow_other_gpu)
         return TrtRunner(artifact, torch_device, sample_shape)
 
     def _torch_runner(self, artifact, meta, torch_device, manifest, sample_shape):
@@ -122,8 +128,8 @@ class NvidiaTarget(Target):
         check_torch_artifact(meta, import_torch().__version__, artifact)
         precision = meta.get("precision", manifest.precision)
         recorded = (manifest.hashes.get("files", {}).get(manifest.artifact) or {}).get("sha256")
-        return TorchRunner(artifact, torch_device, precision, resolve_variant(self.settings.variant), sample_shape,
-                           manifest.input.dtype, recorded, tf32=self.settings.tf32)
+        return TorchRunner(artifact, torch_device, precision, resolve_variant(self.options.variant), sample_shape,
+                           manifest.input.dtype, recorded, tf32=self.options.tf32)
 
     # ---- identity ------------------------------------------------------------------------------
     def idle_state(self, device: str):

@@ -64,7 +64,7 @@ def test_soc_atc_does_not_know(ascend_sim, onnx_path, tmp_path):
 
 
 def test_unknown_engine_and_precision(ascend_sim, onnx_path, tmp_path):
-    _raises(InputError, "unknown ascend engine 'tensorrt'", get_target("ascend").build,
+    _raises(InputError, "ascend target option engine=tensorrt: choose one of om, ort-cann", get_target("ascend").build,
             build_request(onnx_path, tmp_path / "out", engine="tensorrt"))
     _raises(TargetError, "cannot run precision 'int8'", get_target("ascend").build,
             build_request(onnx_path, tmp_path / "out", precision="int8"))

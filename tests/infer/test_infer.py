@@ -81,7 +81,9 @@ def test_cpu_threads_option_sets_the_session_threads(model_dir, tmp_path):
     proc = run_cli("-m", "infer", "--model", str(model_dir), "--loop", "2", "--option", "threads=1", "--output",
                    str(tmp_path / "res"), "--output_dirname", "one")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(run_summary_path(tmp_path / "res" / "one").read_text())["engine"]["threads"] == 1
+    summary = json.loads(run_summary_path(tmp_path / "res" / "one").read_text())
+    assert summary["engine"]["threads"] == 1
+    assert summary["extra"]["target_options"] == {"build": {}, "run": {"threads": 1}}
     for bad in ("x", "0"):
         assert_one_line_error(run_cli("-m", "infer", "--model", str(model_dir), "--option", f"threads={bad}"),
                               f"threads={bad}", "whole number")

@@ -72,7 +72,7 @@ def test_options_parse_from_command_line_strings():
         NvidiaOptions.parse({"device": "1"})
     with pytest.raises(InputError, match="choose one of tensorrt, torch"):
         NvidiaOptions.parse({"engine": "onnxruntime"})
-    with pytest.raises(InputError, match="expected an integer"):
+    with pytest.raises(InputError, match="workspace_mib=lots: give a whole number"):
         NvidiaOptions.parse({"workspace_mib": "lots"})
 
 

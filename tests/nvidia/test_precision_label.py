@@ -30,7 +30,7 @@ def runner(tmp_path, monkeypatch, capability, **kwargs):
 def test_tf32_option_parses_and_defaults_on():
     assert NvidiaOptions.parse({}).tf32 is True
     assert NvidiaOptions.parse({"tf32": "0"}).tf32 is False
-    assert get_target("nvidia", engine="torch", tf32="0").settings.tf32 is False
+    assert get_target("nvidia", engine="torch", tf32="0").options.tf32 is False
 
 
 def test_fp32_on_an_ampere_or_later_gpu_is_labelled_tf32(tmp_path, monkeypatch):
