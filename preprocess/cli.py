@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.cli import Parser
-from preprocess.presets import INTERPOLATIONS, PRESETS
-from preprocess.transform import BYTES_PER_PIXEL_BOUND, DEFAULT_MAX_PIXELS
+from tasks.classification.presets import INTERPOLATIONS, PRESETS
+from preprocess.decode import BYTES_PER_PIXEL_BOUND, DEFAULT_MAX_PIXELS
 
 
 @dataclass

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from harness.errors import ContractError, InputError
+from tasks.classification.scoring import top_k
 
 CHUNK_ROWS = 2048  # samples stacked at once; bounds memory for 50 000 x 1000 outputs
 TOP_K = 5
@@ -118,7 +119,7 @@ def _chunk_metrics(stems: list[str], a: np.ndarray, b: np.ndarray) -> list[dict]
     cosine = _cosine(a, b)
     top1_a, top1_b = a.argmax(axis=1), b.argmax(axis=1)
     k = min(TOP_K, a.shape[1])
-    top_a, top_b = _top_k(a, k), _top_k(b, k)
+    top_a, top_b = top_k(a, k), top_k(b, k)
     rows = []
     for i, stem in enumerate(stems):
         overlap = len(set(top_a[i].tolist()) & set(top_b[i].tolist())) / k
@@ -136,10 +137,6 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         cosine = np.where(norm_a * norm_b > 0, dot / (norm_a * norm_b), 0.0)
     return np.where(both_zero, 1.0, np.clip(cosine, -1.0, 1.0))
-
-
-def _top_k(x: np.ndarray, k: int) -> np.ndarray:
-    return np.argsort(-x, axis=1, kind="stable")[:, :k]
 
 
 def aggregate(rows: list[dict]) -> dict:

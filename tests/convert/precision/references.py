@@ -1,5 +1,5 @@
 """Independent references for the precision tests: the EfficientNet-Lite0 recipe in numpy + PIL,
-model exports straight from timm, top-k scoring and tiny ONNX models. Nothing here imports convert.precision."""
+model exports straight from timm and tiny ONNX models. Nothing here imports convert.precision."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -56,11 +56,6 @@ def load_batch(directory: Path, stems: list[str]) -> np.ndarray:
 def read_labels(path: Path) -> dict[str, int]:
     pairs = (line.split() for line in path.read_text().splitlines() if line.strip())
     return {name.split(".")[0]: int(index) for name, index in pairs}
-
-
-def topk_accuracy(logits: np.ndarray, truth: np.ndarray, k: int) -> float:
-    top = np.argsort(-logits, axis=1)[:, :k]
-    return 100.0 * float((top == truth[:, None]).any(axis=1).mean())
 
 
 def _timm():

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.convert.precision.references import CALIBRATION_COUNT, CALIBRATION_METHOD, load_batch, topk_accuracy
+from tasks.classification.scoring import top_k_accuracy
+from tests.convert.precision.references import CALIBRATION_COUNT, CALIBRATION_METHOD, load_batch
 
 MAX_TOP1_DROP = 1.5  # points, the acceptance bound
 MAX_TOP5_DROP = 1.5
@@ -40,7 +41,8 @@ def scored(efficientnet_fp32, efficientnet_int8, imagenet_bins, labels) -> dict:
     result = {"images": len(held_out)}
     for precision, path in (("fp32", efficientnet_fp32), ("int8", efficientnet_int8[0])):
         logits = cpu_target_logits(path, precision, directory, held_out)
-        result[precision] = {"top1": topk_accuracy(logits, truth, 1), "top5": topk_accuracy(logits, truth, 5)}
+        result[precision] = {"top1": 100.0 * top_k_accuracy(logits, truth, 1),
+                             "top5": 100.0 * top_k_accuracy(logits, truth, 5)}
     print(f"\nefficientnet_lite0 on {len(held_out)} held-out images: fp32 {result['fp32']}, int8 "
           f"({CALIBRATION_METHOD}, {CALIBRATION_COUNT} images) {result['int8']}")
     return result

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from postprocess.metrics import classification_metrics
+from tasks.classification.metrics import classification_metrics
 from tests.conftest import run_cli
 from tests.postprocess.test_postprocess import scores, write_txt
 

@@ -1,4 +1,4 @@
-"""Decode one image and apply a recipe: the ModelZoo formula, kept in float32 like the original."""
+"""Decode one image file to RGB pixels, bounded and with clear errors: the first step of every task's transform."""
 from __future__ import annotations
 
 import warnings
@@ -13,9 +13,6 @@ from harness.errors import InputError
 # and a worker holds the decoded image and its RGB copy, so at most about 8 bytes per pixel.
 DEFAULT_MAX_PIXELS = 89_478_485
 BYTES_PER_PIXEL_BOUND = 8
-
-_RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
-             "lanczos": Image.LANCZOS, "box": Image.BOX, "hamming": Image.HAMMING}
 
 
 def too_large(path: Path, width: int, height: int, max_pixels: int) -> InputError:
@@ -56,41 +53,3 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     np.floor_divide(values, 256, out=values)  # equals trunc(v / 256) for v >= 0; v < 0 clips to 0 either way
     np.clip(values, 0, 255, out=values)
     return Image.fromarray(values.astype(np.uint8))
-
-
-def resize_shorter(img: Image.Image, size: int, interpolation: str) -> Image.Image:
-    """Shorter side to `size`, the other side truncated as int(size * long / short); upscales small images."""
-    width, height = img.size
-    if (width <= height and width == size) or (height <= width and height == size):
-        return img
-    if width < height:
-        new = (size, int(size * height / width))
-    else:
-        new = (int(size * width / height), size)
-    return img.resize(new, _RESAMPLE[interpolation])
-
-
-def center_crop(img: Image.Image, size: int) -> Image.Image:
-    """Crop offsets rounded like the ModelZoo scripts; a crop larger than the image pads with black."""
-    width, height = img.size
-    top = int(round((height - size) / 2.0))
-    left = int(round((width - size) / 2.0))
-    return img.crop((left, top, left + size, top + size))
-
-
-def to_tensor(img: Image.Image, recipe: dict) -> np.ndarray:
-    """float32 CHW normalised, or uint8 HWC for on-chip (AIPP) normalisation."""
-    if recipe["layout"] == "HWC":
-        return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
-    arr = np.array(img, dtype=np.float32).transpose(2, 0, 1)
-    arr = arr / 255.0
-    arr -= np.array(recipe["mean"], dtype=np.float32)[:, None, None]
-    arr /= np.array(recipe["std"], dtype=np.float32)[:, None, None]
-    return np.ascontiguousarray(arr)
-
-
-def preprocess_image(path: Path, recipe: dict, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    img = load_rgb(path, max_pixels)
-    img = resize_shorter(img, int(recipe["resize"]), recipe["interpolation"])
-    img = center_crop(img, int(recipe["input_size"]))
-    return to_tensor(img, recipe)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from preprocess.presets import resolve_recipe
+from tasks.classification.presets import resolve_recipe
 
 
 def timm_reference(arch: str) -> dict:

@@ -1,4 +1,6 @@
-"""Checks on what postprocess reads that would otherwise surface as a numpy error or a silent miss."""
+"""The classification output contract: one output of N class scores per input (logits or probabilities);
+N = 1001 means index 0 is a background class (TensorFlow-slim models), so label i is class i + 1.
+The checks here turn a broken contract into one clear line instead of a numpy error or a silent miss."""
 from __future__ import annotations
 
 from collections import Counter
@@ -8,6 +10,16 @@ import numpy as np
 
 from harness.errors import InputError
 from harness.outputs import output_files
+from tasks.base import OutputContract
+
+OUTPUTS = OutputContract(names=("logits",), meaning="one row of N class scores per input; N = 1001: index 0 is "
+                                                    "the background class")
+BACKGROUND_FIRST_CLASSES = 1001
+
+
+def class_offset(n_classes: int) -> int:
+    """1 for 1001-class outputs, whose index 0 is the background class; else 0."""
+    return 1 if n_classes == BACKGROUND_FIRST_CLASSES else 0
 
 
 def check_same_length(outputs: dict[str, np.ndarray], result_dir: Path) -> None:
@@ -26,7 +38,7 @@ def report_labels_outside(labels: dict[str, int], scored_stems: list[str], n_cla
                           label_file: Path) -> list[str]:
     """Labels no class of the model can match (counted as misses): a warning naming the label file.
     A 1001-class model's class 0 is the background, so label i is its class i + 1 (as in score())."""
-    offset = 1 if n_classes == 1001 else 0
+    offset = class_offset(n_classes)
     outside = [stem for stem in scored_stems if not 0 <= labels[stem] + offset < n_classes]
     if outside:
         print(f"postprocess: warning: {label_file}: {len(outside)} labels outside the model's {n_classes - offset} "
