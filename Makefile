@@ -154,7 +154,7 @@ FP32_ONNX     := $(WORK)/models/$(MODEL)/cpu-fp32-$(BATCHTAG)/$(MODEL).sim.onnx
 CALIB_SWEEP   := $(WORK)/calib-sweep/$(MODEL)-$(DATANAME)
 
 calib-sweep: $(SETUP)
-	$(PYTHON) bench/calib_sweep.py --onnx $(FP32_ONNX) --data $(PREP) --labels $(LABELS) --model $(MODEL) \
+	$(PYTHON) -m convert.calib_sweep --onnx $(FP32_ONNX) --data $(PREP) --labels $(LABELS) --model $(MODEL) \
 	  --counts $(CALIB_COUNTS) --methods $(CALIB_METHODS) --work $(CALIB_SWEEP) --out $(CALIB_SWEEP)/calib_sweep.json
 
 bench-precision: $(SETUP)

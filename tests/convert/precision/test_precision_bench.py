@@ -35,7 +35,7 @@ def test_precision_cpu_prints_the_three_variants_side_by_side(tmp_path, capsys):
 
 
 def test_calib_sweep_scores_every_count_on_the_same_held_out_images(tmp_path):
-    from bench.calib_sweep import main
+    from convert.calib_sweep import main
 
     params = tiny_conv_onnx(tmp_path / "tiny.onnx")
     data = images(60, seed=2)
@@ -68,7 +68,7 @@ def test_calib_sweep_scores_every_count_on_the_same_held_out_images(tmp_path):
 
 
 def test_calib_sweep_refuses_a_count_that_leaves_nothing_to_score(tmp_path, capsys):
-    from bench.calib_sweep import main
+    from convert.calib_sweep import main
 
     tiny_conv_onnx(tmp_path / "tiny.onnx")
     directory = write_bin_dir(images(10, seed=2), tmp_path / "bins")

@@ -1,6 +1,6 @@
 """int8 accuracy per calibration count (and method) on the CPU target; writes calib_sweep.json.
 
-    python bench/calib_sweep.py --onnx work/efficientnet_lite0/efficientnet_lite0.sim.onnx \
+    python -m convert.calib_sweep --onnx work/efficientnet_lite0/efficientnet_lite0.sim.onnx \
         --data work/efficientnet_lite0/bins --labels ../shared/data/imagenet-sample/val_label.txt \
         --counts 50 100 200 500 --out report/out/calib_sweep.json
 
@@ -17,15 +17,14 @@ import hashlib
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from harness.files import sha256_file, write_json  # noqa: E402
+from harness.cli import Parser, main_wrapper
+from harness.files import sha256_file, write_json
 
 TOPK = 5
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m convert.calib_sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--onnx", type=Path, required=True, help="the fp32 ONNX (the simplified one from convert)")
     p.add_argument("--data", type=Path, required=True, help="preprocess output directory to score on")
     p.add_argument("--calib", type=Path, default=None, help="calibration directory (default: --data)")
@@ -60,6 +59,7 @@ def score(model: Path, data: Path, stems: list[str], labels: dict[str, int], bat
 
     from convert.calibration import CalibrationSet, read_manifest
     from targets.cpu.target import CpuSession
+    from tasks.classification.scoring import rank_of, top_k
 
     manifest = read_manifest(data)
     files = CalibrationSet(data, tuple(data / f"{s}.bin" for s in stems), tuple(manifest.shape), manifest.dtype)
@@ -68,10 +68,9 @@ def score(model: Path, data: Path, stems: list[str], labels: dict[str, int], bat
     with CpuSession(model) as session:
         for start in range(0, len(stems), batch):
             logits = session.run(files.load(start, start + batch))[0]
-            top = np.argsort(-logits, axis=1)[:, :TOPK]
-            want = truth[start:start + batch, None]
-            hits1 += int((top[:, 0:1] == want).sum())
-            hits5 += int((top == want).any(axis=1).sum())
+            rank = rank_of(top_k(logits, TOPK), truth[start:start + batch])
+            hits1 += int((rank == 0).sum())
+            hits5 += int((rank >= 0).sum())
     return 100.0 * hits1 / len(stems), 100.0 * hits5 / len(stems)
 
 
@@ -89,7 +88,7 @@ def int8_model(args: argparse.Namespace, count: int, method: str) -> Path:
 
 
 def sweep(args: argparse.Namespace) -> list[dict]:
-    from postprocess.labels import read_labels
+    from tasks.classification.labels import read_labels
 
     labels = read_labels(args.labels)
     stems = scored_stems(args, labels)
@@ -114,17 +113,14 @@ def sweep_document(args: argparse.Namespace, rows: list[dict]) -> dict:
     return {"kind": "harness.calib_sweep", "model": model, "onnx": str(args.onnx), "rows": rows}
 
 
-def main(argv=None) -> int:
-    from harness.errors import HarnessError
-
-    args = parse_args(argv)
-    try:
-        sweep(args)
-    except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+def run(args: argparse.Namespace) -> list[dict]:
+    rows = sweep(args)
     print(f"wrote {args.out}")
-    return 0
+    return rows
+
+
+def main(argv=None) -> int:
+    return main_wrapper(parse_args, run, argv)
 
 
 if __name__ == "__main__":
