@@ -50,8 +50,6 @@ def out_of_memory_as_error(torch: Any, device: Any, batch: int) -> Iterator[None
 class BackendFlags:
     """cuDNN/TF32 switches are process-wide: set them for the session, put them back on close."""
 
-    NAMES = ("cudnn.benchmark", "cudnn.allow_tf32", "cuda.matmul.allow_tf32")
-
     def __init__(self, torch: Any, wanted: dict) -> None:
         self._torch = torch
         self._saved = {name: self._get(name) for name in wanted}
