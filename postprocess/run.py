@@ -3,7 +3,6 @@ exact ModelZoo format) plus a details JSON."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from harness.contracts import InferSummary, read_run_summary
 from harness.files import atomic_write_text, write_json
