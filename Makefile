@@ -38,7 +38,7 @@ TF_VENV   ?= .venv-tf
 TF_PYTHON ?= $(TF_VENV)/bin/python
 TF_SETUP  := $(if $(SETUP),$(if $(filter $(TF_VENV)/bin/python,$(TF_PYTHON)),$(TF_VENV)/.installed,),)
 
-# ASCEND_SIM=1 runs TARGET=ascend against the simulated atc/npu-smi/aclruntime in tests/ascend/sim under
+# ASCEND_SIM=1 runs TARGET=ascend against the simulated atc/npu-smi/aclruntime in targets/ascend/sim under
 # Huawei's real ais_bench front end from ../shared/upstream (ASCEND_SIM_API=2025 or 2023 picks the
 # generation); no Ascend hardware needed, see docs/ascend.md. The fake tools run under the first python3 on PATH.
 ASCEND_SIM ?=
@@ -46,9 +46,9 @@ ASCEND_SIM_API ?= 2025
 AIS_BENCH_TREE := $(abspath $(CURDIR)/../shared/upstream/ais_bench/$(if $(filter 2023,$(ASCEND_SIM_API)),2023-03,2025-12))
 ifneq ($(ASCEND_SIM),)
 export ASCEND_SIM_API
-export PATH := $(CURDIR)/tests/ascend/sim/bin:$(abspath $(dir $(PYTHON))):$(PATH)
-export PYTHONPATH := $(CURDIR)/tests/ascend/sim:$(AIS_BENCH_TREE)$(if $(PYTHONPATH),:$(PYTHONPATH))
-export ASCEND_TOOLKIT_HOME ?= $(CURDIR)/tests/ascend/sim
+export PATH := $(CURDIR)/targets/ascend/sim/bin:$(abspath $(dir $(PYTHON))):$(PATH)
+export PYTHONPATH := $(CURDIR)/targets/ascend/sim:$(AIS_BENCH_TREE)$(if $(PYTHONPATH),:$(PYTHONPATH))
+export ASCEND_TOOLKIT_HOME ?= $(CURDIR)/targets/ascend/sim
 endif
 
 DATANAME  := $(notdir $(abspath $(DATA)))
@@ -160,7 +160,7 @@ FP32_ONNX     := $(WORK)/models/$(MODEL)/cpu-fp32-$(BATCHTAG)/$(MODEL).sim.onnx
 CALIB_SWEEP   := $(WORK)/calib-sweep/$(MODEL)-$(DATANAME)
 
 calib-sweep: $(SETUP)
-	$(PYTHON) bench/calib_sweep.py --onnx $(FP32_ONNX) --data $(PREP) --labels $(LABELS) --model $(MODEL) \
+	$(PYTHON) -m convert.calib_sweep --onnx $(FP32_ONNX) --data $(PREP) --labels $(LABELS) --model $(MODEL) \
 	  --counts $(CALIB_COUNTS) --methods $(CALIB_METHODS) --work $(CALIB_SWEEP) --out $(CALIB_SWEEP)/calib_sweep.json
 
 bench-precision: $(SETUP)

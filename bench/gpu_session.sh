@@ -11,7 +11,7 @@
 #   bash bench/gpu_session.sh multi          # infer --device 0,1 against --device 0
 #   bash bench/gpu_session.sh cpu            # the CPU target on this host's cores: .bin in vs pure (docs/cpu.md)
 #   bash bench/gpu_session.sh energy [MODEL...]  # docs/energy.md: NVML counter vs sampled power, fp16 bs 1/64/256
-#   bash bench/gpu_session.sh gpu-tests      # the GPU tests of tests/nvidia (overlap, out of memory, engines)
+#   bash bench/gpu_session.sh gpu-tests      # the GPU tests of tests/targets/nvidia (overlap, out of memory, engines)
 #   bash bench/gpu_session.sh ceiling        # dataset mode vs the host's file ceiling, Lite0 bs256 float32/uint8
 #   bash bench/gpu_session.sh aoti [MODEL]    # AOTInductor package: compile time, load and first call in a fresh process
 #   bash bench/gpu_session.sh precompile [MODEL]  # torch.compile().aot_compile: the same questions in a fresh process
@@ -79,7 +79,7 @@ case "$1" in
     done ;;
   gpu-tests)
     install_wheels
-    python3 -m pytest -q -rs -p no:cacheprovider -m nvidia tests/nvidia 2>&1 | tee "$OUT/gpu_tests.txt" ;;
+    python3 -m pytest -q -rs -p no:cacheprovider -m nvidia tests/targets/nvidia 2>&1 | tee "$OUT/gpu_tests.txt" ;;
   ceiling)
     # CEILING_ARGS adds options, e.g. "--forms float32 --results /tmp/dc/results /dev/shm/dc"
     install_wheels

@@ -38,7 +38,7 @@ def _timm_module(plan: Plan):
     module = timm.create_model(spec.arch, pretrained=False, **kwargs)
     size = spec.data.get("input_size")
     input_size = (3, size, size) if size else tuple(module.pretrained_cfg.get("input_size", (3, 224, 224)))
-    from preprocess.presets import model_recipe_fields
+    from tasks.classification.presets import model_recipe_fields
 
     keys = ("mean", "std", "interpolation", "crop_pct")
     data_config = {"preset": spec.preset, **spec.data, **model_recipe_fields(spec.name),

@@ -73,7 +73,7 @@ def preprocess_args(cell: Cell, data: Path, prep: Path) -> list[str]:
 
 def recipe_key(cell: Cell, data_sha256: str) -> str:
     """The preprocessed directory's name on a node: the content hash of the resolved recipe and the images."""
-    from preprocess.presets import resolve_recipe
+    from tasks.classification.presets import resolve_recipe
 
     flags = dict(cell.model.preprocess)
     recipe = resolve_recipe(cell.model.name, flags.pop("preset", None), flags.pop("mode", "float32"), **flags)

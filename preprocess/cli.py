@@ -7,8 +7,8 @@ from typing import Sequence
 
 from harness.cli import Parser
 from harness.vocabulary import InputForm
-from preprocess.presets import INTERPOLATIONS, PRESETS
-from preprocess.transform import BYTES_PER_PIXEL_BOUND, DEFAULT_MAX_PIXELS
+from preprocess.decode import BYTES_PER_PIXEL_BOUND, DEFAULT_MAX_PIXELS
+from tasks.classification.presets import INTERPOLATIONS, PRESETS
 
 
 @dataclass

@@ -12,19 +12,19 @@ from harness.locks import claimed_output_dir
 from harness.procs import quiet_worker
 from preprocess.cli import PreprocessConfig
 from preprocess.discover import Discovery, find_images, report_ignored
-from preprocess.presets import output_shape, resolve_recipe
-from preprocess.transform import preprocess_image
+from tasks import Task, get_task, task_for_model
 
 CHUNK = 16
 
 
-def _process_chunk(items: list[tuple[str, str]], out_dir: str, recipe: dict, skip_bad: bool,
+def _process_chunk(items: list[tuple[str, str]], out_dir: str, task_name: str, recipe: dict, skip_bad: bool,
                    max_pixels: int) -> list:
     """Worker: returns (stem, None) when written, (stem, reason) when skipped; raises when not skipping."""
+    task = get_task(task_name)
     results = []
     for stem, source in items:
         try:
-            tensor = preprocess_image(Path(source), recipe, max_pixels)
+            tensor = task.transform(Path(source), recipe, max_pixels)
         except InputError as exc:
             if not skip_bad:
                 raise
@@ -55,22 +55,24 @@ def _previous(out_dir: Path) -> PreprocessManifest | None:
         return None
 
 
-def _run_pool(todo: dict[str, Path], config: PreprocessConfig, recipe: dict, nbytes: int) -> list[dict]:
+def _run_pool(todo: dict[str, Path], config: PreprocessConfig, task: Task, recipe: dict,
+              nbytes: int) -> list[dict]:
     try:
-        return _pool_map(todo, config, recipe)
+        return _pool_map(todo, config, task, recipe)
     except DiskFullError as exc:
         raise DiskFullError(f"{exc}; the {len(todo)} images of this run take {human_bytes(nbytes * len(todo))} "
                             "in all") from None
 
 
-def _pool_map(todo: dict[str, Path], config: PreprocessConfig, recipe: dict) -> list[dict]:
+def _pool_map(todo: dict[str, Path], config: PreprocessConfig, task: Task, recipe: dict) -> list[dict]:
     items = [(stem, str(path)) for stem, path in sorted(todo.items())]
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
     workers = max(1, min(config.workers or os.cpu_count() or 1, len(chunks)))
     skipped: list[dict] = []
     bar = _progress(len(items), config.progress)
     with ProcessPoolExecutor(max_workers=workers, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(_process_chunk, c, str(config.output), recipe, config.skip_bad, config.max_pixels)
+        futures = {pool.submit(_process_chunk, c, str(config.output), task.name, recipe, config.skip_bad,
+                               config.max_pixels)
                    for c in chunks}
         while futures:
             done, futures = wait(futures, return_when=FIRST_EXCEPTION)
@@ -95,18 +97,20 @@ def _progress(total: int, enabled: bool):
 
 
 def run(config: PreprocessConfig) -> PreprocessManifest:
-    recipe = resolve_recipe(config.model, config.preset, config.mode, resize=config.resize,
-                            input_size=config.input_size, interpolation=config.interpolation,
-                            mean=config.mean, std=config.std)
+    task = task_for_model(config.model)
+    recipe = task.resolve_recipe(config.model, config.preset, config.mode, resize=config.resize,
+                                 input_size=config.input_size, interpolation=config.interpolation,
+                                 mean=config.mean, std=config.std)
     discovery = find_images(config.input)
     report_ignored(discovery.ignored, config.input)
     with claimed_output_dir(config.output, "preprocess") as out_dir:
-        return _preprocess(config, recipe, discovery, out_dir)
+        return _preprocess(config, task, recipe, discovery, out_dir)
 
 
-def _preprocess(config: PreprocessConfig, recipe: dict, discovery: Discovery, out_dir: Path) -> PreprocessManifest:
+def _preprocess(config: PreprocessConfig, task: Task, recipe: dict, discovery: Discovery,
+                out_dir: Path) -> PreprocessManifest:
     images = discovery.images
-    shape = output_shape(recipe)
+    shape = task.sample_shape(recipe)
     manifest = PreprocessManifest(shape=shape, dtype=recipe["dtype"], layout=recipe["layout"], recipe=recipe)
     nbytes = manifest.sample_nbytes
     for stale in out_dir.glob(".*.tmp"):  # left by a killed run; the files they were for are redone
@@ -118,7 +122,7 @@ def _preprocess(config: PreprocessConfig, recipe: dict, discovery: Discovery, ou
     if previous is None or previous.recipe != recipe:
         # Written first so an interrupted run resumes against the same recipe.
         PreprocessManifest(shape=shape, dtype=manifest.dtype, layout=manifest.layout, recipe=recipe).write(out_dir)
-    new_skips = _run_pool(todo, config, recipe, nbytes) if todo else []
+    new_skips = _run_pool(todo, config, task, recipe, nbytes) if todo else []
     skipped = kept_skips + new_skips
     skipped_sources = {s["source"] for s in skipped}
     manifest.files = [{"stem": stem, "source": str(path.resolve())} for stem, path in sorted(images.items())

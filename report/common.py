@@ -5,7 +5,6 @@ import math
 from typing import Any
 
 COMPUTE_ONLY = "compute-only"
-END_TO_END = "end-to-end"
 
 
 def json_safe(value: Any) -> Any:

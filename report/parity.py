@@ -14,6 +14,7 @@ import numpy as np
 from harness.errors import ContractError, InputError
 from harness.parity import row_cosine, row_errors
 from harness.vocabulary import Precision, PrecisionLabel
+from tasks.classification.scoring import top_k
 
 CHUNK_ROWS = 2048  # samples stacked at once; bounds memory for 50 000 x 1000 outputs
 TOP_K = 5
@@ -116,7 +117,7 @@ def _chunk_metrics(stems: list[str], a: np.ndarray, b: np.ndarray) -> list[dict]
     cosine = row_cosine(a, b)
     top1_a, top1_b = a.argmax(axis=1), b.argmax(axis=1)
     k = min(TOP_K, a.shape[1])
-    top_a, top_b = _top_k(a, k), _top_k(b, k)
+    top_a, top_b = top_k(a, k), top_k(b, k)
     rows = []
     for i, stem in enumerate(stems):
         overlap = len(set(top_a[i].tolist()) & set(top_b[i].tolist())) / k
@@ -127,8 +128,6 @@ def _chunk_metrics(stems: list[str], a: np.ndarray, b: np.ndarray) -> list[dict]
     return rows
 
 
-def _top_k(x: np.ndarray, k: int) -> np.ndarray:
-    return np.argsort(-x, axis=1, kind="stable")[:, :k]
 
 
 def aggregate(rows: list[dict]) -> dict:

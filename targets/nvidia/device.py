@@ -56,9 +56,3 @@ def gpu_identity(index: int) -> dict:
     props = torch.cuda.get_device_properties(index)
     return {"gpu_name": props.name, "compute_capability": f"{props.major}.{props.minor}",
             "gpu_memory_mib": props.total_memory // (1 << 20), "multiprocessors": props.multi_processor_count}
-
-
-def library_versions() -> dict:
-    torch = import_torch()
-    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    return {"torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": cudnn}

@@ -66,8 +66,6 @@ def whole_sentences(text: str, limit: int) -> str:
 class BackendFlags:
     """cuDNN/TF32 switches are process-wide: set them for the session, put them back on close."""
 
-    NAMES = ("cudnn.benchmark", "cudnn.allow_tf32", "cuda.matmul.allow_tf32")
-
     def __init__(self, torch: Any, wanted: dict) -> None:
         self._torch = torch
         self._saved = {name: self._get(name) for name in wanted}

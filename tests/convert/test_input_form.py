@@ -14,8 +14,8 @@ from PIL import Image
 
 from convert.export import Uint8Normalize
 from convert.input_form import FLOAT32, input_form
-from preprocess.presets import resolve_recipe
-from preprocess.transform import to_tensor
+from tasks.classification.presets import resolve_recipe
+from tasks.classification.transform import to_tensor
 from tests.conftest import ROOT
 
 SAMPLE = ROOT / "data" / "sample"

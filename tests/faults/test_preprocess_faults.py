@@ -145,8 +145,8 @@ def test_second_run_into_a_held_directory_is_refused(tmp_path):
 MEASURE = """
 import resource, sys
 from pathlib import Path
-from preprocess.presets import resolve_recipe
-from preprocess.transform import preprocess_image
+from tasks.classification.presets import resolve_recipe
+from tasks.classification.transform import preprocess_image
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 preprocess_image(Path(sys.argv[1]), resolve_recipe())
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
@@ -163,7 +163,7 @@ def large_image(path: Path, width: int, height: int) -> None:
 
 @pytest.mark.parametrize("name", ["large.jpg", "large16.png"])
 def test_large_legal_image_decodes_within_the_stated_bound(tmp_path, name):
-    from preprocess.transform import BYTES_PER_PIXEL_BOUND
+    from preprocess.decode import BYTES_PER_PIXEL_BOUND
     from tests.conftest import run_cli
 
     width, height = 4000, 3000

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.ascend.upstream import SIM, ais_bench_tree
+from tests.targets.ascend.upstream import SIM, ais_bench_tree
 from tests.conftest import ROOT
 
 RAY = str(Path(sys.executable).parent / "ray")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.ascend.upstream import missing_reason
+from tests.targets.ascend.upstream import missing_reason
 from tests.conftest import REPO_SAMPLE, ROOT, tiny_classifier_onnx
 from tests.fleet.ray_cluster import ascend_sim_env, cluster_env, kill_processes_using, start_cluster
 

@@ -1,5 +1,5 @@
 """Idle device check before a timed run: the decision, the CPU's /proc view, and what infer records and the
-report shows (NVML: tests/nvidia/test_idle.py, npu-smi: tests/ascend/test_idle.py)."""
+report shows (NVML: tests/targets/nvidia/test_idle.py, npu-smi: tests/targets/ascend/test_idle.py)."""
 from __future__ import annotations
 
 import json

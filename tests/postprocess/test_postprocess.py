@@ -43,7 +43,7 @@ def test_known_topk_gives_the_exact_modelzoo_json(tmp_path):
 
 
 def test_percent_rounding_matches_modelzoo():
-    from postprocess.run import percent
+    from tasks.classification.record import percent
 
     assert percent(2 / 3) == "66.67%" and percent(0.801) == "80.1%" and percent(1.0) == "100.0%"
 

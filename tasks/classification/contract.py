@@ -1,0 +1,46 @@
+"""The classification output contract: one output of N class scores per input (logits or probabilities);
+N = 1001 means index 0 is a background class (TensorFlow-slim models), so label i is class i + 1.
+The checks here turn a broken contract into one clear line instead of a numpy error or a silent miss."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import InputError
+from harness.outputs import output_files
+from tasks.base import OutputContract
+
+OUTPUTS = OutputContract(names=("logits",), meaning="one row of N class scores per input; N = 1001: index 0 is "
+                                                    "the background class")
+BACKGROUND_FIRST_CLASSES = 1001
+
+
+def class_offset(n_classes: int) -> int:
+    """1 for 1001-class outputs, whose index 0 is the background class; else 0."""
+    return 1 if n_classes == BACKGROUND_FIRST_CLASSES else 0
+
+
+def check_same_length(outputs: dict[str, np.ndarray], result_dir: Path) -> None:
+    """Every output must hold as many values as the others; name the first file that does not."""
+    sizes = Counter(array.size for array in outputs.values())
+    if len(sizes) < 2:
+        return
+    common = sizes.most_common(1)[0][0]
+    odd = next(stem for stem, array in sorted(outputs.items()) if array.size != common)
+    path = output_files(Path(result_dir))[odd]
+    raise InputError(f"{path}: {outputs[odd].size} values, the other outputs hold {common}; the file is truncated "
+                     "or from another run: rerun infer for this directory (delete the file first)")
+
+
+def report_labels_outside(labels: dict[str, int], scored_stems: list[str], n_classes: int,
+                          label_file: Path) -> list[str]:
+    """Labels no class of the model can match (counted as misses): a warning naming the label file.
+    A 1001-class model's class 0 is the background, so label i is its class i + 1 (as in score())."""
+    offset = class_offset(n_classes)
+    outside = [stem for stem in scored_stems if not 0 <= labels[stem] + offset < n_classes]
+    if outside:
+        print(f"postprocess: warning: {label_file}: {len(outside)} labels outside the model's {n_classes - offset} "
+              f"classes (e.g. {outside[0]} -> {labels[outside[0]]}); they count as misses", flush=True)
+    return outside
