@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.contracts import read_run_summary
+from harness.contracts import ACCURACY_DETAILS_KIND, SCHEMA_VERSION, read_run_summary
 from harness.errors import InputError
 from harness.files import atomic_write_text, write_json
-from harness.outputs import OUTPUT_FILE, read_outputs
+from harness.output_formats import parse_output_name
+from harness.outputs import read_outputs
 from postprocess.checks import check_same_length, report_labels_outside
 from postprocess.cli import PostprocessConfig
 from postprocess.labels import read_class_names, read_labels
@@ -68,6 +69,7 @@ def details(scored: dict, names: dict[int, str], unlabelled: list[str], missing:
                        "top5": [{"class": int(c), "name": names.get(int(c))} for c in order[:5]],
                        "correct_top1": bool(rank == 0), "rank": int(rank)})
     return {
+        "kind": ACCURACY_DETAILS_KIND, "schema_version": SCHEMA_VERSION,
         "per_class_top1": {str(c): {"images": n, "correct": ok, "accuracy": ok / n, "name": names.get(c)}
                            for c, (n, ok) in sorted(per_class.items())},
         "precision_recall_f1": classification_metrics(scored["truth"], scored["order"][:, 0], names),
@@ -80,7 +82,7 @@ def details(scored: dict, names: dict[int, str], unlabelled: list[str], missing:
 def run_labels(result_dir: Path) -> list[str]:
     """The labels infer gave the run (random weights, preprocess mismatch, calibration overlap)."""
     summary = read_run_summary(result_dir)
-    return list(summary.extra.get("labels") or []) if summary is not None else []
+    return summary.run_labels if summary is not None else []
 
 
 def run(config: PostprocessConfig) -> dict:
@@ -91,7 +93,7 @@ def run(config: PostprocessConfig) -> dict:
     unlabelled = sorted(s for s in outputs if s not in labels)
     missing = sorted(s for s in labels if s not in outputs)
     foreign = sorted(p.name for p in config.result.iterdir()
-                     if p.is_file() and not OUTPUT_FILE.match(p.name) and not p.name.endswith(".json"))
+                     if p.is_file() and parse_output_name(p.name) is None and not p.name.endswith(".json"))
     scored = score(outputs, labels, config.topk)
     report_labels_outside(labels, scored["stems"], scored["n_classes"], config.labels)
     table = modelzoo_table(len(scored["stems"]), scored["n_classes"], scored["cumulative"])
