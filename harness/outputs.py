@@ -36,11 +36,11 @@ def read_outputs(result_dir: Path, output_index: int = 0) -> dict[str, np.ndarra
                          "(<output>/<output_dirname>)")
     files = output_files(result_dir, output_index)
     layout = output_layout(result_dir, output_index, files)
-    suffix = output_format(layout.outfmt).suffix
-    wanted = {path for path in files.values() if format_of_suffix(path.suffix) is output_format(layout.outfmt)}
+    fmt = output_format(layout.outfmt)
+    wanted = {path for path in files.values() if format_of_suffix(path.suffix) is fmt}
     if not wanted:
         raise InputError(f"{result_dir}: summary.json says outfmt {layout.outfmt} but there are no "
-                         f"*_{output_index}.{suffix} files; rerun infer with --output")
+                         f"*_{output_index}.{fmt.suffix} files; rerun infer with --output")
     return {stem: read_output_file(path, layout) for stem, path in sorted(files.items()) if path in wanted}
 
 
