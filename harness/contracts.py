@@ -234,6 +234,24 @@ class InferSummary(SummaryViews, Sidecar):
         return data
 
 
+@dataclass
+class OutOfMemoryRecord(Sidecar):
+    """What infer leaves in a summary's place when the batch does not fit in device memory."""
+
+    KIND: ClassVar[str] = "harness.out_of_memory"
+    FILENAME: ClassVar[str] = "summary.json"
+
+    model: str
+    target: str
+    precision: str
+    device: str
+    artifact: str
+    batch_size: int | None = None
+    needed_bytes: int | None = None
+    available_bytes: int | None = None
+    message: str = ""
+
+
 def run_summary_path(result_dir: Path) -> Path:
     """Where infer writes a run's summary: `<output>/<dirname>_summary.json`, beside the result directory as
     ais_bench does, so that the result directory holds outputs only (ModelZoo scripts read every file in it)."""

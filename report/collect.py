@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.contracts import ACCURACY_DETAILS_KIND, InferSummary, checked_schema_version
+from harness.contracts import ACCURACY_DETAILS_KIND, InferSummary, OutOfMemoryRecord, checked_schema_version
 from harness.errors import ContractError, HarnessError, InputError
 from harness.files import read_json
 from report.external import perf_from_ais_bench, perf_from_ais_bench_log, perf_from_trtexec
@@ -258,13 +258,15 @@ def _calib_sweep(path: Path, root: Path, data: dict, found: Collected) -> None:
 
 
 def _out_of_memory(path: Path, root: Path, data: dict, found: Collected) -> None:
-    keys = ("model", "target", "precision", "device", "batch_size", "needed_bytes", "available_bytes", "message")
-    found.out_of_memory.append({**{k: data.get(k) for k in keys}, "source": str(path)})
+    record = OutOfMemoryRecord.from_dict(data, str(path))
+    found.out_of_memory.append({"model": record.model, "target": record.target, "precision": record.precision,
+                                "device": record.device, "batch_size": record.batch_size,
+                                "needed_bytes": record.needed_bytes, "available_bytes": record.available_bytes,
+                                "message": record.message, "source": str(path)})
 
 
-OUT_OF_MEMORY_KIND = "harness.out_of_memory"  # written by infer (infer/out_of_memory.py) in a summary's place
 JSON_KINDS = {InferSummary.KIND: "harness_summary", COMPARE_KIND: "parity", CALIB_KIND: "calib_sweep",
-              OUT_OF_MEMORY_KIND: "out_of_memory"}
+              OutOfMemoryRecord.KIND: "out_of_memory"}
 HANDLERS = {"out_of_memory": _out_of_memory, "harness_summary": _harness_summary, "ais_bench_json": _ais_bench_json, "trtexec": _trtexec_log,
             "ais_bench_log": _ais_bench_log, "parity": _parity, "accuracy": _accuracy, "calib_sweep": _calib_sweep}
 

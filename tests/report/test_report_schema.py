@@ -93,3 +93,14 @@ def test_convert_manifest_versions(tmp_path):
     write_json(tmp_path / "convert.json", {**manifest, "schema_version": "2"})
     with pytest.raises(ContractError, match="not a version number"):
         ConvertManifest.read(tmp_path)
+
+
+def test_an_out_of_memory_record_of_a_newer_schema_is_skipped_with_its_reason(tmp_path):
+    record = {"kind": "harness.out_of_memory", "schema_version": SCHEMA_VERSION + 1, "model": "m", "target": "null",
+              "precision": "fp32", "device": "0", "artifact": "a", "batch_size": 32}
+    path = write_json(tmp_path / "bs32_summary.json", record)
+    write_json(tmp_path / "bs8_summary.json", h200_summary())
+    found = collect([tmp_path])
+    assert found.out_of_memory == [] and len(found.perf) == 1
+    assert len(found.skipped) == 1 and found.skipped[0].startswith(f"{path}: harness.out_of_memory record of "
+                                                                   f"schema_version {SCHEMA_VERSION + 1}, newer")
