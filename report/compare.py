@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.cli import Parser, main_wrapper
-from harness.contracts import read_run_summary
+from harness.contracts import SCHEMA_VERSION, read_run_summary
 from harness.errors import HarnessError
 from harness.files import write_json
 from harness.outputs import read_outputs
@@ -81,7 +81,7 @@ def run(config: CompareConfig) -> dict:
     rows = parity.sample_metrics(outputs_a, outputs_b)
     totals = parity.aggregate(rows)
     checks = parity.evaluate(totals, profile)
-    result = {"kind": COMPARE_KIND, "a": run_a, "b": run_b, "reference": "b",
+    result = {"kind": COMPARE_KIND, "schema_version": SCHEMA_VERSION, "a": run_a, "b": run_b, "reference": "b",
               "output_index": config.output_index, "profile": profile,
               "profile_source": "flag" if config.tolerance_profile else "inferred",
               "definitions": parity.DEFINITIONS,

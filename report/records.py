@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.contracts import InferSummary
+from harness.contracts import InferSummary, checked_schema_version
 from harness.errors import ContractError
 from harness.files import read_json
 
@@ -155,6 +155,7 @@ def _int_or_none(text) -> int | None:
 
 
 def parity_from_compare(data: dict, path: Path) -> ParityRecord:
+    checked_schema_version(data, str(path), str(data.get("kind")))
     def label(side: dict) -> str:
         if "target" in side:
             return f"{side['model']} {side['target']} {side['precision']} bs{side['batch_size']} ({side['device']})"

@@ -104,3 +104,11 @@ def test_an_out_of_memory_record_of_a_newer_schema_is_skipped_with_its_reason(tm
     assert found.out_of_memory == [] and len(found.perf) == 1
     assert len(found.skipped) == 1 and found.skipped[0].startswith(f"{path}: harness.out_of_memory record of "
                                                                    f"schema_version {SCHEMA_VERSION + 1}, newer")
+
+
+def test_a_compare_result_of_a_newer_schema_is_skipped_with_its_reason(tmp_path):
+    path = write_json(tmp_path / "compare.json", {"kind": "harness.compare", "schema_version": SCHEMA_VERSION + 1})
+    write_json(tmp_path / "bs8_summary.json", h200_summary())
+    found = collect([tmp_path])
+    assert found.parity == [] and len(found.perf) == 1
+    assert found.skipped[0].startswith(f"{path}: harness.compare record of schema_version {SCHEMA_VERSION + 1}")
