@@ -35,7 +35,8 @@ from harness.contracts import ConvertManifest, numpy_dtype  # noqa: E402
 from infer.dataset import list_bin_files, plan_batches, read_batch  # noqa: E402
 from infer.readers import Reader  # noqa: E402
 from infer.txt_format import per_value_txt, txt_per_input  # noqa: E402
-from infer.writers import OutputWriter, output_names, write_batch  # noqa: E402
+from harness.output_formats import output_format, output_names  # noqa: E402
+from infer.writers import OutputWriter, write_batch  # noqa: E402
 from targets import get_target  # noqa: E402
 
 
@@ -107,7 +108,8 @@ class Variants:
             directory = tempfile.mkdtemp(dir=self.scratch)
             before = thread_cpu_ms()
             for index, group in enumerate(groups):
-                names = output_names([f"{index}_{i}" for i in range(len(group))], len(outputs), outfmt.lower())
+                names = output_names([f"{index}_{i}" for i in range(len(group))], len(outputs),
+                                     output_format(outfmt))
                 write_batch(directory, outfmt, names, outputs)
             cost[f"write_{outfmt}"] = (thread_cpu_ms() - before) / len(groups)
         logits = outputs[0]

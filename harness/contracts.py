@@ -2,6 +2,10 @@
 
 Each stage reads the previous stage's sidecar instead of repeated flags, and refuses a mismatch
 (shape, dtype, layout) with one line that names the file.
+
+Every record carries `schema_version`. A file of a newer version than this harness knows is refused (its keys
+may mean something else); a file written before versions existed has none and is read as LEGACY_SCHEMA_VERSION,
+which readers such as the report label.
 """
 from __future__ import annotations
 
@@ -14,8 +18,14 @@ import numpy as np
 
 from harness.errors import ContractError
 from harness.files import read_json, write_json
+from harness.summary_views import SummaryViews
 
 T = TypeVar("T", bound="Sidecar")
+
+SCHEMA_VERSION = 2  # what this harness writes; raise it when a record's keys change meaning
+LEGACY_SCHEMA_VERSION = 1  # files without `schema_version`: written before versions existed
+# postprocess's details beside the ModelZoo result.json (whose public format has no room for a version)
+ACCURACY_DETAILS_KIND = "harness.accuracy_details"
 
 DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8,
           "int32": np.int32, "int64": np.int64}
@@ -48,14 +58,45 @@ class TensorSpec:
         return (batch, *self.sample_shape)
 
 
+def checked_schema_version(data: dict, source: str, kind: str) -> int:
+    """The schema version of a record read from `source`; one clear error for a version this harness cannot read."""
+    version = data.get("schema_version", LEGACY_SCHEMA_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or version < LEGACY_SCHEMA_VERSION:
+        raise ContractError(f"{source}: {kind} record has schema_version {version!r}, not a version number; "
+                            "rerun the stage that wrote it")
+    if version > SCHEMA_VERSION:
+        raise ContractError(f"{source}: {kind} record of schema_version {version}, newer than this harness reads "
+                            f"(up to {SCHEMA_VERSION}); update the harness, or rerun the stage that wrote it with "
+                            "this one")
+    return version
+
+
+def schema_label(version: int, what: str) -> str:
+    """How the report names a record of an older schema version; '' for the current one."""
+    if version >= SCHEMA_VERSION:
+        return ""
+    if version == LEGACY_SCHEMA_VERSION:
+        return f"{what} of schema {version} (legacy: written before schema versions)"
+    return f"{what} of schema {version} (older)"
+
+
+@dataclass
 class Sidecar:
-    """Base for sidecar dataclasses: JSON round trip with a `kind` tag checked on read."""
+    """Base for sidecar dataclasses: JSON round trip with a `kind` tag and a schema version checked on read."""
 
     KIND: ClassVar[str] = ""
     FILENAME: ClassVar[str] = ""
 
+    schema_version: int = field(default=SCHEMA_VERSION, kw_only=True)
+
+    @property
+    def schema_label(self) -> str:
+        return schema_label(self.schema_version, self.FILENAME)
+
     def to_dict(self) -> dict:
-        return {"kind": self.KIND, **dataclasses.asdict(self)}
+        data = dataclasses.asdict(self)
+        data["schema_version"] = SCHEMA_VERSION  # a record read from an older file was upgraded on reading
+        return {"kind": self.KIND, **data}
 
     @classmethod
     def from_dict(cls: type[T], data: dict, source: str = "") -> T:
@@ -63,8 +104,11 @@ class Sidecar:
             found = data.get("kind") if isinstance(data, dict) else type(data).__name__
             raise ContractError(f"{source}: expected a {cls.KIND} sidecar, found {found!r}; "
                                 "point at the output directory of the right stage")
+        version = checked_schema_version(data, source, cls.KIND)
+        data = cls.upgraded(data, version)
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["schema_version"] = version
         for f in dataclasses.fields(cls):
             if f.type in ("TensorSpec", TensorSpec) and isinstance(kwargs.get(f.name), dict):
                 kwargs[f.name] = TensorSpec(**kwargs[f.name])
@@ -73,6 +117,11 @@ class Sidecar:
         except TypeError as exc:
             raise ContractError(f"{source}: {cls.KIND} sidecar is incomplete ({exc}); rerun the stage "
                                 "that wrote it") from None
+
+    @classmethod
+    def upgraded(cls, data: dict, version: int) -> dict:
+        """The keys of an older version as this one declares them (a record whose keys did not change: as is)."""
+        return data
 
     def write(self, directory: Path) -> Path:
         path = Path(directory) / self.FILENAME
@@ -147,7 +196,7 @@ class ConvertManifest(Sidecar):
 
 
 @dataclass
-class InferSummary(Sidecar):
+class InferSummary(SummaryViews, Sidecar):
     """One infer run: what ran where, the outputs it wrote and its timings (SPEC section 4)."""
 
     KIND: ClassVar[str] = "harness.infer"
@@ -161,6 +210,7 @@ class InferSummary(Sidecar):
     batch_size: int
     mode: str  # a harness.vocabulary.RunMode
     outfmt: str
+    device_name: str = ""  # the device's own name (GPU or NPU model), as its driver reports it
     requested_precision: str = ""  # what convert was asked for, when `precision` (what ran) differs or is unknown
     outputs: list[dict] = field(default_factory=list)  # {"name", "shape", "dtype"} per model output
     num_inputs: int = 0
@@ -176,6 +226,30 @@ class InferSummary(Sidecar):
     # img/s/W, counter, resolution), or available false with the reason.
     energy: dict = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def upgraded(cls, data: dict, version: int) -> dict:
+        if version < 2 and "device_name" not in data:  # schema 1 kept it in the target's `engine` only
+            data = {**data, "device_name": str((data.get("engine") or {}).get("device_name") or "")}
+        return data
+
+
+@dataclass
+class OutOfMemoryRecord(Sidecar):
+    """What infer leaves in a summary's place when the batch does not fit in device memory."""
+
+    KIND: ClassVar[str] = "harness.out_of_memory"
+    FILENAME: ClassVar[str] = "summary.json"
+
+    model: str
+    target: str
+    precision: str
+    device: str
+    artifact: str
+    batch_size: int | None = None
+    needed_bytes: int | None = None
+    available_bytes: int | None = None
+    message: str = ""
 
 
 def run_summary_path(result_dir: Path) -> Path:

@@ -1,22 +1,21 @@
 """Read the per-input output files of an infer result directory (or an ais_bench one).
 
-Files are named `<stem>_<k>.<txt|npy|bin>` for output k of input `<stem>` (ais_bench's convention).
-The format and, for BIN, the dtype and shape come from the run's summary (`<dirname>_summary.json` beside
-the directory); a directory without one (e.g. copied from an Ascend machine) is read from its TXT or NPY
-files alone.
+Files are named `<stem>_<k>.<suffix>` for output k of input `<stem>` (ais_bench's convention), in one of
+the formats of harness/output_formats.py. The format and, for BIN, the dtype and shape come from the run's
+summary (`<dirname>_summary.json` beside the directory); a directory without one (e.g. copied from an Ascend
+machine) is read from its files alone when their format describes itself (TXT, NPY).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from harness.contracts import numpy_dtype, read_run_summary
+from harness.contracts import read_run_summary
 from harness.errors import InputError
+from harness.output_formats import FORMATS, format_of_suffix, output_format, parse_output_name
 
-OUTPUT_FILE = re.compile(r"^(?P<stem>.+)_(?P<index>\d+)\.(?P<ext>txt|npy|bin)$", re.IGNORECASE)
 PADDING_PREFIX = "padding_"  # ais_bench names padding placeholders like this; they are not results
 
 
@@ -24,7 +23,7 @@ PADDING_PREFIX = "padding_"  # ais_bench names padding placeholders like this; t
 class OutputLayout:
     """How output k of one input is stored: format, and for BIN the dtype and per-input shape."""
 
-    outfmt: str  # TXT, NPY or BIN
+    outfmt: str  # a name in harness.output_formats.FORMATS
     dtype: str | None = None
     shape: tuple[int, ...] | None = None
 
@@ -37,10 +36,11 @@ def read_outputs(result_dir: Path, output_index: int = 0) -> dict[str, np.ndarra
                          "(<output>/<output_dirname>)")
     files = output_files(result_dir, output_index)
     layout = output_layout(result_dir, output_index, files)
-    wanted = {path for path in files.values() if path.suffix.lower() == f".{layout.outfmt.lower()}"}
+    fmt = output_format(layout.outfmt)
+    wanted = {path for path in files.values() if format_of_suffix(path.suffix) is fmt}
     if not wanted:
         raise InputError(f"{result_dir}: summary.json says outfmt {layout.outfmt} but there are no "
-                         f"*_{output_index}.{layout.outfmt.lower()} files; rerun infer with --output")
+                         f"*_{output_index}.{fmt.suffix} files; rerun infer with --output")
     return {stem: read_output_file(path, layout) for stem, path in sorted(files.items()) if path in wanted}
 
 
@@ -48,16 +48,16 @@ def output_files(result_dir: Path, output_index: int = 0) -> dict[str, Path]:
     """{stem: path} of the files holding output `output_index`; one clear error when there are none."""
     found: dict[str, Path] = {}
     for path in result_dir.iterdir():
-        match = OUTPUT_FILE.match(path.name)
-        if not match or int(match["index"]) != output_index or path.name.startswith(PADDING_PREFIX):
+        parsed = parse_output_name(path.name)
+        if parsed is None or parsed[1] != output_index or path.name.startswith(PADDING_PREFIX):
             continue
-        stem = match["stem"]
+        stem = parsed[0]
         if stem in found:
             raise InputError(f"{result_dir}: input {stem!r} has output files in two formats "
                              f"({found[stem].name}, {path.name}); keep one format per result directory")
         found[stem] = path
     if not found:
-        raise InputError(f"{result_dir}: no output files (<stem>_{output_index}.txt/.npy/.bin); run infer "
+        raise InputError(f"{result_dir}: no output files (<stem>_{output_index}.txt/.npy/.bin, ...); run infer "
                          "with --input and --output into this directory first")
     return found
 
@@ -70,40 +70,26 @@ def output_layout(result_dir: Path, output_index: int, files: dict[str, Path]) -
         shape = tuple(int(d) for d in spec["shape"]) if spec.get("shape") else None
         return OutputLayout(summary.outfmt.upper(), spec.get("dtype"), shape)
     extensions = {path.suffix.lower() for path in files.values()}
-    if extensions == {".bin"}:
-        raise InputError(f"{result_dir}: BIN outputs without the run summary ({result_dir.name}_summary.json "
-                         "beside the directory) cannot be read (dtype and shape unknown); rerun infer with --outfmt "
-                         "TXT or NPY, or keep its summary")
     if len(extensions) > 1:
         raise InputError(f"{result_dir}: mixed output formats {sorted(extensions)} and no run summary; "
                          "keep one format per result directory")
-    return OutputLayout(extensions.pop().lstrip(".").upper())
+    fmt = format_of_suffix(extensions.pop())
+    if not fmt.self_describing:
+        readable = ", ".join(name for name, f in sorted(FORMATS.items()) if f.self_describing)
+        raise InputError(f"{result_dir}: {fmt.name} outputs without the run summary ({result_dir.name}_summary.json "
+                         "beside the directory) cannot be read (dtype and shape unknown); rerun infer with --outfmt "
+                         f"{readable}, or keep its summary")
+    return OutputLayout(fmt.name)
 
 
 def read_output_file(path: Path, layout: OutputLayout) -> np.ndarray:
     """One output file as an array of its per-input shape; an unreadable file is one clear error."""
     try:
-        if layout.outfmt == "TXT":
-            array = _read_txt(path)
-        elif layout.outfmt == "NPY":
-            array = np.load(path, allow_pickle=False)
-        else:
-            array = np.fromfile(path, dtype=numpy_dtype(layout.dtype or "float32"))
+        array = output_format(layout.outfmt).read(path, layout.dtype)
     except (OSError, ValueError, EOFError) as exc:
         raise InputError(f"{path}: unreadable {layout.outfmt} output ({_first_line(exc)}); rerun infer "
                          "for this directory") from None
     return _shape_like(array, layout.shape, path)
-
-
-def _read_txt(path: Path) -> np.ndarray:
-    """ais_bench TXT: one line per last-dimension row, values separated by spaces."""
-    lines = [line.split() for line in path.read_text(encoding="ascii").splitlines() if line.strip()]
-    if not lines:
-        raise ValueError("empty file")
-    if len({len(row) for row in lines}) != 1:
-        raise ValueError("rows of different lengths")
-    array = np.array(lines, dtype=np.float32)
-    return array[0] if len(lines) == 1 else array
 
 
 def _shape_like(array: np.ndarray, shape: tuple[int, ...] | None, path: Path) -> np.ndarray:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.cli import Parser, parse_bool, parse_key_value
+from harness.output_formats import FORMATS
 from infer.ais_bench_flags import take_ais_bench_flags
 
 
@@ -50,7 +51,7 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
                         "inference on random data")
     p.add_argument("--output", "-o", type=Path, help="result root; outputs go to <output>/<output_dirname>/")
     p.add_argument("--output_dirname", help="result sub-directory (default: a timestamp)")
-    p.add_argument("--outfmt", type=str.upper, choices=("TXT", "NPY", "BIN"), default="BIN")
+    p.add_argument("--outfmt", type=str.upper, choices=tuple(FORMATS), default="BIN")
     p.add_argument("--batchsize", type=int, help="batch size (default: the artifact's)")
     p.add_argument("--loop", "-l", "-r", type=int, default=1,
                    help="executions of each batch, all timed (pure mode: of the one random batch; the minimum "

@@ -25,8 +25,9 @@ from harness.contracts import TensorSpec, numpy_dtype
 from harness.errors import TargetError
 from harness.procs import quiet_worker
 from infer.dataset import Batch, pad_rows, read_rows, stems_of
+from harness.output_formats import output_format, output_names
 from infer import readers
-from infer.writers import output_names, write_batch
+from infer.writers import write_batch
 
 WRITE_ROWS = 16  # one write task: rows of a batch
 # When the loop's process is killed, multiprocessing's resource tracker frees the shared blocks and
@@ -71,7 +72,7 @@ class IOWorkers:
         self._dtype = numpy_dtype(input_spec.dtype)
         self._outputs = [(tuple(o.batch_shape(batch_size)), numpy_dtype(o.dtype)) for o in output_specs]
         self._out_offsets = list(np.cumsum([0] + [int(np.prod(s)) * d.itemsize for s, d in self._outputs]))
-        self.suffix = outfmt.lower()
+        self.format = output_format(outfmt)
         self.files: list[dict] = []
         self._inputs = SharedBlock(int(np.prod(self._batch_shape)) * self._dtype.itemsize, in_slots)
         self._results = SharedBlock(max(1, self._out_offsets[-1]), out_slots) if out_dir is not None else None
@@ -181,7 +182,7 @@ class IOWorkers:
         for k, (shape, dtype) in enumerate(self._outputs):
             view = self._results.view(slot, shape, dtype, self._out_offsets[k])
             view[:len(stems)] = outputs[k][:len(stems)]
-        names = output_names(stems, len(outputs), self.suffix)
+        names = output_names(stems, len(outputs), self.format)
         self.files.extend({"stem": stem, "outfiles": n} for stem, n in zip(stems, names))
         self._writes_left[slot] = 0
         for first in range(0, len(stems), WRITE_ROWS):
@@ -239,7 +240,7 @@ def _serve(conn, layout: dict) -> None:
                                for (shape, dtype), offset in zip(layout["outputs"], layout["out_offsets"])]
                     stems = stems_of(groups[index][first:first + count])
                     write_batch(layout["out_dir"], layout["outfmt"],
-                                output_names(stems, len(outputs), layout["outfmt"].lower()), outputs)
+                                output_names(stems, len(outputs), output_format(layout["outfmt"])), outputs)
                     conn.send(("write", slot, None))
             except Exception as exc:  # handed to the loop, raised there
                 conn.send((kind, index if kind == "read" else slot, _picklable(exc)))

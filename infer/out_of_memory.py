@@ -6,19 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.contracts import ConvertManifest
+from harness.contracts import ConvertManifest, OutOfMemoryRecord
 from harness.errors import DeviceOutOfMemory
 from harness.files import write_json
 
-KIND = "harness.out_of_memory"
-
 
 def out_of_memory_record(error: DeviceOutOfMemory, manifest: ConvertManifest, artifact: Path,
-                         device: str) -> dict:
-    return {"kind": KIND, "model": manifest.model, "target": manifest.target, "precision": manifest.precision,
-            "device": device, "artifact": str(artifact), **error.record()}
+                         device: str) -> OutOfMemoryRecord:
+    return OutOfMemoryRecord(model=manifest.model, target=manifest.target, precision=manifest.precision,
+                             device=device, artifact=str(artifact), **error.record())
 
 
 def write_out_of_memory(path: Path, error: DeviceOutOfMemory, manifest: ConvertManifest, artifact: Path,
                         device: str) -> None:
-    write_json(path, out_of_memory_record(error, manifest, artifact, device))
+    write_json(path, out_of_memory_record(error, manifest, artifact, device).to_dict())

@@ -2,34 +2,23 @@
 
 Outputs are written in place when new (harness.files.write_new_or_replace), so a kill can leave the
 files being written at that moment short. An input counts as done only when every one of its
-output files is whole: BIN and NPY have an exact size, TXT the exact number of lines.
+output files is whole, as its format's check says (harness/output_formats.py: BIN and NPY have an exact
+size, TXT the exact number of lines).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-import numpy as np
 
 from harness.contracts import InferSummary, TensorSpec, numpy_dtype
 from harness.errors import HarnessError
 from harness.files import stem_of
+from harness.output_formats import output_format, output_names
 from harness.vocabulary import RunMode
-from infer.writers import encode, output_names
 
 
 def whole_file_check(outfmt: str, spec: TensorSpec):
     """A function telling whether a file at a path is a complete output of `spec` in `outfmt`."""
-    shape, dtype = tuple(spec.sample_shape), numpy_dtype(spec.dtype)
-    if outfmt in ("BIN", "NPY"):
-        size = len(encode(np.zeros(shape, dtype), outfmt))
-        return lambda path: os.stat(path).st_size == size
-    lines = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
-
-    def whole_txt(path: Path) -> bool:
-        data = path.read_bytes()
-        return data.endswith(b"\n") and data.count(b"\n") == lines
-    return whole_txt
+    return output_format(outfmt).whole_check(tuple(spec.sample_shape), numpy_dtype(spec.dtype))
 
 
 def unfinished(files: list[Path], out_dir: Path, summary: Path, outfmt: str,
@@ -43,7 +32,7 @@ def unfinished(files: list[Path], out_dir: Path, summary: Path, outfmt: str,
     checks = [whole_file_check(outfmt, spec) for spec in outputs]
 
     def done(path: Path) -> bool:
-        names = output_names([stem_of(path)], len(outputs), outfmt.lower())[0]
+        names = output_names([stem_of(path)], len(outputs), output_format(outfmt))[0]
         return all(name in present and check(out_dir / name) for name, check in zip(names, checks))
 
     todo = [f for f in files if not done(f)]

@@ -198,6 +198,7 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
         target=manifest.target, device=config.device, artifact=str(artifact), model=manifest.model,
         precision=precision, requested_precision=manifest.precision, batch_size=batch_size,
         mode=RunMode.DATASET if config.input is not None else RunMode.PURE, outfmt=config.outfmt,
+        device_name=str(engine.get("device_name") or ""),
         outputs=[{"name": o.name, "shape": list(o.sample_shape), "dtype": o.dtype}
                  for o in session.outputs()],
         num_inputs=result.images, num_batches=result.batches, padded_slots=result.padded_slots,
@@ -243,7 +244,7 @@ def print_summary(summary: InferSummary, show_transfers: bool, out_dir: Path | N
     print(f"[INFO] throughput 1000*batchsize({summary.batch_size})/compute_time.mean({mean:.4f}): "
           f"{summary.throughput['compute_only']:.2f}")
     print(f"[INFO] compute-only throughput: {summary.throughput['compute_only']:.2f} img/s "
-          f"({summary.engine.get('device_name', summary.target)})")
+          f"({summary.device_name or summary.target})")
     print(f"[INFO] end-to-end throughput: {summary.throughput['end_to_end']:.2f} img/s over "
           f"{summary.num_inputs} inputs in {summary.throughput['wall_s']:.3f} s (host walltime)")
     print(energy_line(summary.energy))

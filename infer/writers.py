@@ -7,7 +7,6 @@ not used: infer/io_workers.py writes every format from shared memory.
 """
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 import time
@@ -17,36 +16,19 @@ from pathlib import Path
 import numpy as np
 
 from harness.files import write_new_or_replace
+from harness.output_formats import output_format, output_names
 from harness.perf import usable_cores
 from harness.procs import quiet_worker
-from infer.txt_format import format_txt, txt_per_input
 
 WRITE_PROCESSES = 4
 MAX_PENDING_BATCHES = 8  # batches copied and queued for writing: bounds memory when writes lag
 
 
-def encode(array: np.ndarray, outfmt: str) -> bytes:
-    """One input's output row in a file format. NPY keeps a batch axis of 1, as ais_bench saves its
-    np.array_split pieces (shape (1, C) for a (C,) row), so scripts written for its files read ours."""
-    if outfmt == "TXT":
-        return format_txt(array)
-    if outfmt == "BIN":
-        return np.ascontiguousarray(array).tobytes()
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array)[np.newaxis])
-    return buf.getvalue()
-
-
-def output_names(stems: list[str], count: int, suffix: str) -> list[list[str]]:
-    """`<stem>_<k>.<suffix>` for output k of each input, ais_bench's naming."""
-    return [[f"{stem}_{k}.{suffix}" for k in range(count)] for stem in stems]
-
-
 def write_batch(directory: str, outfmt: str, names: list[list[str]], outputs: list[np.ndarray]) -> None:
     """Write row i of every output k to names[i][k]. Runs in a writer thread or process."""
+    fmt = output_format(outfmt)
     for k, output in enumerate(outputs):
-        real = output[:len(names)]
-        data = txt_per_input(real) if outfmt == "TXT" else [encode(row, outfmt) for row in real]
+        data = fmt.encode_batch(output[:len(names)])
         for per_input, payload in zip(names, data):
             write_new_or_replace(Path(directory) / per_input[k], payload)
 
@@ -64,11 +46,11 @@ class OutputWriter:
                  processes: int | None = None) -> None:
         self.directory = directory
         self.outfmt = outfmt
-        self.suffix = outfmt.lower()
+        self.format = output_format(outfmt)
         cores = usable_cores()
         threads = threads or max(1, min(4, cores))
         if processes is None:
-            processes = min(WRITE_PROCESSES, cores - 1) if cores > 2 and outfmt == "TXT" else 0
+            processes = min(WRITE_PROCESSES, cores - 1) if cores > 2 and self.format.encode_in_processes else 0
         if processes > 0:
             self._pool: Executor = _process_pool(processes)
             # A pool starts a worker per task submitted while none is idle: one short task each starts
@@ -82,7 +64,7 @@ class OutputWriter:
     def submit(self, stems: list[str], outputs: list[np.ndarray], index: int = -1) -> None:
         # Copy the real rows now: targets may reuse their output buffers for the next batch.
         rows = [np.array(out[:len(stems)]) for out in outputs]
-        names = output_names(stems, len(outputs), self.suffix)
+        names = output_names(stems, len(outputs), self.format)
         self.files.extend({"stem": stem, "outfiles": n} for stem, n in zip(stems, names))
         self._futures.append(self._pool.submit(write_batch, str(self.directory), self.outfmt, names, rows))
         self._reap()

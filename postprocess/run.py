@@ -6,14 +6,15 @@ import json
 
 from harness.contracts import InferSummary, read_run_summary
 from harness.files import atomic_write_text, write_json
-from harness.outputs import OUTPUT_FILE, read_outputs
+from harness.output_formats import parse_output_name
+from harness.outputs import read_outputs
 from postprocess.cli import PostprocessConfig
 from tasks import ScoringRequest, Task, task_for_model
 
 
 def run_labels(summary: InferSummary | None) -> list[str]:
     """The labels infer gave the run (random weights, preprocess mismatch, calibration overlap)."""
-    return list(summary.extra.get("labels") or []) if summary is not None else []
+    return summary.run_labels if summary is not None else []
 
 
 def run_task(summary: InferSummary | None) -> Task:
@@ -26,7 +27,7 @@ def run(config: PostprocessConfig) -> dict:
     task = run_task(summary)
     outputs = {name: read_outputs(config.result, index) for index, name in enumerate(task.outputs.names)}
     foreign = sorted(p.name for p in config.result.iterdir()
-                     if p.is_file() and not OUTPUT_FILE.match(p.name) and not p.name.endswith(".json"))
+                     if p.is_file() and parse_output_name(p.name) is None and not p.name.endswith(".json"))
     record = task.evaluate(outputs, ScoringRequest(config.result, config.labels, config.classes, config.topk,
                                                    foreign))
     table = record.result

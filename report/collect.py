@@ -19,14 +19,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.contracts import InferSummary
+from harness.contracts import ACCURACY_DETAILS_KIND, InferSummary, OutOfMemoryRecord, checked_schema_version
 from harness.errors import ContractError, HarnessError, InputError
 from harness.files import read_json
 from report.external import perf_from_ais_bench, perf_from_ais_bench_log, perf_from_trtexec
 from report.parsers.ais_bench import is_ais_bench_log, parse_printed_summary, parse_summary_json
 from report.parsers.trtexec import SUMMARY_HEADER, parse_trtexec_log
-from report.records import (MODELZOO_TITLE, AccuracyRecord, ParityRecord, PerfRecord, parity_from_compare,
+from report.records import (AccuracyRecord, ParityRecord, PerfRecord, parity_from_compare,
                             perf_from_summary, read_modelzoo_result, read_summary, run_labels)
+from tasks.classification.record import MODELZOO_TITLE
 
 META_FILE = "report-meta.json"
 META_KEYS = {"model", "device", "precision", "software", "target", "batch_size"}
@@ -170,12 +171,12 @@ def _read_text(path: Path) -> str:
 
 def _harness_summary(path: Path, root: Path, data: dict, found: Collected) -> None:
     summary = InferSummary.from_dict(data, str(path))
-    idle = summary.extra.get("device_idle")
-    if isinstance(idle, dict):
+    idle = summary.device_idle
+    if idle is not None:
         found.idle_checks.append({"run": f"{summary.model} on {summary.target}, {summary.precision}, batch "
                                           f"{summary.batch_size}", "idle": idle.get("idle"),
                                   "busy": idle.get("busy") or [], "method": idle.get("method"), "source": str(path)})
-    if summary.engine.get("simulated"):  # a simulated runtime: accuracy yes, timings no
+    if summary.simulated:  # a simulated runtime: accuracy yes, timings no
         found.simulated.append(str(path))
     else:
         found.perf.append(perf_from_summary(summary, path))
@@ -206,8 +207,8 @@ def _accuracy(path: Path, root: Path, data: dict, found: Collected) -> None:
     values = read_modelzoo_result(path)
     summary = _run_summary_of(path)
     if summary is not None:
-        device = summary.engine.get("device_name") or summary.device
-        if summary.engine.get("simulated"):
+        device = summary.device_name or summary.device
+        if summary.simulated:
             device = f"simulated {summary.target} runtime"
         labels = {"model": summary.model, "target": summary.target, "device": device,
                   "precision": summary.precision, "batch_size": summary.batch_size,
@@ -223,14 +224,22 @@ def _accuracy(path: Path, root: Path, data: dict, found: Collected) -> None:
 
 
 def _f1_scores(result_json: Path) -> dict:
-    """Macro/weighted precision, recall and F1 from the details JSON postprocess wrote beside result.json."""
-    details = result_json.with_name(result_json.stem + "_details.json")
+    """Macro/weighted precision, recall and F1 from the details JSON postprocess wrote beside result.json;
+    a details file of a newer schema is refused."""
+    path = result_json.with_name(result_json.stem + "_details.json")
     try:
-        scores = json.loads(details.read_text(encoding="utf-8"))["precision_recall_f1"]
+        details = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # an older postprocess, or a result.json from elsewhere
+    if not isinstance(details, dict):
+        return {}
+    checked_schema_version(details, str(path), ACCURACY_DETAILS_KIND)
+    try:
+        scores = details["precision_recall_f1"]
         return {"macro_precision": scores["macro"]["precision"], "macro_recall": scores["macro"]["recall"],
                 "macro_f1": scores["macro"]["f1"], "weighted_f1": scores["weighted"]["f1"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}  # an older postprocess, or a result.json from elsewhere
+    except (KeyError, TypeError):
+        return {}
 
 
 def _run_summary_of(result_json: Path) -> InferSummary | None:
@@ -250,13 +259,15 @@ def _calib_sweep(path: Path, root: Path, data: dict, found: Collected) -> None:
 
 
 def _out_of_memory(path: Path, root: Path, data: dict, found: Collected) -> None:
-    keys = ("model", "target", "precision", "device", "batch_size", "needed_bytes", "available_bytes", "message")
-    found.out_of_memory.append({**{k: data.get(k) for k in keys}, "source": str(path)})
+    record = OutOfMemoryRecord.from_dict(data, str(path))
+    found.out_of_memory.append({"model": record.model, "target": record.target, "precision": record.precision,
+                                "device": record.device, "batch_size": record.batch_size,
+                                "needed_bytes": record.needed_bytes, "available_bytes": record.available_bytes,
+                                "message": record.message, "source": str(path)})
 
 
-OUT_OF_MEMORY_KIND = "harness.out_of_memory"  # written by infer (infer/out_of_memory.py) in a summary's place
 JSON_KINDS = {InferSummary.KIND: "harness_summary", COMPARE_KIND: "parity", CALIB_KIND: "calib_sweep",
-              OUT_OF_MEMORY_KIND: "out_of_memory"}
+              OutOfMemoryRecord.KIND: "out_of_memory"}
 HANDLERS = {"out_of_memory": _out_of_memory, "harness_summary": _harness_summary, "ais_bench_json": _ais_bench_json, "trtexec": _trtexec_log,
             "ais_bench_log": _ais_bench_log, "parity": _parity, "accuracy": _accuracy, "calib_sweep": _calib_sweep}
 

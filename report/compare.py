@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.cli import Parser, main_wrapper
-from harness.contracts import read_run_summary
+from harness.contracts import SCHEMA_VERSION, read_run_summary
 from harness.errors import HarnessError
 from harness.files import write_json
 from harness.outputs import read_outputs
@@ -54,7 +54,7 @@ def describe_run(result_dir: Path) -> dict:
     info: dict = {"dir": str(result_dir)}
     s = read_run_summary(result_dir)
     if s is not None:
-        info.update(target=s.target, device=s.engine.get("device_name") or s.device, precision=s.precision,
+        info.update(target=s.target, device=s.device_name or s.device, precision=s.precision,
                     model=s.model, batch_size=s.batch_size)
     return info
 
@@ -64,7 +64,7 @@ def without_calibration_images(config: CompareConfig, outputs_a: dict, outputs_b
     left_out = set()
     for directory in (config.a, config.b):
         summary = read_run_summary(directory)
-        left_out |= set(summary.extra.get("calibration_left_out") or []) if summary is not None else set()
+        left_out |= set(summary.calibration_left_out) if summary is not None else set()
     if left_out:
         print(f"compare: {len(left_out)} calibration images left out of both sides")
     return ({k: v for k, v in outputs_a.items() if k not in left_out},
@@ -81,7 +81,7 @@ def run(config: CompareConfig) -> dict:
     rows = parity.sample_metrics(outputs_a, outputs_b)
     totals = parity.aggregate(rows)
     checks = parity.evaluate(totals, profile)
-    result = {"kind": COMPARE_KIND, "a": run_a, "b": run_b, "reference": "b",
+    result = {"kind": COMPARE_KIND, "schema_version": SCHEMA_VERSION, "a": run_a, "b": run_b, "reference": "b",
               "output_index": config.output_index, "profile": profile,
               "profile_source": "flag" if config.tolerance_profile else "inferred",
               "definitions": parity.DEFINITIONS,

@@ -9,14 +9,13 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.contracts import InferSummary
+from harness.contracts import InferSummary, checked_schema_version
 from harness.errors import ContractError
 from harness.files import read_json
+from tasks.classification.record import MODELZOO_TITLE
 
 MEASURED = "measured"
 PUBLISHED = "published"
-MODELZOO_TITLE = "Overall statistical evaluation"
-VERSION_KEYS = ("torch", "onnxruntime", "tensorrt", "cuda", "cann", "ais_bench", "aclruntime", "provider")
 
 
 @dataclass
@@ -96,64 +95,22 @@ class ParityRecord:
     source: str
 
 
-def software_of(engine: dict) -> str:
-    """A short description of the software stack from a summary's `engine` dict: 'torch 2.11.0 (variant x),
-    cuda 13.0'."""
-    name = engine.get("engine")
-    head = str(name or "")
-    if name and isinstance(engine.get(name), str):
-        head = f"{name} {engine[name]}"
-    if engine.get("variant"):
-        head += f" (variant {engine['variant']})"
-    parts = [head] if head else []
-    for key in VERSION_KEYS:
-        if key != name and engine.get(key) is not None:
-            parts.append(f"{key} {engine[key]}")
-    for key, value in (engine.get("versions") or {}).items():
-        if key != name and key not in VERSION_KEYS:
-            parts.append(f"{key} {value}")
-    return ", ".join(parts) or "unknown"
-
-
-def memory_of(summary: InferSummary) -> dict:
-    """Peak host RSS and peak device memory (MiB) wherever the infer stage and the target put them."""
-    extra, nested = summary.extra, summary.extra.get("memory") or {}
-    host = nested.get("host_peak_rss_mib", extra.get("host_peak_rss_mib"))
-    device = nested.get("device_peak_mib", summary.engine.get("peak_device_memory_mib",
-                                                              summary.engine.get("device_peak_mib")))
-    return {k: v for k, v in (("host_peak_rss_mib", host), ("device_peak_mib", device)) if v is not None}
-
-
 def perf_from_summary(summary: InferSummary, path: Path) -> PerfRecord:
-    compute = dict(summary.timings.get("compute") or {})
     return PerfRecord(
         status=MEASURED, origin="harness", model=summary.model, target=summary.target,
-        device=summary.engine.get("device_name") or f"{summary.target} device {summary.device}",
-        software=software_of(summary.engine), precision=summary.precision, batch_size=summary.batch_size,
-        img_s_compute=summary.throughput.get("compute_only"),
-        img_s_e2e=summary.throughput.get("end_to_end") or None,  # 0 means not measured
-        compute_ms=compute, samples_ms=list(summary.compute_ms), memory=memory_of(summary),
-        mode=summary.mode, conditions=_conditions(summary.engine, summary.batch_size, run_labels(summary)),
+        device=summary.device_name or f"{summary.target} device {summary.device}",
+        software=summary.software, precision=summary.precision, batch_size=summary.batch_size,
+        img_s_compute=summary.img_s_compute, img_s_e2e=summary.img_s_end_to_end,
+        compute_ms=summary.compute_stats, samples_ms=list(summary.compute_ms), memory=summary.peak_memory_mib,
+        mode=summary.mode, conditions=", ".join(run_labels(summary) + summary.settings),
         source=str(path),
         gpus=len(str(summary.device).split(",")), energy=dict(summary.energy))
 
 
 def run_labels(summary: InferSummary) -> list[str]:
-    """The labels infer gave the run: random weights, preprocess mismatch, calibration overlap."""
-    return [str(label) for label in summary.extra.get("labels") or []]
-
-
-def _conditions(engine: dict, batch_size: int, labels: list[str] = ()) -> str:
-    """Settings that change the numbers: CUDA graph use at this batch size, TF32, threads, overlap; and the
-    run's labels."""
-    parts = list(labels)
-    graphs = engine.get("cuda_graphs")
-    if isinstance(graphs, dict) and str(batch_size) in graphs:
-        parts.append(f"CUDA graph: {graphs[str(batch_size)]}")
-    for key in ("input_form", "tf32_allowed", "threads", "in_flight_max", "gears", "runtime"):
-        if key in engine:
-            parts.append(f"{key}={engine[key]}")
-    return ", ".join(parts)
+    """The labels infer gave the run (random weights, preprocess mismatch, calibration overlap), and an older
+    schema version of its summary."""
+    return summary.run_labels + ([summary.schema_label] if summary.schema_label else [])
 
 
 def read_summary(path: Path) -> InferSummary:
@@ -198,6 +155,7 @@ def _int_or_none(text) -> int | None:
 
 
 def parity_from_compare(data: dict, path: Path) -> ParityRecord:
+    checked_schema_version(data, str(path), str(data.get("kind")))
     def label(side: dict) -> str:
         if "target" in side:
             return f"{side['model']} {side['target']} {side['precision']} bs{side['batch_size']} ({side['device']})"

@@ -17,10 +17,10 @@ import re
 from pathlib import Path
 
 from harness.errors import InputError
+from harness.output_formats import parse_output_name
 
 BATCH_FLAG, BATCH_FLAG_MIN = "--batchsize", "--bat"  # "--ba" could also be --backend
 STAT_KEYS = {"NPU_compute_time": "compute_ms", "H2D_latency": "h2d_ms", "D2H_latency": "d2h_ms"}
-OUTPUT_FILE = re.compile(r"^(?P<stem>.+)_(?P<index>\d+)\.(?P<fmt>txt|npy|bin)$", re.IGNORECASE)
 _NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
 _STAT_LINE = re.compile(rf"(?P<phase>NPU_compute_time|H2D_latency|D2H_latency)\s*\(ms\):\s*"
                         rf"min\s*=\s*(?P<min>{_NUMBER}),\s*max\s*=\s*(?P<max>{_NUMBER}),\s*"
@@ -172,9 +172,9 @@ def list_output_files(result_dir: Path) -> dict[str, list[str]]:
     """stem -> output file names (`<stem>_<k>.<fmt>`, k in order); summary and other files are skipped."""
     outputs: dict[str, list[tuple[int, str]]] = {}
     for path in sorted(Path(result_dir).iterdir()):
-        match = OUTPUT_FILE.match(path.name)
-        if match and path.is_file():
-            outputs.setdefault(match.group("stem"), []).append((int(match.group("index")), path.name))
+        parsed = parse_output_name(path.name)
+        if parsed and path.is_file():
+            outputs.setdefault(parsed[0], []).append((parsed[1], path.name))
     return {stem: [name for _, name in sorted(files)] for stem, files in outputs.items()}
 
 

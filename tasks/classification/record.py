@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.contracts import ACCURACY_DETAILS_KIND, SCHEMA_VERSION
 from tasks.classification.metrics import classification_metrics
+
+MODELZOO_TITLE = "Overall statistical evaluation"
 
 
 def percent(fraction: float) -> str:
@@ -15,7 +18,7 @@ def modelzoo_table(count: int, n_classes: int, cumulative: np.ndarray) -> dict:
     values = [{"key": "Number of images", "value": str(count)},
               {"key": "Number of classes", "value": str(n_classes)}]
     values += [{"key": f"Top{k + 1} accuracy", "value": percent(float(acc))} for k, acc in enumerate(cumulative)]
-    return {"title": "Overall statistical evaluation", "value": values}
+    return {"title": MODELZOO_TITLE, "value": values}
 
 
 def details(scored: dict, names: dict[int, str], unlabelled: list[str], missing: list[str],
@@ -34,6 +37,7 @@ def details(scored: dict, names: dict[int, str], unlabelled: list[str], missing:
                        "top5": [{"class": int(c), "name": names.get(int(c))} for c in order[:5]],
                        "correct_top1": bool(rank == 0), "rank": int(rank)})
     return {
+        "kind": ACCURACY_DETAILS_KIND, "schema_version": SCHEMA_VERSION,
         "per_class_top1": {str(c): {"images": n, "correct": ok, "accuracy": ok / n, "name": names.get(c)}
                            for c, (n, ok) in sorted(per_class.items())},
         "precision_recall_f1": classification_metrics(scored["truth"], scored["order"][:, 0], names),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.contracts import SCHEMA_VERSION
 from harness.stats import summarize_ms
 
 DATA = Path(__file__).parent / "data"
@@ -15,10 +16,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def summary_dict(*, target: str, precision: str, batch_size: int, compute_ms: list[float], device_name: str,
                  model: str = "seresnext101_32x4d", mode: str = "pure", end_to_end: float = 0.0,
                  engine: dict | None = None, extra: dict | None = None, outfmt: str = "NPY",
-                 outputs: list[dict] | None = None) -> dict:
-    """A summary.json with the keys infer writes; throughput computed by hand from the mean."""
+                 outputs: list[dict] | None = None, schema_version: int | None = SCHEMA_VERSION) -> dict:
+    """A summary.json with the keys infer writes; throughput computed by hand from the mean. Without a
+    schema_version: as infer wrote it before versions (the device name in `engine` only)."""
     mean = sum(compute_ms) / len(compute_ms)
-    return {"kind": "harness.infer", "target": target, "device": "0", "artifact": f"/x/{model}.{target}",
+    versioned = {} if schema_version is None else {"schema_version": schema_version, "device_name": device_name}
+    return {"kind": "harness.infer", **versioned, "target": target, "device": "0", "artifact": f"/x/{model}.{target}",
             "model": model, "precision": precision, "batch_size": batch_size, "mode": mode, "outfmt": outfmt,
             "outputs": outputs or [{"name": "class", "shape": [6], "dtype": "float32"}],
             "num_inputs": batch_size * len(compute_ms), "num_batches": len(compute_ms), "padded_slots": 0,

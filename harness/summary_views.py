@@ -1,0 +1,93 @@
+"""What readers (report, compare, postprocess) take from a run summary's free-form dicts, declared once.
+
+`engine` is what the target said about itself and `extra` what the loop added; both vary by target and
+version. Readers use these properties, never the dicts' keys, so each key read is declared here and a
+change of key is one edit.
+"""
+from __future__ import annotations
+
+# Keys of `engine` holding a library version, and settings that change the numbers.
+ENGINE_VERSION_KEYS = ("torch", "onnxruntime", "tensorrt", "cuda", "cann", "ais_bench", "aclruntime", "provider")
+ENGINE_SETTING_KEYS = ("input_form", "tf32_allowed", "threads", "in_flight_max", "gears", "runtime")
+
+
+class SummaryViews:
+    """Mixed into harness.contracts.InferSummary, whose fields `engine`, `extra`, `timings` and `throughput`
+    these read."""
+
+    engine: dict
+    extra: dict
+    timings: dict
+    throughput: dict
+    batch_size: int
+
+    @property
+    def simulated(self) -> bool:
+        """Run on a simulated runtime: its outputs count, its timings do not."""
+        return bool(self.engine.get("simulated"))
+
+    @property
+    def run_labels(self) -> list[str]:
+        """What the numbers do not mean (random weights, preprocess mismatch, calibration overlap)."""
+        return [str(label) for label in self.extra.get("labels") or []]
+
+    @property
+    def device_idle(self) -> dict | None:
+        """The device check before the run (harness.idle): {"idle", "busy", "method", ...}."""
+        idle = self.extra.get("device_idle")
+        return idle if isinstance(idle, dict) else None
+
+    @property
+    def calibration_left_out(self) -> list[str]:
+        """Stems of the images that calibrated an int8 build: parity leaves them out."""
+        return list(self.extra.get("calibration_left_out") or [])
+
+    @property
+    def peak_memory_mib(self) -> dict:
+        """{"host_peak_rss_mib", "device_peak_mib"} where the infer stage or the target recorded them."""
+        nested = self.extra.get("memory") or {}
+        host = nested.get("host_peak_rss_mib", self.extra.get("host_peak_rss_mib"))
+        device = nested.get("device_peak_mib", self.engine.get("peak_device_memory_mib",
+                                                                self.engine.get("device_peak_mib")))
+        return {k: v for k, v in (("host_peak_rss_mib", host), ("device_peak_mib", device)) if v is not None}
+
+    @property
+    def compute_stats(self) -> dict:
+        """harness.stats.summarize_ms of the per-batch compute times."""
+        return dict(self.timings.get("compute") or {})
+
+    @property
+    def img_s_compute(self) -> float | None:
+        return self.throughput.get("compute_only")
+
+    @property
+    def img_s_end_to_end(self) -> float | None:
+        return self.throughput.get("end_to_end") or None  # 0 means not measured
+
+    @property
+    def software(self) -> str:
+        """The software stack in short: 'torch 2.11.0 (variant x), cuda 13.0'."""
+        name = self.engine.get("engine")
+        head = str(name or "")
+        if name and isinstance(self.engine.get(name), str):
+            head = f"{name} {self.engine[name]}"
+        if self.engine.get("variant"):
+            head += f" (variant {self.engine['variant']})"
+        parts = [head] if head else []
+        for key in ENGINE_VERSION_KEYS:
+            if key != name and self.engine.get(key) is not None:
+                parts.append(f"{key} {self.engine[key]}")
+        for key, value in (self.engine.get("versions") or {}).items():
+            if key != name and key not in ENGINE_VERSION_KEYS:
+                parts.append(f"{key} {value}")
+        return ", ".join(parts) or "unknown"
+
+    @property
+    def settings(self) -> list[str]:
+        """Settings that change the numbers: CUDA graph use at this batch size, TF32, threads, overlap."""
+        parts = []
+        graphs = self.engine.get("cuda_graphs")
+        if isinstance(graphs, dict) and str(self.batch_size) in graphs:
+            parts.append(f"CUDA graph: {graphs[str(self.batch_size)]}")
+        parts += [f"{key}={self.engine[key]}" for key in ENGINE_SETTING_KEYS if key in self.engine]
+        return parts
