@@ -178,9 +178,6 @@ class AclruntimeBackend(Backend):
         self._session.reset_sumaryinfo()
 
     def infer(self, array: np.ndarray, dynamic: bool) -> list[np.ndarray]:
-        if not hasattr(self._acl, "BaseTensor"):
-            raise MissingDependencyError("aclruntime with BaseTensor", f"install {BASE_TENSOR_SINCE}",
-                                         why="this aclruntime has no BaseTensor (an ais_infer-era build)")
         feed = self._acl.BaseTensor(array.__array_interface__["data"][0], array.nbytes)
         outputs = self._session.run(self._output_names, [feed])
         arrays = []
@@ -220,6 +217,9 @@ def open_backend(om_path: str, device_id: int) -> Backend:
     aclruntime = _import_aclruntime()
     _check_path(om_path, aclruntime)
     if infer_session is None:
+        if not hasattr(aclruntime, "BaseTensor"):  # checked before the model takes device memory
+            raise MissingDependencyError("aclruntime with BaseTensor", f"install {BASE_TENSOR_SINCE}",
+                                         why="this aclruntime has no BaseTensor (an ais_infer-era build)")
         options = aclruntime.session_options()
         options.loop = 1
         return AclruntimeBackend(aclruntime, aclruntime.InferenceSession(om_path, device_id, options))
