@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -72,16 +71,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
 
-    import nvidia_engine
-    from targets.nvidia.torch_runtime import load_program_module
+    from warm_start_probe import first_line, fresh_starts, prepared_module
 
-    model = nvidia_engine.load_model(args.model)
-    artifact, _ = nvidia_engine.build(model, args.model, "fp16", [args.batch], args.workdir)
-    module = load_program_module(artifact).to(device="cuda", dtype=torch.float16).to(memory_format=torch.channels_last)
-    x = torch.randn(args.batch, 3, 224, 224, device="cuda", dtype=torch.float16).contiguous(
-        memory_format=torch.channels_last)
-    with torch.no_grad():
-        reference = module(x).float().cpu()
+    _, module, x, reference = prepared_module(args.model, args.batch, args.workdir)
     result: dict = {"command": " ".join(sys.argv), "torch": torch.__version__, "model": args.model, "batch": args.batch}
     package = args.workdir / f"{args.model}.bs{args.batch}.aoti.pt2"
     for configs in ({"freezing": True}, {}):
@@ -95,21 +87,10 @@ def main(argv=None) -> int:
             break
         except Exception as exc:
             result.setdefault("compile_errors", []).append(
-                {"configs": configs, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"})
+                {"configs": configs, "error": first_line(exc)})
     print(json.dumps(result), flush=True)
     if "compile" in result:
-        torch.save(x.cpu(), args.workdir / "x.pt")
-        torch.save(reference, args.workdir / "reference.pt")
-        result["starts"] = []
-        for _ in range(args.starts):
-            proc = subprocess.run([sys.executable, "-c", LOAD_SNIPPET, str(package), str(args.workdir / "x.pt"),
-                                   str(args.workdir / "reference.pt")], capture_output=True, text=True, timeout=300)
-            last = proc.stdout.strip().splitlines()[-1:] or [""]
-            try:
-                result["starts"].append(json.loads(last[0]))
-            except json.JSONDecodeError:
-                result["starts"].append({"rc": proc.returncode, "error": (proc.stdout + proc.stderr)[-600:]})
-            print(json.dumps(result["starts"][-1]), flush=True)
+        result["starts"] = fresh_starts(LOAD_SNIPPET, [str(package)], args.starts, x, reference, args.workdir)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 

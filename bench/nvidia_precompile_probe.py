@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ LOAD_SNIPPET = r"""
 import json, sys, time
 started = time.perf_counter()
 import torch
-sys.path.insert(0, sys.argv[5])
+sys.path.insert(0, sys.argv[3])
 from targets.nvidia.torch_runtime import load_program_module
 imported = time.perf_counter()
 module = load_program_module(sys.argv[1]).to(device="cuda", dtype=torch.float16).to(memory_format=torch.channels_last)
@@ -34,7 +33,7 @@ prepared = time.perf_counter()
 with open(sys.argv[2], "rb") as handle:
     run = torch.compiler.load_compiled_function(handle)
 loaded = time.perf_counter()
-x = torch.load(sys.argv[3]).cuda().contiguous(memory_format=torch.channels_last)
+x = torch.load(sys.argv[4]).cuda().contiguous(memory_format=torch.channels_last)
 with torch.no_grad():
     out = run(module, x)
 torch.cuda.synchronize()
@@ -46,7 +45,7 @@ with torch.no_grad():
         s.record(); run(module, x); e.record(); pairs.append((s, e))
 torch.cuda.synchronize()
 median = sorted(a.elapsed_time(b) for a, b in pairs)[25]
-reference = torch.load(sys.argv[4])
+reference = torch.load(sys.argv[5])
 print(json.dumps({"import_s": round(imported - started, 2), "load_program_s": round(prepared - imported, 2),
                   "load_compiled_s": round(loaded - prepared, 2), "first_call_s": round(first - loaded, 2),
                   "to_first_output_s": round(first - started, 2), "median_ms": round(median, 4),
@@ -68,16 +67,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
 
-    import nvidia_engine
-    from targets.nvidia.torch_runtime import load_program_module
+    from warm_start_probe import first_line, fresh_starts, prepared_module
 
-    model = nvidia_engine.load_model(args.model)
-    artifact, _ = nvidia_engine.build(model, args.model, "fp16", [args.batch], args.workdir)
-    module = load_program_module(artifact).to(device="cuda", dtype=torch.float16).to(memory_format=torch.channels_last)
-    x = torch.randn(args.batch, 3, 224, 224, device="cuda", dtype=torch.float16).contiguous(
-        memory_format=torch.channels_last)
-    with torch.no_grad():
-        reference = module(x).float().cpu()
+    artifact, module, x, reference = prepared_module(args.model, args.batch, args.workdir)
     result: dict = {"command": " ".join(sys.argv), "torch": torch.__version__, "model": args.model, "batch": args.batch}
     saved = args.workdir / f"{args.model}.bs{args.batch}.precompiled.bin"
     started = time.perf_counter()
@@ -89,22 +81,11 @@ def main(argv=None) -> int:
         result["compile"] = {"seconds": round(time.perf_counter() - started, 1),
                              "mib": round(saved.stat().st_size / (1 << 20), 1)}
     except Exception as exc:
-        result["compile_error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+        result["compile_error"] = first_line(exc)
     print(json.dumps(result), flush=True)
     if "compile" in result:
-        torch.save(x.cpu(), args.workdir / "x.pt")
-        torch.save(reference, args.workdir / "reference.pt")
-        result["starts"] = []
-        for _ in range(args.starts):
-            proc = subprocess.run([sys.executable, "-c", LOAD_SNIPPET, str(artifact), str(saved),
-                                   str(args.workdir / "x.pt"), str(args.workdir / "reference.pt"), str(ROOT)],
-                                  capture_output=True, text=True, timeout=300)
-            last = proc.stdout.strip().splitlines()[-1:] or [""]
-            try:
-                result["starts"].append(json.loads(last[0]))
-            except json.JSONDecodeError:
-                result["starts"].append({"rc": proc.returncode, "error": (proc.stdout + proc.stderr)[-600:]})
-            print(json.dumps(result["starts"][-1]), flush=True)
+        result["starts"] = fresh_starts(LOAD_SNIPPET, [str(artifact), str(saved), str(ROOT)], args.starts, x,
+                                        reference, args.workdir)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
