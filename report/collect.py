@@ -27,7 +27,7 @@ from report.parsers.ais_bench import is_ais_bench_log, parse_printed_summary, pa
 from report.parsers.trtexec import SUMMARY_HEADER, parse_trtexec_log
 from report.records import (AccuracyRecord, ParityRecord, PerfRecord, parity_from_compare,
                             perf_from_summary, read_modelzoo_result, read_summary, run_labels)
-from tasks.classification.record import MODELZOO_TITLE
+from tasks.classification.record import MODELZOO_TITLE, ScoreSummary
 
 META_FILE = "report-meta.json"
 META_KEYS = {"model", "device", "precision", "software", "target", "batch_size"}
@@ -234,12 +234,8 @@ def _f1_scores(result_json: Path) -> dict:
     if not isinstance(details, dict):
         return {}
     checked_schema_version(details, str(path), ACCURACY_DETAILS_KIND)
-    try:
-        scores = details["precision_recall_f1"]
-        return {"macro_precision": scores["macro"]["precision"], "macro_recall": scores["macro"]["recall"],
-                "macro_f1": scores["macro"]["f1"], "weighted_f1": scores["weighted"]["f1"]}
-    except (KeyError, TypeError):
-        return {}
+    scores = ScoreSummary.from_details(details)
+    return scores.to_dict() if scores is not None else {}
 
 
 def _run_summary_of(result_json: Path) -> InferSummary | None:

@@ -1,6 +1,8 @@
 """The classification accuracy record: the ModelZoo result.json table (exact format) and the details JSON."""
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 
 from harness.contracts import ACCURACY_DETAILS_KIND, SCHEMA_VERSION
@@ -52,3 +54,26 @@ def f1_line(detail: dict) -> str:
     return (f"top-1 precision / recall / F1: macro {macro['precision']:.4f} / {macro['recall']:.4f} / "
             f"{macro['f1']:.4f}, weighted {weighted['precision']:.4f} / {weighted['recall']:.4f} / "
             f"{weighted['f1']:.4f} (per class in {{details}})")
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """The top-1 precision, recall and F1 the report shows, read back from what `details` wrote."""
+
+    macro_precision: float
+    macro_recall: float
+    macro_f1: float
+    weighted_f1: float
+
+    @classmethod
+    def from_details(cls, details: dict) -> "ScoreSummary | None":
+        """None for details of a postprocess that wrote no scores (older runs)."""
+        try:
+            scores = details["precision_recall_f1"]
+            return cls(macro_precision=float(scores["macro"]["precision"]), macro_recall=float(scores["macro"]["recall"]),
+                       macro_f1=float(scores["macro"]["f1"]), weighted_f1=float(scores["weighted"]["f1"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from tasks.classification.metrics import classification_metrics
@@ -51,3 +52,14 @@ def test_postprocess_writes_them_and_the_report_shows_a_line(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = (report / "report.md").read_text()
     assert f"F1 {MACRO[2] * 100:.2f} %; weighted F1 {WEIGHTED[2] * 100:.2f} %" in text
+
+
+def test_the_report_reads_the_scores_back_through_the_record_that_writes_them():
+    from tasks.classification.record import ScoreSummary, details
+
+    scored = {"stems": ["a", "b", "c"], "truth": np.array([0, 1, 1]), "rank": np.array([0, 1, 0]),
+              "order": np.array([[0, 1], [0, 1], [1, 0]])}
+    read = ScoreSummary.from_details(details(scored, {}, [], [], []))
+    assert read == ScoreSummary(macro_precision=0.75, macro_recall=0.75, macro_f1=pytest.approx(2 / 3),
+                                weighted_f1=pytest.approx(2 / 3))
+    assert ScoreSummary.from_details({"per_class_top1": {}}) is None  # a postprocess that wrote no scores
