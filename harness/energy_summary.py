@@ -4,7 +4,7 @@ Images per second per watt is the same number as images per joule (both over the
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Sequence
 
 from harness.energy import EnergyReading
@@ -22,6 +22,14 @@ class EnergySummary(EnergyReading):
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "EnergySummary | None":
+        """summary.json `energy` read back; None where the run recorded none (keys of later versions ignored)."""
+        if not data:
+            return None
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def summarize_energy(reading: EnergyReading | None, images: int) -> EnergySummary:

@@ -89,13 +89,12 @@ def cost_per_million(img_s: float | None, price_per_hour: float | None) -> float
 
 def energy_of(record: PerfRecord, facts: list[DeviceFacts]) -> dict:
     """J/image, img/J, average watts and where they come from: measured, nominal, or why there are none."""
-    energy = record.energy or {}
+    energy = record.energy
     if record.status == MEASURED:
-        if energy.get("available"):
-            return {"j_per_image": energy.get("joules_per_image"),
-                    "img_per_j": energy.get("images_per_second_per_watt"), "watts": energy.get("average_watts"),
-                    "energy_basis": f"measured: {energy.get('counter')}"}
-        reason = energy.get("unavailable") or "no energy in this summary.json"
+        if energy is not None and energy.available:
+            return {"j_per_image": energy.joules_per_image, "img_per_j": energy.images_per_second_per_watt,
+                    "watts": energy.average_watts, "energy_basis": f"measured: {energy.counter}"}
+        reason = (energy.unavailable if energy is not None else "") or "no energy in this summary.json"
         return {"j_per_image": None, "img_per_j": None, "watts": None, "energy_basis": f"unavailable: {reason}"}
     fact = facts_for(record.device, facts)
     if fact is None or fact.board_power_w is None or not record.img_s_compute:

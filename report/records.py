@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.contracts import InferSummary, checked_schema_version
 from harness.errors import ContractError
+from harness.energy_summary import EnergySummary
 from harness.files import read_json
 from tasks.classification.record import MODELZOO_TITLE
 
@@ -40,7 +41,7 @@ class PerfRecord:
     source: str = ""
     gpus: int = 1
     reported_img_s: float | None = None  # published rows: the figure as published, whatever its metric
-    energy: dict = field(default_factory=dict)  # measured rows: summary.json `energy` (report/energy.py)
+    energy: EnergySummary | None = None  # measured rows: summary.json `energy` (report/energy.py)
 
     @property
     def ms_per_frame(self) -> float | None:
@@ -58,9 +59,9 @@ class PerfRecord:
         memory = data.pop("memory")
         data["host_peak_rss_mib"] = memory.get("host_peak_rss_mib")
         data["device_peak_mib"] = memory.get("device_peak_mib")
-        energy = data.pop("energy")
+        data.pop("energy")
         for key in ("joules", "seconds", "average_watts", "peak_watts", "counter", "unavailable"):
-            data[f"energy_{key}"] = energy.get(key)
+            data[f"energy_{key}"] = getattr(self.energy, key) if self.energy is not None else None
         return data
 
 
@@ -104,7 +105,7 @@ def perf_from_summary(summary: InferSummary, path: Path) -> PerfRecord:
         compute_ms=summary.compute_stats, samples_ms=list(summary.compute_ms), memory=summary.peak_memory_mib,
         mode=summary.mode, conditions=", ".join(run_labels(summary) + summary.settings),
         source=str(path),
-        gpus=len(str(summary.device).split(",")), energy=dict(summary.energy))
+        gpus=len(str(summary.device).split(",")), energy=EnergySummary.from_dict(summary.energy))
 
 
 def run_labels(summary: InferSummary) -> list[str]:
