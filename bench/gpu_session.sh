@@ -17,6 +17,9 @@
 #   bash bench/gpu_session.sh precompile [MODEL]  # torch.compile().aot_compile: the same questions in a fresh process
 #   bash bench/gpu_session.sh oom-idle       # a sweep with a batch that cannot fit, its report; a busy-GPU run
 #   bash bench/gpu_session.sh threeway [MODEL...]  # harness vs eager+CUDA graph vs torch.compile, fp16 bs 1/64/256
+#                                            # (THREEWAY_VARIANTS: harness rows, default ":" = the default variant)
+#   bash bench/gpu_session.sh warm [MODEL...]  # cold and warm `infer` starts on an unchanged artifact, fp16 bs64
+#   bash bench/gpu_session.sh profile [MODEL] [BATCH]  # GPU time per kind of kernel: harness vs torch.compile
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -109,9 +112,21 @@ while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
   threeway)
     install_wheels
     shift
+    read -r -a variants <<< "${THREEWAY_VARIANTS:-:}"  # ":" is the default variant, ":precompile=0" another row
     for m in ${@:-seresnext101_32x4d resnet50 tf_efficientnet_lite0}; do
-      python3 bench/nvidia_engine.py --model "$m" --batches 1 64 256 --precisions fp16 --variants "" --torch-compile \
+      # shellcheck disable=SC2086
+      python3 bench/nvidia_engine.py --model "$m" --batches 1 64 256 --precisions ${THREEWAY_PRECISIONS:-fp16} \
+        --variants "${variants[@]}" --torch-compile \
         --workdir "/tmp/three_$m" --json "$OUT/threeway_$m.json" 2>&1 | tee "$OUT/threeway_$m.txt"
     done ;;
-  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | precompile [MODEL] | oom-idle | threeway [MODEL...]" >&2; exit 2 ;;
+  warm)
+    install_wheels
+    shift
+    python3 bench/nvidia_warm_start.py --models ${@:-tf_efficientnet_lite0 resnet50 seresnext101_32x4d} --batch 64 \
+      --json "$OUT/warm_start.json" 2>&1 | tee "$OUT/warm_start.txt" ;;
+  profile)
+    install_wheels
+    python3 bench/nvidia_kernel_profile.py --model "${2:-seresnext101_32x4d}" --batch "${3:-64}" \
+      --json "$OUT/kernel_profile_${2:-seresnext101_32x4d}.json" 2>&1 | tee "$OUT/kernel_profile_${2:-seresnext101_32x4d}.txt" ;;
+  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | precompile [MODEL] | oom-idle | threeway [MODEL...] | warm [MODEL...] | profile [MODEL] [BATCH]" >&2; exit 2 ;;
 esac

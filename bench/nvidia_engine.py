@@ -112,7 +112,7 @@ def measure_precision(args, model, precision: str, deadline: float, device) -> l
                 row["vs_fp32"] = measure.agreement(outputs, measure.fp32_reference(model, data, device))
             except Exception as exc:  # one failing variant must not lose the others' figures
                 row = {"batch": batch, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
-            variant_name = variant or f"default ({row.get('info', {}).get('variant')})"
+            variant_name = variant if variant.strip(":") else f"default ({row.get('info', {}).get('variant')})"
             rows.append(report({"precision": precision, "kind": "harness", "variant": variant_name, **row}))
     return rows
 

@@ -37,6 +37,7 @@ def infer_process(model_dir: Path, batch: int, out: Path, name: str) -> dict:
             "load_s": engine.get("load_s"), "first_call_s": engine.get("first_call_s", {}).get(str(batch)),
             "prepare_s": engine.get("prepare_s", {}).get(str(batch)),
             "cache": (engine.get("compile_cache") or {}).get("state"),
+            "compile_path": engine.get("compile_path"),
             "img_s_compute": round(summary["throughput"]["compute_only"], 1)}
 
 
@@ -44,7 +45,7 @@ def main() -> int:
     import nvidia_engine
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=["tf_efficientnet_lite0", "seresnext101_32x4d"])
+    p.add_argument("--models", nargs="+", default=["tf_efficientnet_lite0", "resnet50", "seresnext101_32x4d"])
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_warm"))
     p.add_argument("--json", type=Path)

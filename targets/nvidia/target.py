@@ -129,7 +129,8 @@ class NvidiaTarget(Target):
         precision = meta.get("precision", manifest.precision)
         recorded = (manifest.hashes.get("files", {}).get(manifest.artifact) or {}).get("sha256")
         return TorchRunner(artifact, torch_device, precision, resolve_variant(self.options.variant), sample_shape,
-                           manifest.input.dtype, recorded, tf32=self.options.tf32)
+                           manifest.input.dtype, recorded, tf32=self.options.tf32,
+                           precompile=self.options.precompile)
 
     # ---- identity ------------------------------------------------------------------------------
     def idle_state(self, device: str):

@@ -13,6 +13,7 @@ from targets.nvidia.device import gpu_identity, import_torch
 from targets.nvidia.fx_passes import fold_conv_bn, fuse_conv_relu
 from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
+from targets.nvidia.precompiled import PrecompiledGraphs, UnusablePrecompiled, standalone_available
 from targets.nvidia.variants import FALLBACK_VARIANT, TorchVariant, resolve_variant
 
 
@@ -63,6 +64,13 @@ def whole_sentences(text: str, limit: int) -> str:
     return text[:cut + 1] if cut > 0 else text[:limit]
 
 
+def compile_path_info(precompiled: PrecompiledGraphs | None, note: str) -> dict:
+    """How inductor's kernels came to be: saved and loaded per batch size, or traced by torch.compile."""
+    if precompiled is None:
+        return {"path": "torch.compile", **({"note": note} if note else {})}
+    return {"path": "standalone", "batches": {str(b): how for b, how in precompiled.sources.items()}}
+
+
 class BackendFlags:
     """cuDNN/TF32 switches are process-wide: set them for the session, put them back on close."""
 
@@ -96,7 +104,7 @@ def backend_settings(variant: TorchVariant, tf32: bool) -> dict:
 class TorchRunner(DeviceRunner):
     def __init__(self, artifact: Path, device: Any, precision: str, variant: TorchVariant,
                  sample_shape: tuple[int, ...], input_dtype: str = "float32",
-                 artifact_sha256: str | None = None, tf32: bool = True) -> None:
+                 artifact_sha256: str | None = None, tf32: bool = True, precompile: bool = True) -> None:
         torch = import_torch()
         self._torch = torch
         # uint8 pixels (HWC) go in as they are: the program's first op normalises them (convert/input_form.py)
@@ -112,6 +120,9 @@ class TorchRunner(DeviceRunner):
         self._flags = None
         self._artifact_sha256 = artifact_sha256
         self._cache: CompileCache | None = None
+        self._precompile = precompile
+        self._precompile_note = ""
+        self._rewrites: dict = {}
         self._use(variant)
 
     def _use(self, variant: TorchVariant) -> None:
@@ -120,19 +131,46 @@ class TorchRunner(DeviceRunner):
         started = time.perf_counter()
         self._variant = variant
         self._layout = torch.channels_last if variant.channels_last and len(self._sample_shape) == 3 else None
-        module = load_program_module(self._artifact)
-        self._rewrites = apply_rewrites(module, variant, on_cuda=self._device.type == "cuda")
-        module.to(device=self._device, dtype=self._dtype)
-        if self._layout is not None:
-            module.to(memory_format=self._layout)
         if self._flags is not None:
             self._flags.restore()
         self._flags = BackendFlags(torch, backend_settings(variant, self._tf32))
         if variant.inductor is not None and self._cache is None:
             self._cache = self._open_cache(variant)
-        self._module = self._compiled(module) if variant.inductor is not None else module
+        self._precompiled, self._calls, self._module = None, {}, None
+        if variant.inductor is not None and self._precompile and standalone_available(torch):
+            self._precompiled = self._open_precompiled(variant)
+        else:
+            module = self._prepared_module()
+            self._module = self._compiled(module) if variant.inductor is not None else module
         self._load_s = round(time.perf_counter() - started, 2)
         self.warmup_runs = 3 if variant.inductor is not None else 2
+
+    def _prepared_module(self):
+        """The program on the device in the session's dtype and layout, with the variant's rewrites."""
+        module = load_program_module(self._artifact)
+        self._rewrites = apply_rewrites(module, self._variant, on_cuda=self._device.type == "cuda")
+        module.to(device=self._device, dtype=self._dtype)
+        if self._layout is not None:
+            module.to(memory_format=self._layout)
+        return module
+
+    def _open_precompiled(self, variant: TorchVariant) -> PrecompiledGraphs:
+        """Saved weights and graphs when an earlier process left them; the program is then never loaded."""
+        def prepared():
+            module = self._prepared_module()
+            graphs.notes = dict(self._rewrites)
+            return module
+
+        graphs = PrecompiledGraphs(self._torch, self._cache.directory, self._device, dict(variant.inductor), prepared)
+        if graphs.has_weights():
+            try:
+                graphs.load_weights()
+                self._rewrites = dict(graphs.notes)
+            except UnusablePrecompiled as exc:
+                self._cache.rebuild(str(exc))
+                graphs = PrecompiledGraphs(self._torch, self._cache.directory, self._device, dict(variant.inductor),
+                                           prepared)
+        return graphs
 
     def _open_cache(self, variant: TorchVariant) -> CompileCache:
         gpu = gpu_identity(self._device.index) if self._device.type == "cuda" else {}
@@ -147,7 +185,7 @@ class TorchRunner(DeviceRunner):
         """The module's output; a compile that fails (no Triton, an unsupported op) falls back once."""
         try:
             with self._torch.no_grad():
-                return self._module(static_input)
+                return self._launch(static_input)
         except Exception as exc:  # inductor raises BackendCompilerFailed and others
             if self._variant.inductor is None or self._fallback_note or is_out_of_memory(self._torch, exc):
                 raise
@@ -156,10 +194,23 @@ class TorchRunner(DeviceRunner):
                 self._cache.rebuild(f"{type(exc).__name__}: {first}")
                 self._use(self._variant)
                 return self._call(static_input)
+            if self._precompiled is not None:  # standalone compile refused this program: trace it instead
+                self._precompile_note = f"standalone compile failed ({type(exc).__name__}: {first}); ran torch.compile"
+                self._precompile = False
+                self._use(self._variant)
+                return self._call(static_input)
             self._fallback_note = f"{self._variant.name} failed ({type(exc).__name__}: {first}); ran {FALLBACK_VARIANT}"
             self._use(resolve_variant(FALLBACK_VARIANT))
             with self._torch.no_grad():
                 return self._module(static_input)
+
+    def _launch(self, static_input):
+        if self._precompiled is None:
+            return self._module(static_input)
+        batch = int(static_input.shape[0])
+        if batch not in self._calls:
+            self._calls[batch] = self._precompiled.callable_for(batch, static_input)
+        return self._calls[batch](static_input)
 
     def make_input(self, batch: int):
         torch = self._torch
@@ -185,6 +236,8 @@ class TorchRunner(DeviceRunner):
         torch = self._torch
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
         fallback = {"fallback": self._fallback_note} if self._fallback_note else {}
+        if self._variant.inductor is not None:
+            fallback["compile_path"] = compile_path_info(self._precompiled, self._precompile_note)
         return {"engine": "torch", "variant": self._variant.name, "variant_settings": self._variant.settings(), **fallback,
                 "precision": self._precision, "input_form": InputForm.UINT8 if self._pixels else InputForm.FLOAT32,
                 "tf32_allowed": self._precision == Precision.FP32 and self._tf32,

@@ -45,25 +45,27 @@ def test_other_errors_pass_through():
             raise RuntimeError("not memory")
 
 
-def test_out_of_memory_inside_a_compiled_module_is_no_compile_failure(tmp_path):
+@pytest.mark.parametrize("precompile", [True, False])
+def test_out_of_memory_inside_a_compiled_module_is_no_compile_failure(tmp_path, monkeypatch, precompile):
     """A compiled module that runs out of memory: the batch is reported, no fallback variant is tried."""
+    from targets.nvidia.precompiled import PrecompiledGraphs
     from targets.nvidia.torch_runtime import TorchRunner
     from targets.nvidia.variants import resolve_variant
     from tests.targets.nvidia.test_torch_engine import build
 
-    def out_of_memory(self, module):
-        def run(*args):
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 300.00 GiB.")
-        return run
+    def run(*args):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 300.00 GiB.")
 
+    monkeypatch.setattr(TorchRunner, "_compiled", lambda self, module: run)
+    monkeypatch.setattr(PrecompiledGraphs, "callable_for", lambda self, batch, example: run)
     _, result, _, _ = build(tmp_path, batches=(2,), dynamic=False)
-    runner = TorchRunner(result.artifact, torch.device("cpu"), "fp32", resolve_variant("inductor"), (3, 8, 8))
-    runner._compiled = out_of_memory.__get__(runner)
-    runner._use(resolve_variant("inductor"))
+    runner = TorchRunner(result.artifact, torch.device("cpu"), "fp32", resolve_variant("inductor"), (3, 8, 8),
+                         precompile=precompile)
     with pytest.raises(DeviceOutOfMemory, match="batch 2 does not fit"):
         runner.forward(torch.zeros(2, 3, 8, 8))
     runner.close()
-    assert "fallback" not in runner.info()
+    info = runner.info()
+    assert "fallback" not in info and "note" not in info["compile_path"]
 
 
 class WideConv(torch.nn.Module):

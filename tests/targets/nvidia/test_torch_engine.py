@@ -79,7 +79,8 @@ def test_failed_compile_falls_back_once_and_says_so(tmp_path, monkeypatch):
 
     monkeypatch.setattr(TorchRunner, "_compiled", broken)
     _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
-    runner = TorchRunner(result.artifact, torch.device("cpu"), "fp32", resolve_variant("inductor"), (3, 8, 8))
+    runner = TorchRunner(result.artifact, torch.device("cpu"), "fp32", resolve_variant("inductor"), (3, 8, 8),
+                         precompile=False)
     batch = images(2)
     (out,) = runner.forward(torch.from_numpy(batch))
     runner.close()

@@ -1,0 +1,117 @@
+"""Inductor's output saved per batch size in the compile cache and loaded by a later process (CPU inductor here)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from targets.nvidia import torch_runtime
+from targets.nvidia.precompiled import WEIGHTS, graph_file
+from targets.nvidia.torch_runtime import TorchRunner
+from targets.nvidia.variants import resolve_variant
+from tests.targets.nvidia.conftest import relative_error
+from tests.targets.nvidia.test_torch_engine import build, images, reference
+
+pytestmark = pytest.mark.skipif(not torch_runtime.standalone_available(torch),
+                                reason=f"torch {torch.__version__} has no torch._inductor.standalone_compile")
+
+
+def runner(artifact, **kwargs) -> TorchRunner:
+    return TorchRunner(artifact, torch.device("cpu"), "fp32", resolve_variant("inductor"), (3, 8, 8), **kwargs)
+
+
+def run(artifact, batch: np.ndarray, **kwargs) -> tuple[np.ndarray, dict]:
+    session = runner(artifact, **kwargs)
+    (out,) = session.forward(torch.from_numpy(batch))
+    session.close()
+    return out.numpy(), session.info()
+
+
+def forbid(monkeypatch, *names) -> None:
+    """Make loading the program, tracing and compiling fail loudly: a warm start must need none of them."""
+    def refused(*args, **kwargs):
+        raise AssertionError("a warm start loaded, traced or compiled")
+
+    for owner, name in names:
+        monkeypatch.setattr(owner, name, refused)
+
+
+WARM_FORBIDS = ((torch_runtime, "load_program_module"), (torch._inductor, "standalone_compile"),
+                (torch.export, "export"), (torch, "compile"))
+
+
+@pytest.fixture(scope="module")
+def warm_cache(tmp_path_factory):
+    """An artifact whose cache a first process filled at batch 2: (artifact, model, first output, first info)."""
+    tmp_path = tmp_path_factory.mktemp("precompiled")
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    out, info = run(result.artifact, images(2))
+    return result.artifact, model, out, info
+
+
+def test_first_process_compiles_saves_and_matches_the_module(warm_cache):
+    artifact, model, out, info = warm_cache
+    assert relative_error(out, reference(model, images(2))) < 1e-5
+    assert info["compile_path"] == {"path": "standalone", "batches": {"2": "compiled"}}
+    assert info["compile_cache"]["state"] == "cold" and info["bn_folded"] == 2
+    directory = artifact.parent / ".compile-cache"
+    (key,) = list(directory.iterdir())
+    assert graph_file(key, 2).stat().st_size > 0 and (key / WEIGHTS).is_file()
+
+
+def test_second_process_loads_without_loading_tracing_or_compiling(warm_cache, monkeypatch):
+    artifact, model, first, _ = warm_cache
+    forbid(monkeypatch, *WARM_FORBIDS)
+    batch = images(2, seed=5)
+    out, info = run(artifact, batch)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_path"] == {"path": "standalone", "batches": {"2": "loaded"}}
+    assert info["compile_cache"]["state"] == "warm" and info["bn_folded"] == 2  # noted by the first process
+
+
+def test_an_unusable_saved_graph_is_rebuilt_with_one_line(tmp_path, capsys):
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    run(result.artifact, images(2))
+    (key,) = list((tmp_path / ".compile-cache").iterdir())
+    graph_file(key, 2).write_bytes(b"cut short")
+    capsys.readouterr()
+    batch = images(2, seed=7)
+    out, info = run(result.artifact, batch)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_cache"]["state"] == "rebuilt"
+    assert info["compile_path"] == {"path": "standalone", "batches": {"2": "compiled"}}
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "compile cache" in line]
+    assert len(warnings) == 1 and "unusable" in warnings[0] and "bs2.inductor.bin" in warnings[0]
+
+
+def test_unreadable_saved_weights_are_rebuilt(tmp_path, capsys):
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    run(result.artifact, images(2))
+    (key,) = list((tmp_path / ".compile-cache").iterdir())
+    (key / WEIGHTS).write_bytes(b"not a torch file")
+    batch = images(2, seed=9)
+    out, info = run(result.artifact, batch)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_cache"]["state"] == "rebuilt"
+    assert "weights.pt" in capsys.readouterr().err
+
+
+def test_a_standalone_compile_that_fails_falls_back_to_torch_compile(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported here")
+
+    monkeypatch.setattr(torch._inductor, "standalone_compile", broken)
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    batch = images(2)
+    out, info = run(result.artifact, batch)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_path"]["path"] == "torch.compile" and "unsupported here" in info["compile_path"]["note"]
+    assert "fallback" not in info
+
+
+def test_precompile_off_traces_with_torch_compile(tmp_path):
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    batch = images(2)
+    out, info = run(result.artifact, batch, precompile=False)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_path"] == {"path": "torch.compile"}
