@@ -20,9 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-KINDS = (("convolution", re.compile(r"conv|fprop|dgrad|implicit_gemm|cudnn", re.I)),
-         ("gemm", re.compile(r"gemm|cutlass|cublas|matmul|sm\d+_xmma", re.I)),
-         ("triton", re.compile(r"^triton_", re.I)),
+# First match wins: inductor names its Triton kernels after the ops they fuse ("triton_poi_fused_convolution_relu"
+# is the bias and ReLU after a convolution), and cuBLAS's nvjet kernels are the 1x1 convolutions run as GEMMs.
+KINDS = (("triton", re.compile(r"^triton_", re.I)),
+         ("convolution", re.compile(r"conv|fprop|dgrad|implicit_gemm|cudnn", re.I)),
+         ("gemm", re.compile(r"gemm|cutlass|cublas|matmul|nvjet|sm\d+_xmma", re.I)),
          ("layout/copy", re.compile(r"nchw|nhwc|transpose|copy|permute|memcpy", re.I)))
 
 

@@ -3,10 +3,12 @@
     python3 bench/nvidia_warm_start.py --models tf_efficientnet_lite0 seresnext101_32x4d --batch 64 --json F
 
 Per model: builds the artifact (bench/nvidia_engine.py build, fp16), deletes its compile cache, then runs
-`python -m infer` (pure mode, 20 timed batches) twice. For each process: its walltime, the time until its
-first timed batch (walltime minus the timed loop and what follows it is not separable, so: walltime
-minus the loop's wall), and from summary.json the engine's load, compile (first call) and prepare
-(warm-up + CUDA graph capture) seconds and the cache state the session found.
+`python -m infer` (pure mode, 20 timed batches) twice. For each process: its walltime; walltime minus the
+timed loop (an upper bound of the time to the first timed batch: it includes writing the summary and the
+process's exit); from summary.json the process's own age when its first timed batch began
+(`extra.startup`, from /proc), the engine's load, compile (first call) and prepare (warm-up + CUDA graph
+capture) seconds, and the cache state the session found. --profile-warm adds a third, warm process run
+under cProfile and prints where its time went.
 """
 from __future__ import annotations
 
@@ -25,8 +27,10 @@ from harness.files import write_json  # noqa: E402
 from targets.nvidia.compile_cache import CACHE_DIRNAME  # noqa: E402
 
 
-def infer_process(model_dir: Path, batch: int, out: Path, name: str) -> dict:
-    argv = [sys.executable, "-m", "infer", "--model", str(model_dir), "--batchsize", str(batch), "--output", str(out),
+def infer_process(model_dir: Path, batch: int, out: Path, name: str, profile: Path | None = None) -> dict:
+    """One `python -m infer` process (under cProfile, writing `profile`, when given)."""
+    runner = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
+    argv = [*runner, "-m", "infer", "--model", str(model_dir), "--batchsize", str(batch), "--output", str(out),
             "--output_dirname", name, "--warmup_count", "2", "--loop", "20", "--no-progress"]
     started = time.perf_counter()
     subprocess.run(argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -38,7 +42,18 @@ def infer_process(model_dir: Path, batch: int, out: Path, name: str) -> dict:
             "prepare_s": engine.get("prepare_s", {}).get(str(batch)),
             "cache": (engine.get("compile_cache") or {}).get("state"),
             "compile_path": engine.get("compile_path"),
-            "img_s_compute": round(summary["throughput"]["compute_only"], 1)}
+            "img_s_compute": round(summary["throughput"]["compute_only"], 1),
+            "startup": summary["extra"].get("startup"), "compile_seconds": (engine.get("compile_path") or {}).get("seconds")}
+
+
+def top_functions(profile: Path, count: int = 30) -> list[str]:
+    """The functions a profiled process spent the most cumulative time in, as pstats prints them."""
+    import io
+    import pstats
+
+    text = io.StringIO()
+    pstats.Stats(str(profile), stream=text).sort_stats("cumulative").print_stats(count)
+    return [line for line in text.getvalue().splitlines() if line.strip()][-count:]
 
 
 def main() -> int:
@@ -49,6 +64,7 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_warm"))
     p.add_argument("--json", type=Path)
+    p.add_argument("--profile-warm", action="store_true", help="a third process, warm, under cProfile")
     args = p.parse_args()
     rows = []
     for name in args.models:
@@ -59,6 +75,13 @@ def main() -> int:
             row = {"model": name, "batch": args.batch, "start": start,
                    **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-{start}")}
             print(json.dumps(row), flush=True)
+            rows.append(row)
+        if args.profile_warm:  # where a warm start's seconds go, function by function
+            profile = args.workdir / f"{name}-warm.prof"
+            row = {"model": name, "batch": args.batch, "start": "warm, under cProfile",
+                   **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-prof", profile)}
+            row["top_cumulative"] = top_functions(profile)
+            print("\n".join(row["top_cumulative"]), flush=True)
             rows.append(row)
         if args.json:
             write_json(args.json, rows, indent=1)

@@ -38,6 +38,7 @@ class LoopResult:
     io: str = ""  # dataset mode: how inputs were read (threads or processes)
     phases: dict = field(default_factory=dict)  # the loop thread's walltime by phase, and GC pauses
     energy: EnergyReading | None = None  # the device's energy over the timed loop
+    started_at: float = 0.0  # time.perf_counter() when the timed loop began
 
 
 def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray:
@@ -163,7 +164,7 @@ def _pipeline(session: Session, reader: Reader | IOWorkers, groups: list[list[Pa
         clock.mark("wait_outputs")
     wall = time.perf_counter() - start
     bar.close()
-    return LoopResult(wall_s=wall, images=images, batches=len(groups), padded_slots=padded,
+    return LoopResult(wall_s=wall, images=images, batches=len(groups), padded_slots=padded, started_at=start,
                       files=writer.files if writer else [],
                       phases={k: round(v, 4) for k, v in clock.seconds.items()})
 
@@ -191,7 +192,7 @@ def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, ti
             session.collect(in_flight.pop(0))
         wall = time.perf_counter() - start
     return LoopResult(wall_s=wall, images=count * batch_size, batches=count, phases={"gc_pauses": round(pauses[0], 4)},
-                      energy=energy.reading)
+                      energy=energy.reading, started_at=start)
 
 
 def _should_stop(session: Session, start: float, time_limit: float, stable_ci: float) -> bool:

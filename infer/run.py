@@ -13,6 +13,7 @@ from harness.energy_summary import energy_line, summarize_energy
 from harness.errors import DeviceOutOfMemory, InputError
 from harness.files import ensure_writable_dir, stem_of, write_json
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
+from harness.startup import age_at
 from harness.stats import compute_only_throughput, end_to_end_throughput, summarize_ms
 from harness.vocabulary import InputForm, RunMode
 from infer.cli import InferConfig
@@ -59,6 +60,7 @@ def summary_file(config: InferConfig, out_dir: Path) -> Path:
 
 
 def run(config: InferConfig) -> InferSummary:
+    entered = time.perf_counter()
     if "," in config.device:
         from infer.multi import run_multi_device
 
@@ -79,6 +81,7 @@ def run(config: InferConfig) -> InferSummary:
             write_out_of_memory(summary_file(config, out_dir), exc, manifest, artifact, config.device)
         raise
     summary.extra["device_idle"] = idle.to_dict()
+    summary.extra["startup"]["process_age_at_run_s"] = age_at(entered)
     summary.extra["target_options"] = target.resolved_options().record()
     if idle.idle is False:
         summary.extra["warning"] = "; ".join(w for w in (summary.extra.get("warning"), idle.warning()) if w)
@@ -90,7 +93,9 @@ def run(config: InferConfig) -> InferSummary:
 
 def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path, target, out_dir: Path | None,
                  mismatch: dict):
+    opening = time.perf_counter()
     with target.open(artifact, manifest, config.device) as session:
+        opened = time.perf_counter()
         batch_size = pick_batch_size(config, manifest, session)
         if config.input is not None:
             files, calibration = split_calibration(list_bin_files(config.input, session.inputs()[0]), manifest,
@@ -109,6 +114,8 @@ def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path,
             result = run_pure(session, batch_size, config.loop, config.warmup_count,
                               config.time_limit, config.stable_ci)
         summary = build_summary(config, manifest, artifact, session, batch_size, result)
+        summary.extra["startup"] = {"session_open_s": round(opened - opening, 2),
+                                    "process_age_at_first_timed_batch_s": age_at(result.started_at)}
         if config.input is not None:
             summary.extra.update(calibration)
         add_run_labels(summary, manifest, mismatch)

@@ -11,6 +11,7 @@ BatchNorms itself (fx_passes.fold_conv_bn) instead of through inductor's freezin
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,12 +50,14 @@ class PrecompiledGraphs:
         self._weights: list[Any] | None = None
         self.notes: dict = {}  # what preparing the module did (BatchNorms folded), kept for the processes that load
         self.sources: dict[int, str] = {}  # batch -> "loaded" | "compiled"
+        self.seconds: dict[str, float] = {}  # "weights" and each batch: what loading or compiling took
 
     def has_weights(self) -> bool:
         return (self._directory / WEIGHTS).is_file() and (self._directory / INPUT_NAMES).is_file()
 
     def load_weights(self) -> None:
         """The prepared weights an earlier process saved, onto this device."""
+        started = time.perf_counter()
         try:
             saved = json.loads((self._directory / INPUT_NAMES).read_text())
             names, notes = saved["names"], saved.get("notes", {})
@@ -64,15 +67,18 @@ class PrecompiledGraphs:
         if not isinstance(weights, list) or len(weights) != len(names):
             raise UnusablePrecompiled(f"{WEIGHTS} holds {type(weights).__name__}, not {len(names)} tensors")
         self._names, self._weights, self.notes = names, weights, notes
+        self.seconds["weights"] = round(time.perf_counter() - started, 2)
 
     def callable_for(self, batch: int, example: Any) -> Callable[[Any], Any]:
         path = graph_file(self._directory, batch)
+        started = time.perf_counter()
         if path.is_file() and self._weights is not None:
             compiled = self._load(path)
             self.sources[batch] = "loaded"
         else:
             compiled = self._compile(path, example)
             self.sources[batch] = "compiled"
+        self.seconds[str(batch)] = round(time.perf_counter() - started, 2)
         weights = self._weights
         return lambda x: compiled(*weights, x)
 

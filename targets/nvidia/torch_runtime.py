@@ -68,7 +68,8 @@ def compile_path_info(precompiled: PrecompiledGraphs | None, note: str) -> dict:
     """How inductor's kernels came to be: saved and loaded per batch size, or traced by torch.compile."""
     if precompiled is None:
         return {"path": "torch.compile", **({"note": note} if note else {})}
-    return {"path": "standalone", "batches": {str(b): how for b, how in precompiled.sources.items()}}
+    return {"path": "standalone", "batches": {str(b): how for b, how in precompiled.sources.items()},
+            "seconds": dict(precompiled.seconds)}
 
 
 class BackendFlags:

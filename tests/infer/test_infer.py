@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -50,6 +51,7 @@ def test_dataset_mode_pads_and_writes_every_format(model_dir, tmp_path):
 
 def test_summary_holds_the_timing_contract(model_dir, tmp_path):
     write_bins(tmp_path / "bins", 9)
+    started = time.perf_counter()
     proc = run_cli("-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "bins"), "--output",
                    str(tmp_path / "res"), "--output_dirname", "r", "--batchsize", "2", "--warmup_count", "2")
     assert proc.returncode == 0, proc.stderr
@@ -61,6 +63,9 @@ def test_summary_holds_the_timing_contract(model_dir, tmp_path):
     assert s["throughput"]["compute_only"] == pytest.approx(1000 * 2 / np.mean(compute))
     assert s["throughput"]["end_to_end"] == pytest.approx(9 / s["throughput"]["wall_s"])
     assert "throughput 1000*batchsize(2)" in proc.stdout
+    startup, process_s = s["extra"]["startup"], time.perf_counter() - started
+    assert 0 < startup["process_age_at_run_s"] <= startup["process_age_at_first_timed_batch_s"] < process_s
+    assert 0 <= startup["session_open_s"] < startup["process_age_at_first_timed_batch_s"]
 
 
 def test_pure_mode_runs_loop_batches_on_random_data(model_dir, tmp_path):
