@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,8 +34,11 @@ def infer_process(model_dir: Path, batch: int, out: Path, name: str, profile: Pa
     argv = [*runner, "-m", "infer", "--model", str(model_dir), "--batchsize", str(batch), "--output", str(out),
             "--output_dirname", name, "--warmup_count", "2", "--loop", "20", "--no-progress"]
     started = time.perf_counter()
-    subprocess.run(argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    proc = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "HARNESS_DEBUG": "1"})
     wall = time.perf_counter() - started
+    if proc.returncode != 0:  # keep the other rows; the traceback says why this one failed
+        return {"error": proc.stderr[-1500:]}
     summary = json.loads((out / f"{name}_summary.json").read_text())
     engine = summary["engine"]
     return {"process_s": round(wall, 1), "to_first_timed_batch_s": round(wall - summary["throughput"]["wall_s"], 1),
@@ -80,17 +84,18 @@ def main() -> int:
             profile = args.workdir / f"{name}-warm.prof"
             row = {"model": name, "batch": args.batch, "start": "warm, under cProfile",
                    **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-prof", profile)}
-            row["top_cumulative"] = top_functions(profile)
+            row["top_cumulative"] = top_functions(profile) if profile.is_file() else []
             print("\n".join(row["top_cumulative"]), flush=True)
             rows.append(row)
         if args.json:
             write_json(args.json, rows, indent=1)
     print("| model | bs | start | process s | to first timed batch s | load s | compile (first call) s | "
-          "prepare s | cache found | compute img/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "prepare s | cache found | compute img/s | process age at first timed batch s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['batch']} | {r['start']} | {r['process_s']} | {r['to_first_timed_batch_s']} | "
-              f"{r['load_s']} | {r['first_call_s']} | {r['prepare_s']} | {r['cache']} | {r['img_s_compute']} |")
+        print(f"| {r['model']} | {r['batch']} | {r['start']} | {r.get('process_s')} | {r.get('to_first_timed_batch_s')} | "
+              f"{r.get('load_s')} | {r.get('first_call_s')} | {r.get('prepare_s')} | {r.get('cache')} | "
+              f"{r.get('img_s_compute')} | {(r.get('startup') or {}).get('process_age_at_first_timed_batch_s')} |")
     return 0
 
 

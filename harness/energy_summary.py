@@ -40,11 +40,15 @@ def summarize_energy(reading: EnergyReading | None, images: int) -> EnergySummar
         summary.joules = None
         summary.unavailable = reading.unavailable or "the meter returned no energy"
         return summary
+    if reading.joules <= 0:  # a loop shorter than the counter's update period: no figure, not 0 J
+        summary.joules = None
+        summary.unavailable = (f"the energy counter did not advance over the {reading.seconds:.3f} s timed loop; "
+                               "run longer (--loop, --time_limit)")
+        return summary
     summary.available = True
     if images > 0:
         summary.joules_per_image = reading.joules / images
-    if reading.joules > 0:
-        summary.images_per_second_per_watt = images / reading.joules
+    summary.images_per_second_per_watt = images / reading.joules
     if reading.sampled_joules:
         summary.counter_to_sampled_ratio = reading.joules / reading.sampled_joules
     return summary

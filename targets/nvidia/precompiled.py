@@ -40,16 +40,17 @@ class PrecompiledGraphs:
     """One compiled callable per batch size, each taking the static input; loaded from `directory` or made there."""
 
     def __init__(self, torch: Any, directory: Path, device: Any, options: dict,
-                 prepared_module: Callable[[], Any]) -> None:
+                 prepared_module: Callable[[], Any], compile_elsewhere: Callable[[int], None] | None = None) -> None:
         self._torch = torch
         self._directory = Path(directory)
         self._device = device
         self._options = {k: v for k, v in options.items() if k not in DROPPED_OPTIONS}
         self._prepared_module = prepared_module
+        self._compile_elsewhere = compile_elsewhere  # fills the directory for one batch size from another process
         self._names: list[str] | None = None
         self._weights: list[Any] | None = None
         self.notes: dict = {}  # what preparing the module did (BatchNorms folded), kept for the processes that load
-        self.sources: dict[int, str] = {}  # batch -> "loaded" | "compiled"
+        self.sources: dict[int, str] = {}  # batch -> "loaded" | "compiled" | "compiled by a child process"
         self.seconds: dict[str, float] = {}  # "weights" and each batch: what loading or compiling took
 
     def has_weights(self) -> bool:
@@ -72,12 +73,17 @@ class PrecompiledGraphs:
     def callable_for(self, batch: int, example: Any) -> Callable[[Any], Any]:
         path = graph_file(self._directory, batch)
         started = time.perf_counter()
-        if path.is_file() and self._weights is not None:
+        how = "loaded"
+        if not path.is_file() and self._compile_elsewhere is not None:
+            self._compile_elsewhere(batch)
+            how = "compiled by a child process"
+        if path.is_file():
+            if self._weights is None:
+                self.load_weights()
             compiled = self._load(path)
-            self.sources[batch] = "loaded"
         else:
-            compiled = self._compile(path, example)
-            self.sources[batch] = "compiled"
+            compiled, how = self._compile(path, example), "compiled"
+        self.sources[batch] = how
         self.seconds[str(batch)] = round(time.perf_counter() - started, 2)
         weights = self._weights
         return lambda x: compiled(*weights, x)

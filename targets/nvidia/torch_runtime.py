@@ -105,7 +105,8 @@ def backend_settings(variant: TorchVariant, tf32: bool) -> dict:
 class TorchRunner(DeviceRunner):
     def __init__(self, artifact: Path, device: Any, precision: str, variant: TorchVariant,
                  sample_shape: tuple[int, ...], input_dtype: str = "float32",
-                 artifact_sha256: str | None = None, tf32: bool = True, precompile: bool = True) -> None:
+                 artifact_sha256: str | None = None, tf32: bool = True, precompile: bool = True,
+                 compile_in_child: bool = True, fallback: bool = True) -> None:
         torch = import_torch()
         self._torch = torch
         # uint8 pixels (HWC) go in as they are: the program's first op normalises them (convert/input_form.py)
@@ -122,6 +123,9 @@ class TorchRunner(DeviceRunner):
         self._artifact_sha256 = artifact_sha256
         self._cache: CompileCache | None = None
         self._precompile = precompile
+        self._compile_in_child = compile_in_child  # see precompile_child.py for why
+        self._allow_fallback = fallback  # off in the child: a failure there is the parent's to handle
+        self._input_dtype = input_dtype
         self._precompile_note = ""
         self._rewrites: dict = {}
         self._use(variant)
@@ -162,7 +166,9 @@ class TorchRunner(DeviceRunner):
             graphs.notes = dict(self._rewrites)
             return module
 
-        graphs = PrecompiledGraphs(self._torch, self._cache.directory, self._device, dict(variant.inductor), prepared)
+        child = self._compile_in_child_process if self._compile_in_child else None
+        graphs = PrecompiledGraphs(self._torch, self._cache.directory, self._device, dict(variant.inductor), prepared,
+                                   child)
         if graphs.has_weights():
             try:
                 graphs.load_weights()
@@ -170,7 +176,7 @@ class TorchRunner(DeviceRunner):
             except UnusablePrecompiled as exc:
                 self._cache.rebuild(str(exc))
                 graphs = PrecompiledGraphs(self._torch, self._cache.directory, self._device, dict(variant.inductor),
-                                           prepared)
+                                           prepared, child)
         return graphs
 
     def _open_cache(self, variant: TorchVariant) -> CompileCache:
@@ -178,6 +184,14 @@ class TorchRunner(DeviceRunner):
         key = cache_key(artifact_hash(self._artifact, self._artifact_sha256), self._torch.__version__, gpu,
                         {"variant": variant.settings(), "precision": self._precision})
         return CompileCache.open(self._artifact, key)
+
+    def _compile_in_child_process(self, batch: int) -> None:
+        from targets.nvidia.precompile_child import compile_in_child
+
+        compile_in_child({"artifact": str(self._artifact), "device": str(self._device), "precision": self._precision,
+                          "variant": self._variant.name, "sample_shape": list(self._sample_shape),
+                          "input_dtype": self._input_dtype, "artifact_sha256": self._artifact_sha256,
+                          "tf32": self._tf32, "batch": batch})
 
     def _compiled(self, module):
         return self._torch.compile(module, backend="inductor", dynamic=False, options=dict(self._variant.inductor))
@@ -188,7 +202,8 @@ class TorchRunner(DeviceRunner):
             with self._torch.no_grad():
                 return self._launch(static_input)
         except Exception as exc:  # inductor raises BackendCompilerFailed and others
-            if self._variant.inductor is None or self._fallback_note or is_out_of_memory(self._torch, exc):
+            if (self._variant.inductor is None or self._fallback_note or not self._allow_fallback
+                    or is_out_of_memory(self._torch, exc)):
                 raise
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             if self._cache is not None and self._cache.state == "warm":  # perhaps what an earlier process left
@@ -209,8 +224,12 @@ class TorchRunner(DeviceRunner):
         if self._precompiled is None:
             return self._module(static_input)
         batch = int(static_input.shape[0])
+        # the graphs are compiled for the strides make_input gives (the child made its own input)
+        layout = self._layout if self._layout is not None and not self._pixels else self._torch.contiguous_format
+        static_input = static_input.contiguous(memory_format=layout)
         if batch not in self._calls:
             self._calls[batch] = self._precompiled.callable_for(batch, static_input)
+            self._rewrites = self._rewrites or dict(self._precompiled.notes)  # what the child's preparation did
         return self._calls[batch](static_input)
 
     def make_input(self, batch: int):

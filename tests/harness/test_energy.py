@@ -121,6 +121,27 @@ def test_a_missing_counter_gives_the_reason_and_no_number():
     assert energy_line(summary.to_dict()) == "[INFO] energy: unavailable: /sys/x/energy_uj is not readable by this user"
 
 
+class StillCounter:
+    """A counter that updates less often than a short loop lasts (NVML's can take tens of ms)."""
+    name, resolution = "still", "1 mJ"
+
+    def read(self):
+        return (1234.5,)
+
+    def wrap_ranges(self):
+        return (None,)
+
+
+def test_a_counter_that_did_not_advance_gives_no_figure_and_says_run_longer():
+    meter = CounterMeter(StillCounter(), interval=0.01)
+    meter.start()
+    time.sleep(0.03)
+    summary = summarize_energy(meter.stop(), images=1280)
+    assert not summary.available and summary.joules is None and summary.images_per_second_per_watt is None
+    assert "did not advance" in summary.unavailable and "run longer" in summary.unavailable
+    assert energy_line(summary.to_dict()).startswith("[INFO] energy: unavailable: the energy counter did not advance")
+
+
 def test_integral_holds_the_edge_samples_and_is_trapezoidal():
     samples = [(1.0, 10.0), (2.0, 20.0), (4.0, 20.0)]
     # [0,1] 10 W held, [1,2] ramp 10->20, [2,4] 20 W, [4,5] 20 W held

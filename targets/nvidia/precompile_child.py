@@ -1,0 +1,60 @@
+"""Compile one batch size of a torch-engine artifact in a process of its own, into its compile cache.
+
+    python -m targets.nvidia.precompile_child '<spec as JSON>'
+
+A process that has just compiled with inductor drives the GPU worse afterwards: on the H200, ResNet50 fp16
+bs256 reached 0.77 of its compute-only rate end to end right after compiling in the process, and 0.99 in a
+process that loaded the same saved files (docs/nvidia.md). So a session never compiles itself: this child
+compiles and saves, exits, and the session loads what it saved, as every later process does.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHILD_MODULE = "targets.nvidia.precompile_child"
+
+
+class ChildCompileFailed(RuntimeError):
+    """The child process did not leave a compiled graph; its last line says why."""
+
+
+def compile_in_child(spec: dict, timeout_s: float = 3600.0) -> None:
+    """Run the child for `spec` (TorchRunner's arguments and the batch size); raise when it fails."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    proc = subprocess.run([sys.executable, "-m", CHILD_MODULE, json.dumps(spec)], capture_output=True, text=True,
+                          env=env, timeout=timeout_s)
+    if proc.returncode != 0:
+        lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+        raise ChildCompileFailed(f"the compile process exited {proc.returncode}: "
+                                 f"{lines[-1].strip()[:200] if lines else 'no message'}")
+
+
+def main(argv: list[str]) -> int:
+    from targets.nvidia.device import import_torch
+    from targets.nvidia.torch_runtime import TorchRunner
+    from targets.nvidia.variants import resolve_variant
+
+    spec = json.loads(argv[0])
+    torch = import_torch()
+    runner = TorchRunner(Path(spec["artifact"]), torch.device(spec["device"]), spec["precision"],
+                         resolve_variant(spec["variant"]), tuple(spec["sample_shape"]), spec["input_dtype"],
+                         spec["artifact_sha256"], tf32=spec["tf32"], precompile=True, compile_in_child=False,
+                         fallback=False)
+    try:
+        runner.forward(runner.make_input(spec["batch"]))
+    finally:
+        runner.close()
+    path = runner.info().get("compile_path") or {}
+    if path.get("path") != "standalone":
+        print(f"standalone compile did not run: {path.get('note') or path}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
