@@ -8,7 +8,8 @@
 - release: free_resource() where it exists; finalize() once per process at exit (static in 2024+);
 - MemorySummary (H2D/D2H lists) only where aclruntime has it;
 - BaseTensor (host pointer feeds) only from aclruntime 2022-10 on;
-- the model path checks of 2025 (om_file.py), made here first so that a refusal says what to change.
+- the model path checks of 2025 (om_file.py), made here first so that a refusal says what to change;
+- infer_pipeline / run_pipeline (newer generations only; pipeline.py says which path runs).
 2025 timestamps are float32 ms since the session was created, so their resolution coarsens as the session
 ages (1 ms after 4 hours): `timestamp_resolution_ms` says how fine the last batch's were.
 """
@@ -22,6 +23,7 @@ import numpy as np
 
 from harness.errors import InputError, MissingDependencyError
 from targets.ascend.om_file import om_path_problem
+from targets.ascend.pipeline import SINCE as PIPELINE_SINCE, pipeline_problem
 
 HOW_TO_INSTALL = ("build and install aclruntime and ais_bench from gitee ascend/tools "
                   "(ais-bench_workload/tool/ais_bench: `pip3 wheel ./backend/ && pip3 wheel ./`) on the "
@@ -88,6 +90,7 @@ class Backend:
         self._acl = aclruntime
         self._session = session
         self.exec_time_format = ""
+        self.pipeline_problem: str | None = "not checked"
 
     def input_descs(self) -> list:
         return list(self._session.get_inputs())
@@ -137,6 +140,10 @@ class Backend:
     def infer(self, array: np.ndarray, dynamic: bool) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def infer_pipeline(self, arrays: list[np.ndarray], dynamic: bool) -> list[list[np.ndarray]]:
+        """Several batches of one gear in one run_pipeline call: the outputs of each, in order."""
+        raise NotImplementedError
+
     def release(self) -> None:
         """Free this session's device memory where the API can; aclFinalize only at process exit."""
         session = self._session
@@ -163,6 +170,11 @@ class InferSessionBackend(Backend):
         outputs = self._session.infer([array], mode="dymbatch" if dynamic else "static")
         return [np.asarray(o) for o in outputs]
 
+    def infer_pipeline(self, arrays: list[np.ndarray], dynamic: bool) -> list[list[np.ndarray]]:
+        # "dymbatch" sets the gear from the last feeds' shape: every batch of a group has the same gear
+        outputs = self._session.infer_pipeline([[array] for array in arrays], mode="dymbatch" if dynamic else "static")
+        return [[np.asarray(o) for o in batch] for batch in outputs]
+
 
 class AclruntimeBackend(Backend):
     kind = "aclruntime"
@@ -178,13 +190,22 @@ class AclruntimeBackend(Backend):
         self._session.reset_sumaryinfo()
 
     def infer(self, array: np.ndarray, dynamic: bool) -> list[np.ndarray]:
-        feed = self._acl.BaseTensor(array.__array_interface__["data"][0], array.nbytes)
-        outputs = self._session.run(self._output_names, [feed])
+        outputs = self._session.run(self._output_names, [self._host_pointer(array)])
         arrays = []
         for tensor in outputs:
             tensor.to_host()
             arrays.append(np.array(tensor))
         return arrays
+
+    def infer_pipeline(self, arrays: list[np.ndarray], dynamic: bool) -> list[list[np.ndarray]]:
+        # the gear is the session's (set_dynamic_batchsize before); outputs come back on the host
+        feeds = [[self._host_pointer(array)] for array in arrays]
+        shapes = [[list(array.shape)] for array in arrays]
+        outputs = self._session.run_pipeline(self._output_names, feeds, shapes, False, False)
+        return [[np.array(tensor) for tensor in batch] for batch in outputs]
+
+    def _host_pointer(self, array: np.ndarray) -> Any:
+        return self._acl.BaseTensor(array.__array_interface__["data"][0], array.nbytes)
 
 
 def _import_infer_session():
@@ -211,11 +232,21 @@ def _check_path(om_path: str, aclruntime) -> None:
         raise InputError(f"{om_path}: {problem}")
 
 
-def open_backend(om_path: str, device_id: int) -> Backend:
-    """InferSession when ais_bench imports, else raw aclruntime."""
+def open_backend(om_path: str, device_id: int, require_pipeline: bool = False) -> Backend:
+    """InferSession when ais_bench imports, else raw aclruntime. `pipeline_problem` says why the backend
+    has no pipelined path (None: it has one); when it is required, its absence is refused before loading."""
     infer_session = _import_infer_session()
     aclruntime = _import_aclruntime()
     _check_path(om_path, aclruntime)
+    problem = pipeline_problem(aclruntime, infer_session)
+    if require_pipeline and problem:
+        raise MissingDependencyError("the pipelined path (--option pipeline=1)", PIPELINE_SINCE, why=problem)
+    backend = _open(om_path, device_id, aclruntime, infer_session)
+    backend.pipeline_problem = problem
+    return backend
+
+
+def _open(om_path: str, device_id: int, aclruntime: Any, infer_session: Any) -> Backend:
     if infer_session is None:
         if not hasattr(aclruntime, "BaseTensor"):  # checked before the model takes device memory
             raise MissingDependencyError("aclruntime with BaseTensor", f"install {BASE_TENSOR_SINCE}",

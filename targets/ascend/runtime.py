@@ -3,6 +3,10 @@
 Timestamps of the 2025 runtime lose resolution as the session ages (float32 ms since it was created).
 When a batch's timestamps are too coarse for its duration (RESOLUTION_LIMIT), the session is opened again,
 which restarts its clock, and the batch runs again: its outputs are the same and its time is then exact.
+
+Where the runtime has a pipelined path (pipeline.py) and the `pipeline` run option allows it, a submitted batch
+waits, and collecting the oldest runs every waiting batch of its gear as one group through run_pipeline, so
+that the copies of one batch overlap the execution of another; otherwise each batch runs when submitted.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ import numpy as np
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.errors import ContractError, InputError, TargetError
 from targets.ascend.acl_backend import Backend, dtype_name, open_backend
-from targets.base import BatchTiming, SyncSession
+from targets.ascend.pipeline import GROUP_MAX, PipelineChoice, batch_timings
+from targets.base import BatchTiming, Session
 
 
 # A batch whose duration may be off by more than this fraction (one timestamp step) is timed again,
@@ -40,15 +45,20 @@ def _nbytes(shape: list[int], dtype: str) -> int:
     return int(np.prod(shape)) * numpy_dtype(dtype).itemsize
 
 
-class AscendSession(SyncSession):
-    """Runs an OM built by this target; `gears` are the dynamic-batch sizes when it has them."""
+class AscendSession(Session):
+    """Runs an OM built by this target; `gears` are the dynamic-batch sizes when it has them; `pipeline`
+    (auto, 1, 0) whether batches in flight run together through the runtime's pipelined path."""
 
     def __init__(self, om_path: Path, device: str = "0", gears: list[int] | None = None,
-                 expected: TensorSpec | None = None, extra_info: dict | None = None) -> None:
+                 expected: TensorSpec | None = None, extra_info: dict | None = None, pipeline: str = "auto") -> None:
         super().__init__()
         self._om = Path(os.path.abspath(om_path))  # not resolved: ais_bench checks the path as given
         self._device = device_index(device)
+        self._require_pipeline = pipeline == "1"
         self._backend = self._open()
+        self._pipeline = PipelineChoice.choose(pipeline, self._backend.pipeline_problem)
+        self._waiting: dict[int, tuple[np.ndarray, int]] = {}  # submitted, not yet run, with its gear (pipelined)
+        self._done: dict[int, tuple[list[np.ndarray], BatchTiming]] = {}
         self._reopens: list[float] = []  # seconds each reopening took
         self._resolutions: list[float] = []  # per timed batch, ms
         descs = self._backend.input_descs()
@@ -63,7 +73,7 @@ class AscendSession(SyncSession):
 
     def _open(self) -> Backend:
         try:
-            return open_backend(str(self._om), self._device)
+            return open_backend(str(self._om), self._device, self._require_pipeline)
         except (RuntimeError, ValueError, TypeError) as exc:
             if "path" in str(exc).lower():
                 raise TargetError(f"{self._om}: the Ascend runtime refused the model path ({exc}); check its "
@@ -109,7 +119,7 @@ class AscendSession(SyncSession):
         timing = {"timestamp_resolution_ms": max(self._resolutions, default=0.0),
                   "session_reopens": len(self._reopens), "session_reopen_s": round(sum(self._reopens), 3)}
         return {"engine": "om", "om": self._om.name, "device_id": self._device, "gears": self._gears,
-                **self._backend.api_info(), **timing, **self._extra}
+                **self._backend.api_info(), **self._pipeline.info(), **timing, **self._extra}
 
     # ---- running -------------------------------------------------------------------------------
     def _gear_for(self, rows: int) -> int:
@@ -135,27 +145,59 @@ class AscendSession(SyncSession):
             raise ContractError(f"input {self._input.name!r}: the batch has {array.nbytes} bytes, the OM takes "
                                 f"exactly {realsize} (realsize) for batch {array.shape[0]}; rerun convert")
 
-    def _infer(self, batch: np.ndarray) -> tuple[list[np.ndarray], BatchTiming]:
-        rows = batch.shape[0]
-        gear = self._gear_for(rows)
-        array = self._feed(batch, gear)
-        outputs, compute, resolution, (h2d, d2h) = self._execute(array, gear)
-        if resolution > RESOLUTION_LIMIT * sum(compute) and resolution >= REOPEN_FLOOR_MS:
-            self._reopen()
-            outputs, compute, resolution, (h2d, d2h) = self._execute(array, gear)
-        self._resolutions.append(resolution)
-        timing = BatchTiming(compute_ms=sum(compute), h2d_ms=sum(h2d) if h2d else None,
-                             d2h_ms=sum(d2h) if d2h else None)
-        return [self._rows(out, spec, gear)[:rows] for out, spec in zip(outputs, self._outputs)], timing
+    def _submit_impl(self, handle: int, batch: np.ndarray) -> None:
+        gear = self._gear_for(batch.shape[0])  # a batch no gear takes is refused when submitted, either way
+        if self._pipeline.active:
+            self._waiting[handle] = (batch, gear)
+        else:
+            self._run_group({handle: batch}, gear)
 
-    def _execute(self, array: np.ndarray, gear: int):
+    def _collect_impl(self, handle: int) -> tuple[list[np.ndarray], BatchTiming]:
+        while handle not in self._done:
+            self._run_group(*self._next_group())
+        return self._done.pop(handle)
+
+    def _next_group(self) -> tuple[dict[int, np.ndarray], int]:
+        """The oldest waiting batch and those after it of the same gear (infer_pipeline runs one gear)."""
+        first_gear = next(iter(self._waiting.values()))[1]
+        group: dict[int, np.ndarray] = {}
+        for handle, (batch, gear) in self._waiting.items():
+            if gear != first_gear or len(group) == GROUP_MAX:
+                break
+            group[handle] = batch
+        for handle in group:
+            del self._waiting[handle]
+        return group, first_gear
+
+    def _run_group(self, group: dict[int, np.ndarray], gear: int) -> None:
+        batches = list(group.values())
+        arrays = [self._feed(batch, gear) for batch in batches]
+        outputs, compute, resolution, (h2d, d2h) = self._execute(arrays, gear)
+        timings = batch_timings(compute, h2d, d2h, len(arrays))
+        if resolution > RESOLUTION_LIMIT * min(t.compute_ms for t in timings) and resolution >= REOPEN_FLOOR_MS:
+            self._reopen()
+            outputs, compute, resolution, (h2d, d2h) = self._execute(arrays, gear)
+            timings = batch_timings(compute, h2d, d2h, len(arrays))
+        self._resolutions.append(resolution)
+        if self._pipeline.active:
+            self._pipeline.ran(len(arrays))
+        for handle, batch, batch_outputs, timing in zip(group, batches, outputs, timings):
+            rows = batch.shape[0]
+            kept = [self._rows(out, spec, gear)[:rows] for out, spec in zip(batch_outputs, self._outputs)]
+            self._done[handle] = (kept, timing)
+
+    def _execute(self, arrays: list[np.ndarray], gear: int):
         backend = self._backend
         try:
             if self._dynamic:
                 backend.set_dynamic_batchsize(gear)
-            self._check_realsize(array)
+            for array in arrays:  # a wrong size inside run_pipeline's threads would end the process
+                self._check_realsize(array)
             backend.reset_timings()
-            outputs = backend.infer(array, self._dynamic)
+            if self._pipeline.active:
+                outputs = backend.infer_pipeline(arrays, self._dynamic)
+            else:
+                outputs = [backend.infer(arrays[0], self._dynamic)]
             compute, resolution = backend.compute_ms()
             return outputs, compute, resolution, backend.transfer_ms()
         except RuntimeError as exc:
@@ -178,4 +220,5 @@ class AscendSession(SyncSession):
         return output.reshape(-1)[:count].reshape(gear, *sample)
 
     def _close_impl(self) -> None:
+        self._waiting.clear()
         self._backend.release()

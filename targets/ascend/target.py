@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.contracts import ConvertManifest, TensorSpec
-from harness.errors import ToolError
+from harness.errors import InputError, ToolError
 from harness.files import atomic_write_text, copy_atomic
 from harness.tools import run_tool
 from harness.vocabulary import Precision
 from targets.ascend import aipp, atc, cann, npu_smi, om_file, ort_cann, power
+from targets.ascend.pipeline import CHOICES as PIPELINE_CHOICES
 from targets.base import BuildRequest, BuildResult, Session, Target
 from targets.options import BUILD, RUN, TargetOptions, option
 
@@ -37,6 +38,9 @@ class AscendOptions(TargetOptions):
     aipp: bool = option(True, "insert AIPP when the preprocess manifest is uint8; 0: never", BUILD)
     npu_id: int | None = option(None, "the NPU ID whose power infer samples (default: the device's, from "
                                       "npu-smi info -m)", RUN, minimum=0)
+    pipeline: str = option("auto", "run the batches in flight together through aclruntime's run_pipeline, copies "
+                                   "overlapping execution; auto: where the runtime has it, 1: refuse to run "
+                                   "without it, 0: one batch at a time", RUN, choices=PIPELINE_CHOICES)
 
 
 class AscendTarget(Target):
@@ -127,6 +131,9 @@ class AscendTarget(Target):
 
         artifact = Path(artifact)
         if artifact.suffix == ".onnx":
+            if self.options.pipeline == "1":
+                raise InputError(f"{artifact.name}: ascend target option pipeline=1 needs the om engine; "
+                                 "onnxruntime-cann runs one batch at a time (leave pipeline at auto or 0)")
             session = ort_cann.OrtCannSession(artifact, device_index(device))
         else:
             info = manifest.target_info or {}
@@ -136,7 +143,8 @@ class AscendTarget(Target):
             gears = info.get("gears") or manifest.batch_sizes
             kept = ("soc_version", "cann", "precision_flags", "effective_precision")
             extra = {k: info[k] for k in kept if k in info}
-            session = AscendSession(artifact, device, gears=gears, expected=expected, extra_info=extra)
+            session = AscendSession(artifact, device, gears=gears, expected=expected, extra_info=extra,
+                                    pipeline=self.options.pipeline)
         session.use_energy_meter(functools.partial(power.ascend_energy_meter, device_index(device),
                                                    self.options.npu_id))
         return session

@@ -4,7 +4,8 @@
 ASCEND_SIM_API=2023|2025 (default 2025) selects the generation at import time:
 2023: exec_time_list of float32 ms durations, finalize() an instance method, no free_resource(), no path checks;
 2025: exec_time_list of float32 (start_ms, end_ms) since session creation, static finalize(), free_resource(),
-      constructor checks of loop, log_level, the model path (File::CheckFileBeforeRead) and device id.
+      constructor checks of loop, log_level, the model path (File::CheckFileBeforeRead) and device id,
+      InferenceSession.run_pipeline over BaseTensor host pointers (_pipeline.py).
 ASCEND_SIM_DEVICES (default 1) is the number of NPUs. Module names follow the real module: the enums
 `dtype` and `type` with their members also set as module attributes, `sumary`, `tensor_desc`, `MemorySummary`.
 """

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from aclruntime._checks import om_path_problem
+from aclruntime._pipeline import run_pipeline
 from aclruntime._tensor import (BaseTensor, DataType, MemoryType, Tensor, session_options, sumary, tensor_desc,
                                 timed_copy)
 from ascend_sim.execute import SimModel
@@ -167,18 +168,21 @@ class InferenceSession:
 
     def _input_bytes(self, feeds) -> bytes:
         feeds = list(feeds.values()) if isinstance(feeds, dict) else list(feeds)
+        data = self.checked_input([feed.raw_bytes() for feed in feeds])
+        on_device = isinstance(feeds[0], Tensor) and feeds[0].type == MemoryType.memory_device
+        return data if on_device else timed_copy(data, "H2D")
+
+    def checked_input(self, datas: list) -> bytes:
+        """CheckInVectorAndFillBaseTensor: as many feeds as inputs, each exactly its realsize."""
         inputs = self.get_inputs()
-        if len(feeds) != len(inputs):
-            raise RuntimeError(f"feeds num:{len(feeds)} not equal to inputs num:{len(inputs)}")
+        if len(datas) != len(inputs):
+            raise RuntimeError(f"feeds num:{len(datas)} not equal to inputs num:{len(inputs)}")
         if self._current is None:
             raise RuntimeError("dynamic batch model: set_dynamic_batchsize must be called before run")
-        feed = feeds[0]
-        on_device = isinstance(feed, Tensor) and feed.type == MemoryType.memory_device
-        data = feed.raw_bytes()
-        if len(data) != inputs[0].realsize:
-            raise RuntimeError(f"check i:0 name:{inputs[0].name} in size:{len(data)} "
+        if len(datas[0]) != inputs[0].realsize:
+            raise RuntimeError(f"check i:0 name:{inputs[0].name} in size:{len(datas[0])} "
                                f"needsize:{inputs[0].realsize} not match")
-        return data if on_device else timed_copy(data, "H2D")
+        return datas[0]
 
     def _execute(self, data: bytes) -> list[np.ndarray]:
         start_us, start = _now_us(), time.perf_counter()
@@ -195,15 +199,21 @@ class InferenceSession:
         return outputs
 
     def run(self, output_names: list, feeds) -> list:
+        self._check_output_names(output_names)
+        return self.infer_on_device(output_names, self._input_bytes(feeds))
+
+    def _check_output_names(self, output_names: list) -> None:
         if self._released:
             raise RuntimeError("session resources are freed")
         known = [o["name"] for o in self._header["outputs"]]
         if any(name not in known for name in output_names):
             raise RuntimeError(f"output names {output_names} not in model outputs {known}")
-        data = self._input_bytes(feeds)
+
+    def infer_on_device(self, output_names: list, data: bytes) -> list:
+        """Input bytes already on the device -> `loop` executions -> the named outputs, on the device."""
         for _ in range(int(self._options.loop)):
             outputs = self._execute(data)
-        by_name = dict(zip(known, outputs))
+        by_name = dict(zip([o["name"] for o in self._header["outputs"]], outputs))
         return [Tensor.on_device(by_name[name], self._device) for name in output_names]
 
     def sumary(self) -> sumary:
@@ -214,6 +224,10 @@ class InferenceSession:
         return 0
 
     if API == "2025":
+        def run_pipeline(self, *args) -> list:
+            """InferPipelineBaseTensor, the overload InferSession.infer_pipeline calls (_pipeline.py)."""
+            return run_pipeline(self, *args)
+
         def free_resource(self) -> int:
             self._released = True
             return 0
