@@ -138,7 +138,7 @@ def session_run(target, artifact: Path, manifest, batch: int, iters: int, device
     with target.open(artifact, manifest, device) as session:
         data = session.allocate_host(values.shape, values.dtype)
         data[...] = values
-        session.warmup(data, warmup)
+        session.warmup(data, warmup, depth)
         prepare_s = time.perf_counter() - opened
         with frozen_heap():
             pending, start = [], time.perf_counter()

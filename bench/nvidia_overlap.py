@@ -38,7 +38,7 @@ def pure_loop(session, data: np.ndarray, iters: int, frozen: bool, depth: int = 
     """infer's pure-mode loop (infer/loop.py run_pure), with the host's time in submit and collect."""
     from infer.loop import frozen_heap
 
-    session.warmup(data, 5)
+    session.warmup(data, 5, depth)
     session.reset_timings()
     with frozen_heap() if frozen else contextlib.nullcontext():
         return _timed(session, data, iters, depth)

@@ -71,7 +71,7 @@ def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: P
         writer = OutputWriter(out_dir, outfmt) if out_dir is not None else None
     try:
         if groups and warmup_count > 0:
-            session.warmup(read_batch(0, groups[0], reader.buffers[0]).data, warmup_count)
+            session.warmup(read_batch(0, groups[0], reader.buffers[0]).data, warmup_count, PIPELINE_DEPTH + 1)
         with frozen_heap() as pauses, metered(session.energy_meter()) as energy:
             result = _pipeline(session, reader, groups, batch_size, writer, progress, loop)
         result.phases["gc_pauses"] = round(pauses[0], 4)
@@ -175,7 +175,7 @@ def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, ti
     spec = session.inputs()[0]
     data = session.allocate_host(spec.batch_shape(batch_size), numpy_dtype(spec.dtype))
     data[...] = random_batch(spec, batch_size)
-    session.warmup(data, warmup_count)
+    session.warmup(data, warmup_count, PIPELINE_DEPTH + 1)
     in_flight: list[int] = []
     count = 0
     # as in dataset mode, so the two compare like for like

@@ -133,9 +133,17 @@ class Session(ABC):
     def reset_timings(self) -> None:
         self.timings = []
 
-    def warmup(self, batch: np.ndarray, count: int) -> None:
-        for _ in range(max(count, 0)):
-            self.run(batch)
+    def warmup(self, batch: np.ndarray, count: int, in_flight: int = 1) -> None:
+        """Run `count` batches (at least `in_flight` when any), keeping up to `in_flight` submitted as the timed
+        loop will: a target that makes per-batch buffers on first use (pinned host memory, device memory)
+        then has them all before the loop starts, instead of allocating inside the timed loop."""
+        pending: list[int] = []
+        for _ in range(max(count, in_flight) if count > 0 else 0):
+            pending.append(self.submit(batch))
+            if len(pending) >= in_flight:
+                self.collect(pending.pop(0))
+        while pending:
+            self.collect(pending.pop(0))
         self.reset_timings()
 
     # ---- implemented by targets -------------------------------------------------------------

@@ -216,3 +216,42 @@ def test_timed_loops_run_with_the_earlier_heap_frozen(tmp_path):
                     progress=False, io="threads")
     assert len(frozen_during) == 5 and min(frozen_during) > 0  # objects from before the loops were frozen
     assert gc.get_freeze_count() == 0  # and released afterwards
+
+
+def test_warmup_keeps_as_many_batches_in_flight_as_the_timed_loops(tmp_path):
+    """Buffers a target makes on first use (the nvidia session's pinned slots) must exist before timing starts."""
+    from harness.contracts import ConvertManifest
+    from infer.loop import PIPELINE_DEPTH, run_dataset, run_pure
+    from targets.null.target import NullSession
+
+    model = make_convert_dir(tmp_path / "null", target="null", batch=2)
+    write_bins(tmp_path / "bins", 8)
+    manifest = ConvertManifest.read(model)
+
+    class Counting(NullSession):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.most, self.submits, self.timing = 0, 0, False
+
+        def _submit_impl(self, handle, batch):
+            self.submits += 1
+            self.most = max(self.most, len(self._pending))
+            super()._submit_impl(handle, batch)
+
+    for loop in ("pure", "dataset"):
+        with Counting(manifest) as session:
+            data = session.allocate_host((2, *manifest.input.sample_shape), np.float32)
+            session.warmup(data, 5, in_flight=PIPELINE_DEPTH + 1)
+            warm_most, warm_submits = session.most, session.submits
+            session.most = 0
+            if loop == "pure":
+                run_pure(session, 2, loop=6, warmup_count=0)
+            else:
+                run_dataset(session, sorted((tmp_path / "bins").glob("*.bin")), 2, None, "BIN", warmup_count=0,
+                            progress=False, io="threads")
+        assert warm_submits == 5 and warm_most == PIPELINE_DEPTH + 1 >= session.most, loop
+    with Counting(manifest) as session:
+        session.warmup(data, 1, in_flight=3)  # one asked for: still enough to reach every slot
+        assert session.submits == 3 and session.most == 3 and session.timings == []
+        session.warmup(data, 0, in_flight=3)
+        assert session.submits == 3

@@ -47,7 +47,8 @@ def test_next_batch_copy_runs_beside_compute(cuda):
     with session:
         data = session.allocate_host((4, 3, SIDE, SIDE), np.float32)
         data[...] = np.random.default_rng(0).standard_normal(data.shape, dtype=np.float32)
-        session.warmup(data, 3)
+        session.warmup(data, 3, in_flight=2)
+        assert session._slot_count == {4: 2}  # the loop below makes no buffers inside its timed part
         session.record_timeline()
         pending = []
         for _ in range(12):
