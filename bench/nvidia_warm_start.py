@@ -28,14 +28,35 @@ from harness.files import write_json  # noqa: E402
 from targets.nvidia.compile_cache import CACHE_DIRNAME  # noqa: E402
 
 
-def infer_process(model_dir: Path, batch: int, out: Path, name: str, profile: Path | None = None) -> dict:
+def bytecode_env(pycache: Path | None) -> dict:
+    """The environment of the infer processes: as given, or with Python's bytecode cached under `pycache`
+    (an image whose site-packages hold no .pyc, or that sets PYTHONDONTWRITEBYTECODE, makes every process
+    compile thousands of torch modules from source)."""
+    env = {**os.environ, "HARNESS_DEBUG": "1"}
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def bytecode_facts() -> dict:
+    import torch
+
+    package = Path(torch.__file__).parent
+    return {"PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE"),
+            "PYTHONPYCACHEPREFIX": os.environ.get("PYTHONPYCACHEPREFIX"),
+            "torch_pyc_files": sum(1 for _ in package.rglob("*.pyc")), "torch_dir_writable": os.access(package, os.W_OK)}
+
+
+def infer_process(model_dir: Path, batch: int, out: Path, name: str, profile: Path | None = None,
+                  pycache: Path | None = None) -> dict:
     """One `python -m infer` process (under cProfile, writing `profile`, when given)."""
     runner = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
     argv = [*runner, "-m", "infer", "--model", str(model_dir), "--batchsize", str(batch), "--output", str(out),
             "--output_dirname", name, "--warmup_count", "2", "--loop", "20", "--no-progress"]
     started = time.perf_counter()
     proc = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env={**os.environ, "HARNESS_DEBUG": "1"})
+                          env=bytecode_env(pycache))
     wall = time.perf_counter() - started
     if proc.returncode != 0:  # keep the other rows; the traceback says why this one failed
         return {"error": proc.stderr[-1500:]}
@@ -69,15 +90,18 @@ def main() -> int:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_warm"))
     p.add_argument("--json", type=Path)
     p.add_argument("--profile-warm", action="store_true", help="a third process, warm, under cProfile")
+    p.add_argument("--pycache", type=Path, help="cache Python bytecode here (PYTHONPYCACHEPREFIX) for every process")
     args = p.parse_args()
-    rows = []
+    rows: list[dict] = [{"bytecode": bytecode_facts(), "pycache": str(args.pycache) if args.pycache else None}]
     for name in args.models:
         model = nvidia_engine.load_model(name)
         artifact, _ = nvidia_engine.build(model, name, "fp16", [args.batch], args.workdir / name)
         shutil.rmtree(artifact.parent / CACHE_DIRNAME, ignore_errors=True)
         for start in ("cold", "warm"):
-            row = {"model": name, "batch": args.batch, "start": start,
-                   **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-{start}")}
+            label = start + (", bytecode cached" if args.pycache else "")
+            row = {"model": name, "batch": args.batch, "start": label,
+                   **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-{start}",
+                                   pycache=args.pycache)}
             print(json.dumps(row), flush=True)
             rows.append(row)
         if args.profile_warm:  # where a warm start's seconds go, function by function
@@ -92,7 +116,7 @@ def main() -> int:
     print("| model | bs | start | process s | to first timed batch s | load s | compile (first call) s | "
           "prepare s | cache found | compute img/s | process age at first timed batch s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
+    for r in rows[1:]:
         print(f"| {r['model']} | {r['batch']} | {r['start']} | {r.get('process_s')} | {r.get('to_first_timed_batch_s')} | "
               f"{r.get('load_s')} | {r.get('first_call_s')} | {r.get('prepare_s')} | {r.get('cache')} | "
               f"{r.get('img_s_compute')} | {(r.get('startup') or {}).get('process_age_at_first_timed_batch_s')} |")

@@ -25,6 +25,9 @@ class NvidiaOptions(TargetOptions):
                                  choices=tuple(VARIANTS))
     in_flight: int = option(3, "batches a session keeps in flight (sets of pinned host + device buffers)", RUN,
                             minimum=1)
+    cudnn_benchmark: bool | None = option(None, "torch engine: cuDNN times its algorithms at each new shape (costs "
+                                                "seconds at the first call of every process; default: the variant's)",
+                                          RUN)
     precompile: bool = option(True, "torch engine: save inductor's output per batch size in the compile cache and "
                                     "load it in later processes (0: torch.compile traces in every process)", RUN)
     tf32: bool = option(True, "torch engine: TF32 matmul/conv for fp32 (0: strict fp32, labelled so)", RUN)

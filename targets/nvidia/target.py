@@ -130,7 +130,7 @@ class NvidiaTarget(Target):
         recorded = (manifest.hashes.get("files", {}).get(manifest.artifact) or {}).get("sha256")
         return TorchRunner(artifact, torch_device, precision, resolve_variant(self.options.variant), sample_shape,
                            manifest.input.dtype, recorded, tf32=self.options.tf32,
-                           precompile=self.options.precompile)
+                           precompile=self.options.precompile, cudnn_benchmark=self.options.cudnn_benchmark)
 
     # ---- identity ------------------------------------------------------------------------------
     def idle_state(self, device: str):

@@ -97,16 +97,18 @@ class BackendFlags:
             self._set(name, value)
 
 
-def backend_settings(variant: TorchVariant, tf32: bool) -> dict:
-    """The process-wide switches a session sets: cuDNN autotuning as the variant says, TF32 unless strict."""
-    return {"cudnn.benchmark": variant.cudnn_benchmark, "cudnn.allow_tf32": tf32, "cuda.matmul.allow_tf32": tf32}
+def backend_settings(variant: TorchVariant, tf32: bool, cudnn_benchmark: bool | None = None) -> dict:
+    """The process-wide switches a session sets: cuDNN autotuning as the variant says (or as asked), TF32
+    unless strict."""
+    benchmark = variant.cudnn_benchmark if cudnn_benchmark is None else cudnn_benchmark
+    return {"cudnn.benchmark": benchmark, "cudnn.allow_tf32": tf32, "cuda.matmul.allow_tf32": tf32}
 
 
 class TorchRunner(DeviceRunner):
     def __init__(self, artifact: Path, device: Any, precision: str, variant: TorchVariant,
                  sample_shape: tuple[int, ...], input_dtype: str = "float32",
                  artifact_sha256: str | None = None, tf32: bool = True, precompile: bool = True,
-                 compile_in_child: bool = True, fallback: bool = True) -> None:
+                 compile_in_child: bool = True, fallback: bool = True, cudnn_benchmark: bool | None = None) -> None:
         torch = import_torch()
         self._torch = torch
         # uint8 pixels (HWC) go in as they are: the program's first op normalises them (convert/input_form.py)
@@ -126,6 +128,7 @@ class TorchRunner(DeviceRunner):
         self._compile_in_child = compile_in_child  # see precompile_child.py for why
         self._allow_fallback = fallback  # off in the child: a failure there is the parent's to handle
         self._input_dtype = input_dtype
+        self._cudnn_benchmark = cudnn_benchmark
         self._precompile_note = ""
         self._rewrites: dict = {}
         self._use(variant)
@@ -138,7 +141,9 @@ class TorchRunner(DeviceRunner):
         self._layout = torch.channels_last if variant.channels_last and len(self._sample_shape) == 3 else None
         if self._flags is not None:
             self._flags.restore()
-        self._flags = BackendFlags(torch, backend_settings(variant, self._tf32))
+        settings = backend_settings(variant, self._tf32, self._cudnn_benchmark)
+        self._cudnn_benchmark_used = settings["cudnn.benchmark"]
+        self._flags = BackendFlags(torch, settings)
         if variant.inductor is not None and self._cache is None:
             self._cache = self._open_cache(variant)
         self._precompiled, self._calls, self._module = None, {}, None
@@ -261,6 +266,7 @@ class TorchRunner(DeviceRunner):
         return {"engine": "torch", "variant": self._variant.name, "variant_settings": self._variant.settings(), **fallback,
                 "precision": self._precision, "input_form": InputForm.UINT8 if self._pixels else InputForm.FLOAT32,
                 "tf32_allowed": self._precision == Precision.FP32 and self._tf32,
+                "cudnn_benchmark": self._cudnn_benchmark_used,
                 "effective_precision": effective_precision(self._precision, self._tf32, self._capability()),
                 **self._rewrites, **({"compile_cache": self._cache.info()} if self._cache is not None else {}),
                 "load_s": self._load_s, "first_call_s": {str(k): v for k, v in self._first_call_s.items()},
