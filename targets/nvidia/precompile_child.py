@@ -2,10 +2,8 @@
 
     python -m targets.nvidia.precompile_child '<spec as JSON>'
 
-A process that has just compiled with inductor drives the GPU worse afterwards: on the H200, ResNet50 fp16
-bs256 reached 0.77 of its compute-only rate end to end right after compiling in the process, and 0.99 in a
-process that loaded the same saved files (docs/nvidia.md). So a session never compiles itself: this child
-compiles and saves, exits, and the session loads what it saved, as every later process does.
+The session then loads what this process saved, so a first run and every later run execute the same
+loaded graph; the compiler's memory, threads and any crash stay out of the process that measures.
 """
 from __future__ import annotations
 
