@@ -10,15 +10,19 @@ from typing import Sequence
 from harness.errors import InputError
 
 _FALSE = ("0", "false", "f", "no", "n")
+_TRUE = ("1", "true", "t", "yes", "y")
 # flag -> the values that mean "off" / the default behaviour, which the harness has too
 NEUTRAL = {
     "--debug": _FALSE, "--profiler": _FALSE, "--dump": _FALSE, "--dump_npy": _FALSE, "--perf": _FALSE,
-    "--pipeline": _FALSE, "--auto_set_dymshape_mode": _FALSE,
+    "--auto_set_dymshape_mode": _FALSE,
     "--auto_set_dymdims_mode": _FALSE, "--divide_input": _FALSE, "--run_mode": ("array", "files", "full", "tensor"),
     "--output_batchsize_axis": ("0",), "--threads": ("1",), "--pure_data_type": ("zero", "random"),
     "--npu_id": None, "--profiler_rename": None,
     "--energy_consumption": None,  # every run measures energy (summary.json `energy`), ais_bench's figure too
 }
+# flag -> the target option it sets on the ascend target (elsewhere only its off value is accepted)
+ASCEND_OPTIONS = {"--pipeline": "pipeline"}
+TARGET_OPTION_ARG = "--ais_bench_option"  # how such a flag reaches infer's own parser
 # flag -> why the harness has no such run
 UNSUPPORTED = {
     "--dymHW": "dynamic-HW models", "--dymDims": "dynamic-dims models", "--dymShape": "dynamic-shape models",
@@ -35,7 +39,7 @@ def take_ais_bench_flags(argv: Sequence[str]) -> list[str]:
     i = 0
     while i < len(items):
         name, sep, value = items[i].partition("=")
-        if name not in NEUTRAL and name not in UNSUPPORTED:
+        if name not in NEUTRAL and name not in UNSUPPORTED and name not in ASCEND_OPTIONS:
             rest.append(items[i])
             i += 1
             continue
@@ -45,8 +49,32 @@ def take_ais_bench_flags(argv: Sequence[str]) -> list[str]:
             value = items[i + 1]
             i += 1
         i += 1
-        _check(name, value)
+        if name in ASCEND_OPTIONS:
+            rest.append(f"{TARGET_OPTION_ARG}={name}={'1' if _truthy(name, value) else '0'}")  # one token: argparse
+            # would take a separate "--pipeline=1" for an option
+        else:
+            _check(name, value)
     return rest
+
+
+def _truthy(name: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word not in _FALSE + _TRUE:
+        raise InputError(f"{name} {value}: give 1 or 0")
+    return word in _TRUE
+
+
+def ascend_bench_options(flags: dict, target: str) -> dict:
+    """The target options that ais_bench flags like --pipeline set: on the ascend target, the same switch;
+    elsewhere only the ais_bench default is accepted."""
+    options = {}
+    for flag, value in flags.items():
+        if target == "ascend":
+            options[ASCEND_OPTIONS[flag]] = value
+        elif value != "0":
+            raise InputError(f"{flag} {value}: this harness implements only {flag} 0 (the ais_bench default) "
+                             f"on the {target} target; drop the flag or use ais_bench itself")
+    return options
 
 
 def _check(name: str, value: str) -> None:

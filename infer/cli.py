@@ -13,7 +13,7 @@ from typing import Sequence
 
 from harness.cli import Parser, parse_bool, parse_key_value
 from harness.output_formats import FORMATS
-from infer.ais_bench_flags import take_ais_bench_flags
+from infer.ais_bench_flags import TARGET_OPTION_ARG, take_ais_bench_flags
 
 
 @dataclass
@@ -30,6 +30,7 @@ class InferConfig:
     time_limit: float = 0.0
     stable_ci: float = 0.0
     options: dict = field(default_factory=dict)
+    ais_bench_flags: dict = field(default_factory=dict)  # e.g. {"--pipeline": "1"}: target options on ascend
     progress: bool = True
     shard: str | None = None  # "i/n": this process takes every n-th batch starting at i (multi-device)
     summary_name: str = ""  # default: <output_dirname>_summary.json beside the result directory
@@ -82,9 +83,12 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
     p.add_argument("--force", action="store_true", help="run again even if --output_dirname holds a finished "
                                                         "run of the same inputs and model (else skipped)")
     p.add_argument("--shard", help=argparse_hidden())
+    p.add_argument(TARGET_OPTION_ARG, dest="ais_bench_flags", action="append", type=parse_key_value, default=[],
+                   help=argparse_hidden())
     p.add_argument("--summary_name", default="", help=argparse_hidden())
     args = vars(p.parse_args(take_ais_bench_flags(argv)))
     args["options"] = dict(args.pop("option"))
+    args["ais_bench_flags"] = dict(args.pop("ais_bench_flags"))
     if args["batchsize"] is not None and args["batchsize"] < 1:
         p.error("--batchsize must be at least 1")
     if args["loop"] < 1:

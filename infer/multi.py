@@ -47,6 +47,8 @@ def _worker_argv(config: InferConfig, device: str, index: int, count: int, out_r
         argv.append("--score-calibration-images")
     for key, value in config.options.items():
         argv += ["--option", f"{key}={value}"]
+    for flag, value in config.ais_bench_flags.items():
+        argv += [flag, value]
     return argv
 
 

@@ -13,9 +13,10 @@ from harness.energy_summary import energy_line, summarize_energy
 from harness.errors import DeviceOutOfMemory, InputError
 from harness.files import ensure_writable_dir, stem_of, write_json
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
-from harness.startup import age_at
+from harness.startup import age_at, bytecode_cached
 from harness.stats import compute_only_throughput, end_to_end_throughput, summarize_ms
 from harness.vocabulary import InputForm, RunMode
+from infer.ais_bench_flags import ascend_bench_options
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files
 from infer.loop import LoopResult, run_dataset, run_pure
@@ -67,7 +68,8 @@ def run(config: InferConfig) -> InferSummary:
         return run_multi_device(config)
     manifest, artifact = load_model(config.model, config.dym_batch)
     mismatch = preprocess_mismatch(config, manifest)
-    target = target_for_artifact(manifest.target, manifest.target_info.get("options", {}), config.options)
+    given = {**ascend_bench_options(config.ais_bench_flags, manifest.target), **config.options}
+    target = target_for_artifact(manifest.target, manifest.target_info.get("options", {}), given)
     out_dir = result_dir(config)
     idle = target.idle_state(config.device)
     if idle.idle is False:
@@ -82,6 +84,7 @@ def run(config: InferConfig) -> InferSummary:
         raise
     summary.extra["device_idle"] = idle.to_dict()
     summary.extra["startup"]["process_age_at_run_s"] = age_at(entered)
+    summary.extra["startup"]["python_bytecode_cached"] = bytecode_cached()
     summary.extra["target_options"] = target.resolved_options().record()
     if idle.idle is False:
         summary.extra["warning"] = "; ".join(w for w in (summary.extra.get("warning"), idle.warning()) if w)

@@ -18,3 +18,23 @@ def test_age_of_a_child_lies_within_what_its_parent_measured():
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True).stdout
     outside = time.perf_counter() - started
     assert 0.5 <= float(out) <= outside + 0.02  # /proc counts in 10 ms ticks
+
+
+CACHED_CHILD = "import sys, json, numpy; from harness.startup import bytecode_cached; print(json.dumps(bytecode_cached(('numpy',))))"
+
+
+def test_bytecode_cached_tells_a_cached_import_from_one_compiled_from_source(tmp_path):
+    import json
+    import os
+
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path / "pyc")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    source_only = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+    def child(environment):
+        out = subprocess.run([sys.executable, "-c", CACHED_CHILD], env=environment, capture_output=True, text=True,
+                             check=True).stdout
+        return json.loads(out)
+
+    assert child(source_only) == {"numpy": False}  # an empty prefix, nothing written
+    child(env)  # writes numpy's bytecode under the prefix
+    assert child(source_only) == {"numpy": True}

@@ -66,6 +66,7 @@ def test_summary_holds_the_timing_contract(model_dir, tmp_path):
     startup, process_s = s["extra"]["startup"], time.perf_counter() - started
     assert 0 < startup["process_age_at_run_s"] <= startup["process_age_at_first_timed_batch_s"] < process_s
     assert 0 <= startup["session_open_s"] < startup["process_age_at_first_timed_batch_s"]
+    assert startup["python_bytecode_cached"].keys() == {"onnxruntime"}  # the cpu target's runtime, no torch
 
 
 def test_pure_mode_runs_loop_batches_on_random_data(model_dir, tmp_path):
@@ -184,3 +185,14 @@ def test_an_interrupted_run_resumes_and_a_finished_one_reruns(model_dir, tmp_pat
     again = run_cli(*args)
     assert json.loads(run_summary_path(out).read_text())["num_inputs"] == 10, again.stderr
     assert {p.name: p.read_bytes() for p in out.glob(f"*.{suffix}")} == full
+
+
+def test_ais_bench_pipeline_flag_off_elsewhere_than_ascend(model_dir, tmp_path):
+    """--pipeline sets the ascend target's option; on the cpu target only its default (0) runs."""
+    ran = run_cli("-m", "infer", "--model", str(model_dir), "--loop", "2", "--pipeline", "0", "--output",
+                  str(tmp_path / "res"), "--output_dirname", "p0")
+    assert ran.returncode == 0, ran.stderr
+    assert_one_line_error(run_cli("-m", "infer", "--model", str(model_dir), "--loop", "2", "--pipeline", "1"),
+                          "--pipeline 1", "cpu target")
+    assert_one_line_error(run_cli("-m", "infer", "--model", str(model_dir), "--pipeline", "maybe"),
+                          "--pipeline maybe", "give 1 or 0")

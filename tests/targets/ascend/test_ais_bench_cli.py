@@ -137,13 +137,27 @@ def test_dym_batch_runs_a_dynamic_om_at_that_gear(ascend_sim, tmp_path):
 @pytest.mark.parametrize("flag, value, says", [
     ("--dymHW", "224,224", "--dymHW is an ais_bench flag for dynamic-HW models"),
     ("--aipp_config", "x.config", "--aipp_config is an ais_bench flag for dynamic AIPP"),
-    ("--pipeline", "1", "--pipeline 1: this harness implements only --pipeline 0"),
 ])
 def test_ais_bench_flags_without_an_equivalent_are_refused_by_name(om_and_data, flag, value, says):
     om, prep, _ = om_and_data
     proc = _run("infer", "--model", str(om), "--input", str(prep), flag, value)
     assert proc.returncode != 0 and proc.stderr.count("\n") == 1 and says in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ais_bench_pipeline_flag_sets_the_pipeline_option(om_and_data, ascend_sim, tmp_path):
+    om, prep, _ = om_and_data
+    ran = {}
+    for value in ("1", "0"):
+        _ok(_run("infer", "--model", str(om), "--input", str(prep), "--pipeline", value, "--output",
+                 str(tmp_path / "r"), "--output_dirname", f"p{value}", "--outfmt", "NPY"))
+        summary = json.loads((tmp_path / "r" / f"p{value}_summary.json").read_text())
+        ran[value] = (summary["engine"]["pipeline"], summary["engine"]["pipeline_requested"])
+    assert ran == {"1": ("pipelined", "1"), "0": ("sequential", "0")}
+    assert _files(tmp_path / "r" / "p1") == _files(tmp_path / "r" / "p0")
+    ascend_sim.api("2023")  # a runtime without run_pipeline: ais_bench's --pipeline 1 cannot be honoured
+    proc = _run("infer", "--model", str(om), "--input", str(prep), "--pipeline", "1")
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1 and "pipeline" in proc.stderr, proc.stderr
 
 
 def test_neutral_ais_bench_flags_are_accepted(om_and_data, tmp_path):
