@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.errors import DeviceOutOfMemory
+
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_MODULE = "targets.nvidia.precompile_child"
 
@@ -26,6 +28,10 @@ def compile_in_child(spec: dict, timeout_s: float = 3600.0) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     proc = subprocess.run([sys.executable, "-m", CHILD_MODULE, json.dumps(spec)], capture_output=True, text=True,
                           env=env, timeout=timeout_s)
+    if proc.returncode == DeviceOutOfMemory.exit_code:  # not a compile failure: no fallback, the batch is too big
+        record = json.loads(proc.stdout.strip().splitlines()[-1])
+        raise DeviceOutOfMemory(spec["batch"], record.get("needed_bytes"), record.get("available_bytes"),
+                                "in the process compiling it")
     if proc.returncode != 0:
         lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
         raise ChildCompileFailed(f"the compile process exited {proc.returncode}: "
@@ -45,6 +51,9 @@ def main(argv: list[str]) -> int:
                          fallback=False)
     try:
         runner.forward(runner.make_input(spec["batch"]))
+    except DeviceOutOfMemory as exc:
+        print(json.dumps(exc.record()))
+        return DeviceOutOfMemory.exit_code
     finally:
         runner.close()
     path = runner.info().get("compile_path") or {}

@@ -208,7 +208,7 @@ class TorchRunner(DeviceRunner):
                 return self._launch(static_input)
         except Exception as exc:  # inductor raises BackendCompilerFailed and others
             if (self._variant.inductor is None or self._fallback_note or not self._allow_fallback
-                    or is_out_of_memory(self._torch, exc)):
+                    or isinstance(exc, DeviceOutOfMemory) or is_out_of_memory(self._torch, exc)):
                 raise
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             if self._cache is not None and self._cache.state == "warm":  # perhaps what an earlier process left

@@ -141,3 +141,16 @@ def test_precompile_off_traces_with_torch_compile(tmp_path):
     out, info = run(result.artifact, batch, precompile=False)
     assert relative_error(out, reference(model, batch)) < 1e-5
     assert info["compile_path"] == {"path": "torch.compile"}
+
+
+def test_a_batch_too_big_for_the_compile_process_is_out_of_memory_not_a_compile_failure(tmp_path, monkeypatch):
+    from harness.errors import DeviceOutOfMemory
+    from targets.nvidia import precompile_child
+
+    monkeypatch.setattr(precompile_child, "CHILD_MODULE", "tests.targets.nvidia.out_of_memory_child")
+    _, result, _, _ = build(tmp_path, batches=(2,), dynamic=False)
+    session = runner(result.artifact)
+    with pytest.raises(DeviceOutOfMemory, match=r"batch 2 does not fit .*available 7,242\.2 MiB.*compiling it"):
+        session.forward(torch.from_numpy(images(2)))
+    session.close()
+    assert "note" not in session.info()["compile_path"] and "fallback" not in session.info()
