@@ -9,7 +9,7 @@ from pathlib import Path
 from convert.fingerprint import SOURCE_PACKAGES, Fingerprint, output_record, outputs_intact
 from convert.loader import ModelLoader
 from convert.onnx_tools import simplify_onnx, verify_against_onnx
-from convert.plan import Plan, check_preprocess
+from convert.plan import Plan, check_preprocess, previous_input_size
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.errors import ContractError, InputError
 from harness.files import copy_atomic
@@ -130,7 +130,7 @@ def any_batch(spec: TensorSpec) -> TensorSpec:
 
 
 def reused_onnx(plan: Plan, previous: ConvertManifest) -> OnnxResult:
-    mismatch = check_preprocess(plan, previous.input.shape[1:], previous.data_config)
+    mismatch = check_preprocess(plan, previous_input_size(previous), previous.data_config)
     discard_sidecar(plan)
     say(f"{previous.sim_onnx} is up to date; rebuilding the target artifact only")
     warn_random_weights(previous.source)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from harness.vocabulary import INPUT_FORM_LAYOUT, InputForm
 
-IN_GRAPH_TARGETS = ("cpu", "nvidia")  # targets whose artifact takes uint8 with the normalisation inside
+IN_GRAPH_TARGETS = ("cpu", "nvidia", "null")  # targets whose artifact takes uint8 with the normalisation inside
 FLOAT32 = {"form": InputForm.FLOAT32, "layout": INPUT_FORM_LAYOUT[InputForm.FLOAT32][1],
            "normalised": "on the host (preprocess)"}
 
@@ -24,6 +24,14 @@ def input_form(preprocess: dict | None, target: str) -> dict:
     return {"form": InputForm.UINT8, "layout": INPUT_FORM_LAYOUT[InputForm.UINT8][1],
             "normalised": "on the device, first op of the model",
             "mean": list(recipe["mean"]), "std": list(recipe["std"])}
+
+
+def model_input_size(sample_shape, form: dict | None) -> tuple[int, ...]:
+    """(C, H, W) of an artifact's input sample, whose shape is (H, W, C) when it takes uint8 (export_shape)."""
+    if form and form.get("form") == InputForm.UINT8:
+        height, width, channels = sample_shape
+        return (channels, height, width)
+    return tuple(sample_shape)
 
 
 def export_shape(input_size: tuple[int, ...], form: dict) -> tuple[int, ...]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convert.cli import ConvertConfig
+from convert.input_form import model_input_size
 from harness.contracts import ConvertManifest, PreprocessManifest
 from harness.errors import ContractError, InputError, MissingDependencyError
 from harness.files import ensure_writable_dir
@@ -167,6 +168,11 @@ def _preprocess_manifest(directory: Path | None) -> dict | None:
     if directory is None:
         return None
     return PreprocessManifest.read(Path(directory)).to_dict()
+
+
+def previous_input_size(previous: ConvertManifest) -> tuple[int, ...]:
+    """(C, H, W) of an earlier convert's model input, whatever input form it takes."""
+    return model_input_size(previous.input.shape[1:], (previous.data_config or {}).get("input_form"))
 
 
 def check_preprocess(plan: Plan, input_size, data_config: dict | None = None) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from convert.cli import ConvertConfig
 from convert.fingerprint import compute_fingerprint, outputs_intact
-from convert.plan import Plan, check_preprocess, resolve_plan
+from convert.plan import Plan, check_preprocess, previous_input_size, resolve_plan
 from harness.contracts import ConvertManifest
 from harness.errors import HarnessError
 from harness.locks import claimed_output_dir
@@ -41,7 +41,7 @@ def _convert(config: ConvertConfig) -> ConvertManifest:
     previous = previous_manifest(plan)
     fingerprint = compute_fingerprint(plan, previous)
     if up_to_date(previous, fingerprint.build_key, plan):
-        check_preprocess(plan, previous.input.shape[1:], previous.data_config)
+        check_preprocess(plan, previous_input_size(previous), previous.data_config)
         if previous.source.get("files") != fingerprint.files:  # same content, new mtime: remember the stat
             previous.source["files"] = fingerprint.files
             previous.write(plan.out_dir)

@@ -38,18 +38,19 @@ def test_prefix_computes_what_float32_preprocessing_writes():
 def test_input_form_per_target():
     uint8 = {"dtype": "uint8", "recipe": {"mean": [0.5] * 3, "std": [0.25] * 3}}
     assert input_form(uint8, "cpu")["form"] == input_form(uint8, "nvidia")["form"] == "uint8"
+    assert input_form(uint8, "null")["form"] == "uint8"  # it stands in for the nvidia device in I/O benches
     assert input_form(uint8, "cpu")["std"] == [0.25] * 3
     assert input_form(uint8, "ascend") == FLOAT32  # Ascend normalises in AIPP, from the float ONNX
     assert input_form({"dtype": "float32"}, "cpu") == FLOAT32 and input_form(None, "nvidia") == FLOAT32
 
 
-def prepare(tmp: Path, mode: str):
+def prepare(tmp: Path, mode: str, images: Path = SAMPLE):
     from convert import parse_args, run
     from preprocess.cli import parse_args as preprocess_args
     from preprocess.run import run as preprocess
 
     prep = tmp / f"prep-{mode}"
-    preprocess(preprocess_args(["--input", str(SAMPLE), "--output", str(prep), "--model", "efficientnet_lite0",
+    preprocess(preprocess_args(["--input", str(images), "--output", str(prep), "--model", "efficientnet_lite0",
                                 "--mode", mode, "--no-progress"]))
     out = tmp / f"model-{mode}"
     manifest = run(parse_args(["--model", "efficientnet_lite0", "--target", "cpu", "--batchsize", "16",
@@ -86,3 +87,20 @@ def test_lite0_uint8_input_classifies_the_sample_like_float32(tmp_path):
     assert correct >= 0.8 * len(top1_float)  # the real weights: a broken prefix could not agree and be right
     worst = max(float(np.abs(pixel_logits[s] - float_logits[s]).max()) for s in float_logits)
     assert worst < 1e-3
+
+
+def test_a_uint8_artifact_is_up_to_date_on_the_same_command(tmp_path, capsys):
+    """Its input is (H, W, C): the preprocess check must still read it as H x W (it once read W x C)."""
+    from convert import parse_args, run
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for image in sorted(SAMPLE.glob("*.JPEG"))[:2]:
+        (images / image.name).symlink_to(image)
+    prep, out, first = prepare(tmp_path, "uint8", images)
+    argv = ["--model", "efficientnet_lite0", "--target", "cpu", "--batchsize", "16", "--preprocess", str(prep),
+            "--output", str(out)]
+    capsys.readouterr()
+    again = run(parse_args(argv))
+    assert "is up to date" in capsys.readouterr().out
+    assert again.build_key == first.build_key and again.input.shape[1:] == [224, 224, 3]
