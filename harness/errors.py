@@ -42,6 +42,10 @@ class TargetError(HarnessError):
     exit_code = 7
 
 
+class WorkerLost(TargetError):
+    """A worker process of this run ended without answering (killed, crashed, or interrupted with the run)."""
+
+
 class DeviceOutOfMemory(TargetError):
     """A batch's buffers do not fit in the device's memory; a sweep records the row and goes on."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 from collections import deque
 from multiprocessing import connection
@@ -22,7 +23,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
-from harness.errors import TargetError
+from harness.errors import TargetError, WorkerLost
 from harness.procs import quiet_worker
 from infer.dataset import Batch, pad_rows, read_rows, stems_of
 from harness.output_formats import output_format, output_names
@@ -115,7 +116,19 @@ class IOWorkers:
     def _send(self, message: tuple) -> None:
         worker = min(range(len(self._conns)), key=self._busy.__getitem__)
         self._busy[worker] += 1
-        self._conns[worker].send(message)
+        try:
+            self._conns[worker].send(message)
+        except OSError:
+            raise self._lost(worker) from None
+
+    def _lost(self, worker: int) -> BaseException:
+        """What a worker that stopped answering means: Ctrl-C (it left on SIGINT with the run), or a failure."""
+        proc = self._procs[worker]
+        proc.join(timeout=1.0)
+        if proc.exitcode in (128 + signal.SIGINT, -signal.SIGINT):
+            return KeyboardInterrupt()
+        return WorkerLost(f"an infer I/O worker process exited (exit code {proc.exitcode}); see the messages above, "
+                          "or rerun with --io threads")
 
     def _poll(self) -> None:
         """Wait for at least one answer and account for every answer that has arrived."""
@@ -124,8 +137,7 @@ class IOWorkers:
             try:
                 kind, key, error = conn.recv()
             except (EOFError, OSError):
-                raise TargetError(f"an infer I/O worker process exited (exit code {self._procs[worker].exitcode}); "
-                                  "see the messages above, or rerun with --io threads") from None
+                raise self._lost(worker) from None
             self._busy[worker] -= 1
             if error is not None:
                 raise error

@@ -73,7 +73,7 @@ def test_killed_preprocess_leaves_no_workers_and_no_tracebacks(slow_images, tmp_
             [p for p in tree if running(p)]
         assert "Traceback" not in err, err
         if how is ctrl_c:
-            assert proc.returncode == 130 and err.strip() == "error: interrupted; rerun the same command to resume"
+            assert (proc.returncode, err.strip()) == (130, "error: interrupted; rerun the same command to resume")
     finally:
         stop_all([proc.pid, *tree])
     rerun = fault_cli(f"preprocess: rerun after {how.__name__}", "-m", "preprocess", "--input", str(slow_images),
@@ -94,7 +94,7 @@ def test_killed_infer_with_io_processes_is_quiet_and_leaves_nothing(slow_infer, 
             [p for p in tree if running(p)]
         assert "Traceback" not in err and "leaked" not in err, err
         if how is ctrl_c:
-            assert proc.returncode == 130 and err.strip() == "error: interrupted; rerun the same command to resume"
+            assert (proc.returncode, err.strip()) == (130, "error: interrupted; rerun the same command to resume")
         else:
             assert err.strip() == "", err
     finally:
