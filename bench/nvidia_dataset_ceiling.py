@@ -1,23 +1,28 @@
 """Dataset mode at high rates against what the host's files allow, for float32 and uint8 inputs.
 
     python3 bench/nvidia_dataset_ceiling.py --model tf_efficientnet_lite0 --batch 256 --files 20480 \
-        --forms float32 uint8 --json dataset_ceiling.json
+        --forms float32 uint8 --results /tmp/dc/results /dev/shm/dc --io-workers 8 16 --json dataset_ceiling.json
 
 Per input form: the torch-engine artifact (fp16, the batch size only), FILES `.bin` files of that form
 (flushed, then read once so that every run reads them from the page cache, as a rerun over preprocessed
 data does), and in one run:
-- the host ceiling, with no harness around it (bench/host_io_limits.py's loops, with as many threads as
-  infer has I/O workers): input files read per second, and 4 000-byte output files created per second;
-  the ceiling in img/s is the lower of the two, since every image is one file in and one file out;
-- `infer` pure inference (`--loop`) and `infer --input` with BIN outputs (the default `--io`), end to end.
-Goal: dataset end-to-end >= 90 % of min(ceiling, pure inference).
+- `infer` pure inference (`--loop`), end to end;
+- per results root (the disk, tmpfs) and I/O worker count: the host ceiling with no harness around it, P
+  processes (P = the workers) reading the input files, creating one 4 000-byte output per input in that
+  root, and both, as dataset mode does per image (bench/host_io_limits.py file_work_rate; processes, not
+  threads: threads share one interpreter lock); then `infer --input` with BIN outputs into that root and
+  `--io processes --io_workers P` (what `--io auto` picks on a host of 8 cores or more), end to end.
+Every figure is the median of ROUNDS, interleaved. Goal: dataset end-to-end >= 90 % of min(ceiling, pure),
+the ceiling being the read+write rate of the same root and worker count.
+
+`--null-compute-ms MS` runs it with no GPU: the null target stands in for the device, taking MS per batch
+(for EfficientNet-Lite0 fp16 bs256 on the H200, 5.6), so the loop's own I/O can be checked on any machine.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -30,7 +35,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from infer.readers import io_workers  # noqa: E402
 
 SHAPES = {"float32": ((3, 224, 224), np.float32), "uint8": ((224, 224, 3), np.uint8)}
-OUTPUT_BYTES = 4000  # 1000 float32 logits, one BIN file per image
+SAMPLE_IMAGES = ROOT.parent / "shared" / "data" / "imagenet-sample"
 
 
 def write_bins(directory: Path, count: int, form: str) -> Path:
@@ -50,50 +55,88 @@ def write_bins(directory: Path, count: int, form: str) -> Path:
     return directory
 
 
-def host_ceiling(bins: Path, scratch: Path, threads: int, rounds: int) -> dict:
+def host_ceiling(bins: Path, scratch: Path, processes: int, batch: int) -> dict:
+    """Files per second of each kind of file work, `processes` processes, outputs under `scratch`, reads into
+    rows of a batch-sized buffer."""
     import host_io_limits
 
     paths = sorted(bins.glob("*.bin"))
-    payload = bytes(OUTPUT_BYTES)
-    reads = [host_io_limits.read_all(paths, threads) for _ in range(rounds)]
-    writes = [host_io_limits.write_all(scratch, len(paths), threads, False, payload) for _ in range(rounds)]
-    shutil.rmtree(scratch, ignore_errors=True)
-    read, write = statistics.median(reads), statistics.median(writes)
-    return {"threads": threads, "read_files_s": round(read), "write_files_s": round(write),
-            "ceiling_img_s": round(min(read, write)), "file_bytes": paths[0].stat().st_size,
-            "read_gb_s": round(read * paths[0].stat().st_size / 1e9, 2)}
+    return {work: host_io_limits.file_work_rate(paths, processes, work, None if work == "read" else scratch, batch)
+            for work in host_io_limits.FILE_WORK}
 
 
-def measure_form(args, model, form: str) -> dict:
-    import loop_io
+def build_null(args, form: str) -> Path:
+    """The null target's artifact for this form (uint8: convert reads the form from a uint8 preprocess)."""
+    import subprocess
+
+    work = args.workdir / f"null_{form}"
+    command = [sys.executable, "-m", "convert", "--model", "efficientnet_lite0", "--target", "null",
+               "--batchsize", str(args.batch), "--output", str(work / "model")]
+    if form == "uint8":
+        images = work / "images"
+        images.mkdir(parents=True, exist_ok=True)
+        for image in sorted(SAMPLE_IMAGES.glob("*.JPEG"))[:2]:
+            if not (images / image.name).exists():
+                (images / image.name).symlink_to(image)
+        subprocess.run([sys.executable, "-m", "preprocess", "--input", str(images), "--output", str(work / "pre"),
+                        "--model", "efficientnet_lite0", "--mode", "uint8", "--no-progress"], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command += ["--preprocess", str(work / "pre")]
+    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return work / "model"
+
+
+def model_dir_for(args, model, form: str) -> Path:
+    if args.null_compute_ms is not None:
+        return build_null(args, form)
     from nvidia_overlap import build_form
 
     build_args = argparse.Namespace(precision="fp16", batches=[args.batch], workdir=args.workdir)
     artifact, _ = build_form(model, args.model, form, build_args)
-    model_dir = artifact.parent
+    return artifact.parent
+
+
+def median_figures(runs: list[dict]) -> dict:
+    """The run with the median end-to-end throughput, with every round's figure beside it."""
+    ordered = sorted(runs, key=lambda r: r["end_to_end_img_s"])
+    return {**ordered[(len(ordered) - 1) // 2], "rounds_end_to_end_img_s": [r["end_to_end_img_s"] for r in runs]}
+
+
+def measure_form(args, model, form: str) -> dict:
+    import loop_io
+
+    model_dir = model_dir_for(args, model, form)
     bins = write_bins(args.workdir / f"bins_{form}", args.files, form)
-    ceiling = host_ceiling(bins, args.workdir / "scratch_out", io_workers(), args.rounds)
-    print(form, "host:", json.dumps(ceiling), flush=True)
     roots = args.results or [args.workdir / "results"]
-    common = ("--batchsize", str(args.batch))
-    pure = loop_io.figures(loop_io.infer(model_dir, roots[0], f"pure_{form}", *common, "--loop", "200",
-                                         "--warmup_count", "10"))
+    common = ["--batchsize", str(args.batch)]
+    if args.null_compute_ms is not None:
+        common += ["--option", f"compute_ms={args.null_compute_ms}"]
+    workers = [w or io_workers() for w in args.io_workers]
+    pure_runs, hosts, datasets = [], {}, {}
+    for _ in range(args.rounds):
+        pure_runs.append(loop_io.figures(loop_io.infer(model_dir, roots[0], f"pure_{form}", *common, "--loop", "200",
+                                                       "--warmup_count", "10")))
+        for root in roots:
+            for count in workers:
+                key = f"{root}, {count} workers"
+                hosts.setdefault(key, []).append(host_ceiling(bins, root / ".ceiling_scratch", count, args.batch))
+                datasets.setdefault(key, []).append(loop_io.figures(loop_io.infer(
+                    model_dir, root, f"dataset_{form}", *common, "--input", str(bins), "--outfmt", "BIN",
+                    "--warmup_count", "5", "--io", "processes", "--io_workers", str(count))))
+    pure = median_figures(pure_runs)
     runs = {}
-    for root in roots:
-        for workers in args.io_workers:
-            key = f"{root} ({workers or 'default'} workers)"
-            runs[key] = loop_io.figures(loop_io.infer(model_dir, root, f"dataset_{form}", *common, "--input", str(bins),
-                                                      "--outfmt", "BIN", "--warmup_count", "5",
-                                                      "--io_workers", str(workers)))
-    dataset = next(iter(runs.values()))
-    bound = min(ceiling["ceiling_img_s"], pure["end_to_end_img_s"])
-    row = {"form": form, "batch": args.batch, "files": args.files, "host": ceiling, "pure": pure, "dataset": dataset,
-           "dataset_by_results_root": {root: r["end_to_end_img_s"] for root, r in runs.items()},
-           "bound_img_s": bound, "dataset_vs_bound": round(dataset["end_to_end_img_s"] / bound, 3),
-           "dataset_vs_pure": round(dataset["end_to_end_img_s"] / pure["end_to_end_img_s"], 3)}
-    print(form, "infer:", json.dumps({k: row[k] for k in ("bound_img_s", "dataset_vs_bound", "dataset_vs_pure")}),
-          "pure", pure["end_to_end_img_s"], "dataset", row["dataset_by_results_root"], flush=True)
-    return row
+    for key in datasets:
+        ceiling = {work: round(statistics.median(h[work] for h in hosts[key])) for work in hosts[key][0]}
+        dataset = median_figures(datasets[key])
+        bound = min(ceiling["read+write"], pure["end_to_end_img_s"])
+        runs[key] = {"host_files_s": ceiling, "dataset": dataset, "bound_img_s": bound,
+                     "dataset_vs_bound": round(dataset["end_to_end_img_s"] / bound, 3),
+                     "dataset_vs_pure": round(dataset["end_to_end_img_s"] / pure["end_to_end_img_s"], 3)}
+        print(form, key, json.dumps({"host": ceiling, "dataset": dataset["end_to_end_img_s"],
+                                     "pure": pure["end_to_end_img_s"], "vs_bound": runs[key]["dataset_vs_bound"]}),
+              flush=True)
+    return {"form": form, "batch": args.batch, "files": args.files, "file_bytes": bins.joinpath("img_00000.bin").stat().st_size,
+            "rounds": args.rounds, "null_compute_ms": args.null_compute_ms, "pure": pure, "runs": runs}
 
 
 def main(argv=None) -> int:
@@ -108,19 +151,29 @@ def main(argv=None) -> int:
     p.add_argument("--results", type=Path, nargs="+",
                    help="result roots for the dataset runs, e.g. the disk and /dev/shm (default: WORKDIR/results)")
     p.add_argument("--json", type=Path, default=Path("dataset_ceiling.json"))
+    p.add_argument("--null-compute-ms", type=float,
+                   help="no GPU: the null target stands in for the device with this time per batch")
     args = p.parse_args(argv)
-    import nvidia_engine
+    model = None
+    if args.null_compute_ms is None:
+        import nvidia_engine
 
-    model = nvidia_engine.load_model(args.model)
-    rows = []
+        model = nvidia_engine.load_model(args.model)
+    from harness.perf import cpu_model, usable_cores
+
+    result = {"command": " ".join(sys.argv), "cpu": cpu_model(), "cores": usable_cores(), "rows": []}
     for form in args.forms:
-        rows.append(measure_form(args, model, form))
-        args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
-    print("| input | img/s read | img/s written | ceiling | pure e2e | dataset e2e | dataset / min(ceiling, pure) |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['form']} | {r['host']['read_files_s']} | {r['host']['write_files_s']} | {r['host']['ceiling_img_s']} "
-              f"| {r['pure']['end_to_end_img_s']:.0f} | {r['dataset']['end_to_end_img_s']:.0f} | {r['dataset_vs_bound']} |")
+        result["rows"].append(measure_form(args, model, form))
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    print("| input | results, workers | files/s read | created | read + created | pure e2e | dataset e2e "
+          "| / min(read + created, pure) | / pure |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in result["rows"]:
+        for key, run in row["runs"].items():
+            host = run["host_files_s"]
+            print(f"| {row['form']} | {key} | {host['read']} | {host['write']} | {host['read+write']} "
+                  f"| {row['pure']['end_to_end_img_s']:.0f} | {run['dataset']['end_to_end_img_s']:.0f} "
+                  f"| {run['dataset_vs_bound']} | {run['dataset_vs_pure']} |")
     return 0
 
 

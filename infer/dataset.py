@@ -5,6 +5,7 @@ given as a directory or, as ais_bench takes them, a comma-separated list of file
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,9 +114,11 @@ def plan_batches(files: list[Path], batch_size: int, shard: tuple[int, int] = (0
 def read_file_into(path: str, row: np.ndarray) -> None:
     """Read one whole file (the data of a .npy) into a row of bytes (runs in reader threads and processes)."""
     offset = npy_header(path)[2] if path.endswith((".npy", ".NPY")) else 0
-    with open(path, "rb", buffering=0) as handle:
-        handle.seek(offset)
-        got = handle.readinto(row)
+    fd = os.open(path, os.O_RDONLY)  # plain descriptors: a file object costs as much as reading 150 KB
+    try:
+        got = os.preadv(fd, [row], offset)
+    finally:
+        os.close(fd)
     if got != row.nbytes:
         raise ContractError(f"{path}: {got} bytes read, {row.nbytes} expected; the file changed during the run")
 

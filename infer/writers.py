@@ -30,7 +30,7 @@ def write_batch(directory: str, outfmt: str, names: list[list[str]], outputs: li
     for k, output in enumerate(outputs):
         data = fmt.encode_batch(output[:len(names)])
         for per_input, payload in zip(names, data):
-            write_new_or_replace(Path(directory) / per_input[k], payload)
+            write_new_or_replace(os.path.join(directory, per_input[k]), payload)
 
 
 def _process_pool(count: int) -> Executor:

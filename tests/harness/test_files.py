@@ -1,7 +1,8 @@
-"""The atomic-write helpers: a failed writer never leaves a half file or a temporary one behind."""
+"""The atomic-write helpers: a failed writer never leaves a half file or a temporary one behind; per-input stems."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,11 @@ def test_copy_atomic_copies_and_leaves_a_copy_onto_itself_alone(tmp_path):
     copy_atomic(src, src)
     assert src.read_bytes() == b"\x00\x01"
     assert sorted(os.listdir(tmp_path)) == ["a.onnx", "b.onnx"]
+
+
+def test_stem_is_the_name_before_its_first_dot_as_ais_bench_names_outputs():
+    from harness.files import stem_of
+
+    assert stem_of("/data/bins/ILSVRC2012_val_00000001.JPEG.bin") == "ILSVRC2012_val_00000001"
+    assert stem_of(Path("bins") / "img 7.npy") == "img 7"
+    assert stem_of("relative.name/with.dots/x.bin") == "x"
