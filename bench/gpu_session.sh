@@ -84,11 +84,12 @@ case "$1" in
     install_wheels
     python3 -m pytest -q -rs -p no:cacheprovider -m nvidia tests/targets/nvidia 2>&1 | tee "$OUT/gpu_tests.txt" ;;
   ceiling)
-    # CEILING_ARGS adds options, e.g. "--forms float32 --results /tmp/dc/results /dev/shm/dc"
+    # CEILING_ARGS adds or overrides options, e.g. "--forms uint8 --rounds 1"
     install_wheels
     # shellcheck disable=SC2086
-    python3 bench/nvidia_dataset_ceiling.py --model tf_efficientnet_lite0 --batch 256 --files 20480 \
-      --forms float32 uint8 --json "$OUT/dataset_ceiling.json" ${CEILING_ARGS:-} | tee "$OUT/dataset_ceiling.txt" ;;
+    python3 bench/nvidia_dataset_ceiling.py --model tf_efficientnet_lite0 --batch 256 --files 40960 \
+      --forms uint8 float32 --results /tmp/dc/results /dev/shm/dc --io-workers 16 --rounds 3 \
+      --json "$OUT/dataset_ceiling.json" ${CEILING_ARGS:-} | tee "$OUT/dataset_ceiling.txt" ;;
   precompile)
     install_wheels
     python3 bench/nvidia_precompile_probe.py --model "${2:-tf_efficientnet_lite0}" --batch 64 --json "$OUT/precompile_probe.json" ;;
