@@ -8,6 +8,7 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
+from harness.bytecode import keep_bytecode
 from harness.errors import HarnessError, WorkerLost
 
 # Ctrl-C signals the terminal's whole process group: a worker can end, and this process notice it, before this
@@ -19,6 +20,7 @@ INTERRUPTED = "error: interrupted; rerun the same command to resume"
 def main_wrapper(parse: Callable[[Sequence[str]], object], run: Callable[[object], object],
                  argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the stage, map known failures to one line and an exit code."""
+    keep_bytecode()
     try:
         try:
             config = parse(sys.argv[1:] if argv is None else argv)

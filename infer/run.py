@@ -5,6 +5,7 @@ own: the result directory holds outputs only.
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def run(config: InferConfig) -> InferSummary:
     summary.extra["device_idle"] = idle.to_dict()
     summary.extra["startup"]["process_age_at_run_s"] = age_at(entered)
     summary.extra["startup"]["python_bytecode_cached"] = bytecode_cached()
+    summary.extra["startup"]["pycache_prefix"] = sys.pycache_prefix  # set by harness/bytecode.py, or the user
     summary.extra["target_options"] = target.resolved_options().record()
     if idle.idle is False:
         summary.extra["warning"] = "; ".join(w for w in (summary.extra.get("warning"), idle.warning()) if w)
