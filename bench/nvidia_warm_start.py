@@ -9,6 +9,10 @@ process's exit); from summary.json the process's own age when its first timed ba
 (`extra.startup`, from /proc), the engine's load, compile (first call) and prepare (warm-up + CUDA graph
 capture) seconds, and the cache state the session found. --profile-warm adds a third, warm process run
 under cProfile and prints where its time went.
+
+Python bytecode: by default the stages' own cache (harness/bytecode.py) in a fresh WORKDIR/harness-pycache per
+model, so the cold process compiles it and the warm one reads it; `--pycache DIR` sets PYTHONPYCACHEPREFIX
+instead; `--no-harness-pycache` neither, as the stages ran before they kept bytecode.
 """
 from __future__ import annotations
 
@@ -28,14 +32,19 @@ from harness.files import write_json  # noqa: E402
 from targets.nvidia.compile_cache import CACHE_DIRNAME  # noqa: E402
 
 
-def bytecode_env(pycache: Path | None) -> dict:
-    """The environment of the infer processes: as given, or with Python's bytecode cached under `pycache`
-    (an image whose site-packages hold no .pyc, or that sets PYTHONDONTWRITEBYTECODE, makes every process
-    compile thousands of torch modules from source)."""
+def bytecode_env(pycache: Path | None, harness_cache: Path | None = None) -> dict:
+    """The environment of the infer processes: with Python's bytecode cached under `pycache` by the user
+    (PYTHONPYCACHEPREFIX), or as given with the stages' own cache in `harness_cache` (harness/bytecode.py), or
+    with that turned off (neither: an image whose site-packages hold no .pyc, or that sets
+    PYTHONDONTWRITEBYTECODE, then makes every process compile thousands of torch modules from source)."""
     env = {**os.environ, "HARNESS_DEBUG": "1"}
     if pycache is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    elif harness_cache is not None:
+        env["HARNESS_PYCACHE_DIR"] = str(harness_cache)
+    else:
+        env["HARNESS_PYCACHE"] = "0"
     return env
 
 
@@ -49,14 +58,14 @@ def bytecode_facts() -> dict:
 
 
 def infer_process(model_dir: Path, batch: int, out: Path, name: str, profile: Path | None = None,
-                  pycache: Path | None = None) -> dict:
+                  pycache: Path | None = None, harness_cache: Path | None = None) -> dict:
     """One `python -m infer` process (under cProfile, writing `profile`, when given)."""
     runner = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
     argv = [*runner, "-m", "infer", "--model", str(model_dir), "--batchsize", str(batch), "--output", str(out),
             "--output_dirname", name, "--warmup_count", "2", "--loop", "20", "--no-progress"]
     started = time.perf_counter()
     proc = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env=bytecode_env(pycache))
+                          env=bytecode_env(pycache, harness_cache))
     wall = time.perf_counter() - started
     if proc.returncode != 0:  # keep the other rows; the traceback says why this one failed
         return {"error": proc.stderr[-1500:]}
@@ -91,23 +100,30 @@ def main() -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("--profile-warm", action="store_true", help="a third process, warm, under cProfile")
     p.add_argument("--pycache", type=Path, help="cache Python bytecode here (PYTHONPYCACHEPREFIX) for every process")
+    p.add_argument("--no-harness-pycache", action="store_true",
+                   help="turn off the stages' own bytecode cache (HARNESS_PYCACHE=0), as before it existed")
     args = p.parse_args()
     rows: list[dict] = [{"bytecode": bytecode_facts(), "pycache": str(args.pycache) if args.pycache else None}]
     for name in args.models:
         model = nvidia_engine.load_model(name)
         artifact, _ = nvidia_engine.build(model, name, "fp16", [args.batch], args.workdir / name)
         shutil.rmtree(artifact.parent / CACHE_DIRNAME, ignore_errors=True)
+        harness_cache = None if args.no_harness_pycache or args.pycache else args.workdir / "harness-pycache"
+        if harness_cache is not None:
+            shutil.rmtree(harness_cache, ignore_errors=True)  # a cold start compiles the bytecode too
         for start in ("cold", "warm"):
-            label = start + (", bytecode cached" if args.pycache else "")
+            label = start + (", bytecode cached" if args.pycache else
+                             ", stages' bytecode cache" if harness_cache else ", no bytecode cache")
             row = {"model": name, "batch": args.batch, "start": label,
                    **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-{start}",
-                                   pycache=args.pycache)}
+                                   pycache=args.pycache, harness_cache=harness_cache)}
             print(json.dumps(row), flush=True)
             rows.append(row)
         if args.profile_warm:  # where a warm start's seconds go, function by function
             profile = args.workdir / f"{name}-warm.prof"
             row = {"model": name, "batch": args.batch, "start": "warm, under cProfile",
-                   **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-prof", profile)}
+                   **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-prof", profile,
+                                   pycache=args.pycache, harness_cache=harness_cache)}
             row["top_cumulative"] = top_functions(profile) if profile.is_file() else []
             print("\n".join(row["top_cumulative"]), flush=True)
             rows.append(row)
