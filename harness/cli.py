@@ -4,16 +4,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
 from harness.bytecode import keep_bytecode
-from harness.errors import HarnessError, WorkerLost
+from harness.errors import HarnessError
 
-# Ctrl-C signals the terminal's whole process group: a worker can end, and this process notice it, before this
-# process's own SIGINT is handled. A lost worker is therefore given this long to turn out to be an interruption.
-INTERRUPT_GRACE_S = 0.5
 INTERRUPTED = "error: interrupted; rerun the same command to resume"
 
 
@@ -22,12 +17,8 @@ def main_wrapper(parse: Callable[[Sequence[str]], object], run: Callable[[object
     """Parse arguments, run the stage, map known failures to one line and an exit code."""
     keep_bytecode()
     try:
-        try:
-            config = parse(sys.argv[1:] if argv is None else argv)
-            run(config)
-        except (WorkerLost, BrokenProcessPool, BrokenPipeError, EOFError):
-            time.sleep(INTERRUPT_GRACE_S)  # a KeyboardInterrupt arriving meanwhile is what really happened
-            raise
+        config = parse(sys.argv[1:] if argv is None else argv)
+        run(config)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -32,7 +32,11 @@ def _leave_quietly(signum, frame) -> None:
 
 
 def quiet_worker(parent_pid: int) -> None:
-    """Pool initializer: `ProcessPoolExecutor(initializer=quiet_worker, initargs=(os.getpid(),))`."""
+    """Pool initializer: `ProcessPoolExecutor(initializer=quiet_worker, initargs=(os.getpid(),))`.
+
+    A SIGINT the worker inherited as ignored stays ignored: the run was started in the background, and its
+    parent ignores Ctrl-C too (a worker leaving alone would only turn into a lost-worker failure there)."""
     _die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, _leave_quietly)
+    if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _leave_quietly)
     signal.signal(signal.SIGTERM, _leave_quietly)

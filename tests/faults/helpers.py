@@ -60,11 +60,13 @@ def snapshot(directory: Path) -> dict[str, tuple[str, int]]:
 
 # ---- processes ------------------------------------------------------------------------------------
 def start_stage(*args: str) -> subprocess.Popen:
-    """A stage in its own session (so a test can signal its whole group), output captured."""
+    """A stage in its own session (so a test can signal its whole group), output captured, with SIGINT handled as
+    in a terminal's foreground job even when the tests themselves run in the background (which ignores it)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("HARNESS_DEBUG", None)
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _parents() -> dict[int, int]:

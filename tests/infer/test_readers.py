@@ -117,6 +117,32 @@ def test_a_file_that_changed_size_stops_the_read_naming_it(tmp_path, io):
         inputs.close()
 
 
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGKILL"])
+def test_an_io_worker_that_ends_is_an_interruption_only_when_ctrl_c_ended_it(tmp_path, signum):
+    import os
+    import signal
+
+    from harness.errors import WorkerLost
+    from infer.dataset import plan_batches
+
+    write_bins(tmp_path / "bins", 8)
+    groups = plan_batches(sorted_bins(tmp_path / "bins"), 2)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a foreground run: workers leave on it
+    try:
+        inputs = open_inputs("processes", groups, (2, 3, 8, 8), [], [])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        victim = inputs._procs[0]
+        os.kill(victim.pid, getattr(signal, signum))
+        victim.join(timeout=10)
+        with pytest.raises(KeyboardInterrupt if signum == "SIGINT" else WorkerLost):
+            for batch in inputs.batches(groups, ahead=2):
+                inputs.give(batch.data)
+    finally:
+        inputs.close()
+
+
 def test_io_choice_follows_cores_and_shared_memory(monkeypatch):
     from infer import readers
 
