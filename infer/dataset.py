@@ -114,7 +114,7 @@ def plan_batches(files: list[Path], batch_size: int, shard: tuple[int, int] = (0
 def read_file_into(path: str, row: np.ndarray) -> None:
     """Read one whole file (the data of a .npy) into a row of bytes (runs in reader threads and processes)."""
     offset = npy_header(path)[2] if path.endswith((".npy", ".NPY")) else 0
-    fd = os.open(path, os.O_RDONLY)  # plain descriptors: a file object costs as much as reading 150 KB
+    fd = os.open(path, os.O_RDONLY)  # no file object: it adds a third to the read of a 150 KB input
     try:
         got = os.preadv(fd, [row], offset)
     finally:
