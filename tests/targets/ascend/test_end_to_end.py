@@ -1,7 +1,8 @@
 """CI acceptance: preprocess -> convert -> infer -> postprocess on 1000 images, TARGET=ascend through the
 simulated toolchain (aclruntime, atc, npu-smi) under Huawei's real ais_bench front end, against TARGET=cpu.
 fp32 must give exactly the CPU's top-1/top-5 (with either API generation), force_fp16 (and fp32 with AIPP on
-uint8 input) within 0.3 points.
+uint8 input, with either generation) within 0.3 points. The CPU target on uint8 input (normalised by the model's
+first op) must give the float32 path's top-1 on every image.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.targets.ascend.upstream import ROOT, SIM, ais_bench_tree, missing_reason
@@ -78,6 +80,7 @@ def pipeline(tmp_path_factory):
                "--output", str(converted), *extra)
         _stage(env, "infer", "--model", str(converted), "--input", str(bin_dir), "--output", str(tmp / "results"),
                "--output_dirname", name, "--outfmt", "TXT", "--batchsize", BATCH, "--no-progress")
+        run.results[name] = tmp / "results" / name
         result_json = tmp / f"{name}_result.json"
         _stage(env, "postprocess", "--result", str(tmp / "results" / name), "--labels",
                str(IMAGES / "val_label.txt"), "--output", str(result_json))
@@ -85,6 +88,7 @@ def pipeline(tmp_path_factory):
         print(f"acceptance {name}: {accuracy}")
         return accuracy
 
+    run.results = {}  # name -> its result directory (per-input TXT outputs)
     return run
 
 
@@ -105,8 +109,22 @@ def test_force_fp16_within_three_tenths_of_a_point(pipeline, cpu_accuracy):
         assert abs(ascend[key] - cpu_accuracy[key]) <= 0.3, (key, ascend, cpu_accuracy)
 
 
-def test_aipp_on_uint8_images_within_three_tenths_of_a_point(pipeline, cpu_accuracy):
+@pytest.mark.parametrize("generation", ["2025", "2023"])
+def test_aipp_on_uint8_images_within_three_tenths_of_a_point(pipeline, cpu_accuracy, generation):
     """uint8 HWC .bin files, normalised on chip by the AIPP config built from preprocess.json."""
-    ascend = pipeline("ascend_aipp", "ascend", "fp32", "uint8", soc="Ascend310P3")
+    ascend = pipeline(f"ascend_aipp_{generation}", "ascend", "fp32", "uint8", soc="Ascend310P3",
+                      generation=generation)
     for key in ("Top1", "Top5"):
         assert abs(ascend[key] - cpu_accuracy[key]) <= 0.3, (key, ascend, cpu_accuracy)
+
+
+def _top1(results: Path) -> dict[str, int]:
+    return {path.name.rsplit("_", 1)[0]: int(np.loadtxt(path).argmax()) for path in results.glob("*_0.txt")}
+
+
+def test_cpu_uint8_input_gives_the_float32_top1_on_every_image(pipeline, cpu_accuracy):
+    """uint8 HWC .bin files (a quarter of the bytes), normalised by the converted model's first op."""
+    pixels = pipeline("cpu_uint8", "cpu", "fp32", "uint8")
+    floats, uint8 = _top1(pipeline.results["cpu_fp32"]), _top1(pipeline.results["cpu_uint8"])
+    assert len(floats) == 1000 and uint8 == floats
+    assert pixels == cpu_accuracy
