@@ -81,6 +81,10 @@ def test_pure_mode_runs_loop_batches_on_random_data(model_dir, tmp_path):
 
     batch = random_batch(TensorSpec("x", [-1, 3, 4, 4]), 2)
     assert np.count_nonzero(batch) == batch.size
+    # drawn in place, the values the generator gives: the same data for every target and run
+    assert np.array_equal(batch, np.random.default_rng(0).standard_normal((2, 3, 4, 4), dtype=np.float32))
+    halves = random_batch(TensorSpec("x", [-1, 3, 4, 4], "float16"), 2)
+    assert halves.dtype == np.float16 and np.array_equal(halves, batch.astype(np.float16))
 
 
 def test_cpu_threads_option_sets_the_session_threads(model_dir, tmp_path):
