@@ -16,7 +16,7 @@ import sys
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
@@ -36,7 +36,7 @@ def quiet_worker(parent_pid: int) -> None:
 
     A SIGINT the worker inherited as ignored stays ignored: the run was started in the background, and its
     parent ignores Ctrl-C too (a worker leaving alone would only turn into a lost-worker failure there)."""
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
         signal.signal(signal.SIGINT, _leave_quietly)
     signal.signal(signal.SIGTERM, _leave_quietly)

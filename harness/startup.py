@@ -10,8 +10,9 @@ _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 def process_age_s() -> float | None:
     """Seconds since the kernel started this process (Linux /proc, 10 ms steps), None where unknown."""
     try:
-        fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
-        uptime = float(open("/proc/uptime").read().split()[0])
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as up:
+            fields = stat.read().rsplit(")", 1)[1].split()
+            uptime = float(up.read().split()[0])
     except (OSError, IndexError, ValueError):
         return None
     return max(0.0, uptime - int(fields[19]) / _TICKS)  # field 22 of stat: starttime, after pid and (comm)

@@ -60,6 +60,11 @@ def fill_random(data: np.ndarray, seed: int = 0) -> None:
         data[...] = rng.standard_normal(data.shape, dtype=np.float32)
 
 
+def dataset_peak(loop: int) -> int:
+    """The most batches _pipeline keeps in flight: one more while it repeats a batch (--loop)."""
+    return PIPELINE_DEPTH + (1 if loop > 1 else 0)
+
+
 def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: Path | None, outfmt: str,
                 warmup_count: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
                 io: str = "auto", loop: int = 1, workers: int = 0) -> LoopResult:
@@ -79,7 +84,7 @@ def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: P
         writer = OutputWriter(out_dir, outfmt) if out_dir is not None else None
     try:
         if groups and warmup_count > 0:
-            session.warmup(read_batch(0, groups[0], reader.buffers[0]).data, warmup_count, PIPELINE_DEPTH + 1)
+            session.warmup(read_batch(0, groups[0], reader.buffers[0]).data, warmup_count, dataset_peak(loop))
         with frozen_heap() as pauses, metered(session.energy_meter()) as energy:
             result = _pipeline(session, reader, groups, batch_size, writer, progress, loop)
         result.phases["gc_pauses"] = round(pauses[0], 4)
@@ -184,7 +189,7 @@ def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, ti
     spec = session.inputs()[0]
     data = session.allocate_host(spec.batch_shape(batch_size), numpy_dtype(spec.dtype))
     fill_random(data)
-    session.warmup(data, warmup_count, PIPELINE_DEPTH + 1)
+    session.warmup(data, warmup_count, PIPELINE_DEPTH)  # the most the loop below keeps in flight
     in_flight: list[int] = []
     count = 0
     # as in dataset mode, so the two compare like for like

@@ -67,6 +67,7 @@ class Session(ABC):
         self._meter_factory: Callable[[], EnergyMeter] | None = None
         self._closed = False
         self._pending: dict[int, tuple[float, int]] = {}
+        self.max_in_flight: int | None = None  # batches submitted and not collected that the target takes at most
         self._next_handle = 0
 
     # ---- description -------------------------------------------------------------------------
@@ -137,6 +138,8 @@ class Session(ABC):
         """Run `count` batches (at least `in_flight` when any), keeping up to `in_flight` submitted as the timed
         loop will: a target that makes per-batch buffers on first use (pinned host memory, device memory)
         then has them all before the loop starts, instead of allocating inside the timed loop."""
+        if self.max_in_flight is not None:
+            in_flight = min(in_flight, self.max_in_flight)
         pending: list[int] = []
         for _ in range(max(count, in_flight) if count > 0 else 0):
             pending.append(self.submit(batch))

@@ -79,7 +79,7 @@ class CudaPipelineSession(Session):
         self._outputs = [TensorSpec(o.name, [self._input.shape[0], *o.sample_shape], o.dtype)
                          for o in output_specs]
         self._use_graphs = cuda_graphs
-        self._max_slots = in_flight
+        self._max_slots = self.max_in_flight = in_flight
         self._extra_info = dict(info or {})
         torch = self._torch
         self._streams = {name: torch.cuda.Stream(device) for name in ("h2d", "compute", "d2h", "capture")}

@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.errors import DeviceOutOfMemory
+from harness.errors import DeviceOutOfMemory, DiskFullError
+from harness.procs import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_MODULE = "targets.nvidia.precompile_child"
@@ -26,16 +27,30 @@ class ChildCompileFailed(RuntimeError):
 def compile_in_child(spec: dict, timeout_s: float = 3600.0) -> None:
     """Run the child for `spec` (TorchRunner's arguments and the batch size); raise when it fails."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    proc = subprocess.run([sys.executable, "-m", CHILD_MODULE, json.dumps(spec)], capture_output=True, text=True,
-                          env=env, timeout=timeout_s)
+    proc = subprocess.run([sys.executable, "-m", CHILD_MODULE, json.dumps({**spec, "parent": os.getpid()})],
+                          capture_output=True, text=True, env=env, timeout=timeout_s)
+    lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
     if proc.returncode == DeviceOutOfMemory.exit_code:  # not a compile failure: no fallback, the batch is too big
-        record = json.loads(proc.stdout.strip().splitlines()[-1])
+        record = _last_record(proc.stdout)
         raise DeviceOutOfMemory(spec["batch"], record.get("needed_bytes"), record.get("available_bytes"),
                                 "in the process compiling it")
+    if proc.returncode == DiskFullError.exit_code:
+        raise DiskFullError(lines[-1].removeprefix("error: ") if lines else "the disk is full")
     if proc.returncode != 0:
-        lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
         raise ChildCompileFailed(f"the compile process exited {proc.returncode}: "
-                                 f"{lines[-1].strip()[:200] if lines else 'no message'}")
+                                 f"{lines[-1][:200] if lines else 'no message'}")
+
+
+def _last_record(stdout: str) -> dict:
+    """The JSON record the child printed last, or none (then the figures are unknown, not a crash)."""
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            return record
+    return {}
 
 
 def main(argv: list[str]) -> int:
@@ -44,6 +59,7 @@ def main(argv: list[str]) -> int:
     from targets.nvidia.variants import resolve_variant
 
     spec = json.loads(argv[0])
+    die_with_parent(spec["parent"])  # a killed measuring process must not leave a compile holding the GPU
     torch = import_torch()
     runner = TorchRunner(Path(spec["artifact"]), torch.device(spec["device"]), spec["precision"],
                          resolve_variant(spec["variant"]), tuple(spec["sample_shape"]), spec["input_dtype"],
@@ -54,6 +70,9 @@ def main(argv: list[str]) -> int:
     except DeviceOutOfMemory as exc:
         print(json.dumps(exc.record()))
         return DeviceOutOfMemory.exit_code
+    except DiskFullError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return DiskFullError.exit_code
     finally:
         runner.close()
     path = runner.info().get("compile_path") or {}

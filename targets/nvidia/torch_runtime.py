@@ -6,13 +6,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.errors import DeviceOutOfMemory, TargetError
+from harness.errors import DeviceOutOfMemory, DiskFullError, TargetError
 from harness.vocabulary import InputForm, Precision
 from targets.nvidia.compile_cache import CompileCache, artifact_hash, cache_key
 from targets.nvidia.device import gpu_identity, import_torch
 from targets.nvidia.fx_passes import fold_conv_bn, fuse_conv_relu
 from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
+from targets.nvidia.precompile_child import ChildCompileFailed
 from targets.nvidia.precompiled import PrecompiledGraphs, UnusablePrecompiled, standalone_available
 from targets.nvidia.variants import FALLBACK_VARIANT, TorchVariant, resolve_variant
 
@@ -187,7 +188,7 @@ class TorchRunner(DeviceRunner):
     def _open_cache(self, variant: TorchVariant) -> CompileCache:
         gpu = gpu_identity(self._device.index) if self._device.type == "cuda" else {}
         key = cache_key(artifact_hash(self._artifact, self._artifact_sha256), self._torch.__version__, gpu,
-                        {"variant": variant.settings(), "precision": self._precision})
+                        {"variant": variant.settings(), "precision": self._precision, "tf32": self._tf32})
         return CompileCache.open(self._artifact, key)
 
     def _compile_in_child_process(self, batch: int) -> None:
@@ -208,10 +209,11 @@ class TorchRunner(DeviceRunner):
                 return self._launch(static_input)
         except Exception as exc:  # inductor raises BackendCompilerFailed and others
             if (self._variant.inductor is None or self._fallback_note or not self._allow_fallback
-                    or isinstance(exc, DeviceOutOfMemory) or is_out_of_memory(self._torch, exc)):
+                    or isinstance(exc, (DeviceOutOfMemory, DiskFullError)) or is_out_of_memory(self._torch, exc)):
                 raise
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-            if self._cache is not None and self._cache.state == "warm":  # perhaps what an earlier process left
+            # what an earlier process left may be bad; a batch size the child could not compile says nothing of it
+            if self._cache is not None and self._cache.state == "warm" and not isinstance(exc, ChildCompileFailed):
                 self._cache.rebuild(f"{type(exc).__name__}: {first}")
                 self._use(self._variant)
                 return self._call(static_input)

@@ -6,9 +6,16 @@ import multiprocessing
 import os
 import signal
 
+import pytest
+
 from harness.cli import INTERRUPTED, main_wrapper
 from harness.errors import InputError
 from harness.procs import quiet_worker
+
+
+@pytest.fixture(autouse=True)
+def no_bytecode_cache(monkeypatch):
+    monkeypatch.setenv("HARNESS_PYCACHE", "0")  # main_wrapper must not redirect this test process's bytecode
 
 
 def wrapped(run) -> int:

@@ -245,9 +245,10 @@ def test_timed_loops_run_with_the_earlier_heap_frozen(tmp_path):
 
 
 def test_warmup_keeps_as_many_batches_in_flight_as_the_timed_loops(tmp_path):
-    """Buffers a target makes on first use (the nvidia session's pinned slots) must exist before timing starts."""
+    """Buffers a target makes on first use (the nvidia session's pinned slots) must exist before timing starts,
+    and warm-up must not need more of them than the loop does (a session may allow no more)."""
     from harness.contracts import ConvertManifest
-    from infer.loop import PIPELINE_DEPTH, run_dataset, run_pure
+    from infer.loop import run_dataset, run_pure
     from targets.null.target import NullSession
 
     model = make_convert_dir(tmp_path / "null", target="null", batch=2)
@@ -257,27 +258,34 @@ def test_warmup_keeps_as_many_batches_in_flight_as_the_timed_loops(tmp_path):
     class Counting(NullSession):
         def __init__(self, *args):
             super().__init__(*args)
-            self.most, self.submits, self.timing = 0, 0, False
+            self.most = {"warm-up": 0, "timed": 0}
+            self.max_in_flight = 3  # what a session with three buffer sets takes
+
+        def warmup(self, *args, **kwargs):
+            super().warmup(*args, **kwargs)
+            self.most["warm-up"], self.most["timed"] = self.most["timed"], 0
 
         def _submit_impl(self, handle, batch):
-            self.submits += 1
-            self.most = max(self.most, len(self._pending))
+            self.most["timed"] = max(self.most["timed"], len(self._pending))
+            assert len(self._pending) <= self.max_in_flight, "more batches in flight than the session takes"
             super()._submit_impl(handle, batch)
 
-    for loop in ("pure", "dataset"):
+    files = sorted((tmp_path / "bins").glob("*.bin"))
+    runs = {"pure": lambda s: run_pure(s, 2, loop=6, warmup_count=1),
+            "dataset": lambda s: run_dataset(s, files, 2, None, "BIN", warmup_count=1, progress=False, io="threads"),
+            "dataset --loop 2": lambda s: run_dataset(s, files, 2, None, "BIN", warmup_count=1, progress=False,
+                                                      io="threads", loop=2)}
+    for name, run in runs.items():
         with Counting(manifest) as session:
-            data = session.allocate_host((2, *manifest.input.sample_shape), np.float32)
-            session.warmup(data, 5, in_flight=PIPELINE_DEPTH + 1)
-            warm_most, warm_submits = session.most, session.submits
-            session.most = 0
-            if loop == "pure":
-                run_pure(session, 2, loop=6, warmup_count=0)
-            else:
-                run_dataset(session, sorted((tmp_path / "bins").glob("*.bin")), 2, None, "BIN", warmup_count=0,
-                            progress=False, io="threads")
-        assert warm_submits == 5 and warm_most == PIPELINE_DEPTH + 1 >= session.most, loop
+            run(session)
+        assert session.most["warm-up"] == session.most["timed"] == (3 if name == "dataset --loop 2" else 2), name
     with Counting(manifest) as session:
+        session.max_in_flight = 1  # a target that takes one batch at a time: warm-up asks no more of it
+        session.warmup(np.zeros((2, *manifest.input.sample_shape), np.float32), 2, in_flight=3)
+        assert session.most["warm-up"] == 1 and session.timings == []
+    with Counting(manifest) as session:
+        data = np.zeros((2, *manifest.input.sample_shape), np.float32)
         session.warmup(data, 1, in_flight=3)  # one asked for: still enough to reach every slot
-        assert session.submits == 3 and session.most == 3 and session.timings == []
+        assert session.most["warm-up"] == 3
         session.warmup(data, 0, in_flight=3)
-        assert session.submits == 3
+        assert session.most["warm-up"] == 0

@@ -154,3 +154,30 @@ def test_a_batch_too_big_for_the_compile_process_is_out_of_memory_not_a_compile_
         session.forward(torch.from_numpy(images(2)))
     session.close()
     assert "note" not in session.info()["compile_path"] and "fallback" not in session.info()
+
+
+def test_a_batch_size_the_child_cannot_compile_leaves_the_saved_ones(tmp_path, monkeypatch):
+    """A warm cache whose new batch size fails to compile keeps the graphs it has: the failure says nothing of them."""
+    from targets.nvidia import precompile_child
+
+    _, result, _, model = build(tmp_path, batches=(2, 4), dynamic=True)
+    run(result.artifact, images(2), compile_in_child=False)
+    (key,) = list((tmp_path / ".compile-cache").iterdir())
+    monkeypatch.setattr(precompile_child, "CHILD_MODULE", "targets.nvidia.no_such_module")
+    session = runner(result.artifact)
+    (two,) = session.forward(torch.from_numpy(images(2, seed=1)))
+    (four,) = session.forward(torch.from_numpy(images(4)))
+    info = session.info()
+    session.close()
+    assert relative_error(four.numpy(), reference(model, images(4))) < 1e-5
+    assert relative_error(two.numpy(), reference(model, images(2, seed=1))) < 1e-5
+    assert info["compile_cache"]["state"] == "warm" and graph_file(key, 2).is_file()
+    assert "compile process exited 1" in info["compile_path"]["note"]
+
+
+def test_strict_fp32_and_tf32_graphs_are_kept_apart(tmp_path):
+    _, result, _, _ = build(tmp_path, batches=(2,), dynamic=False)
+    run(result.artifact, images(2), compile_in_child=False, tf32=True)
+    _, info = run(result.artifact, images(2), compile_in_child=False, tf32=False)
+    assert info["compile_cache"]["state"] == "cold"  # not the graph compiled with TF32 allowed
+    assert len(list((tmp_path / ".compile-cache").iterdir())) == 2
