@@ -95,10 +95,12 @@ def dataset_ratio(model_dir: Path, bins: Path, out_root: Path, batch: int = 64, 
     return result
 
 
-def null_model(work: Path, batch: int) -> Path:
-    model_dir = work / f"null-bs{batch}"
+def null_model(work: Path, batch: int, preprocess: Path | None = None, name: str = "") -> Path:
+    """The null target's artifact; with a preprocess directory, for its input form (uint8 takes pixels)."""
+    model_dir = work / (name or f"null-bs{batch}")
+    extra = ["--preprocess", str(preprocess)] if preprocess is not None else []
     subprocess.run([sys.executable, "-m", "convert", "--model", "efficientnet_lite0", "--target", "null",
-                    "--batchsize", str(batch), "--output", str(model_dir)], cwd=ROOT, check=True,
+                    "--batchsize", str(batch), "--output", str(model_dir), *extra], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
     return model_dir
 

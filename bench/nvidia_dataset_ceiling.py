@@ -69,21 +69,21 @@ def build_null(args, form: str) -> Path:
     """The null target's artifact for this form (uint8: convert reads the form from a uint8 preprocess)."""
     import subprocess
 
+    import loop_io
+
     work = args.workdir / f"null_{form}"
-    command = [sys.executable, "-m", "convert", "--model", "efficientnet_lite0", "--target", "null",
-               "--batchsize", str(args.batch), "--output", str(work / "model")]
+    preprocess = None
     if form == "uint8":
         images = work / "images"
         images.mkdir(parents=True, exist_ok=True)
         for image in sorted(SAMPLE_IMAGES.glob("*.JPEG"))[:2]:
             if not (images / image.name).exists():
                 (images / image.name).symlink_to(image)
-        subprocess.run([sys.executable, "-m", "preprocess", "--input", str(images), "--output", str(work / "pre"),
+        preprocess = work / "pre"
+        subprocess.run([sys.executable, "-m", "preprocess", "--input", str(images), "--output", str(preprocess),
                         "--model", "efficientnet_lite0", "--mode", "uint8", "--no-progress"], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        command += ["--preprocess", str(work / "pre")]
-    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return work / "model"
+    return loop_io.null_model(work, args.batch, preprocess, name="model")
 
 
 def model_dir_for(args, model, form: str) -> Path:

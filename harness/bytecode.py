@@ -60,3 +60,14 @@ def keep_bytecode(package: str = WATCHED) -> str | None:
     os.environ["PYTHONPYCACHEPREFIX"] = str(directory)  # spawned workers and compile children
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     return str(directory)
+
+
+def bytecode_cached(modules: tuple[str, ...] = ("torch", "onnxruntime")) -> dict:
+    """For the large packages this process imported: was their Python bytecode cached, or compiled from source
+    at import? (An image with no .pyc files and PYTHONDONTWRITEBYTECODE set pays seconds in every start.)"""
+    found = {}
+    for name in modules:
+        cached = getattr(sys.modules.get(name), "__cached__", None)
+        if cached:
+            found[name] = os.path.exists(cached)
+    return found

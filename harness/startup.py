@@ -22,16 +22,3 @@ def age_at(moment: float) -> float | None:
     """The process's age at an earlier time.perf_counter() reading."""
     age = process_age_s()
     return None if age is None else round(age - (time.perf_counter() - moment), 2)
-
-
-def bytecode_cached(modules: tuple[str, ...] = ("torch", "onnxruntime")) -> dict:
-    """For the large packages this process imported: was their Python bytecode cached, or compiled from source
-    at import? (An image with no .pyc files and PYTHONDONTWRITEBYTECODE set pays seconds in every start.)"""
-    import sys
-
-    found = {}
-    for name in modules:
-        cached = getattr(sys.modules.get(name), "__cached__", None)
-        if cached:
-            found[name] = os.path.exists(cached)
-    return found

@@ -14,7 +14,8 @@ from harness.energy_summary import energy_line, summarize_energy
 from harness.errors import DeviceOutOfMemory, InputError
 from harness.files import ensure_writable_dir, stem_of, write_json
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
-from harness.startup import age_at, bytecode_cached
+from harness.bytecode import bytecode_cached
+from harness.startup import age_at
 from harness.stats import compute_only_throughput, end_to_end_throughput, summarize_ms
 from harness.vocabulary import InputForm, RunMode
 from infer.ais_bench_flags import ascend_bench_options

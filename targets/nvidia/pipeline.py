@@ -79,7 +79,7 @@ class CudaPipelineSession(Session):
         self._outputs = [TensorSpec(o.name, [self._input.shape[0], *o.sample_shape], o.dtype)
                          for o in output_specs]
         self._use_graphs = cuda_graphs
-        self._max_slots = self.max_in_flight = in_flight
+        self.max_in_flight = in_flight
         self._extra_info = dict(info or {})
         torch = self._torch
         self._streams = {name: torch.cuda.Stream(device) for name in ("h2d", "compute", "d2h", "capture")}
@@ -114,7 +114,7 @@ class CudaPipelineSession(Session):
         gpu = gpu_identity(index)
         return {**self._extra_info, **self._runner.info(), **gpu, "device_name": gpu["gpu_name"], "device_index": index,
                 "batch_profile": self._profile.to_dict(), "cuda_graphs": graphs,
-                "in_flight_max": self._max_slots, "prepare_s": {str(b): s for b, s in self._prepare_s.items()},
+                "in_flight_max": self.max_in_flight, "prepare_s": {str(b): s for b, s in self._prepare_s.items()},
                 "peak_device_memory_mib": round(torch.cuda.max_memory_allocated(index) / (1 << 20), 1)}
 
     def allocate_host(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -223,8 +223,8 @@ class CudaPipelineSession(Session):
         free = self._free.setdefault(batch, [])
         if free:
             return free.pop()
-        if self._slot_count.get(batch, 0) >= self._max_slots:
-            raise TargetError(f"more than {self._max_slots} batches submitted without collect; collect "
+        if self._slot_count.get(batch, 0) >= self.max_in_flight:
+            raise TargetError(f"more than {self.max_in_flight} batches submitted without collect; collect "
                               "earlier ones first or raise the option in_flight")
         self._slot_count[batch] = self._slot_count.get(batch, 0) + 1
         return self._new_slot(batch)

@@ -13,7 +13,7 @@ from targets.nvidia.device import gpu_identity, import_torch
 from targets.nvidia.fx_passes import fold_conv_bn, fuse_conv_relu
 from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
-from targets.nvidia.precompile_child import ChildCompileFailed
+from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
 from targets.nvidia.precompiled import PrecompiledGraphs, UnusablePrecompiled, standalone_available
 from targets.nvidia.variants import FALLBACK_VARIANT, TorchVariant, resolve_variant
 
@@ -192,8 +192,6 @@ class TorchRunner(DeviceRunner):
         return CompileCache.open(self._artifact, key)
 
     def _compile_in_child_process(self, batch: int) -> None:
-        from targets.nvidia.precompile_child import compile_in_child
-
         compile_in_child({"artifact": str(self._artifact), "device": str(self._device), "precision": self._precision,
                           "variant": self._variant.name, "sample_shape": list(self._sample_shape),
                           "input_dtype": self._input_dtype, "artifact_sha256": self._artifact_sha256,

@@ -20,7 +20,7 @@ def test_age_of_a_child_lies_within_what_its_parent_measured():
     assert 0.5 <= float(out) <= outside + 0.02  # /proc counts in 10 ms ticks
 
 
-CACHED_CHILD = "import sys, json, numpy; from harness.startup import bytecode_cached; print(json.dumps(bytecode_cached(('numpy',))))"
+CACHED_CHILD = "import sys, json, numpy; from harness.bytecode import bytecode_cached; print(json.dumps(bytecode_cached(('numpy',))))"
 
 
 def test_bytecode_cached_tells_a_cached_import_from_one_compiled_from_source(tmp_path):
