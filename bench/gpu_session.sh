@@ -19,6 +19,7 @@
 #   bash bench/gpu_session.sh threeway [MODEL...]  # harness vs eager+CUDA graph vs torch.compile, fp16 bs 1/64/256
 #                                            # (THREEWAY_VARIANTS: harness rows, default ":" = the default variant)
 #   bash bench/gpu_session.sh warm [MODEL...]  # cold and warm `infer` starts on an unchanged artifact, fp16 bs64
+#   bash bench/gpu_session.sh startup-probe [MODEL]  # a warm start's steps below the harness (after `warm`)
 #   bash bench/gpu_session.sh profile [MODEL] [BATCH]  # GPU time per kind of kernel: harness vs torch.compile
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -121,13 +122,24 @@ while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
         --workdir "/tmp/three_$m" --json "$OUT/threeway_$m.json" 2>&1 | tee "$OUT/threeway_$m.txt"
     done ;;
   warm)
+    # WARM_ARGS adds options of bench/nvidia_warm_start.py (e.g. "--warm-runs 2 --profile-warm"; the open
+    # question of docs/nvidia.md: "--warm-runs 3 --option-sets none warm_aside=1")
     install_wheels
     shift
+    tag=${WARM_TAG:-warm_start}
+    # shellcheck disable=SC2086
     python3 bench/nvidia_warm_start.py --models ${@:-tf_efficientnet_lite0 resnet50 seresnext101_32x4d} --batch 64 \
-      --json "$OUT/warm_start.json" 2>&1 | tee "$OUT/warm_start.txt" ;;
+      --json "$OUT/$tag.json" ${WARM_ARGS:-} 2>&1 | tee "$OUT/$tag.txt" ;;
+  startup-probe)
+    # needs the compile cache a `warm` run of the model left
+    install_wheels
+    model=${2:-tf_efficientnet_lite0}
+    cache=$(dirname "$(find "/tmp/nvidia_warm/$model" -name weights.pt | head -1)")
+    python3 bench/nvidia_startup_probe.py --cache "$cache" --batch 64 --json "$OUT/startup_probe_$model.json" 2>&1 \
+      | tee "$OUT/startup_probe_$model.txt" ;;
   profile)
     install_wheels
     python3 bench/nvidia_kernel_profile.py --model "${2:-seresnext101_32x4d}" --batch "${3:-64}" \
       --json "$OUT/kernel_profile_${2:-seresnext101_32x4d}.json" 2>&1 | tee "$OUT/kernel_profile_${2:-seresnext101_32x4d}.txt" ;;
-  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | precompile [MODEL] | oom-idle | threeway [MODEL...] | warm [MODEL...] | profile [MODEL] [BATCH]" >&2; exit 2 ;;
+  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | precompile [MODEL] | oom-idle | threeway [MODEL...] | warm [MODEL...] | startup-probe [MODEL] | profile [MODEL] [BATCH]" >&2; exit 2 ;;
 esac

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+NO_OPTIONS = "none"
+LOOP = 200  # timed batches per process (20 before 2026-12-01): steadier compute medians to compare processes by
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from harness.files import write_json  # noqa: E402
@@ -58,11 +60,14 @@ def bytecode_facts() -> dict:
 
 
 def infer_process(model_dir: Path, batch: int, out: Path, name: str, profile: Path | None = None,
-                  pycache: Path | None = None, harness_cache: Path | None = None) -> dict:
-    """One `python -m infer` process (under cProfile, writing `profile`, when given)."""
+                  pycache: Path | None = None, harness_cache: Path | None = None, options: str = "") -> dict:
+    """One `python -m infer` process (under cProfile, writing `profile`, when given), with the target options in
+    `options` ("key=value,key=value")."""
     runner = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
     argv = [*runner, "-m", "infer", "--model", str(model_dir), "--batchsize", str(batch), "--output", str(out),
-            "--output_dirname", name, "--warmup_count", "2", "--loop", "20", "--no-progress"]
+            "--output_dirname", name, "--warmup_count", "2", "--loop", str(LOOP), "--no-progress"]
+    for option in [] if options == NO_OPTIONS else filter(None, options.split(",")):
+        argv += ["--option", option]
     started = time.perf_counter()
     proc = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           env=bytecode_env(pycache, harness_cache))
@@ -98,7 +103,11 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_warm"))
     p.add_argument("--json", type=Path)
-    p.add_argument("--profile-warm", action="store_true", help="a third process, warm, under cProfile")
+    p.add_argument("--warm-runs", type=int, default=1, help="warm processes after the cold one, per option set")
+    p.add_argument("--option-sets", nargs="+", default=[NO_OPTIONS],
+                   help=f"target options of the infer processes, one set per word (\"key=value,key=value\", or "
+                        f"{NO_OPTIONS}); the cold process takes the first")
+    p.add_argument("--profile-warm", action="store_true", help="one more warm process, under cProfile")
     p.add_argument("--pycache", type=Path, help="cache Python bytecode here (PYTHONPYCACHEPREFIX) for every process")
     p.add_argument("--no-harness-pycache", action="store_true",
                    help="turn off the stages' own bytecode cache (HARNESS_PYCACHE=0), as before it existed")
@@ -111,13 +120,17 @@ def main() -> int:
         harness_cache = None if args.no_harness_pycache or args.pycache else args.workdir / "harness-pycache"
         if harness_cache is not None:
             shutil.rmtree(harness_cache, ignore_errors=True)  # a cold start compiles the bytecode too
-        for start in ("cold", "warm"):
+        # the warm processes of each option set interleaved, so that a drift of the machine touches each alike
+        starts = [("cold", args.option_sets[0])] + [("warm", o) for _ in range(args.warm_runs) for o in args.option_sets]
+        for start, options in starts:
             label = start + (", bytecode cached" if args.pycache else
                              ", stages' bytecode cache" if harness_cache else ", no bytecode cache")
-            row = {"model": name, "batch": args.batch, "start": label,
+            row = {"model": name, "batch": args.batch, "start": label + (f", {options}" if options != NO_OPTIONS else ""),
+                   "options": options,
                    **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-{start}",
-                                   pycache=args.pycache, harness_cache=harness_cache)}
+                                   pycache=args.pycache, harness_cache=harness_cache, options=options)}
             print(json.dumps(row), flush=True)
+            print("  " + ", ".join(f"{k} {v:.2f}" for k, v in ((row.get("startup") or {}).get("marks") or {}).items()))
             rows.append(row)
         if args.profile_warm:  # where a warm start's seconds go, function by function
             profile = args.workdir / f"{name}-warm.prof"

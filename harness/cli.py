@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 
 from harness.bytecode import keep_bytecode
 from harness.errors import HarnessError
+from harness.startup import mark
 
 INTERRUPTED = "error: interrupted; rerun the same command to resume"
 
@@ -15,6 +16,7 @@ INTERRUPTED = "error: interrupted; rerun the same command to resume"
 def main_wrapper(parse: Callable[[Sequence[str]], object], run: Callable[[object], object],
                  argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the stage, map known failures to one line and an exit code."""
+    mark("stage")
     keep_bytecode()
     try:
         config = parse(sys.argv[1:] if argv is None else argv)

@@ -5,6 +5,8 @@ import os
 import time
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_marks: dict[str, float] = {}
+_origin: list[float] = []  # time.perf_counter() when the kernel started this process, once known
 
 
 def process_age_s() -> float | None:
@@ -22,3 +24,20 @@ def age_at(moment: float) -> float | None:
     """The process's age at an earlier time.perf_counter() reading."""
     age = process_age_s()
     return None if age is None else round(age - (time.perf_counter() - moment), 2)
+
+
+def mark(name: str, moment: float | None = None) -> None:
+    """Note the process's age now (or at an earlier perf_counter reading) as `name`: the steps of a start,
+    in the run summary (extra.startup.marks). /proc is read once; later marks are perf_counter differences."""
+    now = time.perf_counter() if moment is None else moment
+    if not _origin:
+        age = process_age_s()
+        if age is None:
+            return
+        _origin.append(time.perf_counter() - age)
+    _marks.setdefault(name, round(now - _origin[0], 3))
+
+
+def marks() -> dict[str, float]:
+    """The marks so far, in the order they were made: name -> seconds since the process started."""
+    return dict(_marks)

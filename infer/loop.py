@@ -16,6 +16,7 @@ import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.energy import EnergyReading, metered
+from harness.startup import mark
 from harness.stats import median_ci95_halfwidth
 from infer.dataset import Batch, plan_batches, read_batch
 from infer.io_workers import IOWorkers
@@ -85,6 +86,7 @@ def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: P
     try:
         if groups and warmup_count > 0:
             session.warmup(read_batch(0, groups[0], reader.buffers[0]).data, warmup_count, dataset_peak(loop))
+            mark("warm-up batches")
         with frozen_heap() as pauses, metered(session.energy_meter()) as energy:
             result = _pipeline(session, reader, groups, batch_size, writer, progress, loop)
         result.phases["gc_pauses"] = round(pauses[0], 4)
@@ -189,7 +191,9 @@ def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, ti
     spec = session.inputs()[0]
     data = session.allocate_host(spec.batch_shape(batch_size), numpy_dtype(spec.dtype))
     fill_random(data)
+    mark("random input drawn")
     session.warmup(data, warmup_count, PIPELINE_DEPTH)  # the most the loop below keeps in flight
+    mark("warm-up batches")
     in_flight: list[int] = []
     count = 0
     # as in dataset mode, so the two compare like for like

@@ -15,7 +15,7 @@ from harness.errors import DeviceOutOfMemory, InputError
 from harness.files import ensure_writable_dir, stem_of, write_json
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
 from harness.bytecode import bytecode_cached
-from harness.startup import age_at
+from harness.startup import age_at, mark, marks
 from harness.stats import compute_only_throughput, end_to_end_throughput, summarize_ms
 from harness.vocabulary import InputForm, RunMode
 from infer.ais_bench_flags import ascend_bench_options
@@ -64,16 +64,20 @@ def summary_file(config: InferConfig, out_dir: Path) -> Path:
 
 def run(config: InferConfig) -> InferSummary:
     entered = time.perf_counter()
+    mark("run", entered)
     if "," in config.device:
         from infer.multi import run_multi_device
 
         return run_multi_device(config)
     manifest, artifact = load_model(config.model, config.dym_batch)
+    mark("artifact checked")
     mismatch = preprocess_mismatch(config, manifest)
     given = {**ascend_bench_options(config.ais_bench_flags, manifest.target), **config.options}
     target = target_for_artifact(manifest.target, manifest.target_info.get("options", {}), given)
     out_dir = result_dir(config)
+    mark("target ready")
     idle = target.idle_state(config.device)
+    mark("idle checked")
     if idle.idle is False:
         print(f"[WARN] {idle.warning()}", flush=True)
     try:
@@ -88,6 +92,7 @@ def run(config: InferConfig) -> InferSummary:
     summary.extra["startup"]["process_age_at_run_s"] = age_at(entered)
     summary.extra["startup"]["python_bytecode_cached"] = bytecode_cached()
     summary.extra["startup"]["pycache_prefix"] = sys.pycache_prefix  # set by harness/bytecode.py, or the user
+    summary.extra["startup"]["marks"] = marks()  # the process's age at each step of its start, in seconds
     summary.extra["target_options"] = target.resolved_options().record()
     if idle.idle is False:
         summary.extra["warning"] = "; ".join(w for w in (summary.extra.get("warning"), idle.warning()) if w)
@@ -100,8 +105,10 @@ def run(config: InferConfig) -> InferSummary:
 def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path, target, out_dir: Path | None,
                  mismatch: dict):
     opening = time.perf_counter()
-    with target.open(artifact, manifest, config.device) as session:
+    hint = config.dym_batch or config.batchsize or (manifest.batch_sizes or [None])[0]
+    with target.open(artifact, manifest, config.device, batch_hint=hint) as session:
         opened = time.perf_counter()
+        mark("session open", opened)
         batch_size = pick_batch_size(config, manifest, session)
         if config.input is not None:
             files, calibration = split_calibration(list_bin_files(config.input, session.inputs()[0]), manifest,
@@ -119,6 +126,7 @@ def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path,
         else:
             result = run_pure(session, batch_size, config.loop, config.warmup_count,
                               config.time_limit, config.stable_ci)
+        mark("first timed batch", result.started_at)
         summary = build_summary(config, manifest, artifact, session, batch_size, result)
         summary.extra["startup"] = {"session_open_s": round(opened - opening, 2),
                                     "process_age_at_first_timed_batch_s": age_at(result.started_at)}

@@ -234,8 +234,10 @@ class Target(ABC):
         """Build the target artifact from ONNX into request.out_dir."""
 
     @abstractmethod
-    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> Session:
-        """Open an artifact built by `build` on one device."""
+    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0",
+             batch_hint: int | None = None) -> Session:
+        """Open an artifact built by `build` on one device; `batch_hint` is the batch size the run will likely
+        submit, for a target that can prepare for it while it opens."""
 
     def versions(self) -> dict:
         """Tool and library versions that go into the artifact's content hash."""

@@ -126,7 +126,8 @@ class AscendTarget(Target):
         return BuildResult(artifact=artifact, info={"engine": "ort-cann", "precision_mode": "force_fp16"})
 
     # ---- open ----------------------------------------------------------------------------------
-    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> Session:
+    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0",
+             batch_hint: int | None = None) -> Session:
         from targets.ascend.runtime import AscendSession, device_index
 
         artifact = Path(artifact)

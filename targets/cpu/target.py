@@ -133,7 +133,8 @@ class CpuTarget(Target):
                              providers=["CPUExecutionProvider"])
         return BuildResult(artifact=artifact, info={"engine": "onnxruntime", "optimized_cache": cache.name})
 
-    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> CpuSession:
+    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0",
+             batch_hint: int | None = None) -> CpuSession:
         from targets.cpu.rapl import cpu_energy_meter
 
         session = CpuSession(Path(artifact), threads=self.options.threads)

@@ -98,5 +98,6 @@ class NullTarget(Target):
         shutil.copyfile(request.onnx, artifact)
         return BuildResult(artifact=artifact, info={"engine": "null"})
 
-    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0") -> NullSession:
+    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0",
+             batch_hint: int | None = None) -> NullSession:
         return NullSession(manifest, self.options.compute_ms, self.options.memory_mib)

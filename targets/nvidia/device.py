@@ -5,6 +5,7 @@ import os
 import re
 
 from harness.errors import MissingDependencyError, TargetError
+from harness.startup import mark
 
 TORCH_HINT = "pip install torch (a CUDA build, e.g. from https://download.pytorch.org/whl/cu130)"
 
@@ -15,6 +16,7 @@ def import_torch():
     except ImportError:
         raise MissingDependencyError("torch", TORCH_HINT, why="the nvidia target uses it for GPU memory "
                                      "and streams") from None
+    mark("torch imported")
     return torch
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.errors import TargetError
+from harness.startup import mark
 from targets.base import BatchTiming, Session
 from targets.nvidia.device import gpu_identity, import_torch
 from targets.nvidia.plan import BatchProfile
@@ -39,6 +40,11 @@ class DeviceRunner(ABC):
 
     def info(self) -> dict:
         return {}
+
+    def prepare_aside(self, batch: int) -> Any | None:
+        """A DeviceThread to make the first calls and the capture on (after this thread did what it can), or None:
+        here. See device_thread.py."""
+        return None
 
     def close(self) -> None:
         pass
@@ -252,6 +258,10 @@ class CudaPipelineSession(Session):
         return self._executables[batch]
 
     def _prepare(self, batch: int) -> Executable:
+        aside = self._runner.prepare_aside(batch)
+        return self._prepare_here(batch) if aside is None else aside.call(self._prepare_here, batch)
+
+    def _prepare_here(self, batch: int) -> Executable:
         torch = self._torch
         runner, compute = self._runner, self._streams["compute"]
         static_input = runner.make_input(batch)
@@ -259,6 +269,7 @@ class CudaPipelineSession(Session):
             for _ in range(runner.warmup_runs):
                 runner.forward(static_input)
         compute.synchronize()
+        mark(f"bs{batch} warm-up runs")
         if not self._use_graphs:
             return Executable(static_input, lambda: runner.forward(static_input), "eager", "cuda_graphs=0")
         try:
@@ -268,6 +279,7 @@ class CudaPipelineSession(Session):
             _release_generator(torch, self._device)
             note = f"capture failed: {str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}"
             return Executable(static_input, lambda: runner.forward(static_input), "eager", note)
+        mark(f"bs{batch} captured")
         return Executable(static_input, lambda: (graph.replay(), outputs)[1], "cuda_graph", keep=[graph])
 
     def _capture(self, static_input: Any) -> tuple[Any, list]:

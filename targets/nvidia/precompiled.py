@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.files import atomic_output
+from harness.startup import mark
 
 WEIGHTS = "weights.pt"
 INPUT_NAMES = "weights.json"
@@ -69,6 +70,7 @@ class PrecompiledGraphs:
             raise UnusablePrecompiled(f"{WEIGHTS} holds {type(weights).__name__}, not {len(names)} tensors")
         self._names, self._weights, self.notes = names, weights, notes
         self.seconds["weights"] = round(time.perf_counter() - started, 2)
+        mark("weights loaded")
 
     def callable_for(self, batch: int, example: Any) -> Callable[[Any], Any]:
         path = graph_file(self._directory, batch)
@@ -84,6 +86,7 @@ class PrecompiledGraphs:
         else:
             compiled, how = self._compile(path, example), "compiled"
         self.sources[batch] = how
+        mark(f"bs{batch} graph {how}")
         self.seconds[str(batch)] = round(time.perf_counter() - started, 2)
         weights = self._weights
         return lambda x: compiled(*weights, x)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.contracts import ConvertManifest
 from harness.errors import TargetError
+from harness.startup import mark
 from harness.vocabulary import PRECISIONS
 from targets.base import BuildRequest, BuildResult, Target
 from targets.nvidia import plan as plans
@@ -74,7 +75,7 @@ class NvidiaTarget(Target):
         return artifact, {**info, "gpu_name": gpu["gpu_name"], "compute_capability": cc}
 
     # ---- open ----------------------------------------------------------------------------------
-    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0"):
+    def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0", batch_hint: int | None = None):
         from targets.nvidia.device import cuda_device, gpu_identity
         from targets.nvidia.nvml import gpu_energy_meter
         from targets.nvidia.pipeline import CudaPipelineSession
@@ -86,14 +87,16 @@ class NvidiaTarget(Target):
             raise TargetError(f"{artifact.name} is a {engine} artifact, engine={self.options.engine} was asked "
                               f"for; convert again with engine={self.options.engine} or drop the option")
         torch_device = cuda_device(device)
+        mark("cuda device set")
         profile = plans.BatchProfile.from_dict(meta["batch_profile"])
         sample_shape = manifest.input.sample_shape
         if engine == "tensorrt":
             runner = self._tensorrt_runner(artifact, meta, torch_device, sample_shape, gpu_identity)
         elif engine == "torch":
-            runner = self._torch_runner(artifact, meta, torch_device, manifest, sample_shape)
+            runner = self._torch_runner(artifact, meta, torch_device, manifest, sample_shape, batch_hint)
         else:
             raise TargetError(f"{artifact.name}: unknown engine {engine!r} in its description; rerun convert")
+        mark("engine opened")
         session = CudaPipelineSession(runner, torch_device, manifest.input, [manifest.output], profile,
                                       cuda_graphs=self.options.cuda_graphs, in_flight=self.options.in_flight,
                                       info={"artifact": artifact.name, "precision": meta.get("precision"),
@@ -120,7 +123,7 @@ class NvidiaTarget(Target):
         check_tensorrt_engine(meta, here, artifact, self.options.allow_other_gpu)
         return TrtRunner(artifact, torch_device, sample_shape)
 
-    def _torch_runner(self, artifact, meta, torch_device, manifest, sample_shape):
+    def _torch_runner(self, artifact, meta, torch_device, manifest, sample_shape, batch_hint=None):
         from targets.nvidia.device import import_torch
         from targets.nvidia.torch_runtime import TorchRunner
         from targets.nvidia.variants import resolve_variant
@@ -130,7 +133,8 @@ class NvidiaTarget(Target):
         recorded = (manifest.hashes.get("files", {}).get(manifest.artifact) or {}).get("sha256")
         return TorchRunner(artifact, torch_device, precision, resolve_variant(self.options.variant), sample_shape,
                            manifest.input.dtype, recorded, tf32=self.options.tf32,
-                           precompile=self.options.precompile, cudnn_benchmark=self.options.cudnn_benchmark)
+                           precompile=self.options.precompile, cudnn_benchmark=self.options.cudnn_benchmark,
+                           batch_hint=batch_hint, warm_aside=self.options.warm_aside)
 
     # ---- identity ------------------------------------------------------------------------------
     def idle_state(self, device: str):

@@ -7,14 +7,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness.errors import DeviceOutOfMemory, DiskFullError, TargetError
+from harness.startup import mark
 from harness.vocabulary import InputForm, Precision
 from targets.nvidia.compile_cache import CompileCache, artifact_hash, cache_key
+from targets.nvidia.conv_plans import convolutions_file, load_convolutions, warm_convolutions
 from targets.nvidia.device import gpu_identity, import_torch
+from targets.nvidia.device_thread import DeviceThread
 from targets.nvidia.fx_passes import fold_conv_bn, fuse_conv_relu
 from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
-from targets.nvidia.precompiled import PrecompiledGraphs, UnusablePrecompiled, standalone_available
+from targets.nvidia.precompiled import PrecompiledGraphs, UnusablePrecompiled, graph_file, standalone_available
 from targets.nvidia.variants import FALLBACK_VARIANT, TorchVariant, resolve_variant
 
 
@@ -109,7 +112,8 @@ class TorchRunner(DeviceRunner):
     def __init__(self, artifact: Path, device: Any, precision: str, variant: TorchVariant,
                  sample_shape: tuple[int, ...], input_dtype: str = "float32",
                  artifact_sha256: str | None = None, tf32: bool = True, precompile: bool = True,
-                 compile_in_child: bool = True, fallback: bool = True, cudnn_benchmark: bool | None = None) -> None:
+                 compile_in_child: bool = True, fallback: bool = True, cudnn_benchmark: bool | None = None,
+                 batch_hint: int | None = None, warm_aside: bool = False) -> None:
         torch = import_torch()
         self._torch = torch
         # uint8 pixels (HWC) go in as they are: the program's first op normalises them (convert/input_form.py)
@@ -132,6 +136,11 @@ class TorchRunner(DeviceRunner):
         self._cudnn_benchmark = cudnn_benchmark
         self._precompile_note = ""
         self._rewrites: dict = {}
+        self._warm_aside = warm_aside  # see device_thread.py
+        self._batch_hint = batch_hint  # the batch size the run will likely take: its plans are warmed at once
+        self._aside: DeviceThread | None = None
+        self._warming: dict[int, object] = {}  # batch -> the pending warm-up of its convolutions
+        self._warmed: dict[str, dict] = {}  # batch -> convolutions warmed aside and the seconds it took
         self._use(variant)
 
     def _use(self, variant: TorchVariant) -> None:
@@ -147,6 +156,8 @@ class TorchRunner(DeviceRunner):
         self._flags = BackendFlags(torch, settings)
         if variant.inductor is not None and self._cache is None:
             self._cache = self._open_cache(variant)
+            if self._batch_hint:
+                self._start_warming(self._batch_hint)
         self._precompiled, self._calls, self._module = None, {}, None
         if variant.inductor is not None and self._precompile and standalone_available(torch):
             self._precompiled = self._open_precompiled(variant)
@@ -184,6 +195,50 @@ class TorchRunner(DeviceRunner):
                 graphs = PrecompiledGraphs(self._torch, self._cache.directory, self._device, dict(variant.inductor),
                                            prepared, child)
         return graphs
+
+    def _start_warming(self, batch: int) -> None:
+        """Have the device thread run the convolutions an earlier process recorded for `batch`, while this
+        thread goes on loading: only with a saved graph for it (else the first call compiles anyway)."""
+        if (not self._warm_aside or batch in self._warming or not self._precompile or self._cache is None
+                or not graph_file(self._cache.directory, batch).is_file()):
+            return
+        entries = load_convolutions(convolutions_file(self._cache.directory, batch))
+        if not entries:
+            return
+        if self._aside is None:
+            self._aside = DeviceThread(self._torch, self._device)
+
+        def warm() -> None:
+            started = time.perf_counter()
+            done = warm_convolutions(self._torch, self._device, entries)
+            self._warmed[str(batch)] = {"convolutions": done, "of": len(entries),
+                                        "seconds": round(time.perf_counter() - started, 2)}
+            mark(f"bs{batch} convolutions warmed aside")
+        self._warming[batch] = self._aside.submit(warm)
+
+    def prepare_aside(self, batch: int) -> DeviceThread | None:
+        """The thread that warmed (or is warming) this batch's convolutions, after loading its graph here; None
+        when nothing was warmed (then the session prepares on its own thread, as without this)."""
+        self._start_warming(batch)
+        if batch not in self._warming or self._precompiled is None:
+            return None
+        if batch not in self._calls:
+            try:
+                self._calls[batch] = self._precompiled.callable_for(batch, None)
+                self._rewrites = self._rewrites or dict(self._precompiled.notes)
+            except Exception:  # the first call loads it again and handles what is wrong (rebuild, fallback)
+                pass
+        return self._aside
+
+    def save_convolutions(self, batch: int, static_input) -> int:
+        """Record the convolutions one call of the saved graph makes, beside it, for later processes."""
+        from targets.nvidia.conv_plans import record_convolutions, save_convolutions
+
+        if self._precompiled is None or self._cache is None:
+            return 0
+        entries = record_convolutions(self._torch, lambda: self._call(static_input))
+        save_convolutions(convolutions_file(self._cache.directory, batch), entries)
+        return len(entries)
 
     def _open_cache(self, variant: TorchVariant) -> CompileCache:
         gpu = gpu_identity(self._device.index) if self._device.type == "cuda" else {}
@@ -255,6 +310,7 @@ class TorchRunner(DeviceRunner):
             if self._device.type == "cuda":
                 self._torch.cuda.synchronize(self._device)
             self._first_call_s[batch] = round(time.perf_counter() - started, 2)
+            mark(f"bs{batch} first call")
         return list(produced) if isinstance(produced, (tuple, list)) else [produced]
 
     def info(self) -> dict:
@@ -263,6 +319,8 @@ class TorchRunner(DeviceRunner):
         fallback = {"fallback": self._fallback_note} if self._fallback_note else {}
         if self._variant.inductor is not None:
             fallback["compile_path"] = compile_path_info(self._precompiled, self._precompile_note)
+            if self._warmed:
+                fallback["compile_path"]["convolutions_warmed_aside"] = dict(self._warmed)
         return {"engine": "torch", "variant": self._variant.name, "variant_settings": self._variant.settings(), **fallback,
                 "precision": self._precision, "input_form": InputForm.UINT8 if self._pixels else InputForm.FLOAT32,
                 "tf32_allowed": self._precision == Precision.FP32 and self._tf32,
@@ -278,5 +336,7 @@ class TorchRunner(DeviceRunner):
         return tuple(self._torch.cuda.get_device_capability(self._device))
 
     def close(self) -> None:
+        if self._aside is not None:
+            self._aside.close()
         if self._flags is not None:
             self._flags.restore()

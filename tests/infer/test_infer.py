@@ -67,6 +67,10 @@ def test_summary_holds_the_timing_contract(model_dir, tmp_path):
     assert 0 < startup["process_age_at_run_s"] <= startup["process_age_at_first_timed_batch_s"] < process_s
     assert 0 <= startup["session_open_s"] < startup["process_age_at_first_timed_batch_s"]
     assert startup["python_bytecode_cached"].keys() == {"onnxruntime"}  # the cpu target's runtime, no torch
+    marks = startup["marks"]  # the steps of the start, in order, as the process's age
+    assert list(marks)[:2] == ["stage", "run"] and list(marks)[-2:] == ["warm-up batches", "first timed batch"]
+    assert list(marks.values()) == sorted(marks.values()) and "session open" in marks
+    assert marks["first timed batch"] == pytest.approx(startup["process_age_at_first_timed_batch_s"], abs=0.02)
 
 
 def test_pure_mode_runs_loop_batches_on_random_data(model_dir, tmp_path):

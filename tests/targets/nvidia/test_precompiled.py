@@ -181,3 +181,65 @@ def test_strict_fp32_and_tf32_graphs_are_kept_apart(tmp_path):
     _, info = run(result.artifact, images(2), compile_in_child=False, tf32=False)
     assert info["compile_cache"]["state"] == "cold"  # not the graph compiled with TF32 allowed
     assert len(list((tmp_path / ".compile-cache").iterdir())) == 2
+
+
+def test_first_process_records_the_graphs_convolutions_beside_it(warm_cache):
+    from targets.nvidia.conv_plans import convolutions_file, load_convolutions
+
+    artifact, model, _, _ = warm_cache
+    (key,) = list((artifact.parent / ".compile-cache").iterdir())
+    entries = load_convolutions(convolutions_file(key, 2))
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [e["weight"]["shape"] for e in entries] == [list(c.weight.shape) for c in convs]
+    assert [e["groups"] for e in entries] == [c.groups for c in convs] == [1, 4, 1]
+    assert all(e["input"]["shape"][0] == 2 and e["input"]["dtype"] == "float32" for e in entries)
+    assert all(e["bias"] is not None for e in entries)  # BatchNorm folded into the first two
+
+
+def test_a_warm_start_warms_the_convolutions_aside_then_calls_there(warm_cache, monkeypatch):
+    import threading
+
+    artifact, model, _, _ = warm_cache
+    forbid(monkeypatch, *WARM_FORBIDS)
+    session = runner(artifact, batch_hint=2, warm_aside=True)
+    aside = session.prepare_aside(2)
+    assert aside is not None and session._calls  # the graph was loaded here, on the calling thread
+    batch = images(2, seed=11)
+    threads = []
+
+    def first_call():
+        threads.append(threading.current_thread())
+        return session.forward(torch.from_numpy(batch))
+
+    (out,) = aside.call(first_call)
+    info = session.info()
+    session.close()
+    assert threads[0] is not threading.current_thread()
+    assert relative_error(out.numpy(), reference(model, batch)) < 1e-5
+    assert info["compile_path"]["convolutions_warmed_aside"]["2"]["convolutions"] == 3
+    assert info["compile_path"]["batches"] == {"2": "loaded"}
+
+
+def test_no_aside_thread_unless_asked(warm_cache):
+    artifact, _, _, _ = warm_cache
+    session = runner(artifact, batch_hint=2)
+    assert session.prepare_aside(2) is None and "convolutions_warmed_aside" not in session.info()["compile_path"]
+    session.close()
+
+
+def test_no_aside_thread_without_a_recorded_list(warm_cache, tmp_path):
+    from targets.nvidia.conv_plans import convolutions_file
+
+    artifact, model, _, _ = warm_cache
+    (key,) = list((artifact.parent / ".compile-cache").iterdir())
+    listed = convolutions_file(key, 2)
+    kept = listed.read_bytes()
+    listed.write_text("not json")
+    try:
+        session = runner(artifact, batch_hint=2, warm_aside=True)
+        assert session.prepare_aside(2) is None
+        (out,) = session.forward(torch.from_numpy(images(2)))
+        session.close()
+    finally:
+        listed.write_bytes(kept)
+    assert relative_error(out.numpy(), reference(model, images(2))) < 1e-5

@@ -148,3 +148,23 @@ def test_second_gpu_when_present(tmp_path, cuda):
         batch = images(4)
         assert relative_error(session.run(batch)[0], reference(model, batch)) < 5e-3
         assert session.info()["device_index"] == 1
+
+
+@pytest.mark.nvidia
+def test_warm_session_prepares_on_the_thread_that_warmed_its_convolutions(tmp_path, cuda):
+    target, result, manifest, model = build(tmp_path, precision="fp16", batches=(4,), dynamic=False,
+                                            variant="inductor", warm_aside=True)
+    batch = images(4, seed=2)
+    with target.open(result.artifact, manifest, "0") as session:  # cold: a child compiles and records
+        (first,) = session.run(batch)
+        cold = session.info()
+    with target.open(result.artifact, manifest, "0", batch_hint=4) as session:
+        (again,) = session.run(batch)
+        (other,) = session.run(images(4, seed=3))
+        warm = session.info()
+    assert "convolutions_warmed_aside" not in cold["compile_path"]
+    assert warm["compile_cache"]["state"] == "warm" and warm["compile_path"]["batches"] == {"4": "loaded"}
+    warmed = warm["compile_path"]["convolutions_warmed_aside"]["4"]
+    assert warmed["convolutions"] == warmed["of"] == 3 and warm["cuda_graphs"]["4"] == "cuda_graph"
+    assert relative_error(again, first) < 1e-3  # the same graph, replayed from the thread that captured it
+    assert relative_error(other, reference(model, images(4, seed=3))) < 2e-2
