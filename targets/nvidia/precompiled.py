@@ -92,8 +92,12 @@ class PrecompiledGraphs:
         return lambda x: compiled(*weights, x)
 
     def _load(self, path: Path) -> Any:
+        inductor = self._torch._inductor
         try:
-            return self._torch._inductor.CompiledArtifact.load(path=str(path), format="binary")
+            # Loading its Triton kernels from the cache would otherwise start inductor's pool of compile workers
+            # (a process per core, on a GPU host) that this process never uses and waits for at exit.
+            with inductor.config.patch(compile_threads=1):
+                return inductor.CompiledArtifact.load(path=str(path), format="binary")
         except Exception as exc:  # written by another torch or cut short: rebuild
             raise UnusablePrecompiled(f"{path.name}: {type(exc).__name__}") from None
 

@@ -243,3 +243,23 @@ def test_no_aside_thread_without_a_recorded_list(warm_cache, tmp_path):
     finally:
         listed.write_bytes(kept)
     assert relative_error(out.numpy(), reference(model, images(2))) < 1e-5
+
+
+def test_loading_a_saved_graph_starts_no_compile_workers(warm_cache, monkeypatch):
+    import torch._inductor.config as inductor_config
+
+    artifact, model, _, _ = warm_cache
+    load = torch._inductor.CompiledArtifact.load
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.append(inductor_config.compile_threads)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(torch._inductor.CompiledArtifact, "load", staticmethod(recording))
+    before = inductor_config.compile_threads
+    batch = images(2, seed=4)
+    out, info = run(artifact, batch)
+    assert seen == [1] and inductor_config.compile_threads == before  # one worker while loading, then as it was
+    assert info["compile_path"]["batches"] == {"2": "loaded"}
+    assert relative_error(out, reference(model, batch)) < 1e-5
