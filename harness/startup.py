@@ -38,6 +38,13 @@ def mark(name: str, moment: float | None = None) -> None:
     _marks.setdefault(name, round(now - _origin[0], 3))
 
 
+def begin_run() -> None:
+    """Forget the marks of an earlier run in this process (a stage runs in-process more than once in tests and
+    guards); the stage's own start is kept."""
+    for name in [n for n in _marks if n != "stage"]:
+        del _marks[name]
+
+
 def marks() -> dict[str, float]:
     """The marks so far, in the order they were made: name -> seconds since the process started."""
     return dict(_marks)

@@ -15,7 +15,7 @@ from harness.errors import DeviceOutOfMemory, InputError
 from harness.files import ensure_writable_dir, stem_of, write_json
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
 from harness.bytecode import bytecode_cached
-from harness.startup import age_at, mark, marks
+from harness.startup import age_at, begin_run, mark, marks
 from harness.stats import compute_only_throughput, end_to_end_throughput, summarize_ms
 from harness.vocabulary import InputForm, RunMode
 from infer.ais_bench_flags import ascend_bench_options
@@ -28,12 +28,17 @@ from infer.resume import unfinished
 from targets import target_for_artifact
 
 
+def requested_batch(config: InferConfig, manifest: ConvertManifest) -> int | None:
+    """--dymBatch, else --batchsize, else the artifact's first; None when none says (the session's own then)."""
+    return config.dym_batch or config.batchsize or (manifest.batch_sizes[0] if manifest.batch_sizes else None)
+
+
 def pick_batch_size(config: InferConfig, manifest: ConvertManifest, session) -> int:
     """--dymBatch, else --batchsize, else the artifact's; a static artifact takes its own size only."""
     batch = config.dym_batch or config.batchsize
     static = session.batch_sizes()
     if not batch:
-        return manifest.batch_sizes[0] if manifest.batch_sizes else (static or [1])[0]
+        return requested_batch(config, manifest) or (static or [1])[0]
     declared = manifest.accepted_batches()
     if not static and declared and not manifest.dynamic_batch:
         static = [declared[0]]  # a static build takes its own size, whatever the runtime would accept
@@ -64,6 +69,7 @@ def summary_file(config: InferConfig, out_dir: Path) -> Path:
 
 def run(config: InferConfig) -> InferSummary:
     entered = time.perf_counter()
+    begin_run()
     mark("run", entered)
     if "," in config.device:
         from infer.multi import run_multi_device
@@ -105,8 +111,7 @@ def run(config: InferConfig) -> InferSummary:
 def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path, target, out_dir: Path | None,
                  mismatch: dict):
     opening = time.perf_counter()
-    hint = config.dym_batch or config.batchsize or (manifest.batch_sizes or [None])[0]
-    with target.open(artifact, manifest, config.device, batch_hint=hint) as session:
+    with target.open(artifact, manifest, config.device, batch_hint=requested_batch(config, manifest)) as session:
         opened = time.perf_counter()
         mark("session open", opened)
         batch_size = pick_batch_size(config, manifest, session)

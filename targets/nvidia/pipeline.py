@@ -259,7 +259,17 @@ class CudaPipelineSession(Session):
 
     def _prepare(self, batch: int) -> Executable:
         aside = self._runner.prepare_aside(batch)
-        return self._prepare_here(batch) if aside is None else aside.call(self._prepare_here, batch)
+        if aside is None:
+            return self._prepare_here(batch)
+        executable = aside.call(self._prepare_here, batch)
+        if executable.mode == "eager":
+            # The capture failed, so this thread launches from now on: one run here builds its own cuDNN plans
+            # now, not inside the first timed batch.
+            torch, compute = self._torch, self._streams["compute"]
+            with torch.cuda.stream(compute), torch.no_grad():
+                executable.launch()
+            compute.synchronize()
+        return executable
 
     def _prepare_here(self, batch: int) -> Executable:
         torch = self._torch

@@ -97,10 +97,14 @@ class NvidiaTarget(Target):
         else:
             raise TargetError(f"{artifact.name}: unknown engine {engine!r} in its description; rerun convert")
         mark("engine opened")
-        session = CudaPipelineSession(runner, torch_device, manifest.input, [manifest.output], profile,
-                                      cuda_graphs=self.options.cuda_graphs, in_flight=self.options.in_flight,
-                                      info={"artifact": artifact.name, "precision": meta.get("precision"),
-                                            **self._tensorrt_precision(meta)})
+        try:
+            session = CudaPipelineSession(runner, torch_device, manifest.input, [manifest.output], profile,
+                                          cuda_graphs=self.options.cuda_graphs, in_flight=self.options.in_flight,
+                                          info={"artifact": artifact.name, "precision": meta.get("precision"),
+                                                **self._tensorrt_precision(meta)})
+        except BaseException:
+            runner.close()
+            raise
         session.use_energy_meter(functools.partial(gpu_energy_meter, torch_device.index))
         return session
 
@@ -134,7 +138,8 @@ class NvidiaTarget(Target):
         return TorchRunner(artifact, torch_device, precision, resolve_variant(self.options.variant), sample_shape,
                            manifest.input.dtype, recorded, tf32=self.options.tf32,
                            precompile=self.options.precompile, cudnn_benchmark=self.options.cudnn_benchmark,
-                           batch_hint=batch_hint, warm_aside=self.options.warm_aside)
+                           batch_hint=batch_hint,
+                           warm_aside=self.options.warm_aside and self.options.cuda_graphs)  # see pipeline._prepare
 
     # ---- identity ------------------------------------------------------------------------------
     def idle_state(self, device: str):

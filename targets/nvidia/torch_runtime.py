@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -139,9 +140,13 @@ class TorchRunner(DeviceRunner):
         self._warm_aside = warm_aside  # see device_thread.py
         self._batch_hint = batch_hint  # the batch size the run will likely take: its plans are warmed at once
         self._aside: DeviceThread | None = None
-        self._warming: dict[int, object] = {}  # batch -> the pending warm-up of its convolutions
+        self._warming: dict[int, Future] = {}  # batch -> the pending warm-up of its convolutions
         self._warmed: dict[str, dict] = {}  # batch -> convolutions warmed aside and the seconds it took
-        self._use(variant)
+        try:
+            self._use(variant)
+        except BaseException:
+            self.close()
+            raise
 
     def _use(self, variant: TorchVariant) -> None:
         """Load the program and prepare it as `variant` says (also used to fall back after a failed compile)."""
@@ -200,6 +205,7 @@ class TorchRunner(DeviceRunner):
         """Have the device thread run the convolutions an earlier process recorded for `batch`, while this
         thread goes on loading: only with a saved graph for it (else the first call compiles anyway)."""
         if (not self._warm_aside or batch in self._warming or not self._precompile or self._cache is None
+                or self._cudnn_benchmark_used  # timing the algorithms beside other work would skew the choice
                 or not graph_file(self._cache.directory, batch).is_file()):
             return
         entries = load_convolutions(convolutions_file(self._cache.directory, batch))
@@ -210,7 +216,11 @@ class TorchRunner(DeviceRunner):
 
         def warm() -> None:
             started = time.perf_counter()
-            done = warm_convolutions(self._torch, self._device, entries)
+            try:
+                done = warm_convolutions(self._torch, self._device, entries)
+            except Exception as exc:  # the first call builds what was not warmed; say why
+                self._warmed[str(batch)] = {"error": f"{type(exc).__name__}: {str(exc)[:160]}", "of": len(entries)}
+                return
             self._warmed[str(batch)] = {"convolutions": done, "of": len(entries),
                                         "seconds": round(time.perf_counter() - started, 2)}
             mark(f"bs{batch} convolutions warmed aside")
@@ -220,15 +230,23 @@ class TorchRunner(DeviceRunner):
         """The thread that warmed (or is warming) this batch's convolutions, after loading its graph here; None
         when nothing was warmed (then the session prepares on its own thread, as without this)."""
         self._start_warming(batch)
-        if batch not in self._warming or self._precompiled is None:
+        if (batch not in self._warming or self._precompiled is None or self._cache is None
+                or not graph_file(self._cache.directory, batch).is_file()):  # e.g. rebuilt since the warming began
+            self._settle_warming()
             return None
         if batch not in self._calls:
             try:
                 self._calls[batch] = self._precompiled.callable_for(batch, None)
-                self._rewrites = self._rewrites or dict(self._precompiled.notes)
-            except Exception:  # the first call loads it again and handles what is wrong (rebuild, fallback)
-                pass
+            except UnusablePrecompiled:  # the first call, here as before, loads it again and rebuilds the cache
+                self._settle_warming()
+                return None
+            self._rewrites = self._rewrites or dict(self._precompiled.notes)
         return self._aside
+
+    def _settle_warming(self) -> None:
+        """Wait for warm-ups still running, so that none runs beside a first call made on this thread."""
+        for pending in self._warming.values():
+            pending.exception()
 
     def save_convolutions(self, batch: int, static_input) -> int:
         """Record the convolutions one call of the saved graph makes, beside it, for later processes."""
@@ -337,6 +355,6 @@ class TorchRunner(DeviceRunner):
 
     def close(self) -> None:
         if self._aside is not None:
-            self._aside.close()
+            self._aside.close()  # waits for a call still running there (a capture), so none outlives the session
         if self._flags is not None:
             self._flags.restore()

@@ -38,3 +38,20 @@ def test_bytecode_cached_tells_a_cached_import_from_one_compiled_from_source(tmp
     assert child(source_only) == {"numpy": False}  # an empty prefix, nothing written
     child(env)  # writes numpy's bytecode under the prefix
     assert child(source_only) == {"numpy": True}
+
+
+def test_marks_keep_order_and_the_first_time_and_a_new_run_starts_afresh():
+    from harness import startup
+
+    startup.begin_run()
+    startup.mark("stage")
+    startup.mark("run")
+    first = startup.marks()["run"]
+    time.sleep(0.02)
+    startup.mark("run")  # marked once: a step's first time counts
+    startup.mark("session open")
+    marks = startup.marks()
+    assert list(marks)[-2:] == ["run", "session open"] and marks["run"] == first
+    assert marks["session open"] >= marks["run"] > 0
+    startup.begin_run()
+    assert "run" not in startup.marks() and "session open" not in startup.marks() and "stage" in startup.marks()

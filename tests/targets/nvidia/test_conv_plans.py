@@ -73,3 +73,41 @@ def test_device_thread_runs_in_order_without_grad_and_hands_errors_back():
         thread.call(broken)
     assert thread.call(lambda: 42) == 42  # still serving after an error
     thread.close()
+
+
+def test_device_thread_that_cannot_take_its_device_fails_calls_instead_of_hanging():
+    class Cuda:
+        @staticmethod
+        def set_device(device):
+            raise RuntimeError("CUDA device 7 does not exist")
+
+    class FakeTorch:
+        cuda = Cuda
+        no_grad = torch.no_grad
+
+    thread = DeviceThread(FakeTorch, torch.device("cuda", 7))
+    with pytest.raises(RuntimeError, match="device 7 does not exist"):
+        thread.submit(lambda: 1).result(timeout=10)
+    thread.close()
+
+
+def test_closing_the_device_thread_waits_for_the_running_call_and_drops_the_rest():
+    thread = DeviceThread(torch, torch.device("cpu"))
+    started, release = threading.Event(), threading.Event()
+    ran = []
+
+    def running():
+        started.set()
+        release.wait(10)
+        ran.append("running")
+
+    first = thread.submit(running)
+    queued = thread.submit(lambda: ran.append("queued"))
+    started.wait(10)
+    threading.Timer(0.2, release.set).start()
+    thread.close()
+    assert first.done() and first.exception() is None and ran == ["running"]
+    with pytest.raises(RuntimeError, match="closed"):
+        queued.result(timeout=10)
+    with pytest.raises(RuntimeError, match="closed"):
+        thread.call(lambda: 1)

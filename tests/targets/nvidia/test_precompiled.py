@@ -263,3 +263,30 @@ def test_loading_a_saved_graph_starts_no_compile_workers(warm_cache, monkeypatch
     assert seen == [1] and inductor_config.compile_threads == before  # one worker while loading, then as it was
     assert info["compile_path"]["batches"] == {"2": "loaded"}
     assert relative_error(out, reference(model, batch)) < 1e-5
+
+
+def test_a_saved_graph_that_does_not_load_is_left_to_the_first_call_here(tmp_path, capsys):
+    from targets.nvidia.conv_plans import convolutions_file
+
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    run(result.artifact, images(2))  # a child compiles, records the convolutions
+    (key,) = list((tmp_path / ".compile-cache").iterdir())
+    assert convolutions_file(key, 2).is_file()
+    graph_file(key, 2).write_bytes(b"cut short")
+    capsys.readouterr()
+    session = runner(result.artifact, batch_hint=2, warm_aside=True)
+    assert session.prepare_aside(2) is None  # nothing runs aside: this thread rebuilds, as without the option
+    batch = images(2, seed=8)
+    (out,) = session.forward(torch.from_numpy(batch))
+    info = session.info()
+    session.close()
+    assert relative_error(out.numpy(), reference(model, batch)) < 1e-5
+    assert info["compile_cache"]["state"] == "rebuilt"
+    assert len([line for line in capsys.readouterr().err.splitlines() if "compile cache" in line]) == 1
+
+
+def test_no_aside_thread_while_cudnn_times_its_algorithms(warm_cache):
+    artifact, _, _, _ = warm_cache
+    session = runner(artifact, batch_hint=2, warm_aside=True, cudnn_benchmark=True)
+    assert session.prepare_aside(2) is None
+    session.close()
