@@ -57,7 +57,6 @@ def test_disk_full_while_writing_the_summary_keeps_the_outputs(work):
 def test_unchanged_rerun_is_skipped_and_force_runs_again(work):
     first = fault_cli("infer: first run", *infer_args(work), base=work)
     assert first.returncode == 0, first.stderr
-    run = work / "res" / "run"
     before = snapshot(work / "res")
     again = fault_cli("infer: unchanged rerun", *infer_args(work), base=work)
     assert again.returncode == 0, again.stderr

@@ -8,8 +8,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from harness.idle import BUSY_UTILIZATION_PERCENT, cpu_idle_state, decide
 from tests.conftest import make_convert_dir, run_cli
 
