@@ -89,7 +89,7 @@ case "$1" in
     install_wheels
     # shellcheck disable=SC2086
     python3 bench/nvidia_dataset_ceiling.py --model tf_efficientnet_lite0 --batch 256 --files 40960 \
-      --forms uint8 float32 --results /tmp/dc/results /dev/shm/dc --io-workers 16 --rounds 3 \
+      --forms uint8 float32 --results /tmp/dc/results /dev/shm/dc --io-workers 16 --rounds 3 --bins-root /dev/shm/dc_bins \
       --json "$OUT/dataset_ceiling.json" ${CEILING_ARGS:-} | tee "$OUT/dataset_ceiling.txt" ;;
   precompile)
     install_wheels

@@ -106,7 +106,7 @@ def measure_form(args, model, form: str) -> dict:
     import loop_io
 
     model_dir = model_dir_for(args, model, form)
-    bins = write_bins(args.workdir / f"bins_{form}", args.files, form)
+    bins = write_bins((args.bins_root or args.workdir) / f"bins_{form}", args.files, form)
     roots = args.results or [args.workdir / "results"]
     common = ["--batchsize", str(args.batch)]
     if args.null_compute_ms is not None:
@@ -148,6 +148,9 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--io-workers", type=int, nargs="+", default=[0], help="infer --io_workers values (0: its default)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/dataset_ceiling"))
+    p.add_argument("--bins-root", type=Path,
+                   help="where the input files go (default: WORKDIR); on tmpfs they need no flush to the disk "
+                        "(24.7 GB for 40 960 float32 files)")
     p.add_argument("--results", type=Path, nargs="+",
                    help="result roots for the dataset runs, e.g. the disk and /dev/shm (default: WORKDIR/results)")
     p.add_argument("--json", type=Path, default=Path("dataset_ceiling.json"))
