@@ -16,6 +16,7 @@ import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.energy import EnergyReading, metered
+from harness.random_data import fill_random, random_array
 from harness.startup import mark
 from harness.stats import median_ci95_halfwidth
 from infer.dataset import Batch, plan_batches, read_batch
@@ -43,22 +44,7 @@ class LoopResult:
 
 
 def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray:
-    data = np.empty(spec.batch_shape(batch_size), numpy_dtype(spec.dtype))
-    fill_random(data, seed)
-    return data
-
-
-def fill_random(data: np.ndarray, seed: int = 0) -> None:
-    """Random values in place, never zeros (zeros can take faster paths in some kernels). float32 is drawn
-    straight into `data`: no temporary the size of the batch to make and copy before the first timed batch."""
-    rng = np.random.default_rng(seed)
-    if np.issubdtype(data.dtype, np.integer):
-        info = np.iinfo(data.dtype)
-        data[...] = rng.integers(max(info.min, 0), min(info.max, 255) + 1, size=data.shape, dtype=data.dtype)
-    elif data.dtype == np.float32 and data.flags.c_contiguous:
-        rng.standard_normal(dtype=np.float32, out=data)
-    else:
-        data[...] = rng.standard_normal(data.shape, dtype=np.float32)
+    return random_array(spec.batch_shape(batch_size), numpy_dtype(spec.dtype), seed)
 
 
 def dataset_peak(loop: int) -> int:

@@ -86,7 +86,10 @@ def test_pure_mode_runs_loop_batches_on_random_data(model_dir, tmp_path):
     batch = random_batch(TensorSpec("x", [-1, 3, 4, 4]), 2)
     assert np.count_nonzero(batch) == batch.size
     # drawn in place, the values the generator gives: the same data for every target and run
-    assert np.array_equal(batch, np.random.default_rng(0).standard_normal((2, 3, 4, 4), dtype=np.float32))
+    uniform = np.random.default_rng(0).random((2, 3, 4, 4), dtype=np.float32)
+    assert np.allclose(batch, (uniform * 2 - 1) * np.sqrt(3), atol=1e-6)
+    large = random_batch(TensorSpec("x", [-1, 3, 224, 224]), 16)  # the spread of normalised pixels
+    assert abs(large.mean()) < 0.01 and abs(large.std() - 1) < 0.01 and np.count_nonzero(large) == large.size
     halves = random_batch(TensorSpec("x", [-1, 3, 4, 4], "float16"), 2)
     assert halves.dtype == np.float16 and np.array_equal(halves, batch.astype(np.float16))
 
