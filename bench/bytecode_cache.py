@@ -7,6 +7,12 @@ bytecode, the second reads it.
 
 The package (pure Python, e.g. sympy, or torch on a machine with room for a copy) is copied without its
 __pycache__ directories to a scratch directory that comes first on PYTHONPATH.
+
+    python bench/bytecode_cache.py --stage-imports
+
+measures instead how old an `infer` process is when its stage's modules are imported (numpy and the project's
+own packages copied without bytecode, as on that image), with the cache set up before those imports (as the
+stages' `__main__` does) and after them (as it did before), three fresh processes each.
 """
 from __future__ import annotations
 
@@ -21,6 +27,11 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PROJECT_PACKAGES = ("harness", "infer", "targets")
+STAGE_IMPORTS = "import infer.cli, infer.guard"
+STAGE_PROBE = {"cache set up after the stage's imports": "{imports}; from harness.bytecode import keep_bytecode; "
+                                                          "keep_bytecode('numpy')",
+               "cache set up first": "from harness.bytecode import keep_bytecode; keep_bytecode('numpy'); {imports}"}
 PROBE = ("import time; from harness.bytecode import keep_bytecode; used = keep_bytecode({name!r}); "
          "started = time.perf_counter(); import {name}; print(time.perf_counter() - started)")
 
@@ -43,11 +54,43 @@ def import_seconds(package: str, site: Path, cache: Path | None) -> float:
     return round(float(out.split()[-1]), 3)
 
 
+def stage_import_ages(scratch: Path, rounds: int = 3) -> dict:
+    """Process age (s, 10 ms steps) once the infer stage's modules are imported, per order and round."""
+    site = copy_without_bytecode("numpy", scratch / "site")
+    libs = Path(importlib.util.find_spec("numpy").origin).parents[1] / "numpy.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, site / libs.name)
+    for package in PROJECT_PACKAGES:
+        shutil.copytree(ROOT / package, scratch / "project" / package, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONPATH": os.pathsep.join([str(site), str(scratch / "project")])}
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    ages: dict = {}
+    for label, probe in STAGE_PROBE.items():
+        env["HARNESS_PYCACHE_DIR"] = str(scratch / label.replace(" ", "-").replace("'", ""))
+        code = (probe.format(imports=STAGE_IMPORTS) + "; import numpy; from harness.startup import process_age_s; "
+                f"assert numpy.__file__.startswith({str(scratch)!r}); print(process_age_s())")
+        ages[label] = [round(float(subprocess.run([sys.executable, "-c", code], env=env, cwd=scratch, check=True,
+                                                  capture_output=True, text=True).stdout.split()[-1]), 2)
+                       for _ in range(rounds)]
+    return ages
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--package", default="sympy")
     p.add_argument("--json", type=Path)
+    p.add_argument("--stage-imports", action="store_true", help="time the infer stage's imports instead (above)")
     args = p.parse_args(argv)
+    if args.stage_imports:
+        with tempfile.TemporaryDirectory() as tmp:
+            ages = stage_import_ages(Path(tmp))
+        for label, row in ages.items():
+            print(f"{label:40s} process age after the imports, 1st / 2nd / 3rd process: "
+                  + " / ".join(f"{a:.2f} s" for a in row))
+        if args.json:
+            args.json.write_text(json.dumps({"command": " ".join(sys.argv), "process_age_s": ages}, indent=1) + "\n")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         site = copy_without_bytecode(args.package, Path(tmp) / "site")
         cache = Path(tmp) / "pycache"

@@ -58,3 +58,20 @@ def test_a_second_process_reads_the_bytecode_the_first_wrote(package, tmp_path):
     written = os.stat(cached).st_mtime_ns
     assert run() == [used, cached, "True"] and os.stat(cached).st_mtime_ns == written  # read, not compiled again
     assert not (package / "slowpkg" / "__pycache__").exists()  # nothing written beside the source
+
+
+@pytest.mark.parametrize("stage", ["preprocess", "infer", "postprocess", "report", "fleet"])  # not convert: its
+# package imports its modules (the library entry), and its start is dwarfed by its work
+def test_a_stage_sets_the_cache_up_before_it_imports_its_own_modules(stage, package, tmp_path):
+    """Where the image keeps no bytecode, the stage's own modules (and numpy under them) are read from the cache
+    too: `python -m <stage>` sets it up first (here for `slowpkg`, standing in for torch)."""
+    script = ("import runpy, sys; import harness.bytecode as b; b.keep_bytecode.__defaults__ = ('slowpkg',); "
+              f"sys.argv = [{stage!r}, '--help']\n"
+              f"try:\n    runpy.run_module({stage!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"
+              f"print(sys.modules['{stage}.cli'].__cached__)")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), str(package)]),
+           "HARNESS_PYCACHE_DIR": str(tmp_path / "cache")}
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path).stdout.splitlines()
+    assert out[-1].startswith(str(tmp_path / "cache")) and os.path.exists(out[-1])
