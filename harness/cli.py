@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 from harness.bytecode import keep_bytecode
 from harness.errors import HarnessError
-from harness.startup import mark
+from harness.startup import begin_stage
 
 INTERRUPTED = "error: interrupted; rerun the same command to resume"
 
@@ -16,7 +16,7 @@ INTERRUPTED = "error: interrupted; rerun the same command to resume"
 def main_wrapper(parse: Callable[[Sequence[str]], object], run: Callable[[object], object],
                  argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the stage, map known failures to one line and an exit code."""
-    mark("stage")
+    begin_stage()
     keep_bytecode()
     try:
         config = parse(sys.argv[1:] if argv is None else argv)

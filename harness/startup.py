@@ -38,6 +38,12 @@ def mark(name: str, moment: float | None = None) -> None:
     _marks.setdefault(name, round(now - _origin[0], 3))
 
 
+def begin_stage() -> None:
+    """A stage's start: the marks of an earlier stage run in this process are forgotten, this one is marked."""
+    _marks.clear()
+    mark("stage")
+
+
 def begin_run() -> None:
     """Forget the marks of an earlier run in this process (a stage runs in-process more than once in tests and
     guards); the stage's own start is kept."""

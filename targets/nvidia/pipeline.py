@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -19,9 +20,11 @@ import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.errors import TargetError
+from harness.random_data import random_array
 from harness.startup import mark
 from targets.base import BatchTiming, Session
 from targets.nvidia.device import gpu_identity, import_torch
+from targets.nvidia.device_thread import CLOSE_WAIT_S
 from targets.nvidia.plan import BatchProfile
 
 
@@ -261,7 +264,14 @@ class CudaPipelineSession(Session):
         aside = self._runner.prepare_aside(batch)
         if aside is None:
             return self._prepare_here(batch)
-        executable = aside.call(self._prepare_here, batch)
+        pending = aside.submit(self._prepare_here, batch)
+        try:
+            executable = pending.result()
+        except BaseException:
+            # Interrupted while it runs there (Ctrl-C): let the capture end before close synchronises the device
+            # and frees what it uses.
+            wait([pending], timeout=CLOSE_WAIT_S)
+            raise
         if executable.mode == "eager":
             # The capture failed, so this thread launches from now on: one run here builds its own cuDNN plans
             # now, not inside the first timed batch.
@@ -319,10 +329,7 @@ def _release_generator(torch: Any, device: Any) -> None:
 def host_random(torch: Any, shape: tuple[int, ...], dtype: Any, device: Any) -> Any:
     """Random device data drawn on the host: needs no device RNG, and is never all zeros; pixel values
     for uint8."""
-    rng = np.random.default_rng(0)
-    if dtype == torch.uint8:
-        return torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8)).to(device=device)
-    values = rng.standard_normal(shape, dtype=np.float32)
+    values = random_array(shape, np.uint8 if dtype == torch.uint8 else np.float32)
     return torch.from_numpy(values).to(device=device, dtype=dtype)
 
 

@@ -138,8 +138,8 @@ class NvidiaTarget(Target):
         return TorchRunner(artifact, torch_device, precision, resolve_variant(self.options.variant), sample_shape,
                            manifest.input.dtype, recorded, tf32=self.options.tf32,
                            precompile=self.options.precompile, cudnn_benchmark=self.options.cudnn_benchmark,
-                           batch_hint=batch_hint,
-                           warm_aside=self.options.warm_aside and self.options.cuda_graphs)  # see pipeline._prepare
+                           batch_hint=batch_hint, warm_aside=self.options.warm_aside,
+                           cuda_graphs=self.options.cuda_graphs)  # see pipeline._prepare
 
     # ---- identity ------------------------------------------------------------------------------
     def idle_state(self, device: str):

@@ -114,7 +114,7 @@ class TorchRunner(DeviceRunner):
                  sample_shape: tuple[int, ...], input_dtype: str = "float32",
                  artifact_sha256: str | None = None, tf32: bool = True, precompile: bool = True,
                  compile_in_child: bool = True, fallback: bool = True, cudnn_benchmark: bool | None = None,
-                 batch_hint: int | None = None, warm_aside: bool = False) -> None:
+                 batch_hint: int | None = None, warm_aside: bool = False, cuda_graphs: bool = True) -> None:
         torch = import_torch()
         self._torch = torch
         # uint8 pixels (HWC) go in as they are: the program's first op normalises them (convert/input_form.py)
@@ -138,10 +138,11 @@ class TorchRunner(DeviceRunner):
         self._precompile_note = ""
         self._rewrites: dict = {}
         self._warm_aside = warm_aside  # see device_thread.py
+        self._cuda_graphs = cuda_graphs  # without them every batch launches from the main thread: nothing aside
         self._batch_hint = batch_hint  # the batch size the run will likely take: its plans are warmed at once
         self._aside: DeviceThread | None = None
         self._warming: dict[int, Future] = {}  # batch -> the pending warm-up of its convolutions
-        self._warmed: dict[str, dict] = {}  # batch -> convolutions warmed aside and the seconds it took
+        self._warmed: dict[str, dict] = {}  # batch -> convolutions warmed aside and the seconds, or why not
         try:
             self._use(variant)
         except BaseException:
@@ -203,13 +204,14 @@ class TorchRunner(DeviceRunner):
 
     def _start_warming(self, batch: int) -> None:
         """Have the device thread run the convolutions an earlier process recorded for `batch`, while this
-        thread goes on loading: only with a saved graph for it (else the first call compiles anyway)."""
-        if (not self._warm_aside or batch in self._warming or not self._precompile or self._cache is None
-                or self._cudnn_benchmark_used  # timing the algorithms beside other work would skew the choice
-                or not graph_file(self._cache.directory, batch).is_file()):
+        thread goes on loading: only with a saved graph for it (else the first call compiles anyway). When the
+        option is on and nothing is warmed, info() says why."""
+        if not self._warm_aside or batch in self._warming:
             return
-        entries = load_convolutions(convolutions_file(self._cache.directory, batch))
-        if not entries:
+        entries = load_convolutions(convolutions_file(self._cache.directory, batch)) if self._cache else []
+        why_not = self._why_not_aside(batch, entries)
+        if why_not:
+            self._warmed[str(batch)] = {"skipped": why_not}
             return
         if self._aside is None:
             self._aside = DeviceThread(self._torch, self._device)
@@ -226,6 +228,20 @@ class TorchRunner(DeviceRunner):
             mark(f"bs{batch} convolutions warmed aside")
         self._warming[batch] = self._aside.submit(warm)
 
+    def _why_not_aside(self, batch: int, entries: list[dict]) -> str:
+        if not self._cuda_graphs:
+            return "cuda_graphs=0: every batch launches from the main thread, so its own plans are the ones used"
+        if self._cudnn_benchmark_used:
+            return "cudnn_benchmark=1: timing the algorithms beside other work would skew cuDNN's choice"
+        if not self._precompile or self._cache is None or not standalone_available(self._torch):
+            return "no saved graphs (precompile=0, or a torch without standalone_compile)"
+        if not graph_file(self._cache.directory, batch).is_file():
+            return "no saved graph for this batch size yet: this process compiles it"
+        if not entries:
+            return ("no recorded convolutions beside the saved graph (a cache from before they were recorded, or an "
+                    "unreadable list): delete the artifact's .compile-cache to record them")
+        return ""
+
     def prepare_aside(self, batch: int) -> DeviceThread | None:
         """The thread that warmed (or is warming) this batch's convolutions, after loading its graph here; None
         when nothing was warmed (then the session prepares on its own thread, as without this)."""
@@ -237,8 +253,11 @@ class TorchRunner(DeviceRunner):
         if batch not in self._calls:
             try:
                 self._calls[batch] = self._precompiled.callable_for(batch, None)
-            except UnusablePrecompiled:  # the first call, here as before, loads it again and rebuilds the cache
+            except DeviceOutOfMemory:
                 self._settle_warming()
+                raise
+            except Exception:  # unusable, or rebuilt meanwhile by another process: the first call, here as
+                self._settle_warming()  # without the option, loads it again or falls back, and says so
                 return None
             self._rewrites = self._rewrites or dict(self._precompiled.notes)
         return self._aside
@@ -339,6 +358,8 @@ class TorchRunner(DeviceRunner):
             fallback["compile_path"] = compile_path_info(self._precompiled, self._precompile_note)
             if self._warmed:
                 fallback["compile_path"]["convolutions_warmed_aside"] = dict(self._warmed)
+        elif self._warmed:  # asked for, with a variant that has no saved graphs: why nothing was warmed
+            fallback["convolutions_warmed_aside"] = dict(self._warmed)
         return {"engine": "torch", "variant": self._variant.name, "variant_settings": self._variant.settings(), **fallback,
                 "precision": self._precision, "input_form": InputForm.UINT8 if self._pixels else InputForm.FLOAT32,
                 "tf32_allowed": self._precision == Precision.FP32 and self._tf32,

@@ -55,3 +55,14 @@ def test_marks_keep_order_and_the_first_time_and_a_new_run_starts_afresh():
     assert marks["session open"] >= marks["run"] > 0
     startup.begin_run()
     assert "run" not in startup.marks() and "session open" not in startup.marks() and "stage" in startup.marks()
+
+
+def test_a_new_stage_forgets_every_mark_of_the_last_one():
+    from harness import startup
+
+    startup.begin_stage()
+    first = startup.marks()["stage"]
+    startup.mark("run")
+    time.sleep(0.02)
+    startup.begin_stage()  # a second stage run in this process (tests, side by side)
+    assert list(startup.marks()) == ["stage"] and startup.marks()["stage"] >= first + 0.02

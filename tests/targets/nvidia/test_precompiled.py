@@ -239,10 +239,13 @@ def test_no_aside_thread_without_a_recorded_list(warm_cache, tmp_path):
         session = runner(artifact, batch_hint=2, warm_aside=True)
         assert session.prepare_aside(2) is None
         (out,) = session.forward(torch.from_numpy(images(2)))
+        info = session.info()
         session.close()
     finally:
         listed.write_bytes(kept)
     assert relative_error(out.numpy(), reference(model, images(2))) < 1e-5
+    why = info["compile_path"]["convolutions_warmed_aside"]["2"]["skipped"]
+    assert why.startswith("no recorded convolutions") and ".compile-cache" in why  # asked for, so it says why not
 
 
 def test_loading_a_saved_graph_starts_no_compile_workers(warm_cache, monkeypatch):
@@ -253,14 +256,15 @@ def test_loading_a_saved_graph_starts_no_compile_workers(warm_cache, monkeypatch
     seen = []
 
     def recording(*args, **kwargs):
-        seen.append(inductor_config.compile_threads)
+        # what AsyncCompile.triton asks for each kernel it loads: True would start the pool of compile workers
+        seen.append((inductor_config.compile_threads, torch._inductor.async_compile.AsyncCompile.use_process_pool()))
         return load(*args, **kwargs)
 
     monkeypatch.setattr(torch._inductor.CompiledArtifact, "load", staticmethod(recording))
     before = inductor_config.compile_threads
     batch = images(2, seed=4)
     out, info = run(artifact, batch)
-    assert seen == [1] and inductor_config.compile_threads == before  # one worker while loading, then as it was
+    assert seen == [(1, False)] and inductor_config.compile_threads == before  # one while loading, then as it was
     assert info["compile_path"]["batches"] == {"2": "loaded"}
     assert relative_error(out, reference(model, batch)) < 1e-5
 
@@ -285,8 +289,32 @@ def test_a_saved_graph_that_does_not_load_is_left_to_the_first_call_here(tmp_pat
     assert len([line for line in capsys.readouterr().err.splitlines() if "compile cache" in line]) == 1
 
 
-def test_no_aside_thread_while_cudnn_times_its_algorithms(warm_cache):
+@pytest.mark.parametrize("options,why", [({"cudnn_benchmark": True}, "cudnn_benchmark=1"),
+                                         ({"cuda_graphs": False}, "cuda_graphs=0"),
+                                         ({"precompile": False}, "no saved graphs")])
+def test_no_aside_thread_while_cudnn_times_its_algorithms_or_without_graphs(warm_cache, options, why):
     artifact, _, _, _ = warm_cache
-    session = runner(artifact, batch_hint=2, warm_aside=True, cudnn_benchmark=True)
-    assert session.prepare_aside(2) is None
+    session = runner(artifact, batch_hint=2, warm_aside=True, **options)
+    assert session.prepare_aside(2) is None and session._aside is None
+    info = session.info()
     session.close()
+    assert info["compile_path"]["convolutions_warmed_aside"]["2"]["skipped"].startswith(why)
+
+
+def test_a_graph_that_fails_to_load_aside_for_another_reason_is_left_to_the_first_call_here(warm_cache,
+                                                                                              monkeypatch):
+    from targets.nvidia.precompiled import PrecompiledGraphs
+
+    artifact, model, _, _ = warm_cache
+    session = runner(artifact, batch_hint=2, warm_aside=True)
+
+    def gone(*args, **kwargs):  # e.g. another process rebuilding the shared cache between two checks
+        raise FileNotFoundError("bs2.inductor.bin")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PrecompiledGraphs, "callable_for", gone)
+        assert session.prepare_aside(2) is None
+    batch = images(2, seed=6)
+    (out,) = session.forward(torch.from_numpy(batch))
+    session.close()
+    assert relative_error(out.numpy(), reference(model, batch)) < 1e-5
