@@ -3,7 +3,8 @@
     python3 bench/nvidia_warm_start.py --models tf_efficientnet_lite0 seresnext101_32x4d --batch 64 --json F
 
 Per model: builds the artifact (bench/nvidia_engine.py build, fp16), deletes its compile cache, then runs
-`python -m infer` (pure mode, 20 timed batches) twice. For each process: its walltime; walltime minus the
+`python -m infer` (pure mode, LOOP timed batches): a cold process, then --warm-runs warm ones per option set
+(--option-sets), interleaved; it ends with the medians of each option set's warm processes side by side. For each process: its walltime; walltime minus the
 timed loop (an upper bound of the time to the first timed batch: it includes writing the summary and the
 process's exit); from summary.json the process's own age when its first timed batch began
 (`extra.startup`, from /proc), the engine's load, compile (first call) and prepare (warm-up + CUDA graph
@@ -88,6 +89,29 @@ def infer_process(model_dir: Path, batch: int, out: Path, name: str, profile: Pa
             "startup": summary["extra"].get("startup"), "compile_seconds": (engine.get("compile_path") or {}).get("seconds")}
 
 
+def compare_option_sets(rows: list[dict]) -> list[dict]:
+    """Per model and option set, the medians of its warm processes, and their compute throughput against the
+    first option set's: the side-by-side answer to "does this option cost compute time"."""
+    from statistics import median
+
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        if row.get("start", "").startswith("warm") and "error" not in row and "cProfile" not in row["start"]:
+            groups.setdefault((row["model"], row["options"]), []).append(row)
+    result = []
+    for (model, options), warm in groups.items():
+        ages = [(r.get("startup") or {}).get("process_age_at_first_timed_batch_s") for r in warm]
+        after = [r.get("after_loop_s") for r in warm]
+        result.append({"model": model, "options": options, "processes": len(warm),
+                       "first_timed_batch_s": median([a for a in ages if a is not None] or [float("nan")]),
+                       "img_s_compute": median(r["img_s_compute"] for r in warm),
+                       "after_loop_s": median([a for a in after if a is not None] or [float("nan")])})
+    for row in result:
+        base = next(r for r in result if r["model"] == row["model"])
+        row["compute_vs_first_set"] = round(row["img_s_compute"] / base["img_s_compute"], 4)
+    return result
+
+
 def top_functions(profile: Path, count: int = 30) -> list[str]:
     """The functions a profiled process spent the most cumulative time in, as pstats prints them."""
     import io
@@ -153,6 +177,16 @@ def main() -> int:
               f"{r.get('load_s')} | {r.get('first_call_s')} | {r.get('prepare_s')} | {r.get('cache')} | "
               f"{r.get('img_s_compute')} | {(r.get('startup') or {}).get('process_age_at_first_timed_batch_s')} | "
               f"{r.get('after_loop_s')} |")
+    compared = compare_option_sets(rows[1:])
+    if compared:
+        print("\nwarm processes, medians per option set (compute against the first set's, same model, this run):")
+        print("| model | options | processes | first timed batch at s | compute img/s | x first set | after the loop s |")
+        print("|---|---|---|---|---|---|---|")
+        for c in compared:
+            print(f"| {c['model']} | {c['options']} | {c['processes']} | {c['first_timed_batch_s']:.2f} | "
+                  f"{c['img_s_compute']:.0f} | {c['compute_vs_first_set']:.4f} | {c['after_loop_s']:.1f} |")
+        if args.json:
+            write_json(args.json, [*rows, {"compared": compared}], indent=1)
     return 0
 
 
