@@ -285,6 +285,7 @@ class CudaPipelineSession(Session):
         torch = self._torch
         runner, compute = self._runner, self._streams["compute"]
         static_input = runner.make_input(batch)
+        compute.wait_stream(torch.cuda.current_stream(self._device))  # make_input copied and cast on that one
         with torch.cuda.stream(compute), torch.no_grad():
             for _ in range(runner.warmup_runs):
                 runner.forward(static_input)
