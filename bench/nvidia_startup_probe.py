@@ -27,17 +27,14 @@ import time
 from pathlib import Path
 
 SCENARIOS = ("serial", "imports_aside", "cuda_aside", "call_aside", "benchmark", "profiled")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def process_age() -> float:
-    with open("/proc/self/stat") as stat, open("/proc/uptime") as up:
-        start = int(stat.read().rsplit(")", 1)[1].split()[19])
-        return float(up.read().split()[0]) - start / 100.0
+from harness.startup import process_age_s  # noqa: E402
 
 
 class Steps:
     def __init__(self) -> None:
-        self._origin = time.perf_counter() - process_age()
+        self._origin = time.perf_counter() - (process_age_s() or 0.0)
         self.ages: dict[str, float] = {}
 
     def __call__(self, name: str) -> None:

@@ -11,7 +11,8 @@ from harness.errors import DeviceOutOfMemory, DiskFullError, TargetError
 from harness.startup import mark
 from harness.vocabulary import InputForm, Precision
 from targets.nvidia.compile_cache import CompileCache, artifact_hash, cache_key
-from targets.nvidia.conv_plans import convolutions_file, load_convolutions, warm_convolutions
+from targets.nvidia.conv_plans import (convolutions_file, load_convolutions, record_convolutions, save_convolutions,
+                                       warm_convolutions)
 from targets.nvidia.device import gpu_identity, import_torch
 from targets.nvidia.device_thread import DeviceThread
 from targets.nvidia.fx_passes import fold_conv_bn, fuse_conv_relu
@@ -269,8 +270,6 @@ class TorchRunner(DeviceRunner):
 
     def save_convolutions(self, batch: int, static_input) -> int:
         """Record the convolutions one call of the saved graph makes, beside it, for later processes."""
-        from targets.nvidia.conv_plans import record_convolutions, save_convolutions
-
         if self._precompiled is None or self._cache is None:
             return 0
         entries = record_convolutions(self._torch, lambda: self._call(static_input))
