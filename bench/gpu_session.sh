@@ -20,6 +20,7 @@
 #                                            # (THREEWAY_VARIANTS: harness rows, default ":" = the default variant)
 #   bash bench/gpu_session.sh warm [MODEL...]  # cold and warm `infer` starts on an unchanged artifact, fp16 bs64
 #   bash bench/gpu_session.sh startup-probe [MODEL]  # a warm start's steps below the harness (after `warm`)
+#   bash bench/gpu_session.sh aside-probe [MODEL...]  # warm_aside's compute cost: warmed plans or the second thread
 #   bash bench/gpu_session.sh profile [MODEL] [BATCH]  # GPU time per kind of kernel: harness vs torch.compile
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -137,9 +138,15 @@ while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
     cache=$(dirname "$(find "/tmp/nvidia_warm/$model" -name weights.pt | head -1)")
     python3 bench/nvidia_startup_probe.py --cache "$cache" --batch 64 --json "$OUT/startup_probe_$model.json" 2>&1 \
       | tee "$OUT/startup_probe_$model.txt" ;;
+  aside-probe)
+    install_wheels
+    shift
+    # shellcheck disable=SC2086
+    python3 bench/nvidia_aside_probe.py --models ${@:-tf_efficientnet_lite0 seresnext101_32x4d} --loop 1000 --runs 2 \
+      --json "$OUT/aside_probe.json" 2>&1 | tee "$OUT/aside_probe.txt" ;;
   profile)
     install_wheels
     python3 bench/nvidia_kernel_profile.py --model "${2:-seresnext101_32x4d}" --batch "${3:-64}" \
       --json "$OUT/kernel_profile_${2:-seresnext101_32x4d}.json" 2>&1 | tee "$OUT/kernel_profile_${2:-seresnext101_32x4d}.txt" ;;
-  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | precompile [MODEL] | oom-idle | threeway [MODEL...] | warm [MODEL...] | startup-probe [MODEL] | profile [MODEL] [BATCH]" >&2; exit 2 ;;
+  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | precompile [MODEL] | oom-idle | threeway [MODEL...] | warm [MODEL...] | startup-probe [MODEL] | aside-probe [MODEL...] | profile [MODEL] [BATCH]" >&2; exit 2 ;;
 esac

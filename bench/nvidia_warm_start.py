@@ -3,7 +3,7 @@
     python3 bench/nvidia_warm_start.py --models tf_efficientnet_lite0 seresnext101_32x4d --batch 64 --json F
 
 Per model: builds the artifact (bench/nvidia_engine.py build, fp16), deletes its compile cache, then runs
-`python -m infer` (pure mode, LOOP timed batches): a cold process, then --warm-runs warm ones per option set
+`python -m infer` (pure mode, --loop timed batches): a cold process, then --warm-runs warm ones per option set
 (--option-sets), interleaved; it ends with the medians of each option set's warm processes side by side. For each process: its walltime; walltime minus the
 timed loop (an upper bound of the time to the first timed batch: it includes writing the summary and the
 process's exit); from summary.json the process's own age when its first timed batch began
@@ -61,12 +61,16 @@ def bytecode_facts() -> dict:
 
 
 def infer_process(model_dir: Path, batch: int, out: Path, name: str, profile: Path | None = None,
-                  pycache: Path | None = None, harness_cache: Path | None = None, options: str = "") -> dict:
+                  pycache: Path | None = None, harness_cache: Path | None = None, options: str = "",
+                  loop: int = LOOP, preamble: str = "") -> dict:
     """One `python -m infer` process (under cProfile, writing `profile`, when given), with the target options in
-    `options` ("key=value,key=value")."""
+    `options` ("key=value,key=value"); `preamble`, Python source, runs in that process before infer does."""
     runner = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
-    argv = [*runner, "-m", "infer", "--model", str(model_dir), "--batchsize", str(batch), "--output", str(out),
-            "--output_dirname", name, "--warmup_count", "2", "--loop", str(LOOP), "--no-progress"]
+    if preamble:
+        runner += ["-c", f"{preamble}\nimport runpy, sys\nsys.argv[0] = 'infer'\n"
+                         "runpy.run_module('infer', run_name='__main__', alter_sys=True)"]
+    argv = [*runner, *([] if preamble else ["-m", "infer"]), "--model", str(model_dir), "--batchsize", str(batch), "--output", str(out),
+            "--output_dirname", name, "--warmup_count", "2", "--loop", str(loop), "--no-progress"]
     for option in [] if options == NO_OPTIONS else filter(None, options.split(",")):
         argv += ["--option", option]
     started = time.perf_counter()
@@ -86,7 +90,20 @@ def infer_process(model_dir: Path, batch: int, out: Path, name: str, profile: Pa
             "cache": (engine.get("compile_cache") or {}).get("state"),
             "compile_path": engine.get("compile_path"),
             "img_s_compute": round(summary["throughput"]["compute_only"], 1),
+            "compute_shape": compute_shape(summary.get("compute_ms") or []),
             "startup": summary["extra"].get("startup"), "compile_seconds": (engine.get("compile_path") or {}).get("seconds")}
+
+
+def compute_shape(values: list[float]) -> dict:
+    """How a process's compute times run through its loop: the throughput figure is the mean, so a slow start
+    (clocks still rising, a cache still filling) moves it while the median and the last half stay put."""
+    from statistics import fmean, median
+
+    if len(values) < 10:
+        return {}
+    tenth, half = max(1, len(values) // 10), len(values) // 2
+    return {"median_ms": round(median(values), 4), "mean_ms": round(fmean(values), 4),
+            "first_tenth_mean_ms": round(fmean(values[:tenth]), 4), "last_half_mean_ms": round(fmean(values[half:]), 4)}
 
 
 def compare_option_sets(rows: list[dict]) -> list[dict]:
@@ -102,13 +119,16 @@ def compare_option_sets(rows: list[dict]) -> list[dict]:
     for (model, options), warm in groups.items():
         ages = [(r.get("startup") or {}).get("process_age_at_first_timed_batch_s") for r in warm]
         after = [r.get("after_loop_s") for r in warm]
+        last_half = [(r.get("compute_shape") or {}).get("last_half_mean_ms") for r in warm]
         result.append({"model": model, "options": options, "processes": len(warm),
                        "first_timed_batch_s": median([a for a in ages if a is not None] or [float("nan")]),
                        "img_s_compute": median(r["img_s_compute"] for r in warm),
+                       "last_half_ms": median([v for v in last_half if v is not None] or [float("nan")]),
                        "after_loop_s": median([a for a in after if a is not None] or [float("nan")])})
     for row in result:
         base = next(r for r in result if r["model"] == row["model"])
         row["compute_vs_first_set"] = round(row["img_s_compute"] / base["img_s_compute"], 4)
+        row["last_half_vs_first_set"] = round(base["last_half_ms"] / row["last_half_ms"], 4)
     return result
 
 
@@ -130,6 +150,7 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_warm"))
     p.add_argument("--json", type=Path)
+    p.add_argument("--loop", type=int, default=LOOP, help="timed batches per process")
     p.add_argument("--warm-runs", type=int, default=1, help="warm processes after the cold one, per option set")
     p.add_argument("--option-sets", nargs="+", default=[NO_OPTIONS],
                    help=f"target options of the infer processes, one set per word (\"key=value,key=value\", or "
@@ -155,7 +176,8 @@ def main() -> int:
             row = {"model": name, "batch": args.batch, "start": label + (f", {options}" if options != NO_OPTIONS else ""),
                    "options": options,
                    **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-{start}",
-                                   pycache=args.pycache, harness_cache=harness_cache, options=options)}
+                                   pycache=args.pycache, harness_cache=harness_cache, options=options,
+                                   loop=args.loop)}
             print(json.dumps(row), flush=True)
             print("  " + ", ".join(f"{k} {v:.2f}" for k, v in ((row.get("startup") or {}).get("marks") or {}).items()))
             rows.append(row)
@@ -180,11 +202,13 @@ def main() -> int:
     compared = compare_option_sets(rows[1:])
     if compared:
         print("\nwarm processes, medians per option set (compute against the first set's, same model, this run):")
-        print("| model | options | processes | first timed batch at s | compute img/s | x first set | after the loop s |")
-        print("|---|---|---|---|---|---|---|")
+        print("| model | options | processes | first timed batch at s | compute img/s | x first set | "
+              "last half of the loop ms/batch | x first set | after the loop s |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for c in compared:
             print(f"| {c['model']} | {c['options']} | {c['processes']} | {c['first_timed_batch_s']:.2f} | "
-                  f"{c['img_s_compute']:.0f} | {c['compute_vs_first_set']:.4f} | {c['after_loop_s']:.1f} |")
+                  f"{c['img_s_compute']:.0f} | {c['compute_vs_first_set']:.4f} | {c['last_half_ms']:.4f} | "
+                  f"{c['last_half_vs_first_set']:.4f} | {c['after_loop_s']:.1f} |")
         if args.json:
             write_json(args.json, [*rows, {"compared": compared}], indent=1)
     return 0

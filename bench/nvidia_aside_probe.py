@@ -1,0 +1,83 @@
+"""Where the compute time that `warm_aside` costs comes from (docs/nvidia.md: warm processes with the option ran
+their timed loop about 2 % slower, batch after batch, not only at the start).
+
+    python3 bench/nvidia_aside_probe.py --models tf_efficientnet_lite0 seresnext101_32x4d --loop 1000 --json F
+
+Per model, fp16, after a cold process has filled the compile cache: warm `infer` processes of three kinds,
+interleaved, --runs of each:
+- `default`: the first call, warm-up runs and CUDA graph capture on the main thread;
+- `warm_aside`: cuDNN's plans built on the device thread from the recorded convolutions, then the first call
+  and the capture there;
+- `aside, nothing warmed`: the same device thread makes the first call and the capture, but no recorded
+  convolution runs first (cuDNN builds each plan from the graph's own tensors).
+If the third runs at the default's speed, the plans built from the recorded list are the slower ones; if it
+runs at `warm_aside`'s, preparing on the second thread is.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from statistics import median
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from harness.files import write_json  # noqa: E402
+from nvidia_warm_start import NO_OPTIONS, infer_process  # noqa: E402
+from targets.nvidia.compile_cache import CACHE_DIRNAME  # noqa: E402
+
+NOTHING_WARMED = "import targets.nvidia.torch_runtime as r\nr.warm_convolutions = lambda torch, device, entries: 0"
+KINDS = {"default": (NO_OPTIONS, ""), "warm_aside": ("warm_aside=1", ""),
+         "aside, nothing warmed": ("warm_aside=1", NOTHING_WARMED)}
+
+
+def main() -> int:
+    import nvidia_engine
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=["tf_efficientnet_lite0"])
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--loop", type=int, default=1000)
+    p.add_argument("--runs", type=int, default=2)
+    p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_aside"))
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    rows: list[dict] = []
+    for name in args.models:
+        model = nvidia_engine.load_model(name)
+        artifact, _ = nvidia_engine.build(model, name, "fp16", [args.batch], args.workdir / name)
+        shutil.rmtree(artifact.parent / CACHE_DIRNAME, ignore_errors=True)
+        results = args.workdir / "results"
+        cold = infer_process(artifact.parent, args.batch, results, f"{name}-cold", loop=20)
+        print(name, "cold:", cold.get("error") or cold.get("compile_path"), flush=True)
+        for run in range(args.runs):
+            for kind, (options, preamble) in KINDS.items():
+                row = {"model": name, "kind": kind, "run": run,
+                       **infer_process(artifact.parent, args.batch, results, f"{name}-{run}", options=options,
+                                       loop=args.loop, preamble=preamble)}
+                print(json.dumps({k: row.get(k) for k in ("model", "kind", "error", "compute_shape",
+                                                          "img_s_compute")}), flush=True)
+                rows.append(row)
+        if args.json:
+            write_json(args.json, rows, indent=1)
+    print("| model | kind | processes | median compute ms/batch | x default | warmed aside |")
+    print("|---|---|---|---|---|---|")
+    for name in args.models:
+        base = None
+        for kind in KINDS:
+            done = [r for r in rows if r["model"] == name and r["kind"] == kind and "error" not in r]
+            if not done:
+                print(f"| {name} | {kind} | 0 | - | - | - |")
+                continue
+            ms = median(r["compute_shape"]["median_ms"] for r in done)
+            base = base or ms
+            warmed = ((done[0].get("compile_path") or {}).get("convolutions_warmed_aside") or {}).get(str(args.batch))
+            print(f"| {name} | {kind} | {len(done)} | {ms:.4f} | {base / ms:.4f} | {json.dumps(warmed)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
