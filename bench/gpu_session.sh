@@ -142,7 +142,7 @@ while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
     install_wheels
     shift
     # shellcheck disable=SC2086
-    python3 bench/nvidia_aside_probe.py --models ${@:-tf_efficientnet_lite0 seresnext101_32x4d} --loop 1000 --runs 2 \
+    python3 bench/nvidia_aside_probe.py --models ${@:-tf_efficientnet_lite0 seresnext101_32x4d} --loop 1000 --runs 2 --kernels \
       --json "$OUT/aside_probe.json" 2>&1 | tee "$OUT/aside_probe.txt" ;;
   profile)
     install_wheels

@@ -11,7 +11,11 @@ interleaved, --runs of each:
 - `aside, nothing warmed`: the same device thread makes the first call and the capture, but no recorded
   convolution runs first (cuDNN builds each plan from the graph's own tensors).
 If the third runs at the default's speed, the plans built from the recorded list are the slower ones; if it
-runs at `warm_aside`'s, preparing on the second thread is.
+runs at `warm_aside`'s, preparing on the second thread is (on the H200 it was the former, docs/nvidia.md).
+
+`--kernels`: each process also profiles 20 replays of its captured graph before it closes (torch.profiler, GPU
+time per kernel name, bench/nvidia_kernel_profile.py), and the bench prints the kernels whose time per batch
+differs most between the kinds: which convolutions the warmed plans run differently.
 """
 from __future__ import annotations
 
@@ -32,6 +36,39 @@ from targets.nvidia.compile_cache import CACHE_DIRNAME  # noqa: E402
 NOTHING_WARMED = "import targets.nvidia.torch_runtime as r\nr.warm_convolutions = lambda torch, device, entries: 0"
 KINDS = {"default": (NO_OPTIONS, ""), "warm_aside": ("warm_aside=1", ""),
          "aside, nothing warmed": ("warm_aside=1", NOTHING_WARMED)}
+# Before the session closes: GPU time per kernel name over 20 replays of each captured graph, into a JSON file.
+KERNELS_HOOK = """
+import json, sys
+sys.path.insert(0, {bench!r})
+import targets.nvidia.pipeline as _pipeline
+from nvidia_kernel_profile import profile as _profile
+_close = _pipeline.CudaPipelineSession._close_impl
+def _close_impl(self):
+    try:
+        rows = {{str(b): _profile(self._torch, e.launch, 20) for b, e in self._executables.items()}}
+        with open({path!r}, "w") as f:
+            json.dump(rows, f)
+    finally:
+        _close(self)
+_pipeline.CudaPipelineSession._close_impl = _close_impl
+"""
+
+
+def kernels_hook(path: Path) -> str:
+    return KERNELS_HOOK.format(bench=str(ROOT / "bench"), path=str(path))
+
+
+def kernel_differences(per_kind: dict[str, list[dict]], top: int = 15) -> list[dict]:
+    """Kernel names with their GPU us per batch in each kind, the largest differences from the first kind first."""
+    table: dict[str, dict[str, float]] = {}
+    for kind, rows in per_kind.items():
+        for row in rows:
+            table.setdefault(row["name"], {})[kind] = row["us_per_batch"]
+    first = next(iter(per_kind))
+    spread = [{"name": name, **{k: round(v.get(k, 0.0), 2) for k in per_kind},
+               "largest_difference_us": round(max(abs(v.get(k, 0.0) - v.get(first, 0.0)) for k in per_kind), 2)}
+              for name, v in table.items()]
+    return sorted(spread, key=lambda r: -r["largest_difference_us"])[:top]
 
 
 def main() -> int:
@@ -44,6 +81,7 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_aside"))
     p.add_argument("--json", type=Path)
+    p.add_argument("--kernels", action="store_true", help="list each kind's kernels too (20 profiled replays)")
     args = p.parse_args()
     rows: list[dict] = []
     for name in args.models:
@@ -55,9 +93,14 @@ def main() -> int:
         print(name, "cold:", cold.get("error") or cold.get("compile_path"), flush=True)
         for run in range(args.runs):
             for kind, (options, preamble) in KINDS.items():
+                kernels = args.workdir / f"{name}-{run}-{kind.replace(' ', '_').replace(',', '')}.kernels.json"
+                kernels.unlink(missing_ok=True)
+                hook = kernels_hook(kernels) if args.kernels else ""
                 row = {"model": name, "kind": kind, "run": run,
                        **infer_process(artifact.parent, args.batch, results, f"{name}-{run}", options=options,
-                                       loop=args.loop, preamble=preamble)}
+                                       loop=args.loop, preamble="\n".join(filter(None, (preamble, hook))))}
+                if kernels.is_file():
+                    row["kernels"] = json.loads(kernels.read_text()).get(str(args.batch), [])
                 print(json.dumps({k: row.get(k) for k in ("model", "kind", "error", "compute_shape",
                                                           "img_s_compute")}), flush=True)
                 rows.append(row)
@@ -76,6 +119,16 @@ def main() -> int:
             base = base or ms
             warmed = ((done[0].get("compile_path") or {}).get("convolutions_warmed_aside") or {}).get(str(args.batch))
             print(f"| {name} | {kind} | {len(done)} | {ms:.4f} | {base / ms:.4f} | {json.dumps(warmed)} |")
+    for name in args.models:
+        per_kind = {kind: next((r["kernels"] for r in rows if r["model"] == name and r["kind"] == kind
+                                and r.get("kernels")), []) for kind in KINDS}
+        if not all(per_kind.values()):
+            continue
+        print(f"\n{name}: kernels whose GPU us per batch differ most between the kinds (first run of each)")
+        print("| kernel | " + " | ".join(KINDS) + " |")
+        print("|---|" + "---|" * len(KINDS))
+        for r in kernel_differences(per_kind):
+            print(f"| {r['name'][:90]} | " + " | ".join(f"{r[k]:.1f}" for k in KINDS) + " |")
     return 0
 
 
