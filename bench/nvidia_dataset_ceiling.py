@@ -15,6 +15,12 @@ data does), and in one run:
 Every figure is the median of ROUNDS, interleaved. Goal: dataset end-to-end >= 90 % of min(ceiling, pure),
 the ceiling being the read+write rate of the same root and worker count.
 
+`--dma-load` measures the read+write ceiling a second time while a thread of this process copies the same bytes
+per image host to device, paced at that round's pure end-to-end rate (in batches from one pinned buffer): the
+memory traffic the GPU's input copies add to the file work in dataset mode. The bound is then that rate, when it
+is the lower one. `--dma-device cpu` paces host-to-host copies instead (any machine: the code path, not the
+GPU's figure).
+
 `--null-compute-ms MS` runs it with no GPU: the null target stands in for the device, taking MS per batch
 (for EfficientNet-Lite0 fp16 bs256 on the H200, 5.6), so the loop's own I/O can be checked on any machine.
 """
@@ -25,6 +31,8 @@ import json
 import os
 import statistics
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +71,56 @@ def host_ceiling(bins: Path, scratch: Path, processes: int, batch: int) -> dict:
     paths = sorted(bins.glob("*.bin"))
     return {work: host_io_limits.file_work_rate(paths, processes, work, None if work == "read" else scratch, batch)
             for work in host_io_limits.FILE_WORK}
+
+
+class PacedCopies:
+    """Copies of `bytes_per_image` x `batch` bytes from one pinned host buffer to `device`, one batch each
+    `batch / img_s` seconds, on a thread of this process while the `with` block runs; `achieved_img_s` says
+    what rate the copies really kept (a copy slower than its period falls behind, it does not queue up)."""
+
+    def __init__(self, bytes_per_image: int, batch: int, img_s: float, device: str = "cuda") -> None:
+        import torch
+
+        self._torch = torch
+        size = bytes_per_image * batch
+        pin = device != "cpu"
+        self._source = torch.empty(size, dtype=torch.uint8, pin_memory=pin).fill_(1)
+        self._target = torch.empty(size, dtype=torch.uint8, device=device)
+        self._device = device
+        self._batch, self._period = batch, batch / img_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._copies, self._seconds = 0, 0.0
+
+    def __enter__(self) -> "PacedCopies":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def achieved_img_s(self) -> float:
+        return self._copies * self._batch / self._seconds if self._seconds > 0 else 0.0
+
+    def _run(self) -> None:
+        torch = self._torch
+        stream = torch.cuda.Stream() if self._device != "cpu" else None
+        started = due = time.perf_counter()
+        while not self._stop.is_set():
+            if stream is None:
+                self._target.copy_(self._source)
+            else:
+                with torch.cuda.stream(stream):
+                    self._target.copy_(self._source, non_blocking=True)
+                stream.synchronize()
+            self._copies += 1
+            due = max(due + self._period, time.perf_counter() - self._period)
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        self._seconds = time.perf_counter() - started
 
 
 def build_null(args, form: str) -> Path:
@@ -112,6 +170,7 @@ def measure_form(args, model, form: str) -> dict:
     if args.null_compute_ms is not None:
         common += ["--option", f"compute_ms={args.null_compute_ms}"]
     workers = [w or io_workers() for w in args.io_workers]
+    file_bytes = bins.joinpath("img_00000.bin").stat().st_size
     pure_runs, hosts, datasets = [], {}, {}
     for _ in range(args.rounds):
         pure_runs.append(loop_io.figures(loop_io.infer(model_dir, roots[0], f"pure_{form}", *common, "--loop", "200",
@@ -119,7 +178,16 @@ def measure_form(args, model, form: str) -> dict:
         for root in roots:
             for count in workers:
                 key = f"{root}, {count} workers"
-                hosts.setdefault(key, []).append(host_ceiling(bins, root / ".ceiling_scratch", count, args.batch))
+                host = host_ceiling(bins, root / ".ceiling_scratch", count, args.batch)
+                if args.dma_load:
+                    import host_io_limits
+
+                    with PacedCopies(file_bytes, args.batch, pure_runs[-1]["end_to_end_img_s"],
+                                     args.dma_device) as copies:
+                        host["read+write, copies beside"] = host_io_limits.file_work_rate(
+                            sorted(bins.glob("*.bin")), count, "read+write", root / ".ceiling_scratch", args.batch)
+                    host["copies beside, img/s"] = copies.achieved_img_s
+                hosts.setdefault(key, []).append(host)
                 datasets.setdefault(key, []).append(loop_io.figures(loop_io.infer(
                     model_dir, root, f"dataset_{form}", *common, "--input", str(bins), "--outfmt", "BIN",
                     "--warmup_count", "5", "--io", "processes", "--io_workers", str(count))))
@@ -128,14 +196,14 @@ def measure_form(args, model, form: str) -> dict:
     for key in datasets:
         ceiling = {work: round(statistics.median(h[work] for h in hosts[key])) for work in hosts[key][0]}
         dataset = median_figures(datasets[key])
-        bound = min(ceiling["read+write"], pure["end_to_end_img_s"])
+        bound = min(ceiling.get("read+write, copies beside", ceiling["read+write"]), pure["end_to_end_img_s"])
         runs[key] = {"host_files_s": ceiling, "dataset": dataset, "bound_img_s": bound,
                      "dataset_vs_bound": round(dataset["end_to_end_img_s"] / bound, 3),
                      "dataset_vs_pure": round(dataset["end_to_end_img_s"] / pure["end_to_end_img_s"], 3)}
         print(form, key, json.dumps({"host": ceiling, "dataset": dataset["end_to_end_img_s"],
                                      "pure": pure["end_to_end_img_s"], "vs_bound": runs[key]["dataset_vs_bound"]}),
               flush=True)
-    return {"form": form, "batch": args.batch, "files": args.files, "file_bytes": bins.joinpath("img_00000.bin").stat().st_size,
+    return {"form": form, "batch": args.batch, "files": args.files, "file_bytes": file_bytes,
             "rounds": args.rounds, "null_compute_ms": args.null_compute_ms, "pure": pure, "runs": runs}
 
 
@@ -154,6 +222,9 @@ def main(argv=None) -> int:
     p.add_argument("--results", type=Path, nargs="+",
                    help="result roots for the dataset runs, e.g. the disk and /dev/shm (default: WORKDIR/results)")
     p.add_argument("--json", type=Path, default=Path("dataset_ceiling.json"))
+    p.add_argument("--dma-load", action="store_true",
+                   help="the read+write ceiling again, with host-to-device copies of the same bytes beside it")
+    p.add_argument("--dma-device", default="cuda", help="where --dma-load copies to (cpu: host to host)")
     p.add_argument("--null-compute-ms", type=float,
                    help="no GPU: the null target stands in for the device with this time per batch")
     args = p.parse_args(argv)
@@ -168,13 +239,15 @@ def main(argv=None) -> int:
     for form in args.forms:
         result["rows"].append(measure_form(args, model, form))
         args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print("| input | results, workers | files/s read | created | read + created | pure e2e | dataset e2e "
-          "| / min(read + created, pure) | / pure |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| input | results, workers | files/s read | created | read + created | read + created, copies beside "
+          "(copies img/s) | pure e2e | dataset e2e | / bound | / pure |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in result["rows"]:
         for key, run in row["runs"].items():
             host = run["host_files_s"]
-            print(f"| {row['form']} | {key} | {host['read']} | {host['write']} | {host['read+write']} "
+            beside = (f"{host['read+write, copies beside']} ({host['copies beside, img/s']})"
+                      if "read+write, copies beside" in host else "-")
+            print(f"| {row['form']} | {key} | {host['read']} | {host['write']} | {host['read+write']} | {beside} "
                   f"| {row['pure']['end_to_end_img_s']:.0f} | {run['dataset']['end_to_end_img_s']:.0f} "
                   f"| {run['dataset_vs_bound']} | {run['dataset_vs_pure']} |")
     return 0
