@@ -29,6 +29,7 @@ from harness.tools import run_tool
 
 MAD_TO_STD = 1.4826  # makes the median absolute deviation estimate the std of a normal distribution
 UNSTABLE_CV = 0.025  # trtexec warns when the GPU compute time's coefficient of variation exceeds 2.5%
+HOST_IN_COMPUTE_SHARE = 0.01  # compute-only is labelled when host time may make up more than 1% of it
 REPORTED_PACKAGES = ("numpy", "onnxruntime", "torch", "tensorrt", "aclruntime", "ais_bench")
 
 
@@ -87,6 +88,29 @@ def stability(compute_summary: dict, threshold: float = UNSTABLE_CV, target: str
                                                 "on the machine")
     return (f"compute time is unstable: coefficient of variation {cv * 100:.1f}% over {count} batches "
             f"(above {threshold * 100:.1f}%); {advice}, or run longer (--loop, --time_limit)")
+
+
+def host_time_in_compute(timings: list) -> dict | None:
+    """How much of the timed batches' compute time may be the host queueing work for an idle device
+    (BatchTiming.host_in_compute_ms, an upper bound per batch); None when the target cannot tell."""
+    known = [(t.compute_ms, t.host_in_compute_ms) for t in timings if t.host_in_compute_ms is not None]
+    if not known:
+        return None
+    flagged = [host for _, host in known if host > 0]
+    compute = sum(ms for ms, _ in known)
+    return {"batches": len(flagged), "of": len(known), "max_ms": round(max(flagged, default=0.0), 4),
+            "total_ms": round(sum(flagged), 3),
+            "share_of_compute": round(sum(flagged) / compute, 4) if compute > 0 else 0.0}
+
+
+def host_time_warning(info: dict | None, threshold: float = HOST_IN_COMPUTE_SHARE) -> str | None:
+    """A warning when host time may make up more than `threshold` of the compute-only time; else None."""
+    if not info or info["share_of_compute"] <= threshold:
+        return None
+    return (f"compute-only time may include host time: in {info['batches']} of {info['of']} batches the device was "
+            f"idle when the host queued the batch, so up to {info['total_ms']:.3g} ms "
+            f"({info['share_of_compute'] * 100:.1f}% of the compute time) may be the device waiting for the host; "
+            "compute-only is an upper bound there and the host limits this run (see end-to-end)")
 
 
 def host_peak_rss_mib() -> float | None:

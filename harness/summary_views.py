@@ -32,6 +32,24 @@ class SummaryViews:
         return [str(label) for label in self.extra.get("labels") or []]
 
     @property
+    def host_in_compute(self) -> dict | None:
+        """How much of the compute time may be the device waiting for the host (harness.perf.host_time_in_compute):
+        {"batches", "of", "max_ms", "total_ms", "share_of_compute"}; None where the target cannot tell."""
+        info = self.extra.get("host_in_compute")
+        return info if isinstance(info, dict) else None
+
+    @property
+    def timing_labels(self) -> list[str]:
+        """What the timings do not mean: compute-only time that may hold host time, above harness.perf's share."""
+        from harness.perf import HOST_IN_COMPUTE_SHARE
+
+        info = self.host_in_compute
+        if not info or float(info.get("share_of_compute") or 0.0) <= HOST_IN_COMPUTE_SHARE:
+            return []
+        return [f"compute-only may include host time (up to {float(info['share_of_compute']) * 100:.1f}%, "
+                f"{info.get('batches')} of {info.get('of')} batches started on an idle device)"]
+
+    @property
     def device_idle(self) -> dict | None:
         """The device check before the run (harness.idle): {"idle", "busy", "method", ...}."""
         idle = self.extra.get("device_idle")

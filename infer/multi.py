@@ -109,4 +109,10 @@ def merge(parts: list[InferSummary], devices: list[str], wall: float) -> InferSu
                                                           "calibration_left_out", "calibration_overlap") if k in first.extra}
     merged.extra = {"devices": devices, "per_device_engine": {d: p.engine for d, p in zip(devices, parts)},
                     **labelled}
+    warnings = [f"device {d}: {p.extra['warning']}" for d, p in zip(devices, parts) if p.extra.get("warning")]
+    if warnings:
+        merged.extra["warning"] = "; ".join(warnings)
+    host = {d: p.extra["host_in_compute"] for d, p in zip(devices, parts) if "host_in_compute" in p.extra}
+    if host:
+        merged.extra["per_device_host_in_compute"] = host
     return merged

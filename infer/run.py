@@ -203,15 +203,18 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
             phases[phase] = values
     stats = {name: summarize_ms(values) for name, values in phases.items()}
     compute_mean = stats["compute"].get("mean", 0.0)
-    from harness.perf import fps_stats, host_peak_rss_mib, stability
+    from harness.perf import fps_stats, host_peak_rss_mib, host_time_in_compute, host_time_warning, stability
 
     engine = session.info()
     # float32 CHW, or uint8 HWC normalised by the model's first op (convert/input_form.py): the report labels it
     engine.setdefault("input_form", (manifest.data_config.get("input_form") or {}).get("form", InputForm.FLOAT32))
+    host_in_compute = host_time_in_compute(timings)
     warnings = [w for w in (stability(stats["compute"], target=manifest.target),
-                            resolution_warning(engine, stats["compute"])) if w]
+                            resolution_warning(engine, stats["compute"]), host_time_warning(host_in_compute)) if w]
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
              "warning": "; ".join(warnings)}
+    if host_in_compute is not None:
+        extra["host_in_compute"] = host_in_compute
     if result.io:
         extra["io"] = result.io
         if result.io == "processes":

@@ -103,7 +103,7 @@ def perf_from_summary(summary: InferSummary, path: Path) -> PerfRecord:
         software=summary.software, precision=summary.precision, batch_size=summary.batch_size,
         img_s_compute=summary.img_s_compute, img_s_e2e=summary.img_s_end_to_end,
         compute_ms=summary.compute_stats, samples_ms=list(summary.compute_ms), memory=summary.peak_memory_mib,
-        mode=summary.mode, conditions=", ".join(run_labels(summary) + summary.settings),
+        mode=summary.mode, conditions=", ".join(run_labels(summary) + summary.timing_labels + summary.settings),
         source=str(path),
         gpus=len(str(summary.device).split(",")), energy=EnergySummary.from_dict(summary.energy))
 

@@ -72,6 +72,7 @@ class Slot:
     dev_out: list
     host_out: list
     events: dict
+    host_in_compute_ms: float = 0.0  # see BatchTiming
 
 
 class CudaPipelineSession(Session):
@@ -189,12 +190,17 @@ class CudaPipelineSession(Session):
             slot.dev_in.copy_(source, non_blocking=True)
             events["h2d_end"].record()
         streams["compute"].wait_event(events["h2d_end"])
+        queueing = time.perf_counter()
         with torch.cuda.stream(streams["compute"]), torch.no_grad():
             events["compute_start"].record()
             executable.static_input.copy_(slot.dev_in)
             for staged, produced in zip(slot.dev_out, executable.launch()):
                 staged.copy_(produced)
             events["compute_end"].record()
+        # If the device already passed compute_start, it may have waited for this thread to queue the rest, and
+        # compute_ms holds that wait: at most the time this thread took from the record to here.
+        queued_ms = (time.perf_counter() - queueing) * 1000.0
+        slot.host_in_compute_ms = queued_ms if events["compute_start"].query() else 0.0
         streams["d2h"].wait_event(events["compute_end"])
         with torch.cuda.stream(streams["d2h"]):
             events["d2h_start"].record()
@@ -210,7 +216,8 @@ class CudaPipelineSession(Session):
         outputs = [host.numpy().copy() for host in slot.host_out]  # the slot is reused by the next submit
         timing = BatchTiming(compute_ms=events["compute_start"].elapsed_time(events["compute_end"]),
                              h2d_ms=events["h2d_start"].elapsed_time(events["h2d_end"]),
-                             d2h_ms=events["d2h_start"].elapsed_time(events["d2h_end"]))
+                             d2h_ms=events["d2h_start"].elapsed_time(events["d2h_end"]),
+                             host_in_compute_ms=slot.host_in_compute_ms)
         if self.timeline is not None:
             self.timeline.append({name: self._origin.elapsed_time(event) for name, event in events.items()})
         self._free[slot.batch].append(slot)

@@ -48,6 +48,30 @@ def test_stability_warns_above_two_and_a_half_percent():
     assert perf.stability({"count": 1, "cv": 0.5}) is None
 
 
+def test_host_time_in_compute_sums_the_flagged_batches_against_the_known_compute():
+    from targets.base import BatchTiming
+
+    timings = [BatchTiming(compute_ms=2.0, host_in_compute_ms=0.0),
+               BatchTiming(compute_ms=2.0, host_in_compute_ms=0.05),
+               BatchTiming(compute_ms=4.0, host_in_compute_ms=0.15),
+               BatchTiming(compute_ms=9.0)]  # a target that cannot tell
+    info = perf.host_time_in_compute(timings)
+    assert info == {"batches": 2, "of": 3, "max_ms": 0.15, "total_ms": 0.2, "share_of_compute": round(0.2 / 8.0, 4)}
+    warning = perf.host_time_warning(info)
+    assert "2 of 3 batches" in warning and "2.5% of the compute time" in warning and "upper bound" in warning
+    assert perf.host_time_in_compute([BatchTiming(compute_ms=2.0)]) is None  # a target that cannot tell
+    assert perf.host_time_warning(None) is None
+
+
+def test_host_time_warning_only_above_one_percent_of_compute():
+    from targets.base import BatchTiming
+
+    at = perf.host_time_in_compute([BatchTiming(compute_ms=100.0, host_in_compute_ms=1.0)])
+    above = perf.host_time_in_compute([BatchTiming(compute_ms=100.0, host_in_compute_ms=1.01)])
+    assert at["share_of_compute"] == perf.HOST_IN_COMPUTE_SHARE and perf.host_time_warning(at) is None
+    assert perf.host_time_warning(above).startswith("compute-only time may include host time")
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_host_peak_rss_matches_the_kernels_high_water_mark():
     ours = perf.host_peak_rss_mib()

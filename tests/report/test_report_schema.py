@@ -112,3 +112,13 @@ def test_a_compare_result_of_a_newer_schema_is_skipped_with_its_reason(tmp_path)
     found = collect([tmp_path])
     assert found.parity == [] and len(found.perf) == 1
     assert found.skipped[0].startswith(f"{path}: harness.compare record of schema_version {SCHEMA_VERSION + 1}")
+
+
+def test_compute_that_may_hold_host_time_is_labelled_in_the_report(tmp_path):
+    share = {"batches": 40, "of": 50, "max_ms": 0.09, "total_ms": 3.2, "share_of_compute": 0.016}
+    write_json(tmp_path / "a" / "r_summary.json", h200_summary(extra={"host_in_compute": share}))
+    write_json(tmp_path / "b" / "r_summary.json",
+               h200_summary(extra={"host_in_compute": {**share, "total_ms": 0.2, "share_of_compute": 0.001}}))
+    flagged, quiet = sorted(collect([tmp_path]).perf, key=lambda r: r.source)
+    assert "compute-only may include host time (up to 1.6%, 40 of 50 batches" in flagged.conditions
+    assert "host time" not in quiet.conditions

@@ -108,3 +108,26 @@ def test_an_error_while_preparing_aside_reaches_the_caller(cuda):
     with pytest.raises(RuntimeError, match="no room"), session:
         session.run(np.ones((4, 3, 4, 4), np.float32))
     assert not runner.aside._thread.is_alive()  # closed with the session
+
+
+@pytest.mark.nvidia
+def test_compute_is_flagged_as_holding_host_time_only_when_the_device_was_idle(cuda):
+    session = CudaPipelineSession(ScaleRunner(cuda), cuda, TensorSpec("x", [-1, 3, 4, 4]), [TensorSpec("y", [-1, 3])],
+                                  BatchProfile(1, 4, 4))
+    batch = np.ones((4, 3, 4, 4), np.float32)
+    with session:
+        session.run(batch)  # prepared: warm-up and capture
+        idle = []
+        for _ in range(10):  # one batch at a time: the device has finished the last one when this one is queued
+            session.run(batch)
+            idle.append(session.timings[-1])
+        busy = []
+        for _ in range(3):  # the compute stream still busy for ~50 ms: the batch is queued long before it starts
+            with torch.cuda.stream(session._streams["compute"]):
+                torch.cuda._sleep(100_000_000)
+            session.run(batch)
+            busy.append(session.timings[-1])
+    flagged = [t.host_in_compute_ms for t in idle if t.host_in_compute_ms > 0]
+    assert len(flagged) >= 8 and all(ms < 50.0 for ms in flagged)  # the bound: this thread's queueing time
+    assert [t.host_in_compute_ms for t in busy] == [0.0, 0.0, 0.0]
+    assert all(t.compute_ms < 40.0 for t in busy)  # the sleep ran before compute_start, outside the interval
