@@ -44,8 +44,11 @@ import targets.nvidia.pipeline as _pipeline
 from nvidia_kernel_profile import profile as _profile
 _close = _pipeline.CudaPipelineSession._close_impl
 def _close_impl(self):
-    try:
+    try:  # a profiler that fails costs the listing, not the run's own figures
         rows = {{str(b): _profile(self._torch, e.launch, 20) for b, e in self._executables.items()}}
+    except Exception as exc:
+        rows = {{"error": f"{{type(exc).__name__}}: {{exc}}"}}
+    try:
         with open({path!r}, "w") as f:
             json.dump(rows, f)
     finally:
@@ -100,7 +103,11 @@ def main() -> int:
                        **infer_process(artifact.parent, args.batch, results, f"{name}-{run}", options=options,
                                        loop=args.loop, preamble="\n".join(filter(None, (preamble, hook))))}
                 if kernels.is_file():
-                    row["kernels"] = json.loads(kernels.read_text()).get(str(args.batch), [])
+                    listed = json.loads(kernels.read_text())
+                    row["kernels"] = listed.get(str(args.batch), [])
+                    if "error" in listed:
+                        row["kernels_error"] = listed["error"]
+                        print(f"  kernels not listed: {listed['error']}", flush=True)
                 print(json.dumps({k: row.get(k) for k in ("model", "kind", "error", "compute_shape",
                                                           "img_s_compute")}), flush=True)
                 rows.append(row)

@@ -16,7 +16,7 @@ Every figure is the median of ROUNDS, interleaved. Goal: dataset end-to-end >= 9
 the ceiling being the read+write rate of the same root and worker count.
 
 `--dma-load` measures the read+write ceiling a second time while a thread of this process copies the same bytes
-per image host to device, paced at that round's pure end-to-end rate (in batches from one pinned buffer): the
+per image host to device, paced at that round's pure end-to-end rate (in batches from one pinned buffer, in a child process): the
 memory traffic the GPU's input copies add to the file work in dataset mode. The bound is then that rate, when it
 is the lower one. `--dma-device cpu` paces host-to-host copies instead (any machine: the code path, not the
 GPU's figure).
@@ -31,7 +31,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -75,52 +74,60 @@ def host_ceiling(bins: Path, scratch: Path, processes: int, batch: int) -> dict:
 
 class PacedCopies:
     """Copies of `bytes_per_image` x `batch` bytes from one pinned host buffer to `device`, one batch each
-    `batch / img_s` seconds, on a thread of this process while the `with` block runs; `achieved_img_s` says
-    what rate the copies really kept (a copy slower than its period falls behind, it does not queue up)."""
+    `batch / img_s` seconds, in a child process while the `with` block runs (its CUDA context ends with it, so the
+    infer runs after it find the GPU as before). `achieved_img_s` is the rate the copies really kept: a copy slower
+    than its period falls behind, it does not queue up. A child that fails raises here."""
 
     def __init__(self, bytes_per_image: int, batch: int, img_s: float, device: str = "cuda") -> None:
-        import torch
+        import multiprocessing
 
-        self._torch = torch
-        size = bytes_per_image * batch
-        pin = device != "cpu"
-        self._source = torch.empty(size, dtype=torch.uint8, pin_memory=pin).fill_(1)
-        self._target = torch.empty(size, dtype=torch.uint8, device=device)
-        self._device = device
-        self._batch, self._period = batch, batch / img_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._copies, self._seconds = 0, 0.0
+        context = multiprocessing.get_context("spawn")
+        self._ready, self._stop = context.Event(), context.Event()
+        self._rate = context.Value("d", 0.0)
+        self._process = context.Process(target=_paced_copies, daemon=True,
+                                        args=(bytes_per_image, batch, img_s, device, self._ready, self._stop,
+                                              self._rate))
+        self.achieved_img_s = 0.0
 
     def __enter__(self) -> "PacedCopies":
-        self._thread.start()
+        self._process.start()
+        while not self._ready.wait(0.5):  # the copies run before the caller's clock starts
+            if not self._process.is_alive():
+                raise RuntimeError(f"the paced copies failed to start (exit code {self._process.exitcode})")
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self._thread.join()
+        self._process.join(60)
+        if self._process.exitcode != 0:
+            raise RuntimeError(f"the paced copies failed (exit code {self._process.exitcode}): the ceiling beside "
+                               "them was measured without them")
+        self.achieved_img_s = round(self._rate.value, 1)
 
-    @property
-    def achieved_img_s(self) -> float:
-        return self._copies * self._batch / self._seconds if self._seconds > 0 else 0.0
 
-    def _run(self) -> None:
-        torch = self._torch
-        stream = torch.cuda.Stream() if self._device != "cpu" else None
-        started = due = time.perf_counter()
-        while not self._stop.is_set():
-            if stream is None:
-                self._target.copy_(self._source)
-            else:
-                with torch.cuda.stream(stream):
-                    self._target.copy_(self._source, non_blocking=True)
-                stream.synchronize()
-            self._copies += 1
-            due = max(due + self._period, time.perf_counter() - self._period)
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-        self._seconds = time.perf_counter() - started
+def _paced_copies(bytes_per_image: int, batch: int, img_s: float, device: str, ready, stop, rate) -> None:
+    import torch
+
+    size = bytes_per_image * batch
+    source = torch.empty(size, dtype=torch.uint8, pin_memory=device != "cpu").fill_(1)
+    target = torch.empty(size, dtype=torch.uint8, device=device)
+    stream = torch.cuda.Stream() if device != "cpu" else None
+    period, copies = batch / img_s, 0
+    ready.set()
+    started = due = time.perf_counter()
+    while not stop.is_set():
+        if stream is None:
+            target.copy_(source)
+        else:
+            with torch.cuda.stream(stream):
+                target.copy_(source, non_blocking=True)
+            stream.synchronize()
+        copies += 1
+        due = max(due + period, time.perf_counter())  # behind: go on from now, no catching up
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+    rate.value = copies * batch / (time.perf_counter() - started)
 
 
 def build_null(args, form: str) -> Path:

@@ -65,6 +65,8 @@ def infer_process(model_dir: Path, batch: int, out: Path, name: str, profile: Pa
                   loop: int = LOOP, preamble: str = "") -> dict:
     """One `python -m infer` process (under cProfile, writing `profile`, when given), with the target options in
     `options` ("key=value,key=value"); `preamble`, Python source, runs in that process before infer does."""
+    if profile and preamble:
+        raise ValueError("cProfile runs a module or a script, not a preamble: pass one of profile and preamble")
     runner = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
     if preamble:
         runner += ["-c", f"{preamble}\nimport runpy, sys\nsys.argv[0] = 'infer'\n"

@@ -93,24 +93,38 @@ def stability(compute_summary: dict, threshold: float = UNSTABLE_CV, target: str
 def host_time_in_compute(timings: list) -> dict | None:
     """How much of the timed batches' compute time may be the host queueing work for an idle device
     (BatchTiming.host_in_compute_ms, an upper bound per batch); None when the target cannot tell."""
-    known = [(t.compute_ms, t.host_in_compute_ms) for t in timings if t.host_in_compute_ms is not None]
+    known = [(t.compute_ms, min(t.host_in_compute_ms, t.compute_ms)) for t in timings
+             if t.host_in_compute_ms is not None]  # no batch holds more host time than its whole compute time
     if not known:
         return None
     flagged = [host for _, host in known if host > 0]
-    compute = sum(ms for ms, _ in known)
-    return {"batches": len(flagged), "of": len(known), "max_ms": round(max(flagged, default=0.0), 4),
-            "total_ms": round(sum(flagged), 3),
-            "share_of_compute": round(sum(flagged) / compute, 4) if compute > 0 else 0.0}
+    return _host_time(len(flagged), len(known), max(flagged, default=0.0), sum(flagged), sum(ms for ms, _ in known))
+
+
+def merge_host_time_in_compute(infos: list[dict | None]) -> dict | None:
+    """host_time_in_compute over several runs (one per device), from their own sums."""
+    known = [info for info in infos if info]
+    if not known:
+        return None
+    return _host_time(sum(i["batches"] for i in known), sum(i["of"] for i in known),
+                      max(i["max_ms"] for i in known), sum(i["total_ms"] for i in known),
+                      sum(i["compute_ms"] for i in known))
+
+
+def _host_time(batches: int, of: int, max_ms: float, total_ms: float, compute_ms: float) -> dict:
+    return {"batches": batches, "of": of, "max_ms": round(max_ms, 4), "total_ms": round(total_ms, 3),
+            "compute_ms": round(compute_ms, 3),
+            "share_of_compute": round(total_ms / compute_ms, 4) if compute_ms > 0 else 0.0}
 
 
 def host_time_warning(info: dict | None, threshold: float = HOST_IN_COMPUTE_SHARE) -> str | None:
     """A warning when host time may make up more than `threshold` of the compute-only time; else None."""
     if not info or info["share_of_compute"] <= threshold:
         return None
-    return (f"compute-only time may include host time: in {info['batches']} of {info['of']} batches the device was "
-            f"idle when the host queued the batch, so up to {info['total_ms']:.3g} ms "
+    return (f"compute-only time may include host time: in {info['batches']} of {info['of']} batches the device had "
+            f"passed the batch's start before the host finished queueing it, so up to {info['total_ms']:.3g} ms "
             f"({info['share_of_compute'] * 100:.1f}% of the compute time) may be the device waiting for the host; "
-            "compute-only is an upper bound there and the host limits this run (see end-to-end)")
+            "compute-only is an upper bound there, and the host may limit this run (see end-to-end)")
 
 
 def host_peak_rss_mib() -> float | None:

@@ -34,7 +34,8 @@ class SummaryViews:
     @property
     def host_in_compute(self) -> dict | None:
         """How much of the compute time may be the device waiting for the host (harness.perf.host_time_in_compute):
-        {"batches", "of", "max_ms", "total_ms", "share_of_compute"}; None where the target cannot tell."""
+        {"batches", "of", "max_ms", "total_ms", "compute_ms", "share_of_compute"}; None where the target cannot
+        tell."""
         info = self.extra.get("host_in_compute")
         return info if isinstance(info, dict) else None
 
@@ -46,8 +47,8 @@ class SummaryViews:
         info = self.host_in_compute
         if not info or float(info.get("share_of_compute") or 0.0) <= HOST_IN_COMPUTE_SHARE:
             return []
-        return [f"compute-only may include host time (up to {float(info['share_of_compute']) * 100:.1f}%, "
-                f"{info.get('batches')} of {info.get('of')} batches started on an idle device)"]
+        return [f"compute-only may include host time (up to {float(info['share_of_compute']) * 100:.1f}%, in "
+                f"{info.get('batches')} of {info.get('of')} batches)"]
 
     @property
     def device_idle(self) -> dict | None:

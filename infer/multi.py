@@ -114,5 +114,8 @@ def merge(parts: list[InferSummary], devices: list[str], wall: float) -> InferSu
         merged.extra["warning"] = "; ".join(warnings)
     host = {d: p.extra["host_in_compute"] for d, p in zip(devices, parts) if "host_in_compute" in p.extra}
     if host:
+        from harness.perf import merge_host_time_in_compute
+
+        merged.extra["host_in_compute"] = merge_host_time_in_compute(list(host.values()))
         merged.extra["per_device_host_in_compute"] = host
     return merged

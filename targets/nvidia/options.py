@@ -32,8 +32,8 @@ class NvidiaOptions(TargetOptions):
                                     "load it in later processes (0: torch.compile traces in every process)", RUN)
     tf32: bool = option(True, "torch engine: TF32 matmul/conv for fp32 (0: strict fp32, labelled so)", RUN)
     warm_aside: bool = option(False, "torch engine, warm compile cache: build cuDNN's convolution plans in a second "
-                                     "thread while the saved graph loads, and prepare the batch size there (0.4-1.2 s "
-                                     "sooner to the first batch, but about 2 % slower compute on every batch on an "
+                                     "thread while the saved graph loads, and prepare the batch size there (0.4-1.5 s "
+                                     "sooner to the first batch, but 1.5-2.4 % slower compute on every batch on an "
                                      "H200: those plans run slower than the first call's own, docs/nvidia.md)", RUN)
 
 

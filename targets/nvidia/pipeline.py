@@ -198,9 +198,9 @@ class CudaPipelineSession(Session):
                 staged.copy_(produced)
             events["compute_end"].record()
         # If the device already passed compute_start, it may have waited for this thread to queue the rest, and
-        # compute_ms holds that wait: at most the time this thread took from the record to here.
-        queued_ms = (time.perf_counter() - queueing) * 1000.0
-        slot.host_in_compute_ms = queued_ms if events["compute_start"].query() else 0.0
+        # compute_ms may hold that wait: at most the time this thread took from the record to the query's answer.
+        passed = events["compute_start"].query()
+        slot.host_in_compute_ms = (time.perf_counter() - queueing) * 1000.0 if passed else 0.0
         streams["d2h"].wait_event(events["compute_end"])
         with torch.cuda.stream(streams["d2h"]):
             events["d2h_start"].record()

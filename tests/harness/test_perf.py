@@ -56,11 +56,26 @@ def test_host_time_in_compute_sums_the_flagged_batches_against_the_known_compute
                BatchTiming(compute_ms=4.0, host_in_compute_ms=0.15),
                BatchTiming(compute_ms=9.0)]  # a target that cannot tell
     info = perf.host_time_in_compute(timings)
-    assert info == {"batches": 2, "of": 3, "max_ms": 0.15, "total_ms": 0.2, "share_of_compute": round(0.2 / 8.0, 4)}
+    assert info == {"batches": 2, "of": 3, "max_ms": 0.15, "total_ms": 0.2, "compute_ms": 8.0,
+                    "share_of_compute": round(0.2 / 8.0, 4)}
     warning = perf.host_time_warning(info)
     assert "2 of 3 batches" in warning and "2.5% of the compute time" in warning and "upper bound" in warning
     assert perf.host_time_in_compute([BatchTiming(compute_ms=2.0)]) is None  # a target that cannot tell
     assert perf.host_time_warning(None) is None
+    # a batch cannot hold more host time than its whole compute time
+    capped = perf.host_time_in_compute([BatchTiming(compute_ms=0.02, host_in_compute_ms=0.08)])
+    assert capped["total_ms"] == 0.02 and capped["share_of_compute"] == 1.0
+
+
+def test_host_time_of_several_devices_is_summed_from_their_own_sums():
+    from targets.base import BatchTiming
+
+    a = [BatchTiming(compute_ms=2.0, host_in_compute_ms=0.1), BatchTiming(compute_ms=2.0, host_in_compute_ms=0.0)]
+    b = [BatchTiming(compute_ms=3.0, host_in_compute_ms=0.3)]
+    merged = perf.merge_host_time_in_compute([perf.host_time_in_compute(a), None, perf.host_time_in_compute(b)])
+    assert merged == perf.host_time_in_compute(a + b)
+    assert merged["batches"] == 2 and merged["of"] == 3 and merged["share_of_compute"] == round(0.4 / 7.0, 4)
+    assert perf.merge_host_time_in_compute([None, None]) is None
 
 
 def test_host_time_warning_only_above_one_percent_of_compute():

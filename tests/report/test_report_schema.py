@@ -115,10 +115,25 @@ def test_a_compare_result_of_a_newer_schema_is_skipped_with_its_reason(tmp_path)
 
 
 def test_compute_that_may_hold_host_time_is_labelled_in_the_report(tmp_path):
-    share = {"batches": 40, "of": 50, "max_ms": 0.09, "total_ms": 3.2, "share_of_compute": 0.016}
+    share = {"batches": 40, "of": 50, "max_ms": 0.09, "total_ms": 3.2, "compute_ms": 200.0, "share_of_compute": 0.016}
     write_json(tmp_path / "a" / "r_summary.json", h200_summary(extra={"host_in_compute": share}))
     write_json(tmp_path / "b" / "r_summary.json",
                h200_summary(extra={"host_in_compute": {**share, "total_ms": 0.2, "share_of_compute": 0.001}}))
     flagged, quiet = sorted(collect([tmp_path]).perf, key=lambda r: r.source)
-    assert "compute-only may include host time (up to 1.6%, 40 of 50 batches" in flagged.conditions
+    assert "compute-only may include host time (up to 1.6%, in 40 of 50 batches" in flagged.conditions
     assert "host time" not in quiet.conditions
+
+
+def test_a_two_device_run_keeps_each_devices_warning_and_its_host_time_label():
+    from infer.multi import merge
+
+    def part(share: dict, warning: str) -> InferSummary:
+        return InferSummary.from_dict(h200_summary(extra={"host_in_compute": share, "warning": warning}), "x")
+
+    zero = {"batches": 0, "of": 2, "max_ms": 0.0, "total_ms": 0.0, "compute_ms": 8.0, "share_of_compute": 0.0}
+    some = {"batches": 2, "of": 2, "max_ms": 0.2, "total_ms": 0.4, "compute_ms": 8.0, "share_of_compute": 0.05}
+    merged = merge([part(zero, "compute time is unstable"), part(some, "")], ["0", "1"], wall=1.0)
+    assert merged.extra["warning"] == "device 0: compute time is unstable"
+    assert merged.extra["host_in_compute"]["share_of_compute"] == round(0.4 / 16.0, 4)
+    assert merged.extra["per_device_host_in_compute"] == {"0": zero, "1": some}
+    assert merged.timing_labels == ["compute-only may include host time (up to 2.5%, in 2 of 4 batches)"]

@@ -127,7 +127,9 @@ def test_compute_is_flagged_as_holding_host_time_only_when_the_device_was_idle(c
                 torch.cuda._sleep(100_000_000)
             session.run(batch)
             busy.append(session.timings[-1])
-    flagged = [t.host_in_compute_ms for t in idle if t.host_in_compute_ms > 0]
-    assert len(flagged) >= 8 and all(ms < 50.0 for ms in flagged)  # the bound: this thread's queueing time
     assert [t.host_in_compute_ms for t in busy] == [0.0, 0.0, 0.0]
     assert all(t.compute_ms < 40.0 for t in busy)  # the sleep ran before compute_start, outside the interval
+    device_only = min(t.compute_ms for t in busy)  # queued in full before the device reached its start
+    assert sum(t.host_in_compute_ms > 0 for t in idle) >= 5
+    for t in idle:  # what an idle batch's compute_ms holds beyond device time is within its flag (+ launch jitter)
+        assert t.compute_ms - device_only <= t.host_in_compute_ms + 0.05
