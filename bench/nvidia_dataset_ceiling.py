@@ -15,9 +15,9 @@ data does), and in one run:
 Every figure is the median of ROUNDS, interleaved. Goal: dataset end-to-end >= 90 % of min(ceiling, pure),
 the ceiling being the read+write rate of the same root and worker count.
 
-`--dma-load` measures the read+write ceiling a second time while a thread of this process copies the same bytes
-per image host to device, paced at that round's pure end-to-end rate (in batches from one pinned buffer, in a child process): the
-memory traffic the GPU's input copies add to the file work in dataset mode. The bound is then that rate, when it
+`--dma-load` measures the read+write ceiling a second time while a child process copies the same bytes per image
+host to device, paced at that round's pure end-to-end rate (in batches from one pinned buffer): the memory
+traffic the GPU's input copies add to the file work in dataset mode. The bound is then that rate, when it
 is the lower one. `--dma-device cpu` paces host-to-host copies instead (any machine: the code path, not the
 GPU's figure).
 
@@ -62,14 +62,14 @@ def write_bins(directory: Path, count: int, form: str) -> Path:
     return directory
 
 
-def host_ceiling(bins: Path, scratch: Path, processes: int, batch: int) -> dict:
-    """Files per second of each kind of file work, `processes` processes, outputs under `scratch`, reads into
-    rows of a batch-sized buffer."""
+def host_ceiling(bins: Path, scratch: Path, processes: int, batch: int, works: tuple[str, ...] | None = None) -> dict:
+    """Files per second of each kind of file work (`works`, default all), `processes` processes, outputs under
+    `scratch`, reads into rows of a batch-sized buffer."""
     import host_io_limits
 
     paths = sorted(bins.glob("*.bin"))
     return {work: host_io_limits.file_work_rate(paths, processes, work, None if work == "read" else scratch, batch)
-            for work in host_io_limits.FILE_WORK}
+            for work in works or host_io_limits.FILE_WORK}
 
 
 class PacedCopies:
@@ -187,12 +187,10 @@ def measure_form(args, model, form: str) -> dict:
                 key = f"{root}, {count} workers"
                 host = host_ceiling(bins, root / ".ceiling_scratch", count, args.batch)
                 if args.dma_load:
-                    import host_io_limits
-
                     with PacedCopies(file_bytes, args.batch, pure_runs[-1]["end_to_end_img_s"],
                                      args.dma_device) as copies:
-                        host["read+write, copies beside"] = host_io_limits.file_work_rate(
-                            sorted(bins.glob("*.bin")), count, "read+write", root / ".ceiling_scratch", args.batch)
+                        beside = host_ceiling(bins, root / ".ceiling_scratch", count, args.batch, ("read+write",))
+                    host["read+write, copies beside"] = beside["read+write"]
                     host["copies beside, img/s"] = copies.achieved_img_s
                 hosts.setdefault(key, []).append(host)
                 datasets.setdefault(key, []).append(loop_io.figures(loop_io.infer(

@@ -71,8 +71,8 @@ def infer_process(model_dir: Path, batch: int, out: Path, name: str, profile: Pa
     if preamble:
         runner += ["-c", f"{preamble}\nimport runpy, sys\nsys.argv[0] = 'infer'\n"
                          "runpy.run_module('infer', run_name='__main__', alter_sys=True)"]
-    argv = [*runner, *([] if preamble else ["-m", "infer"]), "--model", str(model_dir), "--batchsize", str(batch), "--output", str(out),
-            "--output_dirname", name, "--warmup_count", "2", "--loop", str(loop), "--no-progress"]
+    argv = [*runner, *([] if preamble else ["-m", "infer"]), "--model", str(model_dir), "--batchsize", str(batch),
+            "--output", str(out), "--output_dirname", name, "--warmup_count", "2", "--loop", str(loop), "--no-progress"]
     for option in [] if options == NO_OPTIONS else filter(None, options.split(",")):
         argv += ["--option", option]
     started = time.perf_counter()

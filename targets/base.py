@@ -56,7 +56,7 @@ class BatchTiming:
     d2h_ms: float | None = None
     e2e_ms: float | None = None
     # At most this much of compute_ms may be the host queueing the work: the device reached the compute start
-    # before the host had queued the batch's work behind it (an idle device). 0: none; None: not known.
+    # before the host had queued the batch's work behind it (it may have been idle). 0: none; None: not known.
     host_in_compute_ms: float | None = None
 
 
