@@ -129,7 +129,8 @@ def variant_options(spec: str | None) -> dict:
 def report(row: dict) -> dict:
     shown = {k: v for k, v in row.items() if k != "info"}
     if "info" in row:
-        shown.update({k: row["info"].get(k) for k in ("cuda_graphs", "first_call_s", "bn_folded", "conv_relu_fused", "load_s", "fallback")})
+        shown.update({k: row["info"].get(k) for k in ("cuda_graphs", "first_call_s", "bn_folded", "conv_relu_fused",
+                                                      "conv1x1_relu_as_gemm", "load_s", "fallback")})
     print(json.dumps(shown), flush=True)
     return row
 

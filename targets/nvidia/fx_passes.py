@@ -3,6 +3,8 @@
 fold_conv_bn: an inference BatchNorm after a convolution becomes the convolution's weight and bias,
 computed once in float32, which removes one full read and write of every such activation.
 fuse_conv_relu: convolution + ReLU as one cuDNN call (cudnn_convolution_relu, CUDA only).
+conv1x1_relu_as_gemm: a 1x1 convolution with bias + ReLU as one GEMM whose epilogue adds the bias and applies the
+ReLU (aten._addmm_activation, cuBLASLt on CUDA), on the NHWC view of its input.
 """
 from __future__ import annotations
 
@@ -126,6 +128,47 @@ def fuse_conv_relu(gm) -> int:
     if fused:
         _cleanup(gm)
     return fused
+
+
+def conv1x1_relu_as_gemm(gm) -> int:
+    """conv2d 1x1 (stride 1, no padding, one group, with bias; single user) -> relu becomes
+    _addmm_activation(bias, x as [N*H*W, C], weight as [C, K]) viewed back as NCHW. Returns the count.
+
+    Inductor takes the bias out of every convolution and adds it back, with the ReLU, in a kernel of its own;
+    as a GEMM, bias and ReLU run in the GEMM's epilogue instead. The views are free when the input is
+    channels_last, as the session makes it. Convolutions over a 1x1 image are left alone: cuBLASLt's epilogue
+    needs more than one row, and without it the op adds a copy of the bias."""
+    aten = _aten()
+    rewritten = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target not in (aten.relu.default, aten.relu_.default):
+            continue
+        conv = node.args[0]
+        if getattr(conv, "target", None) != aten.conv2d.default or len(conv.users) != 1:
+            continue
+        args = _conv_args(conv)
+        weight, out = _attr(gm, args["weight"]), getattr(conv.meta.get("val"), "shape", None)
+        if (weight is None or args["bias"] is None or out is None or tuple(weight.shape[2:]) != (1, 1)
+                or args["groups"] != 1 or any(v != 1 for v in (*args["stride"], *args["dilation"]))
+                or any(args["padding"]) or not all(isinstance(d, int) for d in out[2:]) or out[2] * out[3] == 1):
+            continue
+        channels_out, channels_in = weight.shape[:2]
+        graph = gm.graph
+        with graph.inserting_before(node):
+            rows = graph.call_function(aten.reshape.default, (
+                graph.call_function(aten.permute.default, (args["input"], [0, 2, 3, 1])), [-1, channels_in]))
+            columns = graph.call_function(aten.permute.default, (
+                graph.call_function(aten.reshape.default, (args["weight"], [channels_out, channels_in])), [1, 0]))
+            product = graph.call_function(aten._addmm_activation.default, (args["bias"], rows, columns),
+                                          {"use_gelu": False})
+            nhwc = graph.call_function(aten.reshape.default, (product, [-1, out[2], out[3], channels_out]))
+            replacement = graph.call_function(aten.permute.default, (nhwc, [0, 3, 1, 2]))
+        node.replace_all_uses_with(replacement)
+        _erase_unused(gm, node, conv)
+        rewritten += 1
+    if rewritten:
+        _cleanup(gm)
+    return rewritten
 
 
 def count_ops(gm, *targets) -> int:

@@ -15,7 +15,7 @@ from targets.nvidia.conv_plans import (convolutions_file, load_convolutions, rec
                                        warm_convolutions)
 from targets.nvidia.device import gpu_identity, import_torch
 from targets.nvidia.device_thread import DeviceThread
-from targets.nvidia.fx_passes import fold_conv_bn, fuse_conv_relu
+from targets.nvidia.fx_passes import conv1x1_relu_as_gemm, fold_conv_bn, fuse_conv_relu
 from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
@@ -41,6 +41,8 @@ def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
         done["bn_folded"] = fold_conv_bn(module)
     if variant.fuse_conv_relu and on_cuda:
         done["conv_relu_fused"] = fuse_conv_relu(module)
+    if variant.gemm_epilogue and on_cuda:
+        done["conv1x1_relu_as_gemm"] = conv1x1_relu_as_gemm(module)
     return done
 
 

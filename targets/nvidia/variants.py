@@ -18,6 +18,7 @@ class TorchVariant:
     fold_bn: bool = False  # BatchNorm folded into the preceding convolution (float32, at load)
     cudnn_benchmark: bool = False  # cuDNN times its algorithms per shape and keeps the fastest
     fuse_conv_relu: bool = False  # convolution + ReLU as one cuDNN call
+    gemm_epilogue: bool = False  # 1x1 convolution + bias + ReLU as one GEMM with a bias+ReLU epilogue
     channels_last: bool = True  # NHWC activations: what the tensor cores want for convolutions
     inductor: dict | None = field(default=None)  # torch.compile(backend="inductor", options=...) when set
 
@@ -37,9 +38,16 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
     # (docs/nvidia.md), and timing costs seconds in every process at its first call
     TorchVariant("inductor", "inductor kernels, BatchNorm folded; compiled once per batch size and kept",
                  fold_bn=True, inductor={"freezing": True}),
-    TorchVariant("max-autotune", "inductor with max-autotune kernel search; compiles for minutes",
-                 cudnn_benchmark=True, inductor={"freezing": True, "max_autotune": True,
-                                                 "triton.cudagraphs": False}),
+    # at bs1 the harness is bound by its kernels' time, and inductor's bias + ReLU after each convolution is
+    # the largest part of it that is not a GEMM or a convolution (docs/nvidia.md, "Where bs1 goes")
+    TorchVariant("inductor-gemm", "inductor, with each 1x1 convolution + bias + ReLU as one GEMM that adds the bias "
+                                  "and applies the ReLU in its epilogue", fold_bn=True, gemm_epilogue=True,
+                 inductor={"freezing": True}),
+    # as `inductor`, plus Triton templates timed against cuBLAS/cuDNN for every GEMM and convolution (1x1
+    # convolutions become GEMMs, so bias and activation fuse into their epilogue); the session captures its
+    # own CUDA graph, so inductor's is off
+    TorchVariant("max-autotune", "inductor with max-autotune kernel search, BatchNorm folded; compiles for minutes",
+                 fold_bn=True, inductor={"freezing": True, "max_autotune": True, "triton.cudagraphs": False}),
 )}
 
 DEFAULT_VARIANT = "inductor"

@@ -215,7 +215,9 @@ def test_2025_timestamps_are_float32_ms_since_session_creation(ascend_sim, onnx_
         assert value == float(np.float32(value))
     assert abs((young_end - young_start) - aclruntime.true_exec_ms()[-2]) < 0.01
     assert old_start > 4 * 3600 * 1000 - 1 and np.spacing(np.float32(old_end)) == 1.0  # 1 ms steps at 4 h
-    assert (old_end - old_start) in (0.0, 1.0)  # a 0.6 ms execution reads 0 or 1 ms
+    # whole milliseconds: a 0.6 ms execution reads 0 or 1 ms (more only when the host ran it late)
+    old_ms = old_end - old_start
+    assert old_ms == int(old_ms) and abs(old_ms - aclruntime.true_exec_ms()[-1]) <= 1.0
 
 
 @pytest.mark.parametrize("change, reason", [
