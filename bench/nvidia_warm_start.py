@@ -3,8 +3,10 @@
     python3 bench/nvidia_warm_start.py --models tf_efficientnet_lite0 seresnext101_32x4d --batch 64 --json F
 
 Per model: builds the artifact (bench/nvidia_engine.py build, fp16), deletes its compile cache, then runs
-`python -m infer` (pure mode, --loop timed batches): a cold process, then --warm-runs warm ones per option set
-(--option-sets), interleaved; it ends with the medians of each option set's warm processes side by side. For each process: its walltime; walltime minus the
+`python -m infer` (pure mode, --loop timed batches): a cold process, a first process for each other option set
+(--option-sets; another variant has a compile cache of its own), then --warm-runs warm ones per option set,
+interleaved; it ends with the medians of each option set's warm processes side by side. For each process: its
+walltime; walltime minus the
 timed loop (an upper bound of the time to the first timed batch: it includes writing the summary and the
 process's exit); from summary.json the process's own age when its first timed batch began
 (`extra.startup`, from /proc), the engine's load, compile (first call) and prepare (warm-up + CUDA graph
@@ -156,7 +158,8 @@ def main() -> int:
     p.add_argument("--warm-runs", type=int, default=1, help="warm processes after the cold one, per option set")
     p.add_argument("--option-sets", nargs="+", default=[NO_OPTIONS],
                    help=f"target options of the infer processes, one set per word (\"key=value,key=value\", or "
-                        f"{NO_OPTIONS}); the cold process takes the first")
+                        f"{NO_OPTIONS}); the cold process takes the first, and each other set has a first "
+                        "process before the warm ones")
     p.add_argument("--profile-warm", action="store_true", help="one more warm process, under cProfile")
     p.add_argument("--pycache", type=Path, help="cache Python bytecode here (PYTHONPYCACHEPREFIX) for every process")
     p.add_argument("--no-harness-pycache", action="store_true",
@@ -171,7 +174,10 @@ def main() -> int:
         if harness_cache is not None:
             shutil.rmtree(harness_cache, ignore_errors=True)  # a cold start compiles the bytecode too
         # the warm processes of each option set interleaved, so that a drift of the machine touches each alike
-        starts = [("cold", args.option_sets[0])] + [("warm", o) for _ in range(args.warm_runs) for o in args.option_sets]
+        # a set that changes the compile cache's key (another variant) has a first process of its own, which fills
+        # that cache; whether it found one is its row's "cache found"
+        starts = ([("cold", args.option_sets[0])] + [("first", o) for o in args.option_sets[1:]]
+                  + [("warm", o) for _ in range(args.warm_runs) for o in args.option_sets])
         for start, options in starts:
             label = start + (", bytecode cached" if args.pycache else
                              ", stages' bytecode cache" if harness_cache else ", no bytecode cache")

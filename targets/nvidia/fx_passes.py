@@ -5,6 +5,8 @@ computed once in float32, which removes one full read and write of every such ac
 fuse_conv_relu: convolution + ReLU as one cuDNN call (cudnn_convolution_relu, CUDA only).
 conv1x1_relu_as_gemm: a 1x1 convolution with bias + ReLU as one GEMM whose epilogue adds the bias and applies the
 ReLU (aten._addmm_activation, cuBLASLt on CUDA), on the NHWC view of its input.
+depthwise_as_reduction: a depthwise convolution as a sum over its windows (unfold, multiply, sum), which inductor
+compiles into a kernel of its own instead of calling cuDNN.
 """
 from __future__ import annotations
 
@@ -108,16 +110,22 @@ def _register(gm, conv, prefix: str, weight, bias) -> tuple:
         return gm.graph.get_attr(f"{prefix}_weight"), gm.graph.get_attr(f"{prefix}_bias")
 
 
-def fuse_conv_relu(gm) -> int:
-    """conv2d (single user) -> relu becomes aten.cudnn_convolution_relu. Returns the count."""
+def _conv_relu_pairs(gm):
+    """(relu node, conv2d node) for every ReLU whose input is a convolution that nothing else reads."""
     aten = _aten()
-    fused = 0
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target not in (aten.relu.default, aten.relu_.default):
             continue
         conv = node.args[0]
-        if getattr(conv, "target", None) != aten.conv2d.default or len(conv.users) != 1:
-            continue
+        if getattr(conv, "target", None) == aten.conv2d.default and len(conv.users) == 1:
+            yield node, conv
+
+
+def fuse_conv_relu(gm) -> int:
+    """conv2d (single user) -> relu becomes aten.cudnn_convolution_relu. Returns the count."""
+    aten = _aten()
+    fused = 0
+    for node, conv in _conv_relu_pairs(gm):
         args = _conv_args(conv)
         with gm.graph.inserting_before(node):
             replacement = gm.graph.call_function(aten.cudnn_convolution_relu.default,
@@ -140,12 +148,7 @@ def conv1x1_relu_as_gemm(gm) -> int:
     needs more than one row, and without it the op adds a copy of the bias."""
     aten = _aten()
     rewritten = 0
-    for node in list(gm.graph.nodes):
-        if node.op != "call_function" or node.target not in (aten.relu.default, aten.relu_.default):
-            continue
-        conv = node.args[0]
-        if getattr(conv, "target", None) != aten.conv2d.default or len(conv.users) != 1:
-            continue
+    for node, conv in _conv_relu_pairs(gm):
         args = _conv_args(conv)
         weight, out = _attr(gm, args["weight"]), getattr(conv.meta.get("val"), "shape", None)
         if (weight is None or args["bias"] is None or out is None or tuple(weight.shape[2:]) != (1, 1)
@@ -165,6 +168,48 @@ def conv1x1_relu_as_gemm(gm) -> int:
             replacement = graph.call_function(aten.permute.default, (nhwc, [0, 3, 1, 2]))
         node.replace_all_uses_with(replacement)
         _erase_unused(gm, node, conv)
+        rewritten += 1
+    if rewritten:
+        _cleanup(gm)
+    return rewritten
+
+
+def depthwise_as_reduction(gm, max_taps: int = 49) -> int:
+    """conv2d with one filter per input channel (groups = channels, dilation 1, at most `max_taps` taps) becomes
+    sum(unfold(pad(x)) * weight) over each window, plus the bias. Returns the count.
+
+    cuDNN builds a plan for each such convolution at the first call of every process, which made most of a warm
+    start's first call for EfficientNet-Lite0 (docs/nvidia.md); as a reduction, inductor's saved graph holds the
+    kernel, accumulating in float32 as cuDNN does."""
+    aten = _aten()
+    rewritten = 0
+    for conv in list(gm.graph.nodes):
+        if conv.op != "call_function" or conv.target != aten.conv2d.default:
+            continue
+        args = _conv_args(conv)
+        weight = _attr(gm, args["weight"])
+        # one input channel per group and one filter per group: as many groups as input and output channels
+        if (weight is None or weight.dim() != 4 or weight.shape[1] != 1 or args["groups"] == 1
+                or args["groups"] != weight.shape[0] or any(v != 1 for v in args["dilation"])
+                or weight.shape[2] * weight.shape[3] > max_taps):
+            continue
+        channels, _, kernel_h, kernel_w = weight.shape
+        (pad_h, pad_w), (stride_h, stride_w) = args["padding"], args["stride"]
+        graph = gm.graph
+        with graph.inserting_before(conv):
+            padded = args["input"]
+            if pad_h or pad_w:
+                padded = graph.call_function(aten.constant_pad_nd.default, (padded, [pad_w, pad_w, pad_h, pad_h], 0.0))
+            windows = graph.call_function(aten.unfold.default, (
+                graph.call_function(aten.unfold.default, (padded, 2, kernel_h, stride_h)), 3, kernel_w, stride_w))
+            taps = graph.call_function(aten.reshape.default, (args["weight"], [1, channels, 1, 1, kernel_h, kernel_w]))
+            result = graph.call_function(aten.sum.dim_IntList, (
+                graph.call_function(aten.mul.Tensor, (windows, taps)), [4, 5]))
+            if args["bias"] is not None:
+                bias = graph.call_function(aten.reshape.default, (args["bias"], [1, channels, 1, 1]))
+                result = graph.call_function(aten.add.Tensor, (result, bias))
+        conv.replace_all_uses_with(result)
+        _erase_unused(gm, conv)
         rewritten += 1
     if rewritten:
         _cleanup(gm)

@@ -19,6 +19,7 @@ class TorchVariant:
     cudnn_benchmark: bool = False  # cuDNN times its algorithms per shape and keeps the fastest
     fuse_conv_relu: bool = False  # convolution + ReLU as one cuDNN call
     gemm_epilogue: bool = False  # 1x1 convolution + bias + ReLU as one GEMM with a bias+ReLU epilogue
+    depthwise_reduction: bool = False  # depthwise convolutions as sums over windows, compiled by inductor
     channels_last: bool = True  # NHWC activations: what the tensor cores want for convolutions
     inductor: dict | None = field(default=None)  # torch.compile(backend="inductor", options=...) when set
 
@@ -42,6 +43,11 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
     # the largest part of it that is not a GEMM or a convolution (docs/nvidia.md, "Where bs1 goes")
     TorchVariant("inductor-gemm", "inductor, with each 1x1 convolution + bias + ReLU as one GEMM that adds the bias "
                                   "and applies the ReLU in its epilogue", fold_bn=True, gemm_epilogue=True,
+                 inductor={"freezing": True}),
+    # cuDNN's depthwise convolutions: plans built at the first call of every process (most of a warm start's
+    # first call for EfficientNet-Lite0) and a quarter of its GPU time at bs64 (docs/nvidia.md)
+    TorchVariant("inductor-dw", "inductor, with depthwise convolutions compiled by inductor as sums over their "
+                                "windows instead of calling cuDNN", fold_bn=True, depthwise_reduction=True,
                  inductor={"freezing": True}),
     # as `inductor`, plus Triton templates timed against cuBLAS/cuDNN for every GEMM and convolution (1x1
     # convolutions become GEMMs, so bias and activation fuse into their epilogue); the session captures its

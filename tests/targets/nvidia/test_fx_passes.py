@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from targets.nvidia.fx_passes import conv1x1_relu_as_gemm, count_ops, fold_conv_bn, fuse_conv_relu
+from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, count_ops, depthwise_as_reduction, fold_conv_bn,
+                                      fuse_conv_relu)
 from tests.targets.nvidia.conftest import relative_error, tiny_net
 
 
@@ -78,18 +79,35 @@ class PointwiseNet(torch.nn.Module):
         return self.head(torch.relu(self.squeeze(y.mean((2, 3), keepdim=True))).flatten(1))
 
 
-def pointwise_net() -> PointwiseNet:
+def seeded(model_class, bn_path: str):
+    """The model with seed-0 weights and BatchNorm statistics that are not the identity."""
     torch.manual_seed(0)
-    model = PointwiseNet()
-    bn = model.reduce[1]
+    model = model_class()
+    bn = model.get_submodule(bn_path)
     bn.running_mean.uniform_(-0.5, 0.5)
     bn.running_var.uniform_(0.5, 2.0)
     return model.eval()
 
 
-def dynamic_batch_module(model):
+def pointwise_net() -> PointwiseNet:
+    return seeded(PointwiseNet, "reduce.1")
+
+
+def dynamic_batch_module(model, example=(2, 3, 12, 12)):
     batch = torch.export.Dim("batch", min=1, max=64)
-    return torch.export.export(model, (torch.randn(2, 3, 12, 12),), dynamic_shapes=({0: batch},)).module()
+    return torch.export.export(model, (torch.randn(*example),), dynamic_shapes=({0: batch},)).module()
+
+
+def compiled_on_gpu_matches(model, module, x, cuda) -> None:
+    """The rewritten module, compiled by inductor in fp16 channels_last on the GPU, against the model in fp32 (on the
+    CPU: the module has weights of its own, which .to(cuda) moves)."""
+    with torch.no_grad():
+        want = model(x)
+    module = module.to(cuda).half().to(memory_format=torch.channels_last)
+    compiled = torch.compile(module, backend="inductor", dynamic=False)
+    with torch.no_grad():
+        got = compiled(x.to(cuda).half().contiguous(memory_format=torch.channels_last))
+    assert relative_error(got.float().cpu(), want) < 2e-2
 
 
 def test_pointwise_convolutions_with_relu_become_gemms_and_keep_outputs():
@@ -118,17 +136,62 @@ def test_gemm_output_is_channels_last_like_the_convolution_it_replaces():
     assert out.is_contiguous(memory_format=torch.channels_last)
 
 
-@pytest.mark.nvidia
-def test_pointwise_gemms_compile_with_inductor_and_keep_outputs(cuda):
-    model = pointwise_net()
-    x = torch.randn(4, 3, 12, 12)
-    with torch.no_grad():
-        want = model(x)  # before .to(cuda): the exported module shares the model's parameters
-    module = dynamic_batch_module(model)
+class DepthwiseNet(torch.nn.Module):
+    """Depthwise convolutions as EfficientNets have them (3x3 and 5x5, stride 1 and 2, padding in the convolution or
+    before it, with a BatchNorm or a bias of their own) and grouped ones that are not depthwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.dw3 = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), nn.BatchNorm2d(8), nn.ReLU6())
+        self.dw5_stride2 = nn.Conv2d(8, 8, 5, stride=2, groups=8)  # after an explicit pad, as timm's "same"
+        self.dw5 = nn.Conv2d(8, 8, 5, padding=2, groups=8, bias=False)
+        self.multiplier = nn.Conv2d(8, 16, 3, padding=1, groups=8)  # two filters per channel: not depthwise
+        self.grouped = nn.Conv2d(16, 16, 3, padding=1, groups=4)
+        self.dilated = nn.Conv2d(16, 16, 3, padding=2, dilation=2, groups=16)
+
+    def forward(self, x):
+        y = self.dw3(x)
+        y = self.dw5_stride2(torch.nn.functional.pad(y, (1, 2, 1, 2)))
+        y = self.dw5(y)
+        return self.dilated(self.grouped(self.multiplier(y)))
+
+
+def depthwise_net() -> DepthwiseNet:
+    return seeded(DepthwiseNet, "dw3.1")
+
+
+def depthwise_module(model):
+    return dynamic_batch_module(model, example=(2, 8, 13, 13))
+
+
+def test_depthwise_convolutions_become_window_sums_and_keep_outputs():
+    model = depthwise_net()
+    module = depthwise_module(model)
     fold_conv_bn(module)
-    assert conv1x1_relu_as_gemm(module) == 2
-    module = module.to(cuda).half().to(memory_format=torch.channels_last)
-    compiled = torch.compile(module, backend="inductor", dynamic=False)
-    with torch.no_grad():
-        got = compiled(x.to(cuda).half().contiguous(memory_format=torch.channels_last))
-    assert relative_error(got.float().cpu(), want) < 2e-2
+    assert depthwise_as_reduction(module) == 3
+    assert count_ops(module, torch.ops.aten.conv2d.default) == 3  # the channel multiplier, grouped and dilated ones
+    assert count_ops(module, torch.ops.aten.unfold.default) == 6
+    for batch in (1, 3):
+        x = torch.randn(batch, 8, 13, 13)
+        with torch.no_grad():
+            want = model(x)
+            assert module(x).shape == want.shape
+            assert relative_error(module(x), want) < 1e-5
+            assert relative_error(module(x.contiguous(memory_format=torch.channels_last)), want) < 1e-5
+
+
+def test_depthwise_rewrite_respects_its_tap_limit():
+    module = depthwise_module(depthwise_net())
+    assert depthwise_as_reduction(module, max_taps=9) == 1  # the 3x3 one only
+
+
+@pytest.mark.nvidia
+@pytest.mark.parametrize("make, export, rewrite, count, shape", [
+    (pointwise_net, dynamic_batch_module, conv1x1_relu_as_gemm, 2, (4, 3, 12, 12)),
+    (depthwise_net, depthwise_module, depthwise_as_reduction, 3, (4, 8, 13, 13))])
+def test_rewritten_modules_compile_with_inductor_and_keep_outputs(cuda, make, export, rewrite, count, shape):
+    module = export(make())
+    fold_conv_bn(module)
+    assert rewrite(module) == count
+    compiled_on_gpu_matches(make(), module, torch.randn(*shape), cuda)
