@@ -6,12 +6,11 @@ Per model: builds the artifact (bench/nvidia_engine.py build, fp16), deletes its
 `python -m infer` (pure mode, --loop timed batches): a cold process, a first process for each other option set
 (--option-sets; another variant has a compile cache of its own), then --warm-runs warm ones per option set,
 interleaved; it ends with the medians of each option set's warm processes side by side. For each process: its
-walltime; walltime minus the
-timed loop (an upper bound of the time to the first timed batch: it includes writing the summary and the
-process's exit); from summary.json the process's own age when its first timed batch began
-(`extra.startup`, from /proc), the engine's load, compile (first call) and prepare (warm-up + CUDA graph
-capture) seconds, and the cache state the session found. --profile-warm adds a third, warm process run
-under cProfile and prints where its time went.
+walltime; walltime minus the timed loop (an upper bound of the time to the first timed batch: it includes writing
+the summary and the process's exit); from summary.json the process's own age when its first timed batch began
+(`extra.startup`, from /proc), the engine's load, compile (first call) and prepare (warm-up + CUDA graph capture)
+seconds, and the cache state the session found. --profile-warm adds a third, warm process run under cProfile and
+prints where its time went.
 
 Python bytecode: by default the stages' own cache (harness/bytecode.py) in a fresh WORKDIR/harness-pycache per
 model, so the cold process compiles it and the warm one reads it; `--pycache DIR` sets PYTHONPYCACHEPREFIX

@@ -151,7 +151,7 @@ def conv1x1_relu_as_gemm(gm) -> int:
     for node, conv in _conv_relu_pairs(gm):
         args = _conv_args(conv)
         weight, out = _attr(gm, args["weight"]), getattr(conv.meta.get("val"), "shape", None)
-        if (weight is None or args["bias"] is None or out is None or tuple(weight.shape[2:]) != (1, 1)
+        if (weight is None or args["bias"] is None or out is None or len(out) != 4 or tuple(weight.shape[2:]) != (1, 1)
                 or args["groups"] != 1 or any(v != 1 for v in (*args["stride"], *args["dilation"]))
                 or any(args["padding"]) or not all(isinstance(d, int) for d in out[2:]) or out[2] * out[3] == 1):
             continue
@@ -187,11 +187,12 @@ def depthwise_as_reduction(gm, max_taps: int = 49) -> int:
         if conv.op != "call_function" or conv.target != aten.conv2d.default:
             continue
         args = _conv_args(conv)
-        weight = _attr(gm, args["weight"])
-        # one input channel per group and one filter per group: as many groups as input and output channels
-        if (weight is None or weight.dim() != 4 or weight.shape[1] != 1 or args["groups"] == 1
-                or args["groups"] != weight.shape[0] or any(v != 1 for v in args["dilation"])
-                or weight.shape[2] * weight.shape[3] > max_taps):
+        weight, out = _attr(gm, args["weight"]), getattr(conv.meta.get("val"), "shape", None)
+        # one input channel per group and one filter per group: as many groups as input and output channels;
+        # batched input only (an unbatched conv2d reads 3-D tensors)
+        if (weight is None or out is None or len(out) != 4 or weight.dim() != 4 or weight.shape[1] != 1
+                or args["groups"] == 1 or args["groups"] != weight.shape[0]
+                or any(v != 1 for v in args["dilation"]) or weight.shape[2] * weight.shape[3] > max_taps):
             continue
         channels, _, kernel_h, kernel_w = weight.shape
         (pad_h, pad_w), (stride_h, stride_w) = args["padding"], args["stride"]

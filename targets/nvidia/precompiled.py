@@ -109,8 +109,10 @@ class PrecompiledGraphs:
             self._save_weights(names, weights)
         elif names != self._names:
             raise UnusablePrecompiled("the saved weights do not match the program's inputs")
+        # standalone_compile passes `options` on to compile_fx as arguments; inductor's settings go in config_patches
+        options = {"config_patches": self._options} if self._options else None
         compiled = torch._inductor.standalone_compile(program.graph_module, [*self._weights, example],
-                                                      dynamic_shapes="from_example_inputs", options=self._options)
+                                                      dynamic_shapes="from_example_inputs", options=options)
         with atomic_output(path, suffix=".bin") as tmp:
             compiled.save(path=str(tmp), format="binary")
         return compiled

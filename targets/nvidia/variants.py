@@ -45,7 +45,7 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
                                   "and applies the ReLU in its epilogue", fold_bn=True, gemm_epilogue=True,
                  inductor={"freezing": True}),
     # cuDNN's depthwise convolutions: plans built at the first call of every process (most of a warm start's
-    # first call for EfficientNet-Lite0) and a quarter of its GPU time at bs64 (docs/nvidia.md)
+    # first call for EfficientNet-Lite0) and about a third of its GPU time at bs64 (docs/nvidia.md)
     TorchVariant("inductor-dw", "inductor, with depthwise convolutions compiled by inductor as sums over their "
                                 "windows instead of calling cuDNN", fold_bn=True, depthwise_reduction=True,
                  inductor={"freezing": True}),

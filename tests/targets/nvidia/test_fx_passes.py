@@ -53,14 +53,16 @@ def test_conv_relu_fusion_keeps_outputs_on_the_gpu(cuda):
 
 
 class PointwiseNet(torch.nn.Module):
-    """1x1 convolutions + ReLU that qualify as GEMMs (after BN folding, with a bias of their own) and some that do
-    not: strided, grouped, over a 1x1 image, 3x3, with a second user, and one with no ReLU after it."""
+    """1x1 convolutions + ReLU that qualify as GEMMs (after BN folding, with a bias of their own), three in a row,
+    and some that do not: padded, strided, grouped, over a 1x1 image, 3x3, with a second user, without a ReLU."""
 
     def __init__(self) -> None:
         super().__init__()
         nn = torch.nn
         self.reduce = nn.Sequential(nn.Conv2d(3, 16, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())  # qualifies
         self.expand = nn.Conv2d(16, 24, 1)  # qualifies
+        self.third = nn.Conv2d(24, 24, 1)  # qualifies
+        self.padded = nn.Conv2d(24, 24, 1, padding=1)
         self.strided = nn.Conv2d(24, 24, 1, stride=2)
         self.grouped = nn.Conv2d(24, 24, 1, groups=4)
         self.spatial = nn.Conv2d(24, 24, 3, padding=1)
@@ -70,7 +72,8 @@ class PointwiseNet(torch.nn.Module):
         self.head = nn.Linear(8, 5)
 
     def forward(self, x):
-        y = torch.relu(self.expand(self.reduce(x)))
+        y = torch.relu(self.third(torch.relu(self.expand(self.reduce(x)))))
+        y = torch.relu(self.padded(y))
         y = torch.relu(self.grouped(torch.relu(self.strided(y))))
         y = torch.relu(self.spatial(y))
         shared = self.shared(y)
@@ -93,7 +96,7 @@ def pointwise_net() -> PointwiseNet:
     return seeded(PointwiseNet, "reduce.1")
 
 
-def dynamic_batch_module(model, example=(2, 3, 12, 12)):
+def dynamic_batch_module(model, example=(2, 3, 12, 10)):
     batch = torch.export.Dim("batch", min=1, max=64)
     return torch.export.export(model, (torch.randn(*example),), dynamic_shapes=({0: batch},)).module()
 
@@ -114,11 +117,11 @@ def test_pointwise_convolutions_with_relu_become_gemms_and_keep_outputs():
     model = pointwise_net()
     module = dynamic_batch_module(model)
     fold_conv_bn(module)
-    assert conv1x1_relu_as_gemm(module) == 2  # reduce (its folded bias) and expand; none of the others
-    assert count_ops(module, torch.ops.aten._addmm_activation.default) == 2
-    assert count_ops(module, torch.ops.aten.conv2d.default) == 6
+    assert conv1x1_relu_as_gemm(module) == 3  # reduce (its folded bias), expand, third; none of the others
+    assert count_ops(module, torch.ops.aten._addmm_activation.default) == 3
+    assert count_ops(module, torch.ops.aten.conv2d.default) == 7
     for batch in (1, 5):
-        x = torch.randn(batch, 3, 12, 12)
+        x = torch.randn(batch, 3, 12, 10)  # not square: height and width must not trade places
         with torch.no_grad():
             want = model(x)
             assert relative_error(module(x), want) < 1e-5
@@ -130,30 +133,31 @@ def test_gemm_output_is_channels_last_like_the_convolution_it_replaces():
     model = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 1), torch.nn.ReLU()).eval()
     module = dynamic_batch_module(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), model))
     assert conv1x1_relu_as_gemm(module) == 1
-    x = torch.randn(3, 3, 12, 12).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(3, 3, 12, 10).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         out = module(x)
     assert out.is_contiguous(memory_format=torch.channels_last)
 
 
 class DepthwiseNet(torch.nn.Module):
-    """Depthwise convolutions as EfficientNets have them (3x3 and 5x5, stride 1 and 2, padding in the convolution or
-    before it, with a BatchNorm or a bias of their own) and grouped ones that are not depthwise."""
+    """Depthwise convolutions as EfficientNets have them (padding in the convolution or before it, with a BatchNorm
+    or a bias of their own), with kernels, strides and paddings that differ between height and width, and grouped
+    ones that are not depthwise."""
 
     def __init__(self) -> None:
         super().__init__()
         nn = torch.nn
         self.dw3 = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), nn.BatchNorm2d(8), nn.ReLU6())
-        self.dw5_stride2 = nn.Conv2d(8, 8, 5, stride=2, groups=8)  # after an explicit pad, as timm's "same"
-        self.dw5 = nn.Conv2d(8, 8, 5, padding=2, groups=8, bias=False)
+        self.dw_after_pad = nn.Conv2d(8, 8, (3, 5), stride=(2, 1), groups=8)  # after an explicit pad, as timm's "same"
+        self.dw_padded = nn.Conv2d(8, 8, (3, 5), stride=(2, 1), padding=(1, 2), groups=8, bias=False)
         self.multiplier = nn.Conv2d(8, 16, 3, padding=1, groups=8)  # two filters per channel: not depthwise
         self.grouped = nn.Conv2d(16, 16, 3, padding=1, groups=4)
         self.dilated = nn.Conv2d(16, 16, 3, padding=2, dilation=2, groups=16)
 
     def forward(self, x):
         y = self.dw3(x)
-        y = self.dw5_stride2(torch.nn.functional.pad(y, (1, 2, 1, 2)))
-        y = self.dw5(y)
+        y = self.dw_after_pad(torch.nn.functional.pad(y, (1, 2, 1, 2)))
+        y = self.dw_padded(y)
         return self.dilated(self.grouped(self.multiplier(y)))
 
 
@@ -162,7 +166,7 @@ def depthwise_net() -> DepthwiseNet:
 
 
 def depthwise_module(model):
-    return dynamic_batch_module(model, example=(2, 8, 13, 13))
+    return dynamic_batch_module(model, example=(2, 8, 13, 11))
 
 
 def test_depthwise_convolutions_become_window_sums_and_keep_outputs():
@@ -173,7 +177,7 @@ def test_depthwise_convolutions_become_window_sums_and_keep_outputs():
     assert count_ops(module, torch.ops.aten.conv2d.default) == 3  # the channel multiplier, grouped and dilated ones
     assert count_ops(module, torch.ops.aten.unfold.default) == 6
     for batch in (1, 3):
-        x = torch.randn(batch, 8, 13, 13)
+        x = torch.randn(batch, 8, 13, 11)
         with torch.no_grad():
             want = model(x)
             assert module(x).shape == want.shape
@@ -188,8 +192,8 @@ def test_depthwise_rewrite_respects_its_tap_limit():
 
 @pytest.mark.nvidia
 @pytest.mark.parametrize("make, export, rewrite, count, shape", [
-    (pointwise_net, dynamic_batch_module, conv1x1_relu_as_gemm, 2, (4, 3, 12, 12)),
-    (depthwise_net, depthwise_module, depthwise_as_reduction, 3, (4, 8, 13, 13))])
+    (pointwise_net, dynamic_batch_module, conv1x1_relu_as_gemm, 3, (4, 3, 12, 10)),
+    (depthwise_net, depthwise_module, depthwise_as_reduction, 3, (4, 8, 13, 11))])
 def test_rewritten_modules_compile_with_inductor_and_keep_outputs(cuda, make, export, rewrite, count, shape):
     module = export(make())
     fold_conv_bn(module)

@@ -1,6 +1,9 @@
 """Inductor's output saved per batch size in the compile cache and loaded by a later process (CPU inductor here)."""
 from __future__ import annotations
 
+import dataclasses
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -80,6 +83,26 @@ def test_in_process_compile_saves_what_a_later_process_loads(tmp_path, monkeypat
     out, info = run(result.artifact, images(2, seed=3))
     assert relative_error(out, reference(model, images(2, seed=3))) < 1e-5
     assert info["compile_path"]["batches"] == {"2": "loaded"}
+
+
+def test_a_variant_with_inductor_settings_is_compiled_with_them_not_left_to_torch_compile(tmp_path, monkeypatch):
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    variant = dataclasses.replace(resolve_variant("inductor"), inductor={"freezing": True, "epilogue_fusion": False})
+    seen = []
+    module = importlib.import_module("torch._inductor.compile_fx")
+    real_compile_fx = module.compile_fx
+
+    def compile_fx(*args, **kwargs):  # called again from inside itself once config_patches are in force
+        seen.append(torch._inductor.config.epilogue_fusion)
+        return real_compile_fx(*args, **kwargs)
+
+    monkeypatch.setattr(module, "compile_fx", compile_fx)
+    session = TorchRunner(result.artifact, torch.device("cpu"), "fp32", variant, (3, 8, 8), compile_in_child=False)
+    (out,) = session.forward(torch.from_numpy(images(2)))
+    session.close()
+    assert relative_error(out.numpy(), reference(model, images(2))) < 1e-5
+    assert session.info()["compile_path"]["batches"] == {"2": "compiled"}
+    assert False in seen  # the setting was in force while inductor compiled
 
 
 def test_an_unusable_saved_graph_is_rebuilt_with_one_line(tmp_path, capsys):

@@ -1,0 +1,68 @@
+"""The torch engine's graph rewrites on real timm architectures, compiled by inductor on the CPU: how many
+convolutions each rewrite takes and how far the compiled output lies from the unmodified timm module (float32,
+random weights, seed 0). It checks that a rewrite keeps the function at model scale and that inductor accepts
+it, not speed: the rewrites are for the GPU (docs/nvidia.md). The compile time printed includes inductor's own
+caches, which an earlier run may have filled.
+
+    python bench/graph_rewrites_cpu.py --json docs/measurements/local2core_graph_rewrites_cpu.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness.files import write_json  # noqa: E402
+
+CASES = (("tf_efficientnet_lite0", "depthwise_as_reduction"), ("seresnext26d_32x4d", "conv1x1_relu_as_gemm"),
+         ("resnet50", "conv1x1_relu_as_gemm"))
+
+
+def check(name: str, rewrite_name: str, batch: int) -> dict:
+    import numpy as np
+    import torch
+
+    from convert.frameworks import import_with_torchvision
+    from targets.nvidia import fx_passes
+
+    timm = import_with_torchvision("timm")
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False).eval()
+    x = torch.randn(batch, 3, 224, 224)
+    with torch.no_grad():
+        want = model(x).numpy()
+    module = torch.export.export(model, (x,)).module()
+    folded = fx_passes.fold_conv_bn(module)
+    rewritten = getattr(fx_passes, rewrite_name)(module)
+    module = module.to(memory_format=torch.channels_last)
+    started = time.perf_counter()
+    compiled = torch.compile(module, backend="inductor", dynamic=False)
+    with torch.no_grad():
+        got = compiled(x.contiguous(memory_format=torch.channels_last)).numpy()
+    error = float(np.linalg.norm(got.astype(np.float64) - want) / np.linalg.norm(want.astype(np.float64)))
+    return {"model": name, "rewrite": rewrite_name, "batch": batch, "bn_folded": folded, "rewritten": rewritten,
+            "compile_and_first_call_s": round(time.perf_counter() - started, 1), "relative_error": error,
+            "top1_agree": float((got.argmax(1) == want.argmax(1)).mean())}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    import torch
+
+    rows = []
+    for name, rewrite_name in CASES:
+        rows.append(check(name, rewrite_name, args.batch))
+        print(json.dumps(rows[-1]), flush=True)
+    if args.json:
+        write_json(args.json, {"command": " ".join(sys.argv), "torch": torch.__version__, "rows": rows}, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
