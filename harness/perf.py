@@ -117,9 +117,14 @@ def _host_time(batches: int, of: int, max_ms: float, total_ms: float, compute_ms
             "share_of_compute": round(total_ms / compute_ms, 4) if compute_ms > 0 else 0.0}
 
 
+def host_time_exceeds(info: dict | None, threshold: float = HOST_IN_COMPUTE_SHARE) -> bool:
+    """Whether host time may make up more than `threshold` of the compute-only time (info: host_time_in_compute)."""
+    return info is not None and float(info.get("share_of_compute") or 0.0) > threshold
+
+
 def host_time_warning(info: dict | None, threshold: float = HOST_IN_COMPUTE_SHARE) -> str | None:
     """A warning when host time may make up more than `threshold` of the compute-only time; else None."""
-    if not info or info["share_of_compute"] <= threshold:
+    if info is None or not host_time_exceeds(info, threshold):
         return None
     return (f"compute-only time may include host time: in {info['batches']} of {info['of']} batches the device had "
             f"passed the batch's start before the host finished queueing it, so up to {info['total_ms']:.3g} ms "

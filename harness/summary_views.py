@@ -42,10 +42,10 @@ class SummaryViews:
     @property
     def timing_labels(self) -> list[str]:
         """What the timings do not mean: compute-only time that may hold host time, above harness.perf's share."""
-        from harness.perf import HOST_IN_COMPUTE_SHARE
+        from harness.perf import host_time_exceeds
 
         info = self.host_in_compute
-        if not info or float(info.get("share_of_compute") or 0.0) <= HOST_IN_COMPUTE_SHARE:
+        if info is None or not host_time_exceeds(info):
             return []
         return [f"compute-only may include host time (up to {float(info['share_of_compute']) * 100:.1f}%, in "
                 f"{info.get('batches')} of {info.get('of')} batches)"]

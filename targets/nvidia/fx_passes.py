@@ -80,12 +80,9 @@ def fold_conv_bn(gm) -> int:
         old_weights = [n for n in (args["weight"], args["bias"]) if n is not None]
         args["weight"], args["bias"] = _register(gm, conv, f"_bnfold{folded}", new_weight, new_bias)
         conv.args, conv.kwargs = tuple(args[name] for name in CONV_ARG_NAMES), {}
-        replaced.replace_all_uses_with(conv)
-        _erase_unused(gm, replaced, *old_weights)
+        _replace(gm, replaced, conv, *old_weights)
         folded += 1
-    if folded:
-        _cleanup(gm)
-    return folded
+    return _cleaned(gm, folded)
 
 
 def _folded(conv_weight, conv_bias, gamma, beta, mean, var, eps):
@@ -130,12 +127,9 @@ def fuse_conv_relu(gm) -> int:
         with gm.graph.inserting_before(node):
             replacement = gm.graph.call_function(aten.cudnn_convolution_relu.default,
                                                  tuple(args[name] for name in CONV_ARG_NAMES))
-        node.replace_all_uses_with(replacement)
-        _erase_unused(gm, node, conv)
+        _replace(gm, node, replacement, conv)
         fused += 1
-    if fused:
-        _cleanup(gm)
-    return fused
+    return _cleaned(gm, fused)
 
 
 def conv1x1_relu_as_gemm(gm) -> int:
@@ -166,12 +160,9 @@ def conv1x1_relu_as_gemm(gm) -> int:
                                           {"use_gelu": False})
             nhwc = graph.call_function(aten.reshape.default, (product, [-1, out[2], out[3], channels_out]))
             replacement = graph.call_function(aten.permute.default, (nhwc, [0, 3, 1, 2]))
-        node.replace_all_uses_with(replacement)
-        _erase_unused(gm, node, conv)
+        _replace(gm, node, replacement, conv)
         rewritten += 1
-    if rewritten:
-        _cleanup(gm)
-    return rewritten
+    return _cleaned(gm, rewritten)
 
 
 def depthwise_as_reduction(gm, max_taps: int = 49) -> int:
@@ -209,16 +200,26 @@ def depthwise_as_reduction(gm, max_taps: int = 49) -> int:
             if args["bias"] is not None:
                 bias = graph.call_function(aten.reshape.default, (args["bias"], [1, channels, 1, 1]))
                 result = graph.call_function(aten.add.Tensor, (result, bias))
-        conv.replace_all_uses_with(result)
-        _erase_unused(gm, conv)
+        _replace(gm, conv, result)
         rewritten += 1
-    if rewritten:
-        _cleanup(gm)
-    return rewritten
+    return _cleaned(gm, rewritten)
 
 
 def count_ops(gm, *targets) -> int:
     return sum(1 for n in gm.graph.nodes if n.op == "call_function" and n.target in targets)
+
+
+def _replace(gm, node, replacement, *also_replaced) -> None:
+    """Every use of `node` reads `replacement`; then `node`, `also_replaced` and what fed only them go."""
+    node.replace_all_uses_with(replacement)
+    _erase_unused(gm, node, *also_replaced)
+
+
+def _cleaned(gm, rewritten: int) -> int:
+    """After a pass: the unused weights dropped and the code rebuilt when it rewrote anything; its count."""
+    if rewritten:
+        _cleanup(gm)
+    return rewritten
 
 
 def _erase_unused(gm, *nodes) -> None:
