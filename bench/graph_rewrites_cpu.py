@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.files import write_json  # noqa: E402
 
-CASES = (("tf_efficientnet_lite0", "depthwise_as_reduction"), ("seresnext26d_32x4d", "conv1x1_relu_as_gemm"),
+CASES = (("tf_efficientnet_lite0", "depthwise_as_taps"), ("seresnext26d_32x4d", "conv1x1_relu_as_gemm"),
          ("resnet50", "conv1x1_relu_as_gemm"))
 
 

@@ -5,8 +5,8 @@ computed once in float32, which removes one full read and write of every such ac
 fuse_conv_relu: convolution + ReLU as one cuDNN call (cudnn_convolution_relu, CUDA only).
 conv1x1_relu_as_gemm: a 1x1 convolution with bias + ReLU as one GEMM whose epilogue adds the bias and applies the
 ReLU (aten._addmm_activation, cuBLASLt on CUDA), on the NHWC view of its input.
-depthwise_as_reduction: a depthwise convolution as a sum over its windows (unfold, multiply, sum), which inductor
-compiles into a kernel of its own instead of calling cuDNN.
+depthwise_as_taps: a depthwise convolution as a sum of strided input slices times per-channel weights, which
+inductor fuses into a kernel of its own instead of calling cuDNN.
 """
 from __future__ import annotations
 
@@ -165,13 +165,16 @@ def conv1x1_relu_as_gemm(gm) -> int:
     return _cleaned(gm, rewritten)
 
 
-def depthwise_as_reduction(gm, max_taps: int = 49) -> int:
+def depthwise_as_taps(gm, max_taps: int = 49) -> int:
     """conv2d with one filter per input channel (groups = channels, dilation 1, at most `max_taps` taps) becomes
-    sum(unfold(pad(x)) * weight) over each window, plus the bias. Returns the count.
+    bias + the sum, over the kernel's taps, of a strided slice of the (padded) input times that tap's per-channel
+    weight. Returns the count.
 
     cuDNN builds a plan for each such convolution at the first call of every process, which made most of a warm
-    start's first call for EfficientNet-Lite0 (docs/nvidia.md); as a reduction, inductor's saved graph holds the
-    kernel, accumulating in float32 as cuDNN does."""
+    start's first call for EfficientNet-Lite0 (docs/nvidia.md). As elementwise ops over slices, inductor fuses the
+    padding, the taps and what follows into one kernel, kept in the saved graph, that reads each input element
+    from cache once per tap and computes in float32. (A first form, unfold + multiply + sum, compiled into a
+    reduction six times slower than cuDNN on an H200.)"""
     aten = _aten()
     rewritten = 0
     for conv in list(gm.graph.nodes):
@@ -180,10 +183,11 @@ def depthwise_as_reduction(gm, max_taps: int = 49) -> int:
         args = _conv_args(conv)
         weight, out = _attr(gm, args["weight"]), getattr(conv.meta.get("val"), "shape", None)
         # one input channel per group and one filter per group: as many groups as input and output channels;
-        # batched input only (an unbatched conv2d reads 3-D tensors)
+        # batched input only (an unbatched conv2d reads 3-D tensors); the slices need the output's size
         if (weight is None or out is None or len(out) != 4 or weight.dim() != 4 or weight.shape[1] != 1
                 or args["groups"] == 1 or args["groups"] != weight.shape[0]
-                or any(v != 1 for v in args["dilation"]) or weight.shape[2] * weight.shape[3] > max_taps):
+                or any(v != 1 for v in args["dilation"]) or weight.shape[2] * weight.shape[3] > max_taps
+                or not all(isinstance(d, int) for d in out[2:])):
             continue
         channels, _, kernel_h, kernel_w = weight.shape
         (pad_h, pad_w), (stride_h, stride_w) = args["padding"], args["stride"]
@@ -192,14 +196,20 @@ def depthwise_as_reduction(gm, max_taps: int = 49) -> int:
             padded = args["input"]
             if pad_h or pad_w:
                 padded = graph.call_function(aten.constant_pad_nd.default, (padded, [pad_w, pad_w, pad_h, pad_h], 0.0))
-            windows = graph.call_function(aten.unfold.default, (
-                graph.call_function(aten.unfold.default, (padded, 2, kernel_h, stride_h)), 3, kernel_w, stride_w))
-            taps = graph.call_function(aten.reshape.default, (args["weight"], [1, channels, 1, 1, kernel_h, kernel_w]))
-            result = graph.call_function(aten.sum.dim_IntList, (
-                graph.call_function(aten.mul.Tensor, (windows, taps)), [4, 5]))
+            taps = graph.call_function(aten.reshape.default, (args["weight"], [channels, kernel_h * kernel_w]))
+            result = None
             if args["bias"] is not None:
-                bias = graph.call_function(aten.reshape.default, (args["bias"], [1, channels, 1, 1]))
-                result = graph.call_function(aten.add.Tensor, (result, bias))
+                result = graph.call_function(aten.reshape.default, (args["bias"], [1, channels, 1, 1]))
+            for row in range(kernel_h):
+                rows = graph.call_function(aten.slice.Tensor, (padded, 2, row, row + stride_h * (out[2] - 1) + 1,
+                                                               stride_h))
+                for column in range(kernel_w):
+                    window = graph.call_function(aten.slice.Tensor, (
+                        rows, 3, column, column + stride_w * (out[3] - 1) + 1, stride_w))
+                    tap = graph.call_function(aten.reshape.default, (
+                        graph.call_function(aten.select.int, (taps, 1, row * kernel_w + column)), [1, channels, 1, 1]))
+                    term = graph.call_function(aten.mul.Tensor, (window, tap))
+                    result = term if result is None else graph.call_function(aten.add.Tensor, (result, term))
         _replace(gm, conv, result)
         rewritten += 1
     return _cleaned(gm, rewritten)

@@ -15,7 +15,7 @@ from targets.nvidia.conv_plans import (convolutions_file, load_convolutions, rec
                                        warm_convolutions)
 from targets.nvidia.device import gpu_identity, import_torch
 from targets.nvidia.device_thread import DeviceThread
-from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, depthwise_as_reduction, fold_conv_bn,
+from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, depthwise_as_taps, fold_conv_bn,
                                       fuse_conv_relu)
 from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
@@ -44,8 +44,8 @@ def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
         done["conv_relu_fused"] = fuse_conv_relu(module)
     if variant.gemm_epilogue and on_cuda:
         done["conv1x1_relu_as_gemm"] = conv1x1_relu_as_gemm(module)
-    if variant.depthwise_reduction and on_cuda:
-        done["depthwise_as_reduction"] = depthwise_as_reduction(module)
+    if variant.depthwise_taps and on_cuda:
+        done["depthwise_as_taps"] = depthwise_as_taps(module)
     return done
 
 

@@ -19,7 +19,7 @@ class TorchVariant:
     cudnn_benchmark: bool = False  # cuDNN times its algorithms per shape and keeps the fastest
     fuse_conv_relu: bool = False  # convolution + ReLU as one cuDNN call
     gemm_epilogue: bool = False  # 1x1 convolution + bias + ReLU as one GEMM with a bias+ReLU epilogue
-    depthwise_reduction: bool = False  # depthwise convolutions as sums over windows, compiled by inductor
+    depthwise_taps: bool = False  # depthwise convolutions as sums of tap-weighted input slices, fused by inductor
     channels_last: bool = True  # NHWC activations: what the tensor cores want for convolutions
     inductor: dict | None = field(default=None)  # torch.compile(backend="inductor", options=...) when set
 
@@ -46,8 +46,8 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
                  inductor={"freezing": True}),
     # cuDNN's depthwise convolutions: plans built at the first call of every process (most of a warm start's
     # first call for EfficientNet-Lite0) and about a third of its GPU time at bs64 (docs/nvidia.md)
-    TorchVariant("inductor-dw", "inductor, with depthwise convolutions compiled by inductor as sums over their "
-                                "windows instead of calling cuDNN", fold_bn=True, depthwise_reduction=True,
+    TorchVariant("inductor-dw", "inductor, with depthwise convolutions as sums of input slices times each tap's "
+                                "weights, fused by inductor instead of calling cuDNN", fold_bn=True, depthwise_taps=True,
                  inductor={"freezing": True}),
     # as `inductor`, plus Triton templates timed against cuBLAS/cuDNN for every GEMM and convolution (1x1
     # convolutions become GEMMs, so bias and activation fuse into their epilogue); the session captures its

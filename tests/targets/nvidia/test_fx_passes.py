@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, count_ops, depthwise_as_reduction, fold_conv_bn,
+from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, count_ops, depthwise_as_taps, fold_conv_bn,
                                       fuse_conv_relu)
 from tests.targets.nvidia.conftest import relative_error, tiny_net
 
@@ -169,13 +169,14 @@ def depthwise_module(model):
     return dynamic_batch_module(model, example=(2, 8, 13, 11))
 
 
-def test_depthwise_convolutions_become_window_sums_and_keep_outputs():
+def test_depthwise_convolutions_become_sums_of_tap_slices_and_keep_outputs():
     model = depthwise_net()
     module = depthwise_module(model)
     fold_conv_bn(module)
-    assert depthwise_as_reduction(module) == 3
+    assert depthwise_as_taps(module) == 3
     assert count_ops(module, torch.ops.aten.conv2d.default) == 3  # the channel multiplier, grouped and dilated ones
-    assert count_ops(module, torch.ops.aten.unfold.default) == 6
+    # one slice of rows per kernel row, one of columns per tap: 3x3, 3x5 and 3x5 kernels
+    assert count_ops(module, torch.ops.aten.slice.Tensor) == (3 + 9) + 2 * (3 + 15)
     for batch in (1, 3):
         x = torch.randn(batch, 8, 13, 11)
         with torch.no_grad():
@@ -187,13 +188,13 @@ def test_depthwise_convolutions_become_window_sums_and_keep_outputs():
 
 def test_depthwise_rewrite_respects_its_tap_limit():
     module = depthwise_module(depthwise_net())
-    assert depthwise_as_reduction(module, max_taps=9) == 1  # the 3x3 one only
+    assert depthwise_as_taps(module, max_taps=9) == 1  # the 3x3 one only
 
 
 @pytest.mark.nvidia
 @pytest.mark.parametrize("make, export, rewrite, count, shape", [
     (pointwise_net, dynamic_batch_module, conv1x1_relu_as_gemm, 3, (4, 3, 12, 10)),
-    (depthwise_net, depthwise_module, depthwise_as_reduction, 3, (4, 8, 13, 11))])
+    (depthwise_net, depthwise_module, depthwise_as_taps, 3, (4, 8, 13, 11))])
 def test_rewritten_modules_compile_with_inductor_and_keep_outputs(cuda, make, export, rewrite, count, shape):
     module = export(make())
     fold_conv_bn(module)
