@@ -22,7 +22,9 @@
 #   bash bench/gpu_session.sh warm [MODEL...]  # cold and warm `infer` starts on an unchanged artifact, fp16 bs64
 #   bash bench/gpu_session.sh startup-probe [MODEL]  # a warm start's steps below the harness (after `warm`)
 #   bash bench/gpu_session.sh aside-probe [MODEL...]  # warm_aside's compute cost: warmed plans or the second thread
+#                                            # (ASIDE_ARGS="--option-sets none variant=inductor-gemm": those sets instead)
 #   bash bench/gpu_session.sh profile [MODEL] [BATCH]  # GPU time per kind of kernel: harness vs torch.compile
+#                                            # (PROFILE_ARGS="--variant inductor-gemm": the harness's variant)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -144,10 +146,11 @@ while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
     shift
     # shellcheck disable=SC2086
     python3 bench/nvidia_aside_probe.py --models ${@:-tf_efficientnet_lite0 seresnext101_32x4d} --loop 1000 --runs 2 --kernels \
-      --json "$OUT/aside_probe.json" 2>&1 | tee "$OUT/aside_probe.txt" ;;
+      --json "$OUT/aside_probe.json" ${ASIDE_ARGS:-} 2>&1 | tee "$OUT/aside_probe.txt" ;;
   profile)
     install_wheels
-    python3 bench/nvidia_kernel_profile.py --model "${2:-seresnext101_32x4d}" --batch "${3:-64}" \
+    # shellcheck disable=SC2086
+    python3 bench/nvidia_kernel_profile.py --model "${2:-seresnext101_32x4d}" --batch "${3:-64}" ${PROFILE_ARGS:-} \
       --json "$OUT/kernel_profile_${2:-seresnext101_32x4d}.json" 2>&1 | tee "$OUT/kernel_profile_${2:-seresnext101_32x4d}.txt" ;;
   *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | precompile [MODEL] | oom-idle | threeway [MODEL...] | warm [MODEL...] | startup-probe [MODEL] | aside-probe [MODEL...] | profile [MODEL] [BATCH]" >&2; exit 2 ;;
 esac

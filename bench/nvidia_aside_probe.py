@@ -16,11 +16,20 @@ runs at `warm_aside`'s, preparing on the second thread is (on the H200 it was th
 `--kernels`: each process also profiles 20 replays of its captured graph before it closes (torch.profiler, GPU
 time per kernel name, bench/nvidia_kernel_profile.py), and the bench prints the kernels whose time per batch
 differs most between the kinds: which convolutions the warmed plans run differently.
+
+`--option-sets A B ...` replaces the three kinds by warm `infer` processes with those target options ("none" or
+"key=value,key=value"), each set first filling its own compile cache in a process that is not counted. With
+`--kernels` it lists what an `infer` process runs for a variant, against `bench/nvidia_kernel_profile.py
+--variant`'s listing of the same variant inside the bench's process (docs/nvidia.md: `inductor-gemm` computed
+4.6 % slower than the default in `infer` processes and faster in the bench's):
+
+    python3 bench/nvidia_aside_probe.py --models seresnext101_32x4d --option-sets none variant=inductor-gemm --kernels
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -85,7 +94,9 @@ def main() -> int:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_aside"))
     p.add_argument("--json", type=Path)
     p.add_argument("--kernels", action="store_true", help="list each kind's kernels too (20 profiled replays)")
+    p.add_argument("--option-sets", nargs="+", help="warm processes with these target options instead of the kinds")
     args = p.parse_args()
+    kinds = {options: (options, "") for options in args.option_sets} if args.option_sets else KINDS
     rows: list[dict] = []
     for name in args.models:
         model = nvidia_engine.load_model(name)
@@ -95,9 +106,14 @@ def main() -> int:
         pycache = args.workdir / "harness-pycache"  # the stages' bytecode cache, as in bench/nvidia_warm_start.py
         cold = infer_process(artifact.parent, args.batch, results, f"{name}-cold", loop=20, harness_cache=pycache)
         print(name, "cold:", cold.get("error") or cold.get("compile_path"), flush=True)
+        for options in [o for o, _ in kinds.values() if o != NO_OPTIONS and "variant=" in o]:
+            # another variant compiles into a cache of its own: its first process is a cold one
+            first = infer_process(artifact.parent, args.batch, results, f"{name}-first", options=options, loop=20,
+                                  harness_cache=pycache)
+            print(name, options, "first:", first.get("error") or first.get("compile_path"), flush=True)
         for run in range(args.runs):
-            for kind, (options, preamble) in KINDS.items():
-                kernels = args.workdir / f"{name}-{run}-{kind.replace(' ', '_').replace(',', '')}.kernels.json"
+            for kind, (options, preamble) in kinds.items():
+                kernels = args.workdir / f"{name}-{run}-{re.sub('[^A-Za-z0-9=-]+', '_', kind)}.kernels.json"
                 kernels.unlink(missing_ok=True)
                 hook = kernels_hook(kernels) if args.kernels else ""
                 row = {"model": name, "kind": kind, "run": run,
@@ -121,7 +137,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     for name in args.models:
         base = None
-        for kind in KINDS:
+        for kind in kinds:
             done = [r for r in rows if r["model"] == name and r["kind"] == kind and "error" not in r]
             if not done:
                 print(f"| {name} | {kind} | 0 | - | - | - |")
@@ -132,14 +148,14 @@ def main() -> int:
             print(f"| {name} | {kind} | {len(done)} | {ms:.4f} | {base / ms:.4f} | {json.dumps(warmed)} |")
     for name in args.models:
         per_kind = {kind: next((r["kernels"] for r in rows if r["model"] == name and r["kind"] == kind
-                                and r.get("kernels")), []) for kind in KINDS}
+                                and r.get("kernels")), []) for kind in kinds}
         if not all(per_kind.values()):
             continue
         print(f"\n{name}: kernels whose GPU us per batch differ most between the kinds (first run of each)")
-        print("| kernel | " + " | ".join(KINDS) + " |")
-        print("|---|" + "---|" * len(KINDS))
+        print("| kernel | " + " | ".join(kinds) + " |")
+        print("|---|" + "---|" * len(kinds))
         for r in kernel_differences(per_kind):
-            print(f"| {r['name'][:90]} | " + " | ".join(f"{r[k]:.1f}" for k in KINDS) + " |")
+            print(f"| {r['name'][:90]} | " + " | ".join(f"{r[k]:.1f}" for k in kinds) + " |")
     return 0
 
 
