@@ -171,10 +171,10 @@ def depthwise_as_taps(gm, max_taps: int = 49) -> int:
     weight. Returns the count.
 
     cuDNN builds a plan for each such convolution at the first call of every process, which made most of a warm
-    start's first call for EfficientNet-Lite0 (docs/nvidia.md). As elementwise ops over slices, inductor fuses the
-    padding, the taps and what follows into one kernel, kept in the saved graph, that reads each input element
-    from cache once per tap and computes in float32. (A first form, unfold + multiply + sum, compiled into a
-    reduction six times slower than cuDNN on an H200.)"""
+    start's first call for EfficientNet-Lite0 (docs/nvidia.md). As elementwise ops over slices, inductor can fuse
+    the padding, the taps and what follows into one kernel with no reduction, kept in the saved graph (on the CPU it
+    does). A first form, unfold + multiply + sum, compiled into a reduction that made EfficientNet-Lite0 six to
+    seven times slower on an H200."""
     aten = _aten()
     rewritten = 0
     for conv in list(gm.graph.nodes):
