@@ -18,7 +18,8 @@
 #   bash bench/gpu_session.sh oom-idle       # a sweep with a batch that cannot fit, its report; a busy-GPU run
 #   bash bench/gpu_session.sh threeway [MODEL...]  # harness vs eager+CUDA graph vs torch.compile, fp16 bs 1/64/256
 #                                            # (THREEWAY_VARIANTS: harness rows, default ":" = the default variant;
-#                                            #  THREEWAY_BATCHES: batch sizes, default "1 64 256")
+#                                            #  THREEWAY_BATCHES: batch sizes, default "1 64 256";
+#                                            #  THREEWAY_ROWS="--no-baseline": harness rows only)
 #   bash bench/gpu_session.sh warm [MODEL...]  # cold and warm `infer` starts on an unchanged artifact, fp16 bs64
 #   bash bench/gpu_session.sh startup-probe [MODEL]  # a warm start's steps below the harness (after `warm`)
 #   bash bench/gpu_session.sh aside-probe [MODEL...]  # warm_aside's compute cost: warmed plans or the second thread
@@ -122,7 +123,7 @@ while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
     for m in ${@:-seresnext101_32x4d resnet50 tf_efficientnet_lite0}; do
       # shellcheck disable=SC2086
       python3 bench/nvidia_engine.py --model "$m" --batches ${THREEWAY_BATCHES:-1 64 256} --precisions ${THREEWAY_PRECISIONS:-fp16} \
-        --variants "${variants[@]}" --torch-compile \
+        --variants "${variants[@]}" ${THREEWAY_ROWS:---torch-compile} \
         --workdir "/tmp/three_$m" --json "$OUT/threeway_$m.json" 2>&1 | tee "$OUT/threeway_$m.txt"
     done ;;
   warm)

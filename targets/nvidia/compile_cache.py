@@ -3,8 +3,8 @@
 torch.compile writes what it produced (FX graphs, generated kernels, Triton binaries, autotuning
 results) under TORCHINDUCTOR_CACHE_DIR and TRITON_CACHE_DIR. The session points both at
 `<artifact dir>/.compile-cache/<key>/`, the key made of the artifact's content hash, the torch version,
-the GPU and the variant's settings: any change there uses a fresh directory, and stale ones are left to
-`make clean`. A cache that turns out unusable is deleted and rebuilt, with one line saying so.
+the GPU, the variant's settings and the source of the harness code that rewrites the graph before inductor sees
+it: any change there uses a fresh directory, and stale ones are left to `make clean`. A cache that turns out unusable is deleted and rebuilt, with one line saying so.
 """
 from __future__ import annotations
 
@@ -25,6 +25,15 @@ def cache_key(artifact_sha256: str, torch_version: str, gpu: dict, settings: dic
     identity = {"artifact": artifact_sha256, "torch": torch_version, "gpu": gpu.get("gpu_name"),
                 "compute_capability": gpu.get("compute_capability"), "settings": settings}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def source_hash(paths: list[Path]) -> str:
+    """One hash over the bytes of these source files: a harness whose graph rewrites changed gets a fresh cache
+    instead of loading graphs that an older version compiled."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def artifact_hash(artifact: Path, recorded: str | None) -> str:

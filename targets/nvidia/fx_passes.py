@@ -168,13 +168,15 @@ def conv1x1_relu_as_gemm(gm) -> int:
 def depthwise_as_taps(gm, max_taps: int = 49) -> int:
     """conv2d with one filter per input channel (groups = channels, dilation 1, at most `max_taps` taps) becomes
     bias + the sum, over the kernel's taps, of a strided slice of the (padded) input times that tap's per-channel
-    weight. Returns the count.
+    weight, over the input's NHWC view. Returns the count.
 
     cuDNN builds a plan for each such convolution at the first call of every process, which made most of a warm
-    start's first call for EfficientNet-Lite0 (docs/nvidia.md). As elementwise ops over slices, inductor can fuse
-    the padding, the taps and what follows into one kernel with no reduction, kept in the saved graph (on the CPU it
-    does). A first form, unfold + multiply + sum, compiled into a reduction that made EfficientNet-Lite0 six to
-    seven times slower on an H200."""
+    start's first call for EfficientNet-Lite0 (docs/nvidia.md). As elementwise ops over slices, inductor fuses the
+    padding, the taps and what follows into one kernel with no reduction. Channels vary fastest in that kernel, so
+    each tap's weights are kept as a contiguous row of a [taps, channels] table: read from the convolution's
+    [channels, taps] layout, the 25 loads of a 5x5 kernel were scattered, and the blocks of EfficientNet-Lite0 ran
+    1.3-1.5 times slower on an H200 than with this layout. A first form, unfold + multiply + sum, compiled into a
+    reduction that made the model six to seven times slower."""
     aten = _aten()
     rewritten = 0
     for conv in list(gm.graph.nodes):
@@ -191,28 +193,37 @@ def depthwise_as_taps(gm, max_taps: int = 49) -> int:
             continue
         channels, _, kernel_h, kernel_w = weight.shape
         (pad_h, pad_w), (stride_h, stride_w) = args["padding"], args["stride"]
+        name = _free_name(gm, "_dwtaps")
+        gm.register_buffer(name, weight.detach().reshape(channels, kernel_h * kernel_w).t().contiguous())
         graph = gm.graph
         with graph.inserting_before(conv):
-            padded = args["input"]
+            taps = graph.get_attr(name)
+            padded = graph.call_function(aten.permute.default, (args["input"], [0, 2, 3, 1]))
             if pad_h or pad_w:
-                padded = graph.call_function(aten.constant_pad_nd.default, (padded, [pad_w, pad_w, pad_h, pad_h], 0.0))
-            taps = graph.call_function(aten.reshape.default, (args["weight"], [channels, kernel_h * kernel_w]))
-            result = None
-            if args["bias"] is not None:
-                result = graph.call_function(aten.reshape.default, (args["bias"], [1, channels, 1, 1]))
+                padded = graph.call_function(aten.constant_pad_nd.default,
+                                             (padded, [0, 0, pad_w, pad_w, pad_h, pad_h], 0.0))
+            result = args["bias"]
             for row in range(kernel_h):
-                rows = graph.call_function(aten.slice.Tensor, (padded, 2, row, row + stride_h * (out[2] - 1) + 1,
+                rows = graph.call_function(aten.slice.Tensor, (padded, 1, row, row + stride_h * (out[2] - 1) + 1,
                                                                stride_h))
                 for column in range(kernel_w):
                     window = graph.call_function(aten.slice.Tensor, (
-                        rows, 3, column, column + stride_w * (out[3] - 1) + 1, stride_w))
-                    tap = graph.call_function(aten.reshape.default, (
-                        graph.call_function(aten.select.int, (taps, 1, row * kernel_w + column)), [1, channels, 1, 1]))
+                        rows, 2, column, column + stride_w * (out[3] - 1) + 1, stride_w))
+                    tap = graph.call_function(aten.select.int, (taps, 0, row * kernel_w + column))
                     term = graph.call_function(aten.mul.Tensor, (window, tap))
                     result = term if result is None else graph.call_function(aten.add.Tensor, (result, term))
+            result = graph.call_function(aten.permute.default, (result, [0, 3, 1, 2]))
         _replace(gm, conv, result)
         rewritten += 1
     return _cleaned(gm, rewritten)
+
+
+def _free_name(gm, prefix: str) -> str:
+    """The first `prefix<n>` that names nothing on the module yet."""
+    index = 0
+    while hasattr(gm, f"{prefix}{index}"):
+        index += 1
+    return f"{prefix}{index}"
 
 
 def count_ops(gm, *targets) -> int:

@@ -10,7 +10,8 @@ from typing import Any, Iterator
 from harness.errors import DeviceOutOfMemory, DiskFullError, TargetError
 from harness.startup import mark
 from harness.vocabulary import InputForm, Precision
-from targets.nvidia.compile_cache import CompileCache, artifact_hash, cache_key
+from targets.nvidia import fx_passes
+from targets.nvidia.compile_cache import CompileCache, artifact_hash, cache_key, source_hash
 from targets.nvidia.conv_plans import (convolutions_file, load_convolutions, record_convolutions, save_convolutions,
                                        warm_convolutions)
 from targets.nvidia.device import gpu_identity, import_torch
@@ -33,6 +34,12 @@ def load_program_module(artifact: Path):
         raise TargetError(f"{artifact}: torch.export.load failed ({str(exc).splitlines()[0][:160]}); "
                           "rerun convert") from None
     return program.module()
+
+
+def graph_code_files() -> list[Path]:
+    """The harness's code that shapes the graph inductor compiles: the rewrites, and this module, which applies
+    them and casts the module."""
+    return [Path(fx_passes.__file__), Path(__file__)]
 
 
 def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
@@ -284,7 +291,8 @@ class TorchRunner(DeviceRunner):
     def _open_cache(self, variant: TorchVariant) -> CompileCache:
         gpu = gpu_identity(self._device.index) if self._device.type == "cuda" else {}
         key = cache_key(artifact_hash(self._artifact, self._artifact_sha256), self._torch.__version__, gpu,
-                        {"variant": variant.settings(), "precision": self._precision, "tf32": self._tf32})
+                        {"variant": variant.settings(), "precision": self._precision, "tf32": self._tf32,
+                         "graph_code": source_hash(graph_code_files())})
         return CompileCache.open(self._artifact, key)
 
     def _compile_in_child_process(self, batch: int) -> None:

@@ -45,10 +45,11 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
                                   "and applies the ReLU in its epilogue", fold_bn=True, gemm_epilogue=True,
                  inductor={"freezing": True}),
     # cuDNN's depthwise convolutions: plans built at the first call of every process (most of a warm start's
-    # first call for EfficientNet-Lite0) and about a third of its GPU time at bs64 (docs/nvidia.md)
+    # first call for EfficientNet-Lite0) and about a third of its GPU time at bs64. Measured on an H200, the
+    # fused taps win at bs1 and lose at bs64 (docs/nvidia.md), so this is a variant for latency artifacts
     TorchVariant("inductor-dw", "inductor, with depthwise convolutions as sums of input slices times each tap's "
-                                "weights, fused by inductor instead of calling cuDNN", fold_bn=True, depthwise_taps=True,
-                 inductor={"freezing": True}),
+                                "weights, fused by inductor instead of calling cuDNN (for bs1 latency; slower at "
+                                "large batches)", fold_bn=True, depthwise_taps=True, inductor={"freezing": True}),
     # as `inductor`, plus Triton templates timed against cuBLAS/cuDNN for every GEMM and convolution (1x1
     # convolutions become GEMMs, so bias and activation fuse into their epilogue); the session captures its
     # own CUDA graph, so inductor's is off

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from targets.nvidia.compile_cache import CACHE_DIRNAME, CompileCache, artifact_hash, cache_key
+from targets.nvidia.compile_cache import CACHE_DIRNAME, CompileCache, artifact_hash, cache_key, source_hash
+from targets.nvidia.torch_runtime import graph_code_files
 
 GPU = {"gpu_name": "NVIDIA H200", "compute_capability": "9.0"}
 
@@ -24,6 +25,19 @@ def test_key_changes_with_everything_that_changes_the_compiled_code():
               cache_key("abc", "2.11.0", {**GPU, "gpu_name": "NVIDIA H100 80GB HBM3"}, {"variant": "inductor"}),
               cache_key("abc", "2.11.0", GPU, {"variant": "max-autotune"})}
     assert base not in others and len(others) == 4
+
+
+def test_a_change_to_the_graph_rewrites_gives_a_fresh_key(tmp_path):
+    files = [tmp_path / "fx_passes.py", tmp_path / "torch_runtime.py"]
+    files[0].write_text("def fold(): return 1\n")
+    files[1].write_text("def apply(): pass\n")
+    before = source_hash(files)
+    assert source_hash(list(files)) == before
+    files[0].write_text("def fold(): return 2\n")
+    assert source_hash(files) != before
+    # the session hashes the rewrites' own source and the module that applies them
+    assert {p.name for p in graph_code_files()} == {"fx_passes.py", "torch_runtime.py"}
+    assert all(p.is_file() for p in graph_code_files())
 
 
 def test_artifact_hash_prefers_the_recorded_one(tmp_path):

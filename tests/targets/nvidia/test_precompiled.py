@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,6 +74,23 @@ def test_second_process_loads_without_loading_tracing_or_compiling(warm_cache, m
     assert relative_error(out, reference(model, batch)) < 1e-5
     assert info["compile_path"]["batches"] == {"2": "loaded"} and set(info["compile_path"]["seconds"]) == {"weights", "2"}
     assert info["compile_cache"]["state"] == "warm" and info["bn_folded"] == 2  # noted by the first process
+
+
+def test_a_harness_with_other_graph_rewrites_does_not_load_the_saved_graphs(warm_cache, tmp_path, monkeypatch):
+    artifact, *_ = warm_cache
+    other = tmp_path / "fx_passes.py"
+    other.write_text("# the rewrites of another harness version\n")
+    monkeypatch.setattr(torch_runtime, "graph_code_files", lambda: [other])
+    caches = artifact.parent / ".compile-cache"
+    before = set(caches.iterdir())
+    session = runner(artifact, compile_in_child=False)
+    try:
+        cache = session.info()["compile_cache"]
+    finally:
+        session.close()
+        for directory in set(caches.iterdir()) - before:
+            shutil.rmtree(directory)  # the warm cache of the other tests stays the only one
+    assert cache["state"] == "cold" and Path(cache["dir"]) not in before
 
 
 def test_in_process_compile_saves_what_a_later_process_loads(tmp_path, monkeypatch):
