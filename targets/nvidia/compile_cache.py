@@ -4,7 +4,8 @@ torch.compile writes what it produced (FX graphs, generated kernels, Triton bina
 results) under TORCHINDUCTOR_CACHE_DIR and TRITON_CACHE_DIR. The session points both at
 `<artifact dir>/.compile-cache/<key>/`, the key made of the artifact's content hash, the torch version,
 the GPU, the variant's settings and the source of the harness code that rewrites the graph before inductor sees
-it: any change there uses a fresh directory, and stale ones are left to `make clean`. A cache that turns out unusable is deleted and rebuilt, with one line saying so.
+it: any change there uses a fresh directory, and stale ones are left to `make clean`. A cache that turns out
+unusable is deleted and rebuilt, with one line saying so.
 """
 from __future__ import annotations
 
