@@ -1,6 +1,7 @@
 """Run side of the torch engine: load the exported program, apply the variant, launch on the current stream."""
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -10,7 +11,6 @@ from typing import Any, Iterator
 from harness.errors import DeviceOutOfMemory, DiskFullError, TargetError
 from harness.startup import mark
 from harness.vocabulary import InputForm, Precision
-from targets.nvidia import fx_passes
 from targets.nvidia.compile_cache import CompileCache, artifact_hash, cache_key, source_hash
 from targets.nvidia.conv_plans import (convolutions_file, load_convolutions, record_convolutions, save_convolutions,
                                        warm_convolutions)
@@ -37,9 +37,10 @@ def load_program_module(artifact: Path):
 
 
 def graph_code_files() -> list[Path]:
-    """The harness's code that shapes the graph inductor compiles: the rewrites, and this module, which applies
-    them and casts the module."""
-    return [Path(fx_passes.__file__), Path(__file__)]
+    """The harness's code that shapes the graph inductor compiles: the rewrites, this module (which applies them
+    and casts the module) and the saved-graph path (which exports and compiles it)."""
+    return [Path(sys.modules[owner.__module__].__file__ or "") for owner in (fold_conv_bn, graph_code_files,
+                                                                             PrecompiledGraphs)]
 
 
 def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:

@@ -27,6 +27,9 @@ class TorchVariant:
         return {k: v for k, v in asdict(self).items() if k not in ("name", "description")}
 
 
+# weights frozen into the graph as constants: what every inductor variant compiles with
+FROZEN = {"freezing": True}
+
 VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
     TorchVariant("plain", "the exported program as is (the plain-PyTorch baseline)"),
     TorchVariant("tuned", "BatchNorm folded into convolutions, cuDNN autotuning",
@@ -38,23 +41,23 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
     # cuDNN's heuristics pick the same convolution kernels as its timing did for the models measured
     # (docs/nvidia.md), and timing costs seconds in every process at its first call
     TorchVariant("inductor", "inductor kernels, BatchNorm folded; compiled once per batch size and kept",
-                 fold_bn=True, inductor={"freezing": True}),
+                 fold_bn=True, inductor=dict(FROZEN)),
     # at bs1 the harness is bound by its kernels' time, and inductor's bias + ReLU after each convolution is
     # the largest part of it that is not a GEMM or a convolution (docs/nvidia.md, "Where bs1 goes")
     TorchVariant("inductor-gemm", "inductor, with each 1x1 convolution + bias + ReLU as one GEMM that adds the bias "
                                   "and applies the ReLU in its epilogue", fold_bn=True, gemm_epilogue=True,
-                 inductor={"freezing": True}),
+                 inductor=dict(FROZEN)),
     # cuDNN's depthwise convolutions: plans built at the first call of every process (most of a warm start's
     # first call for EfficientNet-Lite0) and about a third of its GPU time at bs64. Measured on an H200, the
     # fused taps win at bs1 and lose at bs64 (docs/nvidia.md), so this is a variant for latency artifacts
     TorchVariant("inductor-dw", "inductor, with depthwise convolutions as sums of input slices times each tap's "
                                 "weights, fused by inductor instead of calling cuDNN (for bs1 latency; slower at "
-                                "large batches)", fold_bn=True, depthwise_taps=True, inductor={"freezing": True}),
+                                "large batches)", fold_bn=True, depthwise_taps=True, inductor=dict(FROZEN)),
     # as `inductor`, plus Triton templates timed against cuBLAS/cuDNN for every GEMM and convolution (1x1
     # convolutions become GEMMs, so bias and activation fuse into their epilogue); the session captures its
     # own CUDA graph, so inductor's is off
     TorchVariant("max-autotune", "inductor with max-autotune kernel search, BatchNorm folded; compiles for minutes",
-                 fold_bn=True, inductor={"freezing": True, "max_autotune": True, "triton.cudagraphs": False}),
+                 fold_bn=True, inductor={**FROZEN, "max_autotune": True, "triton.cudagraphs": False}),
 )}
 
 DEFAULT_VARIANT = "inductor"

@@ -36,7 +36,7 @@ def test_a_change_to_the_graph_rewrites_gives_a_fresh_key(tmp_path):
     files[0].write_text("def fold(): return 2\n")
     assert source_hash(files) != before
     # the session hashes the rewrites' own source and the module that applies them
-    assert {p.name for p in graph_code_files()} == {"fx_passes.py", "torch_runtime.py"}
+    assert {p.name for p in graph_code_files()} == {"fx_passes.py", "torch_runtime.py", "precompiled.py"}
     assert all(p.is_file() for p in graph_code_files())
 
 
