@@ -175,7 +175,7 @@ def depthwise_as_taps(gm, max_taps: int = 49) -> int:
     padding, the taps and what follows into one kernel with no reduction. Channels vary fastest in that kernel, so
     each tap's weights are kept as a contiguous row of a [taps, channels] table: read from the convolution's
     [channels, taps] layout, the 25 loads of a 5x5 kernel were scattered, and the blocks of EfficientNet-Lite0 ran
-    1.3-1.5 times slower on an H200 than with this layout. A first form, unfold + multiply + sum, compiled into a
+    up to 1.6 times slower on an H200 than with this layout. A first form, unfold + multiply + sum, compiled into a
     reduction that made the model six to seven times slower."""
     aten = _aten()
     rewritten = 0

@@ -188,7 +188,7 @@ def test_depthwise_convolutions_become_sums_of_tap_slices_and_keep_outputs():
 
 def test_depthwise_taps_read_one_contiguous_row_of_channels_per_tap():
     """The fused kernel runs with channels fastest: each tap's weights must be a contiguous row (scattered loads
-    from the convolution's [channels, taps] layout made EfficientNet-Lite0's blocks 1.3-1.5x slower on an H200)."""
+    from the convolution's [channels, taps] layout made EfficientNet-Lite0's blocks up to 1.6x slower on an H200)."""
     model = depthwise_net()
     module = depthwise_module(model)
     depthwise_as_taps(module)
