@@ -1,9 +1,9 @@
 """EfficientNet-Lite0's depthwise blocks alone on the GPU: cuDNN's depthwise convolution against the taps form of
-`inductor-dw` (fx_passes.depthwise_as_taps), and the same taps written over an NHWC view, each block compiled by
-inductor in fp16 channels_last. A block is what surrounds each depthwise convolution in the model: 1x1 expand +
-bias + ReLU6, the depthwise convolution + bias + ReLU6, 1x1 project. It prints GPU ms per block call (median of
-repeats of CUDA-event-timed loops) and saves the Triton code inductor generated for the taps forms, so that the
-kernels can be read (docs/nvidia.md, "Variant inductor-dw").
+`inductor-dw` (fx_passes.depthwise_as_taps), each block compiled by inductor in fp16 channels_last. A block is
+what surrounds each depthwise convolution in the model: 1x1 expand + bias + ReLU6, the depthwise convolution +
+bias + ReLU6, 1x1 project. It prints GPU ms per block call (median of repeats of CUDA-event-timed loops) and saves
+the Triton code inductor generated for the taps form, so that its kernels can be read (docs/nvidia.md, "Variant
+inductor-dw"; the run there also timed the pass's earlier form, before its NHWC layout).
 
     python3 bench/nvidia_depthwise_kernels.py --batch 64 --json /tmp/out/dw.json --code-dir /tmp/out/dw_code
 """
@@ -40,32 +40,6 @@ def block(channels: int, kernel: int, stride: int):
     return Block().eval()
 
 
-class NhwcTaps:
-    """The taps over an NHWC view of the channels_last activation: slices along dims 1 and 2, the per-channel
-    weight broadcast along the last, permuted back to NCHW (a view) at the end."""
-
-    def __init__(self, model) -> None:
-        dw = model.depthwise
-        self.model, self.kernel, self.stride, self.pad = model, dw.kernel_size[0], dw.stride[0], dw.padding[0]
-        self.taps = dw.weight.reshape(dw.weight.shape[0], -1).t().contiguous()  # [taps, channels]
-
-    def __call__(self, x):
-        import torch
-        import torch.nn.functional as F
-        m = self.model
-        y = torch.clamp(m.expand(x), 0, 6).permute(0, 2, 3, 1)
-        y = F.pad(y, [0, 0, self.pad, self.pad, self.pad, self.pad])
-        out_h = (y.shape[1] - self.kernel) // self.stride + 1
-        out_w = (y.shape[2] - self.kernel) // self.stride + 1
-        acc = m.depthwise.bias
-        for row in range(self.kernel):
-            for col in range(self.kernel):
-                window = y[:, row:row + self.stride * (out_h - 1) + 1:self.stride,
-                           col:col + self.stride * (out_w - 1) + 1:self.stride]
-                acc = acc + window * self.taps[row * self.kernel + col]
-        return m.project(torch.clamp(acc, 0, 6).permute(0, 3, 1, 2))
-
-
 def forms(channels: int, size: int, kernel: int, stride: int, batch: int, device):
     import torch
 
@@ -76,11 +50,8 @@ def forms(channels: int, size: int, kernel: int, stride: int, batch: int, device
         want = model(example)
     taps = torch.export.export(model, (example,)).module()
     assert fx_passes.depthwise_as_taps(taps) == 1
-    prepared = {"cudnn": model, "taps": taps, "taps_nhwc": None}
-    for name in ("cudnn", "taps"):
-        prepared[name] = prepared[name].to(device).half().to(memory_format=torch.channels_last)
-    model_gpu = block(channels, kernel, stride).to(device).half().to(memory_format=torch.channels_last)
-    prepared["taps_nhwc"] = NhwcTaps(model_gpu)
+    prepared = {name: module.to(device).half().to(memory_format=torch.channels_last)
+                for name, module in (("cudnn", model), ("taps", taps))}
     x = example.to(device).half().contiguous(memory_format=torch.channels_last)
     return prepared, x, want
 
@@ -117,7 +88,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cuda")
     p.add_argument("--json", type=Path)
-    p.add_argument("--code-dir", type=Path, help="write the Triton code of the taps forms here")
+    p.add_argument("--code-dir", type=Path, help="write the Triton code of the taps form here")
     args = p.parse_args(argv)
     import torch
     from torch._inductor.utils import run_and_get_code
@@ -140,12 +111,12 @@ def main(argv=None) -> int:
                     "\n\n# ----\n\n".join(code))
         print(json.dumps(row), flush=True)
         rows.append(row)
-    print("| channels | size | kernel | stride | cuDNN ms | taps ms | x cuDNN | taps NHWC ms | x cuDNN |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| channels | size | kernel | stride | cuDNN ms | taps ms | x cuDNN |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         base = r["cudnn"]["ms"]
         print(f"| {r['channels']} | {r['size']} | {r['kernel']} | {r['stride']} | {base:.4f} | {r['taps']['ms']:.4f} | "
-              f"{r['taps']['ms'] / base:.2f} | {r['taps_nhwc']['ms']:.4f} | {r['taps_nhwc']['ms'] / base:.2f} |")
+              f"{r['taps']['ms'] / base:.2f} |")
     if args.json:
         from harness.files import write_json
         write_json(args.json, {"command": " ".join(["bench/nvidia_depthwise_kernels.py", *(argv or sys.argv[1:])]),

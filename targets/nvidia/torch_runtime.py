@@ -1,7 +1,6 @@
 """Run side of the torch engine: load the exported program, apply the variant, launch on the current stream."""
 from __future__ import annotations
 
-import sys
 import time
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -39,8 +38,8 @@ def load_program_module(artifact: Path):
 def graph_code_files() -> list[Path]:
     """The harness's code that shapes the graph inductor compiles: the rewrites, this module (which applies them
     and casts the module) and the saved-graph path (which exports and compiles it)."""
-    return [Path(sys.modules[owner.__module__].__file__ or "") for owner in (fold_conv_bn, graph_code_files,
-                                                                             PrecompiledGraphs)]
+    here = Path(__file__)
+    return [here.with_name("fx_passes.py"), here, here.with_name("precompiled.py")]
 
 
 def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
