@@ -17,7 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.files import write_json  # noqa: E402
 
-CASES = (("tf_efficientnet_lite0", "depthwise_as_taps"), ("seresnext26d_32x4d", "conv1x1_relu_as_gemm"),
+# MobileNetV3-Large: SE blocks read the output of its depthwise convolutions, which the pass then writes out
+CASES = (("tf_efficientnet_lite0", "depthwise_as_taps"), ("mobilenetv3_large_100", "depthwise_as_taps"),
+         ("seresnext26d_32x4d", "conv1x1_relu_as_gemm"),
          ("resnet50", "conv1x1_relu_as_gemm"))
 
 

@@ -3,8 +3,9 @@
     python3 bench/nvidia_kernel_profile.py --model seresnext101_32x4d --batch 64 --json profile.json
 
 Builds the harness artifact (bench/nvidia_engine.py build, fp16), then profiles ITERS plain launches (no
-CUDA graph, so each kernel is seen) of (a) the torch engine's runner as a session drives it and (b)
-torch.compile(mode="default") on the timm module in fp16 channels_last. Prints, per kind of kernel
+CUDA graph, so each kernel is seen) of (a) the torch engine's runner as a session drives it, for each
+`--variant` given (default: the target's), and (b) torch.compile(mode="default") on the timm module in fp16
+channels_last (unless --no-torch-compile). Prints, per kind of kernel
 (convolution, GEMM, Triton-generated, layout/copy, other), the GPU ms per batch and the share of the
 total, and the most expensive kernels of each.
 """
@@ -69,7 +70,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--top", type=int, default=15)
-    p.add_argument("--variant", default=None, help="torch engine variant (default: the target's)")
+    p.add_argument("--variant", action="append", default=None,
+                   help="torch engine variant (default: the target's); repeat to profile several, ':' = the default")
+    p.add_argument("--no-torch-compile", action="store_true", help="profile the harness's variants only")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/kernel_profile"))
     p.add_argument("--json", type=Path, default=Path("kernel_profile.json"))
     args = p.parse_args(argv)
@@ -82,18 +85,24 @@ def main(argv=None) -> int:
     model = nvidia_engine.load_model(args.model)
     artifact, _ = nvidia_engine.build(model, args.model, "fp16", [args.batch], args.workdir)
     device = torch.device("cuda", 0)
-    runner = TorchRunner(artifact, device, "fp16", resolve_variant(args.variant), (3, 224, 224))
-    x = runner.make_input(args.batch)
     result = {"command": " ".join(sys.argv), "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0),
               "model": args.model, "batch": args.batch}
-    result["harness"] = summarise(profile(torch, lambda: runner.forward(x), args.iters), args.top)
-    result["harness"]["engine"] = {k: runner.info().get(k) for k in ("variant", "compile_path", "bn_folded")}
-    runner.close()
-    module = copy.deepcopy(model).to(device).to(dtype=torch.float16, memory_format=torch.channels_last)
-    compiled = torch.compile(module, dynamic=False)
-    with torch.no_grad():
-        result["torch.compile"] = summarise(profile(torch, lambda: compiled(x), args.iters), args.top)
-    for name in ("harness", "torch.compile"):
+    variants = args.variant or [":"]
+    for variant in variants:
+        runner = TorchRunner(artifact, device, "fp16", resolve_variant(None if variant == ":" else variant),
+                             (3, 224, 224))
+        x = runner.make_input(args.batch)
+        name = "harness" if len(variants) == 1 else f"harness {variant}"
+        result[name] = summarise(profile(torch, lambda: runner.forward(x), args.iters), args.top)
+        result[name]["engine"] = {k: runner.info().get(k)
+                                  for k in ("variant", "compile_path", "bn_folded", "depthwise_as_taps")}
+        runner.close()
+    if not args.no_torch_compile:
+        module = copy.deepcopy(model).to(device).to(dtype=torch.float16, memory_format=torch.channels_last)
+        compiled = torch.compile(module, dynamic=False)
+        with torch.no_grad():
+            result["torch.compile"] = summarise(profile(torch, lambda: compiled(x), args.iters), args.top)
+    for name in [k for k in result if k.startswith("harness") or k == "torch.compile"]:
         print(f"{name}: {result[name]['total_ms']} ms of kernels per batch")
         for kind, share in result[name]["by_kind"].items():
             print(f"  {kind:12s} {share['ms']:8.3f} ms  {share['share']:.0%}")

@@ -71,14 +71,19 @@ def _empty_like_recorded(torch: Any, spec: dict | None, device: Any) -> Any:
     return storage.as_strided(shape, stride, offset)
 
 
+def recorded_call(torch: Any, device: Any, entry: dict) -> Callable[[], Any]:
+    """A call of one recorded convolution on empty tensors laid out as recorded (allocated now, once)."""
+    x, w, b = (_empty_like_recorded(torch, entry[k], device) for k in ("input", "weight", "bias"))
+    return lambda: torch.convolution(x, w, b, entry["stride"], entry["padding"], entry["dilation"],
+                                     entry["transposed"], entry["output_padding"], entry["groups"])
+
+
 def warm_convolutions(torch: Any, device: Any, entries: list[dict]) -> int:
     """Run each recorded convolution once on this thread (cuDNN picks and builds its plan); how many ran."""
     done = 0
     for entry in entries:
         try:
-            x, w, b = (_empty_like_recorded(torch, entry[k], device) for k in ("input", "weight", "bias"))
-            torch.convolution(x, w, b, entry["stride"], entry["padding"], entry["dilation"], entry["transposed"],
-                              entry["output_padding"], entry["groups"])
+            recorded_call(torch, device, entry)()
         except Exception:  # a list from another program, or too little memory now: the first call builds it then
             continue
         done += 1

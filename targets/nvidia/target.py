@@ -77,6 +77,7 @@ class NvidiaTarget(Target):
     # ---- open ----------------------------------------------------------------------------------
     def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0", batch_hint: int | None = None):
         from targets.nvidia.device import cuda_device, gpu_identity
+        from targets.nvidia.jit_cache import keep_driver_jit_cache
         from targets.nvidia.nvml import gpu_energy_meter
         from targets.nvidia.pipeline import CudaPipelineSession
 
@@ -86,6 +87,7 @@ class NvidiaTarget(Target):
         if self.options.engine and self.options.engine != engine:
             raise TargetError(f"{artifact.name} is a {engine} artifact, engine={self.options.engine} was asked "
                               f"for; convert again with engine={self.options.engine} or drop the option")
+        jit_cache = keep_driver_jit_cache()  # before CUDA starts: the driver reads where to keep it then
         torch_device = cuda_device(device)
         mark("cuda device set")
         profile = plans.BatchProfile.from_dict(meta["batch_profile"])
@@ -101,7 +103,7 @@ class NvidiaTarget(Target):
             session = CudaPipelineSession(runner, torch_device, manifest.input, [manifest.output], profile,
                                           cuda_graphs=self.options.cuda_graphs, in_flight=self.options.in_flight,
                                           info={"artifact": artifact.name, "precision": meta.get("precision"),
-                                                **self._tensorrt_precision(meta)})
+                                                "cuda_jit_cache": jit_cache, **self._tensorrt_precision(meta)})
         except BaseException:
             runner.close()
             raise

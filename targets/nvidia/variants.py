@@ -47,12 +47,14 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
     TorchVariant("inductor-gemm", "inductor, with each 1x1 convolution + bias + ReLU as one GEMM that adds the bias "
                                   "and applies the ReLU in its epilogue", fold_bn=True, gemm_epilogue=True,
                  inductor=dict(FROZEN)),
-    # cuDNN's depthwise convolutions: plans built at the first call of every process (most of a warm start's
-    # first call for EfficientNet-Lite0) and about a third of its GPU time at bs64. Measured on an H200, the
-    # fused taps win at bs1 and lose at bs64 (docs/nvidia.md), so this is a variant for latency artifacts
+    # cuDNN's depthwise convolutions: plans compiled at run time in every process (most of a warm start's first
+    # call for EfficientNet-Lite0) and about a third of its GPU time at bs64. On an H200 the taps beat cuDNN for
+    # EfficientNet-Lite0 at bs 1, 64 and 256 and lost for MobileNetV3-Large, whose SE blocks read the taps twice
+    # (docs/nvidia.md); so it stays a variant to pick per model, not the default
     TorchVariant("inductor-dw", "inductor, with depthwise convolutions as sums of input slices times each tap's "
-                                "weights, fused by inductor instead of calling cuDNN (for bs1 latency; slower at "
-                                "large batches)", fold_bn=True, depthwise_taps=True, inductor=dict(FROZEN)),
+                                "weights, fused by inductor instead of calling cuDNN (measured faster for "
+                                "EfficientNet-Lite0; measure it on your model)", fold_bn=True, depthwise_taps=True,
+                 inductor=dict(FROZEN)),
     # as `inductor`, plus Triton templates timed against cuBLAS/cuDNN for every GEMM and convolution (1x1
     # convolutions become GEMMs, so bias and activation fuse into their epilogue); the session captures its
     # own CUDA graph, so inductor's is off

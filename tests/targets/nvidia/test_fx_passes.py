@@ -177,6 +177,16 @@ def test_depthwise_convolutions_become_sums_of_tap_slices_and_keep_outputs():
     assert count_ops(module, torch.ops.aten.conv2d.default) == 3  # the channel multiplier, grouped and dilated ones
     # one slice of rows per kernel row, one of columns per tap: 3x3, 3x5 and 3x5 kernels
     assert count_ops(module, torch.ops.aten.slice.Tensor) == (3 + 9) + 2 * (3 + 15)
+    # each reads its padded input through an as_strided of a contiguous copy, which inductor writes out once
+    # instead of computing it again in every tap; so is the output of the first, which a pad reads after its
+    # ReLU6 (the other two feed a convolution, which reads a written-out input anyway)
+    views = [n for n in module.graph.nodes if n.op == "call_function" and n.target == torch.ops.aten.as_strided.default]
+    assert all(v.args[0].target == torch.ops.aten.clone.default
+               and v.args[0].kwargs == {"memory_format": torch.contiguous_format} for v in views)
+    outputs = [v for v in views if v.args[0].args[0].target == torch.ops.aten.add.Tensor]  # a sum of taps
+    assert (len(views), len(outputs)) == (3 + 1, 1)
+    (relu6,) = [n for n in module.graph.nodes if n.target == torch.ops.aten.hardtanh.default]
+    assert relu6.args[0].target == torch.ops.aten.permute.default and relu6.args[0].args[0] is outputs[0]
     for batch in (1, 3):
         x = torch.randn(batch, 8, 13, 11)
         with torch.no_grad():
@@ -201,6 +211,19 @@ def test_depthwise_taps_read_one_contiguous_row_of_channels_per_tap():
     for node in module.graph.nodes:
         if node.op == "call_function" and node.target == torch.ops.aten.select.int:
             assert node.args[0].target in tables and node.args[1] == 0
+
+
+def test_depthwise_taps_over_an_unpadded_input_in_either_layout():
+    """With no padding the taps read the input's NHWC view itself, which for an NCHW input is no contiguous buffer:
+    the as_strided that writes it out must read a contiguous copy, not the view's storage."""
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(6, 6, (3, 2), stride=(1, 2), groups=6).eval()
+    module = dynamic_batch_module(model, example=(2, 6, 9, 7))
+    assert depthwise_as_taps(module) == 1
+    x = torch.randn(3, 6, 9, 7)
+    with torch.no_grad():
+        for layout in (torch.contiguous_format, torch.channels_last):
+            assert relative_error(module(x.contiguous(memory_format=layout)), model(x)) < 1e-5
 
 
 def test_depthwise_rewrite_respects_its_tap_limit():
