@@ -76,11 +76,12 @@ def recorded_list(model_name: str, batch: int, workdir: Path) -> Path:
     artifact, _ = nvidia_engine.build(nvidia_engine.load_model(model_name), model_name, "fp16", [batch], workdir)
     runner = TorchRunner(artifact, torch.device("cuda", 0), "fp16", resolve_variant(None), (3, 224, 224))
     runner.forward(runner.make_input(batch))
+    cache = Path(runner.info()["compile_cache"]["dir"])
     runner.close()
-    found = sorted(workdir.rglob(f"bs{batch}.convolutions.json"))
-    if not found:
-        raise SystemExit(f"no bs{batch}.convolutions.json under {workdir}: the compile child did not record one")
-    return found[0]
+    found = cache / f"bs{batch}.convolutions.json"
+    if not found.exists():
+        raise SystemExit(f"no {found}: the compile child did not record the graph's convolutions")
+    return found
 
 
 def main(argv=None) -> int:

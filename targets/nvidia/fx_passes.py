@@ -160,6 +160,7 @@ def conv1x1_relu_as_gemm(gm) -> int:
                                           {"use_gelu": False})
             nhwc = graph.call_function(aten.reshape.default, (product, [-1, out[2], out[3], channels_out]))
             replacement = graph.call_function(aten.permute.default, (nhwc, [0, 3, 1, 2]))
+        replacement.meta["val"] = node.meta.get("val")  # its shape, for a later pass that reads it
         _replace(gm, node, replacement, conv)
         rewritten += 1
     return _cleaned(gm, rewritten)
@@ -227,7 +228,7 @@ def depthwise_as_taps(gm, max_taps: int = 49) -> int:
                 # among them (MobileNetV3-Large at bs64: 1.30 ms of kernels per batch against 1.09 ms with cuDNN).
                 result = _written_out(graph, result, [batch, *out[2:], channels])
             result = graph.call_function(aten.permute.default, (result, [0, 3, 1, 2]))
-        result.meta["val"] = conv.meta["val"]  # its shape, for a depthwise convolution that reads it
+        result.meta["val"] = conv.meta["val"]  # its shape (not its strides), for a depthwise convolution that reads it
         _replace(gm, conv, result)
         rewritten += 1
     return _cleaned(gm, rewritten)

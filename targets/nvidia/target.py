@@ -34,6 +34,15 @@ class NvidiaTarget(Target):
         self.artifact_suffix = SUFFIXES[self.engine]
         # The torch engine casts the PyTorch program itself; an fp16 / Q/DQ ONNX is for TensorRT only.
         self.precision_in_onnx = self.engine == "tensorrt"
+        self._jit_cache: dict | None = None
+
+    def _driver_jit_cache(self) -> dict:
+        """Settled once, before anything starts CUDA in this process (the idle check does, in infer)."""
+        from targets.nvidia.jit_cache import keep_driver_jit_cache
+
+        if self._jit_cache is None:
+            self._jit_cache = keep_driver_jit_cache()
+        return self._jit_cache
 
     def resolved_options(self) -> NvidiaOptions:
         return dataclasses.replace(self.options, engine=self.engine)
@@ -77,7 +86,6 @@ class NvidiaTarget(Target):
     # ---- open ----------------------------------------------------------------------------------
     def open(self, artifact: Path, manifest: ConvertManifest, device: str = "0", batch_hint: int | None = None):
         from targets.nvidia.device import cuda_device, gpu_identity
-        from targets.nvidia.jit_cache import keep_driver_jit_cache
         from targets.nvidia.nvml import gpu_energy_meter
         from targets.nvidia.pipeline import CudaPipelineSession
 
@@ -87,7 +95,7 @@ class NvidiaTarget(Target):
         if self.options.engine and self.options.engine != engine:
             raise TargetError(f"{artifact.name} is a {engine} artifact, engine={self.options.engine} was asked "
                               f"for; convert again with engine={self.options.engine} or drop the option")
-        jit_cache = keep_driver_jit_cache()  # before CUDA starts: the driver reads where to keep it then
+        jit_cache = self._driver_jit_cache()
         torch_device = cuda_device(device)
         mark("cuda device set")
         profile = plans.BatchProfile.from_dict(meta["batch_profile"])
@@ -147,6 +155,7 @@ class NvidiaTarget(Target):
     def idle_state(self, device: str):
         from targets.nvidia.idle import gpu_idle_state
 
+        self._driver_jit_cache()  # the idle check starts CUDA, and the driver reads the cache's place then
         return gpu_idle_state(int(device) if str(device).isdigit() else 0)
 
     def versions(self) -> dict:

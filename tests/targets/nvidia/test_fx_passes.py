@@ -226,6 +226,57 @@ def test_depthwise_taps_over_an_unpadded_input_in_either_layout():
             assert relative_error(module(x.contiguous(memory_format=layout)), model(x)) < 1e-5
 
 
+class SqueezeExcited(torch.nn.Module):
+    """A depthwise convolution whose activation two ops read (an SE block's mean and its gate), then one read by a
+    1x1 convolution alone, as in MobileNetV3's blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.dw_se = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.gate = nn.Conv2d(8, 8, 1)
+        self.dw_pw = nn.Conv2d(8, 8, 5, stride=2, padding=2, groups=8)
+        self.project = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        y = torch.nn.functional.hardswish(self.dw_se(x))
+        y = y * torch.sigmoid(self.gate(y.mean((2, 3), keepdim=True)))
+        return self.project(torch.relu(self.dw_pw(y)))
+
+
+def written_out_sums(module) -> list:
+    return [n for n in module.graph.nodes if n.op == "call_function" and n.target == torch.ops.aten.as_strided.default
+            and n.args[0].args[0].target == torch.ops.aten.add.Tensor]
+
+
+def test_depthwise_taps_read_by_more_than_a_convolution_are_written_out():
+    torch.manual_seed(0)
+    model = SqueezeExcited().eval()
+    module = dynamic_batch_module(model, example=(2, 8, 10, 9))
+    assert depthwise_as_taps(module) == 2
+    (written,) = written_out_sums(module)  # the SE block's, not the one a convolution reads through its ReLU
+    (hardswish,) = [n for n in module.graph.nodes if n.target == torch.ops.aten.hardswish.default]
+    assert hardswish.args[0].args[0] is written
+    x = torch.randn(3, 8, 10, 9)
+    with torch.no_grad():
+        assert relative_error(module(x), model(x)) < 1e-5
+
+
+@pytest.mark.parametrize("make, example", [(depthwise_net, (2, 8, 13, 11)),
+                                           (lambda: SqueezeExcited().eval(), (2, 8, 10, 9))])
+def test_rewritten_depthwise_modules_compile_with_inductor_on_the_cpu(make, example):
+    """Inductor lowers the written-out copies (clone + as_strided) and the taps; the output stays the module's."""
+    torch.manual_seed(0)
+    model = make()
+    module = dynamic_batch_module(model, example=example)
+    fold_conv_bn(module)
+    assert depthwise_as_taps(module) >= 2
+    x = torch.randn(3, *example[1:]).contiguous(memory_format=torch.channels_last)
+    compiled = torch.compile(module, backend="inductor", dynamic=False)
+    with torch.no_grad():
+        assert relative_error(compiled(x), model(x)) < 1e-5
+
+
 def test_depthwise_rewrite_respects_its_tap_limit():
     module = depthwise_module(depthwise_net())
     assert depthwise_as_taps(module, max_taps=9) == 1  # the 3x3 one only

@@ -1,6 +1,7 @@
 """Where the CUDA driver keeps what it compiles at run time: moved only where its default place cannot be written."""
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -61,3 +62,33 @@ def test_the_users_own_settings_are_reported_not_changed(tmp_path, no_torch, set
     environ = {"HOME": unwritable_home(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"), **values}
     assert keep_driver_jit_cache(environ)["state"] == state
     assert environ == {"HOME": unwritable_home(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"), **values}
+
+
+def test_no_home_directory_goes_to_the_temporary_directory(tmp_path, monkeypatch, no_torch):
+    """No HOME and no passwd entry (a container run under an arbitrary uid): "~" must not become a relative path."""
+    monkeypatch.setattr(jit_cache.os.path, "expanduser", lambda path: path)
+    monkeypatch.setattr(jit_cache.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    environ: dict[str, str] = {}
+    state = keep_driver_jit_cache(environ)
+    assert os.path.isabs(environ["CUDA_CACHE_PATH"])
+    assert environ["CUDA_CACHE_PATH"].startswith(str(tmp_path / "tmp" / "inference-harness-cuda-jit-"))
+    assert state["instead_of"] == "~/.nv/ComputeCache (no home directory)"
+
+
+def test_infer_settles_the_cache_before_its_idle_check_starts_cuda(tmp_path, monkeypatch, no_torch):
+    """infer checks that the GPU is idle before it opens the session, and that check starts CUDA: the driver's
+    cache must be placed by then, and the session reports what was settled."""
+    from targets.nvidia import idle
+    from targets.nvidia.target import NvidiaTarget
+
+    monkeypatch.setenv("HOME", unwritable_home(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in ("CUDA_CACHE_PATH", "CUDA_CACHE_DISABLE"):
+        monkeypatch.setenv(name, "")  # recorded, so that what the target sets is undone after the test
+        monkeypatch.delenv(name)
+    seen = []
+    monkeypatch.setattr(idle, "gpu_idle_state", lambda index: seen.append(os.environ.get("CUDA_CACHE_PATH")))
+    target = NvidiaTarget(engine="torch")
+    target.idle_state("0")
+    assert seen == [str(tmp_path / "cache" / "inference-harness" / "cuda-jit")]
+    assert target._driver_jit_cache()["instead_of"].endswith("/.nv/ComputeCache")
