@@ -27,6 +27,7 @@
 #   bash bench/gpu_session.sh profile [MODEL] [BATCH]  # GPU time per kind of kernel: harness vs torch.compile
 #                                            # (PROFILE_ARGS="--variant inductor-gemm": the harness's variant)
 #   bash bench/gpu_session.sh conv-plans [MODEL] [BATCH]  # each convolution's first call (cuDNN's plan), fresh processes
+#                                            # (CONV_ARGS="--home-unwritable": also without a writable ~/.nv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -156,8 +157,9 @@ while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
       --json "$OUT/kernel_profile_${2:-seresnext101_32x4d}.json" 2>&1 | tee "$OUT/kernel_profile_${2:-seresnext101_32x4d}.txt" ;;
   conv-plans)
     install_wheels
+    # shellcheck disable=SC2086
     python3 bench/nvidia_conv_plans.py --model "${2:-tf_efficientnet_lite0}" --batch "${3:-64}" --cudnn-log /tmp/cudnn_log \
-      --json "$OUT/conv_plans_${2:-tf_efficientnet_lite0}.json" 2>&1 | tee "$OUT/conv_plans_${2:-tf_efficientnet_lite0}.txt"
+      ${CONV_ARGS:-} --json "$OUT/conv_plans_${2:-tf_efficientnet_lite0}.json" 2>&1 | tee "$OUT/conv_plans_${2:-tf_efficientnet_lite0}.txt"
     gzip -c /tmp/cudnn_log/cudnn.log > "$OUT/cudnn_log_${2:-tf_efficientnet_lite0}.log.gz" ;;
   *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | precompile [MODEL] | oom-idle | threeway [MODEL...] | warm [MODEL...] | startup-probe [MODEL] | aside-probe [MODEL...] | profile [MODEL] [BATCH] | conv-plans [MODEL] [BATCH]" >&2; exit 2 ;;
 esac

@@ -17,8 +17,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.files import write_json  # noqa: E402
 
-# MobileNetV3-Large: SE blocks read the output of its depthwise convolutions, which the pass then writes out
+# MobileNetV3-Large: SE blocks read the output of some of its depthwise convolutions, which the pass leaves to
+# cuDNN; EfficientNet-B0 (SE blocks) and ConvNeXt-Tiny (LayerNorm): all of them
 CASES = (("tf_efficientnet_lite0", "depthwise_as_taps"), ("mobilenetv3_large_100", "depthwise_as_taps"),
+         ("mobilenetv2_100", "depthwise_as_taps"), ("efficientnet_b0", "depthwise_as_taps"),
+         ("convnext_tiny", "depthwise_as_taps"),
          ("seresnext26d_32x4d", "conv1x1_relu_as_gemm"),
          ("resnet50", "conv1x1_relu_as_gemm"))
 
@@ -38,6 +41,8 @@ def check(name: str, rewrite_name: str, batch: int) -> dict:
         want = model(x).numpy()
     module = torch.export.export(model, (x,)).module()
     folded = fx_passes.fold_conv_bn(module)
+    grouped = sum(1 for n in module.graph.nodes if n.op == "call_function" and n.target == torch.ops.aten.conv2d.default
+                  and len(n.args) > 6 and n.args[6] > 1)
     rewritten = getattr(fx_passes, rewrite_name)(module)
     module = module.to(memory_format=torch.channels_last)
     started = time.perf_counter()
@@ -45,7 +50,8 @@ def check(name: str, rewrite_name: str, batch: int) -> dict:
     with torch.no_grad():
         got = compiled(x.contiguous(memory_format=torch.channels_last)).numpy()
     error = float(np.linalg.norm(got.astype(np.float64) - want) / np.linalg.norm(want.astype(np.float64)))
-    return {"model": name, "rewrite": rewrite_name, "batch": batch, "bn_folded": folded, "rewritten": rewritten,
+    return {"model": name, "rewrite": rewrite_name, "batch": batch, "bn_folded": folded, "grouped_convolutions": grouped,
+            "rewritten": rewritten,
             "compile_and_first_call_s": round(time.perf_counter() - started, 1), "relative_error": error,
             "top1_agree": float((got.argmax(1) == want.argmax(1)).mean())}
 

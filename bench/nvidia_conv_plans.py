@@ -11,12 +11,18 @@ shapes, strides and offsets are the graph's own. Settings, each a fresh process 
   heuristic-b  TORCH_CUDNN_USE_HEURISTIC_MODE_B=1: cuDNN's slower, finer heuristic picks the engine
 With --cudnn-log one more default process runs with cuDNN's own log (CUDNN_LOGLEVEL_DBG=3) written to DIR, so
 that the engine each plan came from can be read.
+
+With --home-unwritable two more pairs of processes run where the driver cannot keep its JIT cache in
+~/.nv/ComputeCache (HOME under a file, /dev/null/home, which even root cannot create): one pair as is, one pair
+where each process first calls the target's keep_driver_jit_cache (targets/nvidia/jit_cache.py) with a fresh
+XDG_CACHE_HOME. The second process of that pair shows what the harness's own cache place keeps.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,6 +38,10 @@ SETTINGS = {"default": {}, "driver-cache-off": {"CUDA_CACHE_DISABLE": "1"},
 
 def child(conv_file: Path) -> dict:
     started = time.perf_counter()
+    jit_cache = None
+    if os.environ.get("CONV_PLANS_KEEP_JIT_CACHE") == "1":
+        from targets.nvidia.jit_cache import keep_driver_jit_cache
+        jit_cache = keep_driver_jit_cache()
     import torch
 
     from targets.nvidia.conv_plans import load_convolutions, recorded_call
@@ -56,12 +66,31 @@ def child(conv_file: Path) -> dict:
         rows.append({"input": entry["input"]["shape"], "weight": entry["weight"]["shape"], "groups": entry["groups"],
                      "stride": entry["stride"], "first_s": round(seconds[0], 4), "second_s": round(seconds[1], 5),
                      "gpu_us": round(start.elapsed_time(end) * 1000 / 20, 1)})
-    return {"process_s_to_cuda": round(opened, 2), "convolutions": rows,
+    return {"process_s_to_cuda": round(opened, 2), "convolutions": rows, "jit_cache": jit_cache,
             "first_calls_s": round(sum(r["first_s"] for r in rows), 3)}
 
 
+def files_under(directory: Path) -> int:
+    return sum(1 for f in directory.rglob("*") if f.is_file()) if directory.exists() else 0
+
+
+def home_unwritable(conv_file: Path, workdir: Path) -> dict:
+    """Two processes in a row without a writable ~/.nv, as is and with the harness's own cache place."""
+    found: dict = {}
+    for name, keep in (("home-unwritable", False), ("home-unwritable, harness cache", True)):
+        xdg = workdir / f"xdg-{int(keep)}"
+        if xdg.exists():
+            shutil.rmtree(xdg)
+        env = {"HOME": "/dev/null/home", "XDG_CACHE_HOME": str(xdg), "CUDA_CACHE_PATH": "",
+               "CONV_PLANS_KEEP_JIT_CACHE": "1" if keep else "0"}
+        found[name] = [run_child(conv_file, env) for _ in range(2)]
+        found[name][-1]["cache_files_after"] = files_under(xdg)
+    return found
+
+
 def run_child(conv_file: Path, env: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", str(conv_file)], env={**os.environ, **env},
+    merged = {k: v for k, v in {**os.environ, **env}.items() if v != ""}  # "" removes a variable
+    out = subprocess.run([sys.executable, __file__, "--child", str(conv_file)], env=merged,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -91,6 +120,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--cudnn-log", type=Path, help="also run one default process with cuDNN's log written here")
+    p.add_argument("--home-unwritable", action="store_true",
+                   help="also run processes without a writable ~/.nv, with and without the harness's cache place")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/conv_plans"))
     p.add_argument("--json", type=Path, default=Path("conv_plans.json"))
     args = p.parse_args(argv)
@@ -106,10 +137,14 @@ def main(argv=None) -> int:
         args.cudnn_log.mkdir(parents=True, exist_ok=True)
         result["settings"]["default, cuDNN log"] = [run_child(conv_file, {
             "CUDNN_LOGLEVEL_DBG": "3", "CUDNN_LOGDEST_DBG": str(args.cudnn_log / "cudnn.log")})]
+    if args.home_unwritable:
+        result["settings"].update(home_unwritable(conv_file, args.workdir))
     for name, runs in result["settings"].items():
         firsts = [r["first_calls_s"] for r in runs]
         gpu = [sum(c["gpu_us"] for c in r["convolutions"]) for r in runs]
-        print(f"{name:20s} first calls {firsts} s, GPU time of one pass {[round(g) for g in gpu]} us")
+        print(f"{name:30s} first calls {firsts} s, GPU time of one pass {[round(g) for g in gpu]} us"
+              + (f", JIT cache {runs[0]['jit_cache']}, {runs[-1]['cache_files_after']} files after"
+                 if "cache_files_after" in runs[-1] else ""))
     first = result["settings"]["default"][0]["convolutions"]
     b_first = result["settings"]["heuristic-b"][0]["convolutions"]
     print("convolution (input, weight, groups, stride): first call s default / heuristic-b, GPU us default / b")

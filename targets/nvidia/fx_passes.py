@@ -167,13 +167,16 @@ def conv1x1_relu_as_gemm(gm) -> int:
 
 
 def depthwise_as_taps(gm, max_taps: int = 49) -> int:
-    """conv2d with one filter per input channel (groups = channels, dilation 1, at most `max_taps` taps) becomes
-    bias + the sum, over the kernel's taps, of a strided slice of the (padded) input times that tap's per-channel
-    weight, over the input's NHWC view. Returns the count.
+    """conv2d with one filter per input channel (groups = channels, dilation 1, at most `max_taps` taps) whose
+    output one convolution alone reads, through activations, becomes bias + the sum, over the kernel's taps, of a
+    strided slice of the (padded) input times that tap's per-channel weight, over the input's NHWC view. Returns
+    the count.
 
     cuDNN compiles a kernel at run time for each such convolution, at the first call of every process: most of a
     warm start's first call for EfficientNet-Lite0 (docs/nvidia.md). As elementwise ops over slices of the padded
-    input, which is written out once, inductor fuses the taps and what follows into one kernel with no reduction.
+    input, which is written out once, inductor fuses the taps, the bias and the activation into one kernel with no
+    reduction, which writes the next convolution's input once; after cuDNN that output is written, then read and
+    written again for the bias and activation.
     Channels vary fastest in that kernel, so each tap's weights are a contiguous row of a [taps, channels] table:
     read from the convolution's [channels, taps] layout, the 25 loads of a 5x5 kernel were scattered, and
     EfficientNet-Lite0's blocks ran up to 1.6 times slower on an H200. A first form, unfold + multiply + sum,
@@ -194,10 +197,15 @@ def depthwise_as_taps(gm, max_taps: int = 49) -> int:
                 or size_in is None or len(size_in) != 4
                 or not all(isinstance(d, int) for d in (*out[2:], *size_in[2:]))):
             continue
+        if not _feeds_only_a_matmul(conv):
+            # Its output must be written out for more than one reader (an SE block's mean and its gate, a
+            # LayerNorm's statistics and its normalisation), as after cuDNN, and then the taps alone are slower
+            # than cuDNN's kernel: with those rewritten too, MobileNetV3-Large at bs64 on an H200 ran 0.85x as
+            # fast as with cuDNN's, EfficientNet-B0 (all of its sixteen) 0.91x.
+            continue
         channels, _, kernel_h, kernel_w = weight.shape
         (pad_h, pad_w), (stride_h, stride_w) = args["padding"], args["stride"]
         height, width = size_in[2] + 2 * pad_h, size_in[3] + 2 * pad_w
-        write_out = not _feeds_only_a_matmul(conv)
         name = _free_name(gm, "_dwtaps")
         gm.register_buffer(name, weight.detach().reshape(channels, kernel_h * kernel_w).t().contiguous())
         graph = gm.graph
@@ -222,11 +230,6 @@ def depthwise_as_taps(gm, max_taps: int = 49) -> int:
                     tap = graph.call_function(aten.select.int, (taps, 0, row * kernel_w + column))
                     term = graph.call_function(aten.mul.Tensor, (window, tap))
                     result = term if result is None else graph.call_function(aten.add.Tensor, (result, term))
-            if write_out:
-                # Read by more than a convolution (an SE block's mean and its gate, a LayerNorm's statistics and
-                # its normalisation): inductor would compute the taps again inside each reader, a reduction
-                # among them (MobileNetV3-Large at bs64: 1.30 ms of kernels per batch against 1.09 ms with cuDNN).
-                result = _written_out(graph, result, [batch, *out[2:], channels])
             result = graph.call_function(aten.permute.default, (result, [0, 3, 1, 2]))
         result.meta["val"] = conv.meta["val"]  # its shape (not its strides), for a depthwise convolution that reads it
         _replace(gm, conv, result)

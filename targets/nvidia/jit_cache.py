@@ -58,7 +58,12 @@ def keep_driver_jit_cache(environ: MutableMapping[str, str] = os.environ) -> dic
     if _cuda_started():
         return {"state": "off (its default place is not writable, and CUDA had started)", "path": default}
     for directory in _own_directories(environ):
-        if _writable(directory):
-            environ["CUDA_CACHE_PATH"] = str(directory)  # read by the driver when CUDA starts, here and in children
-            return {"state": "on", "path": str(directory), "instead_of": default}
+        if not _writable(directory):
+            continue
+        try:  # made here, so that the driver never meets a missing directory
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            continue
+        environ["CUDA_CACHE_PATH"] = str(directory)  # read by the driver when CUDA starts, here and in children
+        return {"state": "on", "path": str(directory), "instead_of": default}
     return {"state": "off (no writable directory for it)", "path": default}

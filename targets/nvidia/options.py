@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.vocabulary import Precision, PrecisionLabel
-from targets.nvidia.variants import VARIANTS
+from targets.nvidia.variants import DEFAULT_VARIANT, VARIANTS
 from targets.options import BUILD, RUN, TargetOptions, option
 
 ENGINES = ("tensorrt", "torch")
@@ -21,7 +21,7 @@ class NvidiaOptions(TargetOptions):
     allow_other_gpu: bool = option(False, "run a plan built on another GPU model of the same compute capability",
                                    RUN)
     cuda_graphs: bool = option(True, "one CUDA graph per batch size; 0 launches plainly", RUN)
-    variant: str | None = option(None, "torch engine: how the program runs (default: inductor)", RUN,
+    variant: str | None = option(None, f"torch engine: how the program runs (default: {DEFAULT_VARIANT})", RUN,
                                  choices=tuple(VARIANTS))
     in_flight: int = option(3, "batches a session keeps in flight (sets of pinned host + device buffers)", RUN,
                             minimum=1)

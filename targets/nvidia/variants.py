@@ -1,8 +1,9 @@
 """Ways the torch engine can run an exported program, and the one it uses unless told otherwise.
 
-The default was chosen by measurement on an H100 (docs/nvidia.md): the fastest variant that neither
-crashed nor compiled for minutes. Inductor compiles once per batch size (about 25-30 s for
-SE-ResNeXt101 there); where it cannot compile, the session runs the fallback and says so in info().
+The default was chosen by measurement (docs/nvidia.md): the fastest variant that neither crashed nor
+compiled for minutes, inductor on an H100, then with its depthwise rewrite on an H200. Inductor compiles
+once per batch size (about 25-30 s for SE-ResNeXt101); where it cannot compile, the session runs the
+fallback and says so in info().
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
                  fold_bn=True, cudnn_benchmark=True, fuse_conv_relu=True),
     # cuDNN's heuristics pick the same convolution kernels as its timing did for the models measured
     # (docs/nvidia.md), and timing costs seconds in every process at its first call
-    TorchVariant("inductor", "inductor kernels, BatchNorm folded; compiled once per batch size and kept",
+    TorchVariant("inductor", "inductor kernels, BatchNorm folded, every convolution by cuDNN; compiled once per "
+                             "batch size and kept",
                  fold_bn=True, inductor=dict(FROZEN)),
     # at bs1 the harness is bound by its kernels' time, and inductor's bias + ReLU after each convolution is
     # the largest part of it that is not a GEMM or a convolution (docs/nvidia.md, "Where bs1 goes")
@@ -48,13 +50,15 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
                                   "and applies the ReLU in its epilogue", fold_bn=True, gemm_epilogue=True,
                  inductor=dict(FROZEN)),
     # cuDNN's depthwise convolutions: plans compiled at run time in every process (most of a warm start's first
-    # call for EfficientNet-Lite0) and about a third of its GPU time at bs64. On an H200 the taps beat cuDNN for
-    # EfficientNet-Lite0 at bs 1, 64 and 256 and lost for MobileNetV3-Large, whose SE blocks read the taps twice
-    # (docs/nvidia.md); so it stays a variant to pick per model, not the default
-    TorchVariant("inductor-dw", "inductor, with depthwise convolutions as sums of input slices times each tap's "
-                                "weights, fused by inductor instead of calling cuDNN (measured faster for "
-                                "EfficientNet-Lite0; measure it on your model)", fold_bn=True, depthwise_taps=True,
-                 inductor=dict(FROZEN)),
+    # call for EfficientNet-Lite0), and their output read and written again for the bias and activation. Taken
+    # only where a convolution alone reads that output, the taps ran faster than cuDNN on an H200 for
+    # EfficientNet-Lite0 (fp16 at bs 1, 64 and 256, fp32 at 64 and 256) and MobileNetV3-Large (fp16, bs 1, 64
+    # and 256); EfficientNet-B0's and ConvNeXt-Tiny's depthwise outputs have other readers, so their graphs stay as
+    # `inductor` compiles them (docs/nvidia.md)
+    TorchVariant("inductor-dw", "inductor, BatchNorm folded, with each depthwise convolution whose output a "
+                                "convolution alone reads computed by inductor as a sum of input slices times each "
+                                "tap's weights, with its bias and activation, instead of by cuDNN; compiled once "
+                                "per batch size and kept", fold_bn=True, depthwise_taps=True, inductor=dict(FROZEN)),
     # as `inductor`, plus Triton templates timed against cuBLAS/cuDNN for every GEMM and convolution (1x1
     # convolutions become GEMMs, so bias and activation fuse into their epilogue); the session captures its
     # own CUDA graph, so inductor's is off
@@ -62,7 +66,7 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
                  fold_bn=True, inductor={**FROZEN, "max_autotune": True, "triton.cudagraphs": False}),
 )}
 
-DEFAULT_VARIANT = "inductor"
+DEFAULT_VARIANT = "inductor-dw"
 FALLBACK_VARIANT = "fused"  # when the default cannot compile here (no Triton, an op inductor rejects)
 
 

@@ -34,6 +34,7 @@ def test_an_unwritable_default_is_replaced_by_the_harness_directory(tmp_path, no
     environ = {"HOME": home, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     state = keep_driver_jit_cache(environ)
     assert environ["CUDA_CACHE_PATH"] == str(tmp_path / "cache" / "inference-harness" / "cuda-jit")
+    assert os.path.isdir(environ["CUDA_CACHE_PATH"])
     assert state == {"state": "on", "path": environ["CUDA_CACHE_PATH"],
                      "instead_of": f"{home}/.nv/ComputeCache"}
 

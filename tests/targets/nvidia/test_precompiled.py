@@ -360,3 +360,45 @@ def test_a_graph_that_fails_to_load_aside_for_another_reason_is_left_to_the_firs
     (out,) = session.forward(torch.from_numpy(batch))
     session.close()
     assert relative_error(out.numpy(), reference(model, batch)) < 1e-5
+
+
+class InvertedResidual(torch.nn.Module):
+    """A MobileNetV2 block, as EfficientNet-Lite0 has sixteen: expand, depthwise + BatchNorm + ReLU6, project."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.expand = nn.Sequential(nn.Conv2d(3, 16, 1), nn.ReLU6())
+        self.depthwise = nn.Sequential(nn.Conv2d(16, 16, 5, padding=2, groups=16, bias=False), nn.BatchNorm2d(16),
+                                       nn.ReLU6())
+        self.project = nn.Conv2d(16, 10, 1)
+
+    def forward(self, x):
+        return self.project(self.depthwise(self.expand(x))).mean((2, 3))
+
+
+def test_the_default_variant_computes_depthwise_convolutions_as_taps_cold_and_warm(tmp_path, monkeypatch):
+    """The rewrites are for CUDA devices; here they are applied on the CPU as they would be there, in process (a
+    compile child would not see the patch), and the saved graph is loaded in the second session."""
+    torch.manual_seed(0)
+    model = InvertedResidual().eval()
+    model.depthwise[1].running_var.uniform_(0.5, 2.0)
+    _, result, _, _ = build(tmp_path, batches=(2,), dynamic=False, model=model)
+    real_rewrites = torch_runtime.apply_rewrites
+    monkeypatch.setattr(torch_runtime, "apply_rewrites", lambda module, variant, on_cuda: real_rewrites(
+        module, variant, on_cuda=True))
+    default = resolve_variant(None)
+    outputs = []
+    for process in ("cold", "warm"):
+        if process == "warm":
+            forbid(monkeypatch, *WARM_FORBIDS)
+        session = TorchRunner(result.artifact, torch.device("cpu"), "fp32", default, (3, 8, 8),
+                              compile_in_child=False)
+        (out,) = session.forward(torch.from_numpy(images(2, seed=11)))
+        session.close()
+        outputs.append(out.numpy())
+        info = session.info()
+        assert info["variant"] == "inductor-dw" and info["depthwise_as_taps"] == 1 and info["bn_folded"] == 1
+        assert info["compile_cache"]["state"] == process
+    for out in outputs:
+        assert relative_error(out, reference(model, images(2, seed=11))) < 1e-5
