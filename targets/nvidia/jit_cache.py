@@ -2,7 +2,7 @@
 
 cuDNN compiles some convolution kernels when a process first calls them (EfficientNet-Lite0's depthwise ones),
 and the driver keeps its own share of that work in its JIT cache. With the cache off, the first calls of
-EfficientNet-Lite0's convolutions took 5.4 s on an H200 instead of 1.6 s (docs/nvidia.md). The driver's default
+EfficientNet-Lite0's convolutions took 4.8-5.4 s on an H200 instead of 1.6 s (docs/nvidia.md). The driver's default
 place, ~/.nv/ComputeCache, is not writable where the home directory is read-only (as in many containers), and then
 nothing is kept; so the target points the driver at a directory of the harness's own, before CUDA starts in the
 process. A path the user chose (CUDA_CACHE_PATH) or a cache turned off (CUDA_CACHE_DISABLE=1) is left alone, and
