@@ -23,7 +23,10 @@ CASES = (("tf_efficientnet_lite0", "depthwise_as_taps"), ("mobilenetv3_large_100
          ("mobilenetv2_100", "depthwise_as_taps"), ("efficientnet_b0", "depthwise_as_taps"),
          ("convnext_tiny", "depthwise_as_taps"),
          ("seresnext26d_32x4d", "conv1x1_relu_as_gemm"),
-         ("resnet50", "conv1x1_relu_as_gemm"))
+         ("resnet50", "conv1x1_relu_as_gemm"),
+         ("seresnext26d_32x4d", "pooled_conv_as_reduction"), ("efficientnet_b0", "pooled_conv_as_reduction"),
+         ("mobilenetv3_large_100", "pooled_conv_as_reduction"))
+ARGUMENTS = {"pooled_conv_as_reduction": {"max_batch": 32}}  # the default variant's limit
 
 
 def check(name: str, rewrite_name: str, batch: int) -> dict:
@@ -43,7 +46,7 @@ def check(name: str, rewrite_name: str, batch: int) -> dict:
     folded = fx_passes.fold_conv_bn(module)
     grouped = sum(1 for n in module.graph.nodes if n.op == "call_function" and n.target == torch.ops.aten.conv2d.default
                   and len(n.args) > 6 and n.args[6] > 1)
-    rewritten = getattr(fx_passes, rewrite_name)(module)
+    rewritten = getattr(fx_passes, rewrite_name)(module, **ARGUMENTS.get(rewrite_name, {}))
     module = module.to(memory_format=torch.channels_last)
     started = time.perf_counter()
     compiled = torch.compile(module, backend="inductor", dynamic=False)
@@ -60,11 +63,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--json", type=Path)
+    p.add_argument("--rewrites", nargs="+", choices=sorted({r for _, r in CASES}), help="only these rewrites' cases")
     args = p.parse_args(argv)
     import torch
 
     rows = []
     for name, rewrite_name in CASES:
+        if args.rewrites and rewrite_name not in args.rewrites:
+            continue
         rows.append(check(name, rewrite_name, args.batch))
         print(json.dumps(rows[-1]), flush=True)
     if args.json:

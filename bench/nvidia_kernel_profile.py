@@ -95,7 +95,8 @@ def main(argv=None) -> int:
         name = "harness" if len(variants) == 1 else f"harness {variant}"
         result[name] = summarise(profile(torch, lambda: runner.forward(x), args.iters), args.top)
         result[name]["engine"] = {k: runner.info().get(k)
-                                  for k in ("variant", "compile_path", "bn_folded", "depthwise_as_taps")}
+                                  for k in ("variant", "compile_path", "bn_folded", "depthwise_as_taps",
+                                            "pooled_conv_as_reduction")}
         runner.close()
     if not args.no_torch_compile:
         module = copy.deepcopy(model).to(device).to(dtype=torch.float16, memory_format=torch.channels_last)

@@ -15,8 +15,8 @@ from targets.nvidia.conv_plans import (convolutions_file, load_convolutions, rec
                                        warm_convolutions)
 from targets.nvidia.device import gpu_identity, import_torch
 from targets.nvidia.device_thread import DeviceThread
-from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, depthwise_as_taps, fold_conv_bn,
-                                      fuse_conv_relu)
+from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, depthwise_as_taps, fold_conv_bn, fuse_conv_relu,
+                                      pooled_conv_as_reduction)
 from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
@@ -53,6 +53,11 @@ def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
         done["conv1x1_relu_as_gemm"] = conv1x1_relu_as_gemm(module)
     if variant.depthwise_taps and on_cuda:
         done["depthwise_as_taps"] = depthwise_as_taps(module)
+    if variant.pooled_conv_max_batch and on_cuda:
+        # the count alone would claim reductions for a graph compiled for a larger batch, which has GEMMs there
+        done["pooled_conv_as_reduction"] = {
+            "convolutions": pooled_conv_as_reduction(module, variant.pooled_conv_max_batch),
+            "at_batch_sizes_up_to": variant.pooled_conv_max_batch}
     return done
 
 

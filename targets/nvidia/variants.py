@@ -1,9 +1,9 @@
 """Ways the torch engine can run an exported program, and the one it uses unless told otherwise.
 
 The default was chosen by measurement (docs/nvidia.md): the fastest variant that neither crashed nor
-compiled for minutes, inductor on an H100, then with its depthwise rewrite on an H200. Inductor compiles
-once per batch size (about 25-30 s for SE-ResNeXt101); where it cannot compile, the session runs the
-fallback and says so in info().
+compiled for minutes, inductor on an H100, then with its depthwise rewrite on an H200, then with an SE block's
+layers as reductions at small batches. Inductor compiles once per batch size (about 25-40 s for SE-ResNeXt101);
+where it cannot compile, the session runs the fallback and says so in info().
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class TorchVariant:
     fuse_conv_relu: bool = False  # convolution + ReLU as one cuDNN call
     gemm_epilogue: bool = False  # 1x1 convolution + bias + ReLU as one GEMM with a bias+ReLU epilogue
     depthwise_taps: bool = False  # depthwise convolutions as sums of tap-weighted input slices, fused by inductor
+    pooled_conv_max_batch: int = 0  # up to this batch size, 1x1 convolutions over a 1x1 image as inductor reductions
     channels_last: bool = True  # NHWC activations: what the tensor cores want for convolutions
     inductor: dict | None = field(default=None)  # torch.compile(backend="inductor", options=...) when set
 
@@ -59,6 +60,15 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
                                 "convolution alone reads computed by inductor as a sum of input slices times each "
                                 "tap's weights, with its bias and activation, instead of by cuDNN; compiled once "
                                 "per batch size and kept", fold_bn=True, depthwise_taps=True, inductor=dict(FROZEN)),
+    # cuBLAS's GEMMs for an SE block's two layers at bs1: a few microseconds each for a few thousand multiply-adds,
+    # then a Triton launch for the bias and activation. As reductions they ran faster on an H200 for SE-ResNeXt101
+    # at bs 1 to 32 (0.797 ms against 0.938 ms at bs1) and MobileNetV3-Large at bs1, slower at bs 64 and 256
+    # (docs/nvidia.md): hence the batch limit
+    TorchVariant("inductor-se", "inductor-dw, with each 1x1 convolution over a 1x1 image (an SE block's layers) "
+                                "computed by inductor as a product summed over its input channels, with its bias and "
+                                "activation, instead of by a cuBLAS GEMM, at batch sizes up to 32; compiled once per "
+                                "batch size and kept",
+                 fold_bn=True, depthwise_taps=True, pooled_conv_max_batch=32, inductor=dict(FROZEN)),
     # as `inductor`, plus Triton templates timed against cuBLAS/cuDNN for every GEMM and convolution (1x1
     # convolutions become GEMMs, so bias and activation fuse into their epilogue); the session captures its
     # own CUDA graph, so inductor's is off
@@ -66,7 +76,7 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
                  fold_bn=True, inductor={**FROZEN, "max_autotune": True, "triton.cudagraphs": False}),
 )}
 
-DEFAULT_VARIANT = "inductor-dw"
+DEFAULT_VARIANT = "inductor-se"
 FALLBACK_VARIANT = "fused"  # when the default cannot compile here (no Triton, an op inductor rejects)
 
 

@@ -1,11 +1,13 @@
 """Graph rewrites keep the function: checked against the unmodified PyTorch module."""
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 
 from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, count_ops, depthwise_as_taps, fold_conv_bn,
-                                      fuse_conv_relu)
+                                      fuse_conv_relu, pooled_conv_as_reduction)
 from tests.targets.nvidia.conftest import relative_error, tiny_net
 
 
@@ -283,10 +285,64 @@ def test_depthwise_rewrite_respects_its_tap_limit():
     assert depthwise_as_taps(module, max_taps=9) == 1  # the 3x3 one only
 
 
+class PooledNet(torch.nn.Module):
+    """An SE block (squeeze with a folded BatchNorm, excite with a bias of its own), a strided 1x1 convolution
+    without a bias over the pooled image, and convolutions that do not qualify: over a larger image, grouped, and
+    padded (which makes a 3x3 image of the pooled one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.body = nn.Conv2d(6, 12, 3, padding=1)
+        self.squeeze = nn.Sequential(nn.Conv2d(12, 4, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU())
+        self.excite = nn.Conv2d(4, 12, 1)
+        self.strided = nn.Conv2d(12, 10, 1, stride=2, bias=False)
+        self.grouped = nn.Conv2d(10, 10, 1, groups=2)
+        self.padded = nn.Conv2d(10, 5, 1, padding=1)
+
+    def forward(self, x):
+        y = self.body(x)
+        y = y * torch.sigmoid(self.excite(self.squeeze(y.mean((2, 3), keepdim=True))))
+        return self.padded(self.grouped(self.strided(y.amax((2, 3), keepdim=True))))
+
+
+def pooled_net() -> PooledNet:
+    return seeded(PooledNet, "squeeze.1")
+
+
+def test_convolutions_over_a_pooled_image_become_reductions_up_to_the_batch_limit():
+    model = pooled_net()
+    module = dynamic_batch_module(model, example=(2, 6, 9, 7))
+    fold_conv_bn(module)
+    assert pooled_conv_as_reduction(module, max_batch=3) == 3  # squeeze, excite, strided
+    assert count_ops(module, torch.ops.aten.conv2d.default) == 3  # body, grouped, padded
+    for batch, convolutions in ((1, 3), (3, 3), (4, 6)):  # above the limit the three are convolutions again
+        x = torch.randn(batch, 6, 9, 7)
+        traced = torch.export.export(module, (x,)).module()
+        assert count_ops(traced, torch.ops.aten.conv2d.default) == convolutions
+        with torch.no_grad():
+            want = model(x)
+            assert relative_error(module(x), want) < 1e-5
+            assert relative_error(traced(x.contiguous(memory_format=torch.channels_last)), want) < 1e-5
+
+
+def test_pooled_reductions_compile_with_inductor_on_the_cpu():
+    model = pooled_net()
+    module = dynamic_batch_module(model, example=(2, 6, 9, 7))
+    fold_conv_bn(module)
+    pooled_conv_as_reduction(module, max_batch=4)
+    x = torch.randn(2, 6, 9, 7).contiguous(memory_format=torch.channels_last)
+    compiled = torch.compile(module, backend="inductor", dynamic=False)
+    with torch.no_grad():
+        assert relative_error(compiled(x), model(x)) < 1e-5
+
+
 @pytest.mark.nvidia
 @pytest.mark.parametrize("make, export, rewrite, count, shape", [
     (pointwise_net, dynamic_batch_module, conv1x1_relu_as_gemm, 3, (4, 3, 12, 10)),
-    (depthwise_net, depthwise_module, depthwise_as_taps, 3, (4, 8, 13, 11))])
+    (depthwise_net, depthwise_module, depthwise_as_taps, 3, (4, 8, 13, 11)),
+    (pooled_net, partial(dynamic_batch_module, example=(2, 6, 9, 7)), partial(pooled_conv_as_reduction, max_batch=4),
+     3, (4, 6, 9, 7))])
 def test_rewritten_modules_compile_with_inductor_and_keep_outputs(cuda, make, export, rewrite, count, shape):
     module = export(make())
     fold_conv_bn(module)

@@ -398,7 +398,9 @@ def test_the_default_variant_computes_depthwise_convolutions_as_taps_cold_and_wa
         session.close()
         outputs.append(out.numpy())
         info = session.info()
-        assert info["variant"] == "inductor-dw" and info["depthwise_as_taps"] == 1 and info["bn_folded"] == 1
+        assert info["variant"] == "inductor-se" and info["depthwise_as_taps"] == 1 and info["bn_folded"] == 1
+        # no convolution over a 1x1 image here
+        assert info["pooled_conv_as_reduction"] == {"convolutions": 0, "at_batch_sizes_up_to": 32}
         assert info["compile_cache"]["state"] == process
     for out in outputs:
         assert relative_error(out, reference(model, images(2, seed=11))) < 1e-5
