@@ -13,7 +13,7 @@ inductor, fused with the activation after it, instead of a cuBLAS GEMM, for batc
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Any, Iterator
 
 CONV_DEFAULTS = {"stride": [1, 1], "padding": [0, 0], "dilation": [1, 1], "groups": 1}
 CONV_ARG_NAMES = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
@@ -33,6 +33,20 @@ def _conv_args(node) -> dict:
     for key, value in CONV_DEFAULTS.items():
         named.setdefault(key, value)
     return named
+
+
+def _shape(node) -> Any:
+    """The shape export recorded for a node's value, or None."""
+    return getattr(getattr(node, "meta", {}).get("val"), "shape", None)
+
+
+def _convolutions(gm) -> Iterator[tuple]:
+    """(node, its arguments by name, its weight tensor or None, its input's shape or None) for each conv2d."""
+    aten = _aten()
+    for node in list(gm.graph.nodes):
+        if node.op == "call_function" and node.target == aten.conv2d.default:
+            args = _conv_args(node)
+            yield node, args, _attr(gm, args["weight"]), _shape(args["input"])
 
 
 def _attr(gm, node) -> Any:
@@ -146,7 +160,7 @@ def conv1x1_relu_as_gemm(gm) -> int:
     rewritten = 0
     for node, conv in _conv_relu_pairs(gm):
         args = _conv_args(conv)
-        weight, out = _attr(gm, args["weight"]), getattr(conv.meta.get("val"), "shape", None)
+        weight, out = _attr(gm, args["weight"]), _shape(conv)
         if (weight is None or args["bias"] is None or out is None or len(out) != 4 or tuple(weight.shape[2:]) != (1, 1)
                 or args["groups"] != 1 or any(v != 1 for v in (*args["stride"], *args["dilation"]))
                 or any(args["padding"]) or not all(isinstance(d, int) for d in out[2:]) or out[2] * out[3] == 1):
@@ -185,12 +199,8 @@ def depthwise_as_taps(gm, max_taps: int = 49) -> int:
     compiled into a reduction that made the model six to seven times slower."""
     aten = _aten()
     rewritten = 0
-    for conv in list(gm.graph.nodes):
-        if conv.op != "call_function" or conv.target != aten.conv2d.default:
-            continue
-        args = _conv_args(conv)
-        weight, out = _attr(gm, args["weight"]), getattr(conv.meta.get("val"), "shape", None)
-        size_in = getattr(getattr(args["input"], "meta", {}).get("val"), "shape", None)
+    for conv, args, weight, size_in in _convolutions(gm):
+        out = _shape(conv)
         # one input channel per group and one filter per group: as many groups as input and output channels;
         # batched input only (an unbatched conv2d reads 3-D tensors); the slices need the input's and output's size
         if (weight is None or out is None or len(out) != 4 or weight.dim() != 4 or weight.shape[1] != 1
@@ -250,14 +260,8 @@ def pooled_conv_as_reduction(gm, max_batch: int) -> int:
     (docs/nvidia.md).
     The batch size is known when a graph is compiled for it; above the limit the GEMM's tensor cores win, and the
     convolution stays as it was."""
-    aten = _aten()
     rewritten = 0
-    for conv in list(gm.graph.nodes):
-        if conv.op != "call_function" or conv.target != aten.conv2d.default:
-            continue
-        args = _conv_args(conv)
-        weight = _attr(gm, args["weight"])
-        size_in = getattr(getattr(args["input"], "meta", {}).get("val"), "shape", None)
+    for conv, args, weight, size_in in _convolutions(gm):
         if (weight is None or weight.dim() != 4 or tuple(weight.shape[2:]) != (1, 1) or args["groups"] != 1
                 or any(args["padding"]) or size_in is None or len(size_in) != 4 or tuple(size_in[2:]) != (1, 1)
                 or (args["bias"] is not None and _attr(gm, args["bias"]) is None)):
