@@ -25,7 +25,9 @@ CASES = (("tf_efficientnet_lite0", "depthwise_as_taps"), ("mobilenetv3_large_100
          ("seresnext26d_32x4d", "conv1x1_relu_as_gemm"),
          ("resnet50", "conv1x1_relu_as_gemm"),
          ("seresnext26d_32x4d", "pooled_conv_as_reduction"), ("efficientnet_b0", "pooled_conv_as_reduction"),
-         ("mobilenetv3_large_100", "pooled_conv_as_reduction"))
+         ("mobilenetv3_large_100", "pooled_conv_as_reduction"), ("resnet50", "pooled_conv_as_reduction"),
+         ("tf_efficientnet_lite0", "pooled_conv_as_reduction"), ("mobilenetv2_100", "pooled_conv_as_reduction"),
+         ("convnext_tiny", "pooled_conv_as_reduction"))
 ARGUMENTS = {"pooled_conv_as_reduction": {"max_batch": 32}}  # the default variant's limit
 
 

@@ -254,7 +254,7 @@ def pooled_conv_as_reduction(gm, max_batch: int) -> int:
     layers, a head over pooled features), becomes a call of `pooled_conv`, which computes it, for batches of at most
     `max_batch`, as the input times the weights summed over the input channels. Returns the count.
 
-    At bs1 each such GEMM is a cuBLAS launch of 2.3-3.4 us for a few thousand multiply-adds, followed by a Triton
+    At bs1 each such GEMM is a cuBLAS launch of 2.2-3.4 us for a few thousand multiply-adds, followed by a Triton
     launch for its bias and activation. On an H200, SE-ResNeXt101 has 66: as reductions, with bias and activation in
     them, they took 0.20 ms off its cuBLAS time and added 0.08 ms of Triton time, of 0.92 ms of kernels at bs1
     (docs/nvidia.md).

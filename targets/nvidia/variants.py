@@ -2,7 +2,7 @@
 
 The default was chosen by measurement (docs/nvidia.md): the fastest variant that neither crashed nor
 compiled for minutes, inductor on an H100, then with its depthwise rewrite on an H200, then with an SE block's
-layers as reductions at small batches. Inductor compiles once per batch size (about 25-40 s for SE-ResNeXt101);
+layers as reductions at small batches. Inductor compiles once per batch size (about 25-45 s for SE-ResNeXt101);
 where it cannot compile, the session runs the fallback and says so in info().
 """
 from __future__ import annotations

@@ -363,7 +363,8 @@ def test_a_graph_that_fails_to_load_aside_for_another_reason_is_left_to_the_firs
 
 
 class InvertedResidual(torch.nn.Module):
-    """A MobileNetV2 block, as EfficientNet-Lite0 has sixteen: expand, depthwise + BatchNorm + ReLU6, project."""
+    """A MobileNetV2 block, as EfficientNet-Lite0 has sixteen: expand, depthwise + BatchNorm + ReLU6, project; then
+    an SE block, as SE-ResNeXt101 has 33: squeeze and excite over the pooled image, a sigmoid gate."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -372,12 +373,16 @@ class InvertedResidual(torch.nn.Module):
         self.depthwise = nn.Sequential(nn.Conv2d(16, 16, 5, padding=2, groups=16, bias=False), nn.BatchNorm2d(16),
                                        nn.ReLU6())
         self.project = nn.Conv2d(16, 10, 1)
+        self.squeeze = nn.Sequential(nn.Conv2d(10, 4, 1), nn.ReLU())
+        self.excite = nn.Conv2d(4, 10, 1)
 
     def forward(self, x):
-        return self.project(self.depthwise(self.expand(x))).mean((2, 3))
+        y = self.project(self.depthwise(self.expand(x)))
+        y = y * torch.sigmoid(self.excite(self.squeeze(y.mean((2, 3), keepdim=True))))
+        return y.mean((2, 3))
 
 
-def test_the_default_variant_computes_depthwise_convolutions_as_taps_cold_and_warm(tmp_path, monkeypatch):
+def test_the_default_variant_rewrites_depthwise_convolutions_and_se_layers_cold_and_warm(tmp_path, monkeypatch):
     """The rewrites are for CUDA devices; here they are applied on the CPU as they would be there, in process (a
     compile child would not see the patch), and the saved graph is loaded in the second session."""
     torch.manual_seed(0)
@@ -399,8 +404,8 @@ def test_the_default_variant_computes_depthwise_convolutions_as_taps_cold_and_wa
         outputs.append(out.numpy())
         info = session.info()
         assert info["variant"] == "inductor-se" and info["depthwise_as_taps"] == 1 and info["bn_folded"] == 1
-        # no convolution over a 1x1 image here
-        assert info["pooled_conv_as_reduction"] == {"convolutions": 0, "at_batch_sizes_up_to": 32}
+        # the SE block's two layers, as reductions at this batch size (2)
+        assert info["pooled_conv_as_reduction"] == {"convolutions": 2, "at_batch_sizes_up_to": 32}
         assert info["compile_cache"]["state"] == process
     for out in outputs:
         assert relative_error(out, reference(model, images(2, seed=11))) < 1e-5
