@@ -31,6 +31,8 @@ class TorchVariant:
 
 # weights frozen into the graph as constants: what every inductor variant compiles with
 FROZEN = {"freezing": True}
+# the largest batch size at which an SE block's layers ran faster as reductions than as GEMMs (docs/nvidia.md)
+SE_MAX_BATCH = 32
 
 VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
     TorchVariant("plain", "the exported program as is (the plain-PyTorch baseline)"),
@@ -66,9 +68,9 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
     # (docs/nvidia.md): hence the batch limit
     TorchVariant("inductor-se", "inductor-dw, with each 1x1 convolution over a 1x1 image (an SE block's layers) "
                                 "computed by inductor as a product summed over its input channels, with its bias and "
-                                "activation, instead of by a cuBLAS GEMM, at batch sizes up to 32; compiled once per "
-                                "batch size and kept",
-                 fold_bn=True, depthwise_taps=True, pooled_conv_max_batch=32, inductor=dict(FROZEN)),
+                                f"activation, instead of by a cuBLAS GEMM, at batch sizes up to {SE_MAX_BATCH}; "
+                                "compiled once per batch size and kept",
+                 fold_bn=True, depthwise_taps=True, pooled_conv_max_batch=SE_MAX_BATCH, inductor=dict(FROZEN)),
     # as `inductor`, plus Triton templates timed against cuBLAS/cuDNN for every GEMM and convolution (1x1
     # convolutions become GEMMs, so bias and activation fuse into their epilogue); the session captures its
     # own CUDA graph, so inductor's is off
