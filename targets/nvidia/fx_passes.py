@@ -3,6 +3,8 @@
 fold_conv_bn: an inference BatchNorm after a convolution becomes the convolution's weight and bias,
 computed once in float32, which removes one full read and write of every such activation.
 fuse_conv_relu: convolution + ReLU as one cuDNN call (cudnn_convolution_relu, CUDA only).
+fuse_conv_add_relu: convolution + a tensor of its shape (a residual block's shortcut) + ReLU as one cuDNN call
+(cudnn_convolution_add_relu, CUDA only).
 conv1x1_relu_as_gemm: a 1x1 convolution with bias + ReLU as one GEMM whose epilogue adds the bias and applies the
 ReLU (aten._addmm_activation, cuBLASLt on CUDA), on the NHWC view of its input.
 depthwise_as_taps: a depthwise convolution as a sum of strided input slices times per-channel weights, which
@@ -146,6 +148,101 @@ def fuse_conv_relu(gm) -> int:
         _replace(gm, node, replacement, conv)
         fused += 1
     return _cleaned(gm, fused)
+
+
+def fuse_conv_add_relu(gm) -> int:
+    """relu(conv2d(x) + z), where nothing else reads the convolution or the sum and z has the convolution's shape,
+    becomes aten.cudnn_convolution_add_relu(x, weight, z, 1, bias): a residual block's convolution, its shortcut and
+    the ReLU as one cuDNN call, which adds bias and shortcut in the convolution's epilogue instead of writing the
+    convolution's output and reading it back. Returns the count."""
+    aten = _aten()
+    fused = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target not in (aten.relu.default, aten.relu_.default):
+            continue
+        found = _sum_with_a_convolution(node.args[0])
+        if found is None:
+            continue
+        conv, shortcut = found
+        args = _conv_args(conv)
+        with gm.graph.inserting_before(node):
+            replacement = gm.graph.call_function(aten.cudnn_convolution_add_relu.default, (
+                args["input"], args["weight"], shortcut, 1.0, args["bias"], args["stride"], args["padding"],
+                args["dilation"], args["groups"]))
+        replacement.meta["val"] = node.meta.get("val")
+        _replace(gm, node, replacement, node.args[0], conv)
+        fused += 1
+    return _cleaned(gm, fused)
+
+
+def _sum_with_a_convolution(node) -> tuple | None:
+    """(convolution, the other addend) when `node`, read by one node alone, adds a tensor of the same shape to a
+    convolution that nothing else reads; else None. An in-place add may only write over the convolution or over
+    a fresh tensor nothing else reads, so that dropping the write changes nothing another node sees."""
+    aten = _aten()
+    if (getattr(node, "op", None) != "call_function" or node.target not in (aten.add.Tensor, aten.add_.Tensor)
+            or len(node.users) != 1 or len(node.args) != 2 or node.kwargs.get("alpha", 1) != 1):
+        return None
+    first, second = node.args
+    for conv, other in ((first, second), (second, first)):
+        if (getattr(conv, "target", None) != aten.conv2d.default or len(conv.users) != 1
+                or getattr(other, "op", None) is None or not _same_shape(other, conv)):
+            continue
+        if node.target == aten.add_.Tensor and first is not conv and not (len(first.users) == 1 and _fresh(first)):
+            continue
+        return conv, other
+    return None
+
+
+def _same_shape(a, b) -> bool:
+    """Whether export recorded the same shape for both nodes (a symbolic batch size compared by its name)."""
+    shape_a, shape_b = _shape(a), _shape(b)
+    return shape_a is not None and shape_b is not None and [str(d) for d in shape_a] == [str(d) for d in shape_b]
+
+
+def _fresh(node) -> bool:
+    """Whether `node` makes a tensor of its own, not a view of another or another's in-place result."""
+    schema = getattr(node.target, "_schema", None)
+    return node.op == "call_function" and schema is not None and all(r.alias_info is None for r in schema.returns)
+
+
+_FUSED_CONV_SHAPES: list = []  # the library holding the shape functions below, kept alive once registered
+
+
+def register_fused_conv_shapes() -> None:
+    """Shape functions for cuDNN's fused convolutions, which torch has as CUDA kernels only: torch.export and
+    inductor trace a graph with tensors that hold no data. The output's layout is the one torch's CUDA kernel
+    gives it (channels_last when the input or the weight is), since inductor checks it at run time."""
+    import torch
+
+    if _FUSED_CONV_SHAPES:
+        return
+    library = torch.library.Library("aten", "IMPL")
+    for name, shape in (("cudnn_convolution_relu", _conv_relu_shape), ("cudnn_convolution_add_relu",
+                                                                          _conv_add_relu_shape)):
+        if not torch._C._dispatch_has_kernel_for_dispatch_key(f"aten::{name}", "Meta"):
+            library.impl(name, shape, "Meta")
+    _FUSED_CONV_SHAPES.append(library)
+
+
+def _conv_relu_shape(x, weight, bias, stride, padding, dilation, groups):
+    return _fused_conv_output(x, weight, stride, padding, dilation)
+
+
+def _conv_add_relu_shape(x, weight, z, alpha, bias, stride, padding, dilation, groups):
+    return _fused_conv_output(x, weight, stride, padding, dilation)
+
+
+def _fused_conv_output(x, weight, stride, padding, dilation):
+    import torch
+    from torch._prims_common import suggest_memory_format
+
+    size = [x.shape[0], weight.shape[0], *((x.shape[i + 2] + 2 * padding[i] - dilation[i] * (weight.shape[i + 2] - 1)
+                                            - 1) // stride[i] + 1 for i in range(2))]
+    channels_last = (torch.float64 not in (x.dtype, weight.dtype)
+                     and torch.channels_last in (suggest_memory_format(x), suggest_memory_format(weight)))
+    return torch.empty(size, dtype=x.dtype, device=x.device,
+                       memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 def conv1x1_relu_as_gemm(gm) -> int:

@@ -15,8 +15,8 @@ from targets.nvidia.conv_plans import (convolutions_file, load_convolutions, rec
                                        warm_convolutions)
 from targets.nvidia.device import gpu_identity, import_torch
 from targets.nvidia.device_thread import DeviceThread
-from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, depthwise_as_taps, fold_conv_bn, fuse_conv_relu,
-                                      pooled_conv_as_reduction)
+from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, depthwise_as_taps, fold_conv_bn, fuse_conv_add_relu,
+                                      fuse_conv_relu, pooled_conv_as_reduction, register_fused_conv_shapes)
 from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
@@ -47,8 +47,6 @@ def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
     done = {}
     if variant.fold_bn:
         done["bn_folded"] = fold_conv_bn(module)
-    if variant.fuse_conv_relu and on_cuda:
-        done["conv_relu_fused"] = fuse_conv_relu(module)
     if variant.gemm_epilogue and on_cuda:
         done["conv1x1_relu_as_gemm"] = conv1x1_relu_as_gemm(module)
     if variant.depthwise_taps and on_cuda:
@@ -58,6 +56,13 @@ def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
         done["pooled_conv_as_reduction"] = {
             "convolutions": pooled_conv_as_reduction(module, variant.pooled_conv_max_batch),
             "at_batch_sizes_up_to": variant.pooled_conv_max_batch}
+    # last, so that the rewrites above see every convolution they could take
+    if (variant.fuse_conv_add_relu or variant.fuse_conv_relu) and on_cuda:
+        register_fused_conv_shapes()  # for torch.export and inductor, which trace the fused calls
+    if variant.fuse_conv_add_relu and on_cuda:
+        done["conv_add_relu_fused"] = fuse_conv_add_relu(module)
+    if variant.fuse_conv_relu and on_cuda:
+        done["conv_relu_fused"] = fuse_conv_relu(module)
     return done
 
 

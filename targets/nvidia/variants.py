@@ -19,6 +19,7 @@ class TorchVariant:
     fold_bn: bool = False  # BatchNorm folded into the preceding convolution (float32, at load)
     cudnn_benchmark: bool = False  # cuDNN times its algorithms per shape and keeps the fastest
     fuse_conv_relu: bool = False  # convolution + ReLU as one cuDNN call
+    fuse_conv_add_relu: bool = False  # convolution + a residual block's shortcut + ReLU as one cuDNN call
     gemm_epilogue: bool = False  # 1x1 convolution + bias + ReLU as one GEMM with a bias+ReLU epilogue
     depthwise_taps: bool = False  # depthwise convolutions as sums of tap-weighted input slices, fused by inductor
     pooled_conv_max_batch: int = 0  # up to this batch size, 1x1 convolutions over a 1x1 image as inductor reductions
@@ -71,6 +72,14 @@ VARIANTS: dict[str, TorchVariant] = {v.name: v for v in (
                                 f"activation, instead of by a cuBLAS GEMM, at batch sizes up to {SE_MAX_BATCH}; "
                                 "compiled once per batch size and kept",
                  fold_bn=True, depthwise_taps=True, pooled_conv_max_batch=SE_MAX_BATCH, inductor=dict(FROZEN)),
+    # inductor takes the bias out of each convolution and adds it back, with the ReLU and a residual block's
+    # shortcut, in a Triton kernel that reads the convolution's output again; in cuDNN's epilogue that read and
+    # write go away, which is where ResNet50's time goes above bs1 (docs/nvidia.md)
+    TorchVariant("inductor-cudnn", "inductor-se, with each convolution + bias + ReLU, and each convolution + bias + "
+                                   "a residual block's shortcut + ReLU, as one cuDNN call that applies them in its "
+                                   "epilogue; compiled once per batch size and kept",
+                 fold_bn=True, depthwise_taps=True, pooled_conv_max_batch=SE_MAX_BATCH, fuse_conv_relu=True,
+                 fuse_conv_add_relu=True, inductor=dict(FROZEN)),
     # as `inductor`, plus Triton templates timed against cuBLAS/cuDNN for every GEMM and convolution (1x1
     # convolutions become GEMMs, so bias and activation fuse into their epilogue); the session captures its
     # own CUDA graph, so inductor's is off

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, count_ops, depthwise_as_taps, fold_conv_bn,
-                                      fuse_conv_relu, pooled_conv_as_reduction)
+                                      fuse_conv_add_relu, fuse_conv_relu, pooled_conv_as_reduction,
+                                      register_fused_conv_shapes)
 from tests.targets.nvidia.conftest import relative_error, tiny_net
 
 
@@ -52,6 +53,97 @@ def test_conv_relu_fusion_keeps_outputs_on_the_gpu(cuda):
     module.to(cuda)
     with torch.no_grad():
         assert relative_error(module(x.to(cuda)).cpu(), want) < 5e-3  # TF32 may be on
+
+
+class ResidualNet(torch.nn.Module):
+    """Residual sums a cuDNN call can take with its convolution: an identity shortcut added in place to a
+    convolution (ResNet50's blocks), a strided shortcut convolution added in place to an SE-gated branch
+    (SE-ResNeXt's first blocks). And sums it must leave: a convolution read twice, a broadcast addend, a scaled
+    sum, an in-place sum into a view of a tensor read again afterwards."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8))
+        self.branch = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.gate = nn.Conv2d(16, 16, 1)
+        self.shortcut = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16))
+        self.twice, self.broadcast, self.scaled = (nn.Conv2d(16, 16, 1) for _ in range(3))
+        self.overwritten = nn.Conv2d(16, 8, 1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.body(x)
+        y += x
+        x = torch.relu(y)
+        y = self.branch(x)
+        y = y * torch.sigmoid(self.gate(y.mean((2, 3), keepdim=True)))
+        y += self.shortcut(x)
+        x = torch.relu_(y)
+        twice = self.twice(x)
+        y = torch.relu(twice + x) + twice
+        y = y + torch.relu(self.broadcast(x) + x.mean((2, 3), keepdim=True))
+        y = y + torch.relu(torch.add(self.scaled(x), x, alpha=2))
+        kept = x * 2
+        summed = torch.relu(kept[:, :8].add_(self.overwritten(x)))  # writes into `kept`, which is read below
+        return y + kept + summed.repeat(1, 2, 1, 1)
+
+
+def residual_net() -> ResidualNet:
+    return seeded(ResidualNet, "body.1")
+
+
+def test_residual_sums_with_a_convolution_become_cudnn_calls_and_keep_outputs(cudnn_fusions_on_the_cpu):
+    model = residual_net()
+    module = dynamic_batch_module(model, example=(2, 3, 12, 10))
+    assert fold_conv_bn(module) == 3
+    assert fuse_conv_add_relu(module) == 2  # the identity and the strided shortcut
+    assert count_ops(module, torch.ops.aten.cudnn_convolution_add_relu.default) == 2
+    assert count_ops(module, torch.ops.aten.conv2d.default) == 9 - 2
+    assert fuse_conv_relu(module) == 1  # the stem
+    for batch in (1, 3):
+        x = torch.randn(batch, 3, 12, 10)
+        with torch.no_grad():
+            want = model(x)
+            assert relative_error(module(x), want) < 1e-5
+            assert relative_error(module(x.contiguous(memory_format=torch.channels_last)), want) < 1e-5
+
+
+def test_fused_convolutions_export_and_compile_with_inductor_on_the_cpu(cudnn_fusions_on_the_cpu):
+    """torch.export and inductor trace the cuDNN calls with data-less tensors: the shape functions registered for
+    them must give the shapes and layouts the kernels give, or inductor's checks of the outputs fail."""
+    model = residual_net()
+    module = dynamic_batch_module(model, example=(2, 3, 12, 10))
+    fold_conv_bn(module)
+    fuse_conv_add_relu(module)
+    fuse_conv_relu(module)
+    module = module.to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 12, 10).contiguous(memory_format=torch.channels_last)
+    traced = torch.export.export(module, (x,)).module()
+    assert count_ops(traced, torch.ops.aten.cudnn_convolution_add_relu.default) == 2
+    compiled = torch.compile(traced, backend="inductor", dynamic=False)
+    with torch.no_grad():
+        assert relative_error(compiled(x), model(x)) < 1e-5
+
+
+def test_fused_convolutions_have_the_output_layout_of_torchs_cuda_kernel():
+    register_fused_conv_shapes()
+    meta = torch.device("meta")
+    weight = torch.empty(16, 8, 3, 3, device=meta)
+    for x, w, channels_last in ((torch.empty(2, 8, 9, 7, device=meta), weight, False),
+                                (torch.empty(2, 8, 9, 7, device=meta).to(memory_format=torch.channels_last), weight, True),
+                                (torch.empty(2, 8, 9, 7, device=meta), weight.to(memory_format=torch.channels_last), True)):
+        out = torch.ops.aten.cudnn_convolution_relu(x, w, None, [2, 1], [1, 0], [1, 2], 1)
+        assert out.shape == (2, 16, 5, 3)
+        assert out.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        z = torch.empty(2, 16, 5, 3, device=meta)
+        assert torch.ops.aten.cudnn_convolution_add_relu(x, w, z, 1.0, None, [2, 1], [1, 0], [1, 2], 1).shape == out.shape
+
+
+def cudnn_epilogues(module) -> int:
+    register_fused_conv_shapes()
+    return fuse_conv_add_relu(module) + fuse_conv_relu(module)
 
 
 class PointwiseNet(torch.nn.Module):
@@ -342,7 +434,8 @@ def test_pooled_reductions_compile_with_inductor_on_the_cpu():
     (pointwise_net, dynamic_batch_module, conv1x1_relu_as_gemm, 3, (4, 3, 12, 10)),
     (depthwise_net, depthwise_module, depthwise_as_taps, 3, (4, 8, 13, 11)),
     (pooled_net, partial(dynamic_batch_module, example=(2, 6, 9, 7)), partial(pooled_conv_as_reduction, max_batch=4),
-     3, (4, 6, 9, 7))])
+     3, (4, 6, 9, 7)),
+    (residual_net, dynamic_batch_module, cudnn_epilogues, 3, (4, 3, 12, 10))])
 def test_rewritten_modules_compile_with_inductor_and_keep_outputs(cuda, make, export, rewrite, count, shape):
     module = export(make())
     fold_conv_bn(module)

@@ -409,3 +409,38 @@ def test_the_default_variant_rewrites_depthwise_convolutions_and_se_layers_cold_
         assert info["compile_cache"]["state"] == process
     for out in outputs:
         assert relative_error(out, reference(model, images(2, seed=11))) < 1e-5
+
+
+class ResidualClassifier(torch.nn.Module):
+    """Residual blocks (an identity shortcut, a strided shortcut convolution after an SE gate), pooled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from tests.targets.nvidia.test_fx_passes import residual_net
+
+        self.blocks = residual_net()
+
+    def forward(self, x):
+        return self.blocks(x).mean((2, 3))
+
+
+def test_the_cudnn_epilogue_variant_saves_and_loads_its_fused_convolutions(tmp_path, monkeypatch,
+                                                                            cudnn_fusions_on_the_cpu):
+    """As the default variant's test above, with torch's CUDA-only fused convolutions computed on the CPU: the saved
+    graph calls them, and a warm process loads it without tracing or compiling."""
+    model = ResidualClassifier().eval()
+    _, result, _, _ = build(tmp_path, batches=(2,), dynamic=False, model=model)
+    real_rewrites = torch_runtime.apply_rewrites
+    monkeypatch.setattr(torch_runtime, "apply_rewrites", lambda module, variant, on_cuda: real_rewrites(
+        module, variant, on_cuda=True))
+    for process in ("cold", "warm"):
+        if process == "warm":
+            forbid(monkeypatch, *WARM_FORBIDS)
+        session = TorchRunner(result.artifact, torch.device("cpu"), "fp32", resolve_variant("inductor-cudnn"),
+                              (3, 8, 8), compile_in_child=False)
+        (out,) = session.forward(torch.from_numpy(images(2, seed=12)))
+        session.close()
+        info = session.info()
+        assert info["variant"] == "inductor-cudnn" and info["compile_cache"]["state"] == process
+        assert info["conv_add_relu_fused"] == 2 and info["conv_relu_fused"] == 1 and info["bn_folded"] == 3
+        assert relative_error(out.numpy(), reference(model, images(2, seed=12))) < 1e-5
