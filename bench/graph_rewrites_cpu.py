@@ -27,8 +27,36 @@ CASES = (("tf_efficientnet_lite0", "depthwise_as_taps"), ("mobilenetv3_large_100
          ("seresnext26d_32x4d", "pooled_conv_as_reduction"), ("efficientnet_b0", "pooled_conv_as_reduction"),
          ("mobilenetv3_large_100", "pooled_conv_as_reduction"), ("resnet50", "pooled_conv_as_reduction"),
          ("tf_efficientnet_lite0", "pooled_conv_as_reduction"), ("mobilenetv2_100", "pooled_conv_as_reduction"),
-         ("convnext_tiny", "pooled_conv_as_reduction"))
+         ("convnext_tiny", "pooled_conv_as_reduction"),
+         *((name, "cudnn_epilogues") for name in ("resnet50", "seresnext26d_32x4d", "tf_efficientnet_lite0",
+                                                  "mobilenetv2_100", "mobilenetv3_large_100", "efficientnet_b0",
+                                                  "convnext_tiny")))
 ARGUMENTS = {"pooled_conv_as_reduction": {"max_batch": 32}}  # the default variant's limit
+
+
+def cudnn_epilogues(module) -> int:
+    """The `inductor-cudnn` variant's rewrites in its order (the depthwise taps and, at this batch size, the SE
+    reductions first); the count is of the convolutions fuse_conv_add_relu and fuse_conv_relu took. cuDNN's fused
+    convolutions exist as CUDA kernels only, so here they are computed by their definition (convolution, add, ReLU):
+    this checks which convolutions the rewrites take and that the rewritten graph exports and compiles, not cuDNN."""
+    import torch
+    import torch.nn.functional as F
+
+    from targets.nvidia.torch_runtime import apply_rewrites
+    from targets.nvidia.variants import resolve_variant
+
+    if not torch._C._dispatch_has_kernel_for_dispatch_key("aten::cudnn_convolution_relu", "CPU"):
+        library = torch.library.Library("aten", "IMPL")
+        library.impl("cudnn_convolution_relu", lambda x, w, b, s, p, d, g: torch.relu(F.conv2d(x, w, b, s, p, d, g)),
+                     "CPU")
+        library.impl("cudnn_convolution_add_relu", lambda x, w, z, alpha, b, s, p, d, g: torch.relu(
+            F.conv2d(x, w, b, s, p, d, g) + alpha * z), "CPU")
+        CPU_DEFINITIONS.append(library)
+    done = apply_rewrites(module, resolve_variant("inductor-cudnn"), on_cuda=True)
+    return done["conv_add_relu_fused"] + done["conv_relu_fused"]
+
+
+CPU_DEFINITIONS: list = []  # kept alive for the process
 
 
 def check(name: str, rewrite_name: str, batch: int) -> dict:
@@ -48,9 +76,12 @@ def check(name: str, rewrite_name: str, batch: int) -> dict:
     folded = fx_passes.fold_conv_bn(module)
     grouped = sum(1 for n in module.graph.nodes if n.op == "call_function" and n.target == torch.ops.aten.conv2d.default
                   and len(n.args) > 6 and n.args[6] > 1)
-    rewritten = getattr(fx_passes, rewrite_name)(module, **ARGUMENTS.get(rewrite_name, {}))
+    rewrite = cudnn_epilogues if rewrite_name == "cudnn_epilogues" else getattr(fx_passes, rewrite_name)
+    rewritten = rewrite(module, **ARGUMENTS.get(rewrite_name, {}))
     module = module.to(memory_format=torch.channels_last)
     started = time.perf_counter()
+    if rewrite_name == "cudnn_epilogues":  # exported again, through the shape functions, as the compile child does
+        module = torch.export.export(module, (x.contiguous(memory_format=torch.channels_last),)).module()
     compiled = torch.compile(module, backend="inductor", dynamic=False)
     with torch.no_grad():
         got = compiled(x.contiguous(memory_format=torch.channels_last)).numpy()

@@ -130,7 +130,7 @@ def report(row: dict) -> dict:
     shown = {k: v for k, v in row.items() if k != "info"}
     if "info" in row:
         shown.update({k: row["info"].get(k) for k in ("cuda_graphs", "first_call_s", "bn_folded", "conv_relu_fused",
-                                                      "conv1x1_relu_as_gemm", "depthwise_as_taps",
+                                                      "conv_add_relu_fused", "conv1x1_relu_as_gemm", "depthwise_as_taps",
                                                       "pooled_conv_as_reduction", "load_s",
                                                       "fallback")})
     print(json.dumps(shown), flush=True)

@@ -136,11 +136,33 @@ def _conv_relu_pairs(gm):
             yield node, conv
 
 
+# The smallest 1x1 convolution measured faster with cuDNN's epilogue (ResNet50's, SE-ResNeXt101's) reads 64 channels.
+# MobileNetV3-Large ran 0.56 times as fast at bs64 on an H200 with five 1x1 convolutions of 16-40 channels and three
+# depthwise ones fused (docs/nvidia.md); which of them cost it was not measured, so neither kind is fused.
+MIN_FUSED_POINTWISE_CHANNELS = 64
+
+
+def _cudnn_epilogue_pays(gm, conv) -> bool:
+    """Whether the convolution is of a kind measured faster as a fused cuDNN call: not depthwise, and a 1x1
+    convolution only over at least MIN_FUSED_POINTWISE_CHANNELS input channels."""
+    args = _conv_args(conv)
+    weight = _attr(gm, args["weight"])
+    if weight is None or weight.dim() != 4:
+        return False
+    channels_in = weight.shape[1] * args["groups"]
+    depthwise = args["groups"] > 1 and weight.shape[1] == 1
+    pointwise = tuple(weight.shape[2:]) == (1, 1)
+    return not depthwise and (not pointwise or channels_in >= MIN_FUSED_POINTWISE_CHANNELS)
+
+
 def fuse_conv_relu(gm) -> int:
-    """conv2d (single user) -> relu becomes aten.cudnn_convolution_relu. Returns the count."""
+    """conv2d (single user) -> relu becomes aten.cudnn_convolution_relu, for the convolutions where that was measured
+    to pay (_cudnn_epilogue_pays). Returns the count."""
     aten = _aten()
     fused = 0
     for node, conv in _conv_relu_pairs(gm):
+        if not _cudnn_epilogue_pays(gm, conv):
+            continue
         args = _conv_args(conv)
         with gm.graph.inserting_before(node):
             replacement = gm.graph.call_function(aten.cudnn_convolution_relu.default,
@@ -154,14 +176,15 @@ def fuse_conv_add_relu(gm) -> int:
     """relu(conv2d(x) + z), where nothing else reads the convolution or the sum and z has the convolution's shape,
     becomes aten.cudnn_convolution_add_relu(x, weight, z, 1, bias): a residual block's convolution, its shortcut and
     the ReLU as one cuDNN call, which adds bias and shortcut in the convolution's epilogue instead of writing the
-    convolution's output and reading it back. Returns the count."""
+    convolution's output and reading it back. Only for the convolutions where that was measured to pay
+    (_cudnn_epilogue_pays). Returns the count."""
     aten = _aten()
     fused = 0
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target not in (aten.relu.default, aten.relu_.default):
             continue
         found = _sum_with_a_convolution(node.args[0])
-        if found is None:
+        if found is None or not _cudnn_epilogue_pays(gm, found[0]):
             continue
         conv, shortcut = found
         args = _conv_args(conv)

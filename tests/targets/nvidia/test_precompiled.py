@@ -403,7 +403,9 @@ def test_the_default_variant_rewrites_depthwise_convolutions_and_se_layers_cold_
         session.close()
         outputs.append(out.numpy())
         info = session.info()
-        assert info["variant"] == "inductor-se" and info["depthwise_as_taps"] == 1 and info["bn_folded"] == 1
+        assert info["variant"] == "inductor-cudnn" and info["depthwise_as_taps"] == 1 and info["bn_folded"] == 1
+        # ReLU6 and the SE layers' reductions: no convolution left for a fused cuDNN call
+        assert info["conv_relu_fused"] == 0 and info["conv_add_relu_fused"] == 0
         # the SE block's two layers, as reductions at this batch size (2)
         assert info["pooled_conv_as_reduction"] == {"convolutions": 2, "at_batch_sizes_up_to": 32}
         assert info["compile_cache"]["state"] == process
