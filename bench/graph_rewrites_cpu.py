@@ -39,19 +39,12 @@ def cudnn_epilogues(module) -> int:
     reductions first); the count is of the convolutions fuse_conv_add_relu and fuse_conv_relu took. cuDNN's fused
     convolutions exist as CUDA kernels only, so here they are computed by their definition (convolution, add, ReLU):
     this checks which convolutions the rewrites take and that the rewritten graph exports and compiles, not cuDNN."""
-    import torch
-    import torch.nn.functional as F
-
+    from targets.nvidia.fx_passes import fused_convs_by_definition_on_the_cpu
     from targets.nvidia.torch_runtime import apply_rewrites
     from targets.nvidia.variants import resolve_variant
 
-    if not torch._C._dispatch_has_kernel_for_dispatch_key("aten::cudnn_convolution_relu", "CPU"):
-        library = torch.library.Library("aten", "IMPL")
-        library.impl("cudnn_convolution_relu", lambda x, w, b, s, p, d, g: torch.relu(F.conv2d(x, w, b, s, p, d, g)),
-                     "CPU")
-        library.impl("cudnn_convolution_add_relu", lambda x, w, z, alpha, b, s, p, d, g: torch.relu(
-            F.conv2d(x, w, b, s, p, d, g) + alpha * z), "CPU")
-        CPU_DEFINITIONS.append(library)
+    if not CPU_DEFINITIONS:
+        CPU_DEFINITIONS.append(fused_convs_by_definition_on_the_cpu())
     done = apply_rewrites(module, resolve_variant("inductor-cudnn"), on_cuda=True)
     return done["conv_add_relu_fused"] + done["conv_relu_fused"]
 

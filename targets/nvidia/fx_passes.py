@@ -248,6 +248,22 @@ def register_fused_conv_shapes() -> None:
     _FUSED_CONV_SHAPES.append(library)
 
 
+def fused_convs_by_definition_on_the_cpu() -> Any:
+    """cuDNN's fused convolutions computed by their definition (convolution, add, ReLU) on the CPU, where torch has no
+    kernel for them: for checking rewritten graphs on a machine without CUDA (the tests,
+    bench/graph_rewrites_cpu.py). Returns the torch.library.Library holding them; destroying it removes them."""
+    import torch
+    import torch.nn.functional as F
+
+    register_fused_conv_shapes()
+    library = torch.library.Library("aten", "IMPL")
+    library.impl("cudnn_convolution_relu", lambda x, w, b, stride, padding, dilation, groups: torch.relu(
+        F.conv2d(x, w, b, stride, padding, dilation, groups)), "CPU")
+    library.impl("cudnn_convolution_add_relu", lambda x, w, z, alpha, b, stride, padding, dilation, groups: torch.relu(
+        F.conv2d(x, w, b, stride, padding, dilation, groups) + alpha * z), "CPU")
+    return library
+
+
 def _conv_relu_shape(x, weight, bias, stride, padding, dilation, groups):
     return _fused_conv_output(x, weight, stride, padding, dilation)
 

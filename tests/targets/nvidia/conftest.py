@@ -55,15 +55,8 @@ def cuda():
 def cudnn_fusions_on_the_cpu():
     """cuDNN's fused convolutions, which torch has for CUDA only, computed by their definition on the CPU, so that a
     graph holding them runs here; with torch's CUDA kernels the same tests run on the GPU."""
-    import torch.nn.functional as F
+    from targets.nvidia.fx_passes import fused_convs_by_definition_on_the_cpu
 
-    from targets.nvidia.fx_passes import register_fused_conv_shapes
-
-    register_fused_conv_shapes()
-    library = torch.library.Library("aten", "IMPL")
-    library.impl("cudnn_convolution_relu", lambda x, w, b, stride, padding, dilation, groups: torch.relu(
-        F.conv2d(x, w, b, stride, padding, dilation, groups)), "CPU")
-    library.impl("cudnn_convolution_add_relu", lambda x, w, z, alpha, b, stride, padding, dilation, groups: torch.relu(
-        F.conv2d(x, w, b, stride, padding, dilation, groups) + alpha * z), "CPU")
+    library = fused_convs_by_definition_on_the_cpu()
     yield
     library._destroy()
