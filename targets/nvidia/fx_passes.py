@@ -136,15 +136,15 @@ def _conv_relu_pairs(gm):
             yield node, conv
 
 
-# The smallest 1x1 convolution measured faster with cuDNN's epilogue (ResNet50's, SE-ResNeXt101's) reads 64 channels.
-# MobileNetV3-Large ran 0.56 times as fast at bs64 on an H200 with five 1x1 convolutions of 16-40 channels and three
-# depthwise ones fused (docs/nvidia.md); which of them cost it was not measured, so neither kind is fused.
+# The models measured faster with cuDNN's epilogue (ResNet50, SE-ResNeXt101) have 1x1 convolutions over at least 64
+# channels. MobileNetV3-Large ran 0.56 times as fast at bs64 on an H200 with five 1x1 convolutions of 16-40 channels
+# and three depthwise ones fused (docs/nvidia.md); which of them cost it was not measured, so neither kind is fused.
 MIN_FUSED_POINTWISE_CHANNELS = 64
 
 
 def _cudnn_epilogue_pays(gm, conv) -> bool:
-    """Whether the convolution is of a kind measured faster as a fused cuDNN call: not depthwise, and a 1x1
-    convolution only over at least MIN_FUSED_POINTWISE_CHANNELS input channels."""
+    """Whether the convolution is of a kind the models measured faster as fused cuDNN calls had: not depthwise,
+    and a 1x1 convolution only over at least MIN_FUSED_POINTWISE_CHANNELS input channels."""
     args = _conv_args(conv)
     weight = _attr(gm, args["weight"])
     if weight is None or weight.dim() != 4:
@@ -156,8 +156,8 @@ def _cudnn_epilogue_pays(gm, conv) -> bool:
 
 
 def fuse_conv_relu(gm) -> int:
-    """conv2d (single user) -> relu becomes aten.cudnn_convolution_relu, for the convolutions where that was measured
-    to pay (_cudnn_epilogue_pays). Returns the count."""
+    """conv2d (single user) -> relu becomes aten.cudnn_convolution_relu, for the kinds of convolution where that
+    paid (_cudnn_epilogue_pays). Returns the count."""
     aten = _aten()
     fused = 0
     for node, conv in _conv_relu_pairs(gm):
@@ -176,7 +176,7 @@ def fuse_conv_add_relu(gm) -> int:
     """relu(conv2d(x) + z), where nothing else reads the convolution or the sum and z has the convolution's shape,
     becomes aten.cudnn_convolution_add_relu(x, weight, z, 1, bias): a residual block's convolution, its shortcut and
     the ReLU as one cuDNN call, which adds bias and shortcut in the convolution's epilogue instead of writing the
-    convolution's output and reading it back. Only for the convolutions where that was measured to pay
+    convolution's output and reading it back. Only for the kinds of convolution where that paid
     (_cudnn_epilogue_pays). Returns the count."""
     aten = _aten()
     fused = 0
