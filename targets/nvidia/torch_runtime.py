@@ -334,10 +334,19 @@ class TorchRunner(DeviceRunner):
                 self._precompile = False
                 self._use(self._variant)
                 return self._call(static_input)
-            self._fallback_note = f"{self._variant.name} failed ({type(exc).__name__}: {first}); ran {FALLBACK_VARIANT}"
+            failed = self._variant.name
+            self._fallback_note = f"{failed} failed ({type(exc).__name__}: {first}); ran {FALLBACK_VARIANT}"
             self._use(resolve_variant(FALLBACK_VARIANT))
-            with self._torch.no_grad():
-                return self._module(static_input)
+            try:
+                with self._torch.no_grad():
+                    return self._module(static_input)
+            except Exception as again:  # e.g. cuDNN with no kernel for a fused call that both variants make
+                if is_out_of_memory(self._torch, again):
+                    raise
+                second = str(again).strip().splitlines()[0][:160] if str(again).strip() else ""
+                raise TargetError(f"{self._artifact}: variant {failed} failed ({type(exc).__name__}: {first}) and so "
+                                  f"did {FALLBACK_VARIANT} ({type(again).__name__}: {second}); choose another with "
+                                  "--option variant=... (docs/nvidia.md lists them)") from None
 
     def _launch(self, static_input):
         if self._precompiled is None:

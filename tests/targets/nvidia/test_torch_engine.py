@@ -89,6 +89,34 @@ def test_failed_compile_falls_back_once_and_says_so(tmp_path, monkeypatch):
     assert info["variant"] == FALLBACK_VARIANT and "no compiler here" in info["fallback"]
 
 
+def test_a_fallback_that_fails_too_is_one_line_naming_both_and_the_option(tmp_path, monkeypatch):
+    from targets.nvidia import torch_runtime
+    from targets.nvidia.torch_runtime import TorchRunner
+    from targets.nvidia.variants import FALLBACK_VARIANT, resolve_variant
+
+    def broken(self, module):
+        def fail(*args):
+            raise RuntimeError("no compiler here")
+        return fail
+
+    def no_kernel(module, variant, on_cuda):  # as cuDNN without an engine for a fused call both variants make
+        module.forward = lambda *args: (_ for _ in ()).throw(RuntimeError("no engine for this fused call"))
+        return {}
+
+    monkeypatch.setattr(TorchRunner, "_compiled", broken)
+    _, result, _, _ = build(tmp_path, batches=(2,), dynamic=False)
+    runner = TorchRunner(result.artifact, torch.device("cpu"), "fp32", resolve_variant("inductor"), (3, 8, 8),
+                         precompile=False)
+    monkeypatch.setattr(torch_runtime, "apply_rewrites", no_kernel)
+    with pytest.raises(TargetError) as raised:
+        runner.forward(torch.from_numpy(images(2)))
+    runner.close()
+    message = str(raised.value)
+    assert "\n" not in message and str(result.artifact) in message and "no compiler here" in message
+    assert f"so did {FALLBACK_VARIANT}" in message and "no engine for this fused call" in message
+    assert "--option variant=" in message
+
+
 @pytest.mark.nvidia
 @pytest.mark.parametrize("precision,variant,tolerance", [
     ("fp32", "plain", 5e-3), ("fp32", "tuned", 5e-3), ("fp16", "tuned", 2e-2), ("fp16", "fused", 2e-2),
