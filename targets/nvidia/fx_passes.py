@@ -146,8 +146,8 @@ def _cudnn_epilogue_pays(gm, conv) -> bool:
     """Whether the convolution is of a kind the models measured faster as fused cuDNN calls had: not depthwise,
     and a 1x1 convolution only over at least MIN_FUSED_POINTWISE_CHANNELS input channels."""
     args = _conv_args(conv)
-    weight = _attr(gm, args["weight"])
-    if weight is None or weight.dim() != 4:
+    weight, out = _attr(gm, args["weight"]), _shape(conv)
+    if weight is None or weight.dim() != 4 or out is None or len(out) != 4:  # cuDNN's calls take batched input only
         return False
     channels_in = weight.shape[1] * args["groups"]
     depthwise = args["groups"] > 1 and weight.shape[1] == 1
