@@ -125,12 +125,18 @@ def _register(gm, conv, prefix: str, weight, bias) -> tuple:
         return gm.graph.get_attr(f"{prefix}_weight"), gm.graph.get_attr(f"{prefix}_bias")
 
 
+def _relus(gm) -> Iterator:
+    """Every ReLU node of the graph, in place or not."""
+    aten = _aten()
+    for node in list(gm.graph.nodes):
+        if node.op == "call_function" and node.target in (aten.relu.default, aten.relu_.default):
+            yield node
+
+
 def _conv_relu_pairs(gm):
     """(relu node, conv2d node) for every ReLU whose input is a convolution that nothing else reads."""
     aten = _aten()
-    for node in list(gm.graph.nodes):
-        if node.op != "call_function" or node.target not in (aten.relu.default, aten.relu_.default):
-            continue
+    for node in _relus(gm):
         conv = node.args[0]
         if getattr(conv, "target", None) == aten.conv2d.default and len(conv.users) == 1:
             yield node, conv
@@ -180,9 +186,7 @@ def fuse_conv_add_relu(gm) -> int:
     (_cudnn_epilogue_pays). Returns the count."""
     aten = _aten()
     fused = 0
-    for node in list(gm.graph.nodes):
-        if node.op != "call_function" or node.target not in (aten.relu.default, aten.relu_.default):
-            continue
+    for node in _relus(gm):
         found = _sum_with_a_convolution(node.args[0])
         if found is None or not _cudnn_epilogue_pays(gm, found[0]):
             continue
