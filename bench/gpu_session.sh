@@ -13,7 +13,8 @@
 #   bash bench/gpu_session.sh energy [MODEL...]  # docs/energy.md: NVML counter vs sampled power, fp16 bs 1/64/256
 #   bash bench/gpu_session.sh gpu-tests      # the GPU tests of tests/targets/nvidia (overlap, out of memory, engines)
 #   bash bench/gpu_session.sh ceiling        # dataset mode vs the host's file ceiling, Lite0 bs256 float32/uint8
-#   bash bench/gpu_session.sh aoti [MODEL]    # AOTInductor package: compile time, load and first call in a fresh process
+#   bash bench/gpu_session.sh aoti [MODEL...]  # AOTInductor package of the default variant's graph against the saved
+#                                            # graph: compile time, speed, fresh processes' start (AOTI_BATCH, AOTI_ARGS)
 #   bash bench/gpu_session.sh precompile [MODEL]  # torch.compile().aot_compile: the same questions in a fresh process
 #   bash bench/gpu_session.sh oom-idle       # a sweep with a batch that cannot fit, its report; a busy-GPU run
 #   bash bench/gpu_session.sh threeway [MODEL...]  # harness vs eager+CUDA graph vs torch.compile, fp16 bs 1/64/256
@@ -103,7 +104,12 @@ case "$1" in
     python3 bench/nvidia_precompile_probe.py --model "${2:-tf_efficientnet_lite0}" --batch 64 --json "$OUT/precompile_probe.json" ;;
   aoti)
     install_wheels
-    python3 bench/nvidia_aoti_probe.py --model "${2:-tf_efficientnet_lite0}" --batch 64 --json "$OUT/aoti_probe.json" ;;
+    shift
+    for m in ${@:-seresnext101_32x4d}; do
+      # shellcheck disable=SC2086
+      python3 bench/nvidia_aoti_probe.py --model "$m" --batch "${AOTI_BATCH:-64}" ${AOTI_ARGS:-} \
+        --json "$OUT/aoti_probe_$m.json" 2>&1 | tee "$OUT/aoti_probe_$m.txt"
+    done ;;
   oom-idle)
     # resnet50 fp16 uint8 input, bs 64 and 65536 (more activation memory than the GPU has); then a run
     # while another process keeps the GPU busy, to show the idle check's warning

@@ -1,18 +1,22 @@
-"""Can an AOTInductor package give the torch engine a warm start of a few seconds? A probe, one GPU.
+"""Can an AOTInductor package give the torch engine a warm start without inductor's Python? A probe, one GPU.
 
-    python3 bench/nvidia_aoti_probe.py --model tf_efficientnet_lite0 --batch 64 --json aoti.json
+    python3 bench/nvidia_aoti_probe.py --model seresnext101_32x4d --batch 64 --json aoti.json
 
-Builds the harness artifact (bench/nvidia_engine.py build, fp16), prepares its module as the `inductor`
-variant does (fp16, channels_last, on the GPU), exports it at one batch size and compiles it with
-`torch._inductor.aoti_compile_and_package` (timed). Then, in fresh processes (as a second `infer` would
-start): the seconds to import torch, to load the package, and for the first call; the compute-only median
-over timed calls (CUDA events, plain launches and, when it captures, one CUDA graph); and the largest
-difference from the module run eagerly in fp16.
+Builds the harness artifact (bench/nvidia_engine.py build, fp16) and prepares its module as `--variant` does (the
+variant's rewrites, fp16, channels_last, on the GPU). One program exported from it at one batch size is compiled
+twice, both timed: by `torch._inductor.standalone_compile`, weights as inputs, as the harness saves graphs now, and
+by `torch._inductor.aoti_compile_and_package` with the variant's inductor settings. In this process both are then
+captured in a CUDA graph each and timed interleaved (compute-only median ms from CUDA events), and their outputs
+compared with the eager module's. Then fresh processes (`python -X faulthandler`: a crash prints where) load the
+package through the C++ loader alone (`torch._C._aoti.AOTIModelPackageLoader`, nothing of torch._inductor imported)
+and report their age at each step: torch imported, CUDA ready, package loaded, first output, captured; the replay
+median; which of inductor and dynamo got imported; the output's difference from the eager one.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,75 +26,179 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 LOAD_SNIPPET = r"""
 import json, sys, time
-started = time.perf_counter()
+def age():
+    with open("/proc/self/stat") as stat, open("/proc/uptime") as up:
+        start = int(stat.read().rsplit(")", 1)[1].split()[19])
+        return round(float(up.read().split()[0]) - start / 100.0, 3)
+marks = {"python": age()}
 import torch
-imported = time.perf_counter()
-runner = torch._inductor.aoti_load_package(sys.argv[1])
-loaded = time.perf_counter()
+marks["torch imported"] = age()
+torch.cuda.set_device(0)
+torch.cuda.init()
+marks["cuda ready"] = age()
+loader = torch._C._aoti.AOTIModelPackageLoader(sys.argv[1], "model", True, 1, 0)
+marks["package loaded"] = age()
 x = torch.load(sys.argv[2]).cuda()
 with torch.no_grad():
-    out = runner(x)
-    out = out[0] if isinstance(out, (list, tuple)) else out
-torch.cuda.synchronize()
-first = time.perf_counter()
-def timed(call, n):
-    pairs = []
-    for _ in range(n):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record(); call(); e.record(); pairs.append((s, e))
+    out = loader.run([x])[0]
     torch.cuda.synchronize()
-    return sorted(a.elapsed_time(b) for a, b in pairs)[n // 2]
-with torch.no_grad():
-    plain = timed(lambda: runner(x), 50)
-    graphed = None
-    try:
-        static = x.clone()
+    marks["first output"] = age()
+    static = x.clone()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
         for _ in range(3):
-            runner(static)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            runner(static)
-        graphed = timed(graph.replay, 50)
-    except Exception as exc:
-        graphed = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+            loader.run([static])
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = loader.run([static])[0]
+    graph.replay()
+    torch.cuda.synchronize()
+    marks["captured"] = age()
+pairs = []
+for _ in range(200):
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record(); graph.replay(); e.record(); pairs.append((s, e))
+torch.cuda.synchronize()
+times = sorted(a.elapsed_time(b) for a, b in pairs)
 reference = torch.load(sys.argv[3])
-print(json.dumps({"import_s": round(imported - started, 2), "load_s": round(loaded - imported, 2),
-                  "first_call_s": round(first - loaded, 2), "to_first_output_s": round(first - started, 2),
-                  "median_ms_plain": round(plain, 4), "median_ms_cuda_graph": graphed,
-                  "max_abs_diff_vs_eager": float((out.float().cpu() - reference).abs().max())}))
+print(json.dumps({"marks": marks, "median_ms_cuda_graph": round(times[len(times) // 2], 4),
+                  "max_abs_diff_vs_eager": float((out.float().cpu() - reference).abs().max()),
+                  "replay_equals_first": bool(torch.equal(captured, out)),
+                  "inductor_imported": "torch._inductor" in sys.modules,
+                  "dynamo_imported": "torch._dynamo" in sys.modules}))
 """
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
+
+
+def prepared(model_name: str, variant_name: str, batch: int, workdir: Path):
+    """The variant's module in fp16 channels_last on the GPU, a random batch and the module's output for it."""
+    import torch
+
+    import nvidia_engine
+    from targets.nvidia.torch_runtime import apply_rewrites, load_program_module
+    from targets.nvidia.variants import resolve_variant
+
+    variant = resolve_variant(variant_name)
+    artifact, _ = nvidia_engine.build(nvidia_engine.load_model(model_name), model_name, "fp16", [batch], workdir)
+    module = load_program_module(artifact)
+    rewrites = apply_rewrites(module, variant, on_cuda=True)
+    module.to(device="cuda", dtype=torch.float16).to(memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, 224, 224, device="cuda", dtype=torch.float16).contiguous(
+        memory_format=torch.channels_last)
+    with torch.no_grad():
+        reference = module(x).float().cpu()
+    return variant, rewrites, module, x, reference
+
+
+def graphed_median_ms(torch, calls: dict, x, rounds: int = 5, per_round: int = 40) -> dict:
+    """Each callable captured in one CUDA graph, then replayed in interleaved rounds: the median ms of each."""
+    graphs, times = {}, {name: [] for name in calls}
+    with torch.no_grad():
+        for name, call in calls.items():
+            static = x.clone()
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    call(static)
+            torch.cuda.current_stream().wait_stream(side)
+            graphs[name] = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graphs[name]):
+                call(static)
+    for _ in range(rounds):
+        for name, graph in graphs.items():
+            pairs = []
+            for _ in range(per_round):
+                s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                s.record()
+                graph.replay()
+                e.record()
+                pairs.append((s, e))
+            torch.cuda.synchronize()
+            times[name] += [a.elapsed_time(b) for a, b in pairs]
+    return {name: round(sorted(t)[len(t) // 2], 4) for name, t in times.items()}
+
+
+def fresh_starts(package: Path, x, reference, count: int, workdir: Path) -> list[dict]:
+    import torch
+
+    torch.save(x.cpu(), workdir / "x.pt")
+    torch.save(reference, workdir / "reference.pt")
+    starts = []
+    for _ in range(count):
+        proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", LOAD_SNIPPET, str(package),
+                               str(workdir / "x.pt"), str(workdir / "reference.pt")],
+                              capture_output=True, text=True, timeout=300)
+        last = proc.stdout.strip().splitlines()[-1:] or [""]
+        try:
+            starts.append(json.loads(last[0]))
+        except json.JSONDecodeError:
+            starts.append({"rc": proc.returncode, "output": (proc.stdout + proc.stderr)[-3000:]})
+        print(json.dumps(starts[-1]), flush=True)
+    return starts
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="tf_efficientnet_lite0")
+    p.add_argument("--model", default="seresnext101_32x4d")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--starts", type=int, default=2, help="fresh processes that load the package")
+    p.add_argument("--variant", default=None, help="torch engine variant (default: the harness's default)")
+    p.add_argument("--starts", type=int, default=3, help="fresh processes that load the package")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/aoti_probe"))
     p.add_argument("--json", type=Path, default=Path("aoti_probe.json"))
     args = p.parse_args(argv)
     import torch
 
-    from warm_start_probe import first_line, fresh_starts, prepared_module
+    from targets.nvidia.precompiled import lifted_inputs
 
-    _, module, x, reference = prepared_module(args.model, args.batch, args.workdir)
-    result: dict = {"command": " ".join(sys.argv), "torch": torch.__version__, "model": args.model, "batch": args.batch}
-    package = args.workdir / f"{args.model}.bs{args.batch}.aoti.pt2"
-    for configs in ({"freezing": True}, {}):
-        started = time.perf_counter()
-        try:
-            with torch.no_grad():
-                program = torch.export.export(module, (x,))
-                torch._inductor.aoti_compile_and_package(program, package_path=str(package), inductor_configs=configs)
-            result["compile"] = {"configs": configs, "seconds": round(time.perf_counter() - started, 1),
-                                 "package_mib": round(package.stat().st_size / (1 << 20), 1)}
-            break
-        except Exception as exc:
-            result.setdefault("compile_errors", []).append(
-                {"configs": configs, "error": first_line(exc)})
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    variant, rewrites, module, x, reference = prepared(args.model, args.variant, args.batch, args.workdir)
+    result: dict = {"command": " ".join(sys.argv), "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0),
+                    "model": args.model, "batch": args.batch, "variant": variant.name, "rewrites": rewrites}
+    with torch.no_grad():
+        program = torch.export.export(module, (x,))
+    calls = {}
+    started = time.perf_counter()
+    try:
+        _, weights = lifted_inputs(program)
+        options = {k: v for k, v in (variant.inductor or {}).items() if k != "freezing"}
+        standalone = torch._inductor.standalone_compile(program.graph_module, [*weights, x],
+                                                        dynamic_shapes="from_example_inputs",
+                                                        options={"config_patches": options} if options else None)
+        calls["standalone"] = lambda t: standalone(*weights, t)
+        result["standalone_compile_s"] = round(time.perf_counter() - started, 1)
+    except Exception as exc:
+        result["standalone_error"] = first_line(exc)
+    package = args.workdir / f"{args.model}.bs{args.batch}.pt2"
+    started = time.perf_counter()
+    try:
+        with torch.no_grad():
+            torch._inductor.aoti_compile_and_package(program, package_path=str(package),
+                                                     inductor_configs=dict(variant.inductor or {}))
+        result["aoti_compile_s"] = round(time.perf_counter() - started, 1)
+        result["package_mib"] = round(package.stat().st_size / (1 << 20), 1)
+    except Exception as exc:
+        result["aoti_error"] = first_line(exc)
     print(json.dumps(result), flush=True)
-    if "compile" in result:
-        result["starts"] = fresh_starts(LOAD_SNIPPET, [str(package)], args.starts, x, reference, args.workdir)
+    if "aoti_compile_s" in result:
+        # the fresh processes first: a crash there says whether the loader works at all, before this process tries
+        result["starts"] = fresh_starts(package, x, reference, args.starts, args.workdir)
+        try:
+            loader = torch._C._aoti.AOTIModelPackageLoader(str(package), "model", True, 1, 0)
+            calls["aoti"] = lambda t: loader.run([t])[0]
+        except Exception as exc:
+            result["aoti_load_error"] = first_line(exc)
+    with torch.no_grad():
+        result["max_abs_diff_vs_eager"] = {name: float((call(x).float().cpu() - reference).abs().max())
+                                           for name, call in calls.items()}
+    result["median_ms_cuda_graph"] = graphed_median_ms(torch, calls, x) if calls else {}
+    print(json.dumps({k: result[k] for k in ("max_abs_diff_vs_eager", "median_ms_cuda_graph")}), flush=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 

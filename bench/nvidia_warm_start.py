@@ -194,6 +194,8 @@ def main() -> int:
                    **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-prof", profile,
                                    pycache=args.pycache, harness_cache=harness_cache)}
             row["top_cumulative"] = top_functions(profile) if profile.is_file() else []
+            if profile.is_file() and args.json:  # the whole profile beside the JSON, for pstats later
+                shutil.copyfile(profile, args.json.with_name(profile.name))
             print("\n".join(row["top_cumulative"]), flush=True)
             rows.append(row)
         if args.json:
