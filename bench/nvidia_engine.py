@@ -23,6 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import nvidia_measure as measure  # noqa: E402
 
+from convert.fingerprint import output_record  # noqa: E402
 from harness.contracts import ConvertManifest, TensorSpec  # noqa: E402
 from harness.files import write_json  # noqa: E402
 from targets import get_target  # noqa: E402
@@ -83,7 +84,8 @@ def build(model, name: str, precision: str, batches: list[int], workdir: Path, s
     manifest = ConvertManifest(model=name, target="nvidia", precision=precision, artifact=result.artifact.name,
                                onnx=request.onnx.name, sim_onnx=request.onnx.name, input=spec_in, output=spec_out,
                                batch_sizes=sizes, dynamic_batch=True, opset=17,
-                               target_info={**result.info, "options": {"engine": "torch"}})
+                               target_info={**result.info, "options": {"engine": "torch"}},
+                               hashes={"files": {result.artifact.name: output_record(result.artifact)}})  # as convert
     manifest.write(out_dir)
     print(f"built {result.artifact.name} in {time.perf_counter() - started:.1f} s", flush=True)
     return result.artifact, manifest

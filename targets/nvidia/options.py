@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.vocabulary import Precision, PrecisionLabel
+from targets.nvidia.precompiled import DEFAULT_SAVED_GRAPH, SAVED_FORMS
 from targets.nvidia.variants import DEFAULT_VARIANT, VARIANTS
 from targets.options import BUILD, RUN, TargetOptions, option
 
@@ -30,6 +31,11 @@ class NvidiaOptions(TargetOptions):
                                           RUN)
     precompile: bool = option(True, "torch engine: save inductor's output per batch size in the compile cache and "
                                     "load it in later processes (0: torch.compile traces in every process)", RUN)
+    saved_graph: str = option(DEFAULT_SAVED_GRAPH, "torch engine: the form of the saved graphs: inductor "
+                                                   "(standalone_compile's artifact, loaded through inductor) or aoti "
+                                                   "(an AOTInductor package, loaded by torch's C++ loader without "
+                                                   "importing inductor; longer to compile, refused with one line "
+                                                   "where it does not load or agree)", RUN, choices=SAVED_FORMS)
     tf32: bool = option(True, "torch engine: TF32 matmul/conv for fp32 (0: strict fp32, labelled so)", RUN)
     warm_aside: bool = option(False, "torch engine, warm compile cache: build cuDNN's convolution plans in a second "
                                      "thread while the saved graph loads, and prepare the batch size there (0.4-1.5 s "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -36,9 +37,18 @@ def compile_in_child(spec: dict, timeout_s: float = 3600.0) -> None:
                                 "in the process compiling it")
     if proc.returncode == DiskFullError.exit_code:
         raise DiskFullError(lines[-1].removeprefix("error: ") if lines else "the disk is full")
+    if proc.returncode < 0:  # a crash (a package that segfaults on load, say) has no last line worth quoting
+        raise ChildCompileFailed(f"the compile process was killed by {signal_name(-proc.returncode)}")
     if proc.returncode != 0:
         raise ChildCompileFailed(f"the compile process exited {proc.returncode}: "
                                  f"{lines[-1][:200] if lines else 'no message'}")
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _last_record(stdout: str) -> dict:
@@ -64,7 +74,7 @@ def main(argv: list[str]) -> int:
     runner = TorchRunner(Path(spec["artifact"]), torch.device(spec["device"]), spec["precision"],
                          resolve_variant(spec["variant"]), tuple(spec["sample_shape"]), spec["input_dtype"],
                          spec["artifact_sha256"], tf32=spec["tf32"], precompile=True, compile_in_child=False,
-                         fallback=False)
+                         fallback=False, saved_graph=spec.get("saved_graph", "inductor"))
     try:
         static_input = runner.make_input(spec["batch"])
         runner.forward(static_input)
@@ -81,7 +91,7 @@ def main(argv: list[str]) -> int:
     finally:
         runner.close()
     path = runner.info().get("compile_path") or {}
-    if path.get("path") != "standalone":
+    if path.get("path") not in ("standalone", "aoti"):
         print(f"standalone compile did not run: {path.get('note') or path}", file=sys.stderr)
         return 3
     return 0

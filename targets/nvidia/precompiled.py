@@ -7,6 +7,16 @@ dtype and layout, on the device) is exported at one batch size and compiled with
 batch size, and the prepared weights once. A later process loads those two and calls: no torch.export.load,
 no dynamo, no inductor. Weights are inputs, not constants folded into the kernels, so the variant folds
 BatchNorms itself (fx_passes.fold_conv_bn) instead of through inductor's freezing.
+
+Two forms of the same compiled program (option saved_graph):
+- "inductor": `standalone_compile`'s artifact. Loading it imports inductor and dynamo and runs inductor's cache
+  lookup in Python: 1.4-2.1 s of a warm start on the H200 (docs/nvidia.md).
+- "aoti": an AOTInductor package (`aoti_compile_and_package`), its weights left out of it
+  (`aot_inductor.package_constants_in_so=False`) and handed over from the saved weights on load. torch's C++
+  loader (`torch._C._aoti.AOTIModelPackageLoader`) opens it and runs the graph: nothing of inductor is imported.
+  Its C++ wrapper takes longer to compile. A package is loaded and checked against the module in the process
+  that compiled it (the compile child) before any session relies on it, since loading a package has crashed
+  processes on this setup (docs/nvidia.md); a refused package leaves the cache to the "inductor" form.
 """
 from __future__ import annotations
 
@@ -21,7 +31,12 @@ from harness.startup import mark
 WEIGHTS = "weights.pt"
 INPUT_NAMES = "weights.json"
 LIFTED_KINDS = ("PARAMETER", "BUFFER", "CONSTANT_TENSOR")
-DROPPED_OPTIONS = ("freezing",)  # folds constants; with weights as inputs there are none
+DROPPED_OPTIONS = ("freezing",)  # folds constants; with weights as inputs (or handed over on load) there are none
+INDUCTOR, AOTI = "inductor", "aoti"
+SAVED_FORMS = (INDUCTOR, AOTI)
+DEFAULT_SAVED_GRAPH = INDUCTOR
+AOTI_REFUSED = "aoti.refused"  # beside the graphs: why this cache keeps the "inductor" form instead
+MIN_AGREEMENT = 0.999  # cosine between a new package's output and the module's, below which it is refused
 
 
 def standalone_available(torch: Any) -> bool:
@@ -29,8 +44,30 @@ def standalone_available(torch: Any) -> bool:
     return hasattr(inductor, "standalone_compile") and hasattr(inductor, "CompiledArtifact")
 
 
-def graph_file(directory: Path, batch: int) -> Path:
-    return directory / f"bs{batch}.inductor.bin"
+def aoti_loader_available(torch: Any) -> bool:
+    """torch's C++ package loader, looked up without importing inductor (which a warm start must not)."""
+    return hasattr(getattr(torch._C, "_aoti", None), "AOTIModelPackageLoader")
+
+
+def form_available(torch: Any, form: str) -> bool:
+    return aoti_loader_available(torch) if form == AOTI else standalone_available(torch)
+
+
+def graph_file(directory: Path, batch: int, form: str = INDUCTOR) -> Path:
+    return directory / (f"bs{batch}.aoti.pt2" if form == AOTI else f"bs{batch}.inductor.bin")
+
+
+def refused_aoti(directory: Path) -> str:
+    """Why an earlier process refused this cache's AOTInductor packages ("" when none did)."""
+    try:
+        return json.loads((Path(directory) / AOTI_REFUSED).read_text()).get("reason", "refused")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def refuse_aoti(directory: Path, reason: str) -> None:
+    with atomic_output(Path(directory) / AOTI_REFUSED) as tmp:
+        tmp.write_text(json.dumps({"reason": reason}) + "\n")
 
 
 class UnusablePrecompiled(Exception):
@@ -41,8 +78,10 @@ class PrecompiledGraphs:
     """One compiled callable per batch size, each taking the static input; loaded from `directory` or made there."""
 
     def __init__(self, torch: Any, directory: Path, device: Any, options: dict,
-                 prepared_module: Callable[[], Any], compile_elsewhere: Callable[[int], None] | None = None) -> None:
+                 prepared_module: Callable[[], Any], compile_elsewhere: Callable[[int], None] | None = None,
+                 form: str = INDUCTOR) -> None:
         self._torch = torch
+        self.form = form
         self._directory = Path(directory)
         self._device = device
         self._options = {k: v for k, v in options.items() if k not in DROPPED_OPTIONS}
@@ -73,7 +112,7 @@ class PrecompiledGraphs:
         mark("weights loaded")
 
     def callable_for(self, batch: int, example: Any) -> Callable[[Any], Any]:
-        path = graph_file(self._directory, batch)
+        path = graph_file(self._directory, batch, self.form)
         started = time.perf_counter()
         how = "loaded"
         if not path.is_file() and self._compile_elsewhere is not None:
@@ -82,40 +121,82 @@ class PrecompiledGraphs:
         if path.is_file():
             if self._weights is None:
                 self.load_weights()
-            compiled = self._load(path)
+            call = self._load(path)
         else:
-            compiled, how = self._compile(path, example), "compiled"
+            call, how = self._compile(path, example), "compiled"
         self.sources[batch] = how
         mark(f"bs{batch} graph {how}")
         self.seconds[str(batch)] = round(time.perf_counter() - started, 2)
-        weights = self._weights
-        return lambda x: compiled(*weights, x)
+        return call
 
-    def _load(self, path: Path) -> Any:
+    def _load(self, path: Path) -> Callable[[Any], Any]:
+        if self.form == AOTI:
+            return self._load_package(path)
         inductor = self._torch._inductor
         try:
             # Loading its Triton kernels from the cache would otherwise start inductor's pool of compile workers
             # (a process per core, on a GPU host) that this process never uses and waits for at exit.
             with inductor.config.patch(compile_threads=1):
-                return inductor.CompiledArtifact.load(path=str(path), format="binary")
+                compiled = inductor.CompiledArtifact.load(path=str(path), format="binary")
         except Exception as exc:  # written by another torch or cut short: rebuild
             raise UnusablePrecompiled(f"{path.name}: {type(exc).__name__}") from None
+        weights = self._weights
+        return lambda x: compiled(*weights, x)
 
-    def _compile(self, path: Path, example: Any) -> Any:
+    def _load_package(self, path: Path) -> Callable[[Any], Any]:
+        """The package's graph, run by torch's C++ loader on this device, with the saved weights handed over
+        (the loader keeps pointers to them, so every batch size shares one copy)."""
+        device = self._device.index if self._device.type == "cuda" else -1
+        try:
+            # one runner, used by one thread at a time: no locking in its run (which CUDA graph capture needs)
+            loader = self._torch._C._aoti.AOTIModelPackageLoader(str(path), "model", True, 1,
+                                                                device if device is not None else 0)
+            wanted = set(loader.get_constant_fqns())
+        except Exception as exc:  # cut short, or written by another torch
+            raise UnusablePrecompiled(f"{path.name}: {type(exc).__name__}: {first_line(exc)}") from None
+        weights = dict(zip(self._names or [], self._weights or []))
+        missing = sorted(wanted - set(weights))
+        if missing:
+            raise UnusablePrecompiled(f"{path.name} needs weights the saved ones lack ({', '.join(missing[:3])})")
+        try:
+            loader.load_constants({name: weights[name] for name in wanted}, False, True, True)
+        except Exception as exc:
+            raise UnusablePrecompiled(f"{path.name}: {type(exc).__name__}: {first_line(exc)}") from None
+        return lambda x: loader.run([x])
+
+    def _compile(self, path: Path, example: Any) -> Callable[[Any], Any]:
         torch = self._torch
-        program = torch.export.export(self._prepared_module(), (example,))
+        module = self._prepared_module()
+        program = torch.export.export(module, (example,))
         names, weights = lifted_inputs(program)
         if self._weights is None:
             self._save_weights(names, weights)
         elif names != self._names:
             raise UnusablePrecompiled("the saved weights do not match the program's inputs")
+        if self.form == AOTI:
+            return self._compile_package(path, program, module, example)
         # standalone_compile passes `options` on to compile_fx as arguments; inductor's settings go in config_patches
         options = {"config_patches": self._options} if self._options else None
         compiled = torch._inductor.standalone_compile(program.graph_module, [*self._weights, example],
                                                       dynamic_shapes="from_example_inputs", options=options)
         with atomic_output(path, suffix=".bin") as tmp:
             compiled.save(path=str(tmp), format="binary")
-        return compiled
+        weights = self._weights
+        return lambda x: compiled(*weights, x)
+
+    def _compile_package(self, path: Path, program: Any, module: Any, example: Any) -> Callable[[Any], Any]:
+        """Compile the package beside `path`, load it here and check its output against the module's before it
+        takes the name a later session looks for."""
+        torch = self._torch
+        settings = {**self._options, "aot_inductor.package_constants_in_so": False}
+        with atomic_output(path, suffix=".pt2") as tmp:
+            torch._inductor.aoti_compile_and_package(program, package_path=str(tmp), inductor_configs=settings)
+            call = self._load_package(tmp)
+            agreement = cosine(torch, first_output(call(example)), first_output(module(example)))
+            if not agreement >= MIN_AGREEMENT:  # also NaN
+                raise UnusablePrecompiled(f"the AOTInductor package's output differs from the module's (cosine "
+                                          f"{agreement:.4f})")
+        return call
 
     def _save_weights(self, names: list[str], weights: list[Any]) -> None:
         self._names, self._weights = names, [w.detach() for w in weights]
@@ -123,6 +204,20 @@ class PrecompiledGraphs:
             self._torch.save(self._weights, tmp)
         with atomic_output(self._directory / INPUT_NAMES) as tmp:
             tmp.write_text(json.dumps({"names": names, "notes": self.notes}) + "\n")
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else ""
+
+
+def first_output(produced: Any) -> Any:
+    return produced[0] if isinstance(produced, (tuple, list)) else produced
+
+
+def cosine(torch: Any, got: Any, expected: Any) -> float:
+    got, expected = got.detach().double().flatten(), expected.detach().double().flatten()
+    return float(torch.nn.functional.cosine_similarity(got, expected, dim=0))
 
 
 def lifted_inputs(program: Any) -> tuple[list[str], list[Any]]:

@@ -149,7 +149,8 @@ class NvidiaTarget(Target):
                            manifest.input.dtype, recorded, tf32=self.options.tf32,
                            precompile=self.options.precompile, cudnn_benchmark=self.options.cudnn_benchmark,
                            batch_hint=batch_hint, warm_aside=self.options.warm_aside,
-                           cuda_graphs=self.options.cuda_graphs)  # see pipeline._prepare
+                           cuda_graphs=self.options.cuda_graphs,  # see pipeline._prepare
+                           saved_graph=self.options.saved_graph)
 
     # ---- identity ------------------------------------------------------------------------------
     def idle_state(self, device: str):

@@ -1,6 +1,7 @@
 """Run side of the torch engine: load the exported program, apply the variant, launch on the current stream."""
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -20,7 +21,8 @@ from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, depthwise_as_taps, f
 from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
-from targets.nvidia.precompiled import PrecompiledGraphs, UnusablePrecompiled, graph_file, standalone_available
+from targets.nvidia.precompiled import (AOTI, INDUCTOR, PrecompiledGraphs, UnusablePrecompiled, form_available,
+                                        graph_file, refuse_aoti, refused_aoti)
 from targets.nvidia.variants import FALLBACK_VARIANT, TorchVariant, resolve_variant
 
 
@@ -92,12 +94,15 @@ def whole_sentences(text: str, limit: int) -> str:
     return text[:cut + 1] if cut > 0 else text[:limit]
 
 
-def compile_path_info(precompiled: PrecompiledGraphs | None, note: str) -> dict:
-    """How inductor's kernels came to be: saved and loaded per batch size, or traced by torch.compile."""
+def compile_path_info(precompiled: PrecompiledGraphs | None, note: str, aoti_note: str = "") -> dict:
+    """How inductor's kernels came to be: saved and loaded per batch size (as standalone_compile's artifact or
+    as an AOTInductor package), or traced by torch.compile; and why a package was refused, if one was."""
+    refused = {"aoti_refused": aoti_note} if aoti_note else {}
     if precompiled is None:
-        return {"path": "torch.compile", **({"note": note} if note else {})}
-    return {"path": "standalone", "batches": {str(b): how for b, how in precompiled.sources.items()},
-            "seconds": dict(precompiled.seconds)}
+        return {"path": "torch.compile", **({"note": note} if note else {}), **refused}
+    return {"path": "aoti" if precompiled.form == AOTI else "standalone",
+            "batches": {str(b): how for b, how in precompiled.sources.items()},
+            "seconds": dict(precompiled.seconds), **refused}
 
 
 class BackendFlags:
@@ -137,7 +142,8 @@ class TorchRunner(DeviceRunner):
                  sample_shape: tuple[int, ...], input_dtype: str = "float32",
                  artifact_sha256: str | None = None, tf32: bool = True, precompile: bool = True,
                  compile_in_child: bool = True, fallback: bool = True, cudnn_benchmark: bool | None = None,
-                 batch_hint: int | None = None, warm_aside: bool = False, cuda_graphs: bool = True) -> None:
+                 batch_hint: int | None = None, warm_aside: bool = False, cuda_graphs: bool = True,
+                 saved_graph: str = INDUCTOR) -> None:
         torch = import_torch()
         self._torch = torch
         # uint8 pixels (HWC) go in as they are: the program's first op normalises them (convert/input_form.py)
@@ -159,6 +165,8 @@ class TorchRunner(DeviceRunner):
         self._input_dtype = input_dtype
         self._cudnn_benchmark = cudnn_benchmark
         self._precompile_note = ""
+        self._saved_graph = saved_graph  # the form of the saved graphs (precompiled.py); "inductor" once refused
+        self._aoti_note = ""  # why an AOTInductor package was refused here or by an earlier process
         self._rewrites: dict = {}
         self._warm_aside = warm_aside  # see device_thread.py
         self._cuda_graphs = cuda_graphs  # without them every batch launches from the main thread: nothing aside
@@ -188,7 +196,7 @@ class TorchRunner(DeviceRunner):
             if self._batch_hint:
                 self._start_warming(self._batch_hint)
         self._precompiled, self._calls, self._module = None, {}, None
-        if variant.inductor is not None and self._precompile and standalone_available(torch):
+        if variant.inductor is not None and self._precompile and self._saved_graphs_available():
             self._precompiled = self._open_precompiled(variant)
         else:
             module = self._prepared_module()
@@ -205,6 +213,23 @@ class TorchRunner(DeviceRunner):
             module.to(memory_format=self._layout)
         return module
 
+    def _saved_graphs_available(self) -> bool:
+        """Whether this torch can load the saved form; looking for the C++ loader imports nothing of inductor."""
+        if self._saved_graph == AOTI and self._cache is not None and self._allow_fallback:
+            earlier = refused_aoti(self._cache.directory)
+            if earlier:
+                self._refuse_aoti(f"refused by an earlier process: {earlier}", record=False)
+        return form_available(self._torch, self._saved_graph)
+
+    def _refuse_aoti(self, reason: str, record: bool = True) -> None:
+        """Keep this cache to inductor's saved graphs from now on: here, and (recorded) in later processes."""
+        self._aoti_note = reason
+        self._saved_graph = INDUCTOR
+        if record and self._cache is not None:
+            print(f"[WARN] AOTInductor package refused ({reason}); {self._cache.directory} keeps inductor's saved "
+                  "graphs instead (saved_graph=inductor)", file=sys.stderr)
+            refuse_aoti(self._cache.directory, reason)
+
     def _open_precompiled(self, variant: TorchVariant) -> PrecompiledGraphs:
         """Saved weights and graphs when an earlier process left them; the program is then never loaded."""
         def prepared():
@@ -212,17 +237,19 @@ class TorchRunner(DeviceRunner):
             graphs.notes = dict(self._rewrites)
             return module
 
+        def open_graphs() -> PrecompiledGraphs:
+            return PrecompiledGraphs(self._torch, self._cache.directory, self._device, dict(variant.inductor),
+                                     prepared, child, self._saved_graph)
+
         child = self._compile_in_child_process if self._compile_in_child else None
-        graphs = PrecompiledGraphs(self._torch, self._cache.directory, self._device, dict(variant.inductor), prepared,
-                                   child)
+        graphs = open_graphs()
         if graphs.has_weights():
             try:
                 graphs.load_weights()
                 self._rewrites = dict(graphs.notes)
             except UnusablePrecompiled as exc:
                 self._cache.rebuild(str(exc))
-                graphs = PrecompiledGraphs(self._torch, self._cache.directory, self._device, dict(variant.inductor),
-                                           prepared, child)
+                graphs = open_graphs()
         return graphs
 
     def _start_warming(self, batch: int) -> None:
@@ -256,8 +283,10 @@ class TorchRunner(DeviceRunner):
             return "cuda_graphs=0: every batch launches from the main thread, so its own plans are the ones used"
         if self._cudnn_benchmark_used:
             return "cudnn_benchmark=1: timing the algorithms beside other work would skew cuDNN's choice"
-        if not self._precompile or self._cache is None or not standalone_available(self._torch):
+        if not self._precompile or self._cache is None or not form_available(self._torch, self._saved_graph):
             return "no saved graphs (precompile=0, or a torch without standalone_compile)"
+        if self._saved_graph == AOTI:
+            return "saved_graph=aoti: the package calls cuDNN from C++, where no convolution is recorded to warm"
         if not graph_file(self._cache.directory, batch).is_file():
             return "no saved graph for this batch size yet: this process compiles it"
         if not entries:
@@ -270,7 +299,7 @@ class TorchRunner(DeviceRunner):
         when nothing was warmed (then the session prepares on its own thread, as without this)."""
         self._start_warming(batch)
         if (batch not in self._warming or self._precompiled is None or self._cache is None
-                or not graph_file(self._cache.directory, batch).is_file()):  # e.g. rebuilt since the warming began
+                or not graph_file(self._cache.directory, batch, self._saved_graph).is_file()):  # e.g. rebuilt since
             self._settle_warming()
             return None
         if batch not in self._calls:
@@ -292,7 +321,7 @@ class TorchRunner(DeviceRunner):
 
     def save_convolutions(self, batch: int, static_input) -> int:
         """Record the convolutions one call of the saved graph makes, beside it, for later processes."""
-        if self._precompiled is None or self._cache is None:
+        if self._precompiled is None or self._cache is None or self._saved_graph == AOTI:
             return 0
         entries = record_convolutions(self._torch, lambda: self._call(static_input))
         save_convolutions(convolutions_file(self._cache.directory, batch), entries)
@@ -309,7 +338,7 @@ class TorchRunner(DeviceRunner):
         compile_in_child({"artifact": str(self._artifact), "device": str(self._device), "precision": self._precision,
                           "variant": self._variant.name, "sample_shape": list(self._sample_shape),
                           "input_dtype": self._input_dtype, "artifact_sha256": self._artifact_sha256,
-                          "tf32": self._tf32, "batch": batch})
+                          "tf32": self._tf32, "batch": batch, "saved_graph": self._saved_graph})
 
     def _compiled(self, module):
         return self._torch.compile(module, backend="inductor", dynamic=False, options=dict(self._variant.inductor))
@@ -327,6 +356,10 @@ class TorchRunner(DeviceRunner):
             # what an earlier process left may be bad; a batch size the child could not compile says nothing of it
             if self._cache is not None and self._cache.state == "warm" and not isinstance(exc, ChildCompileFailed):
                 self._cache.rebuild(f"{type(exc).__name__}: {first}")
+                self._use(self._variant)
+                return self._call(static_input)
+            if self._precompiled is not None and self._saved_graph == AOTI:  # a package that did not compile,
+                self._refuse_aoti(f"{type(exc).__name__}: {first}")            # load or agree: inductor's form
                 self._use(self._variant)
                 return self._call(static_input)
             if self._precompiled is not None:  # standalone compile refused this program: trace it instead
@@ -386,7 +419,7 @@ class TorchRunner(DeviceRunner):
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
         fallback = {"fallback": self._fallback_note} if self._fallback_note else {}
         if self._variant.inductor is not None:
-            fallback["compile_path"] = compile_path_info(self._precompiled, self._precompile_note)
+            fallback["compile_path"] = compile_path_info(self._precompiled, self._precompile_note, self._aoti_note)
             if self._warmed:
                 fallback["compile_path"]["convolutions_warmed_aside"] = dict(self._warmed)
         elif self._warmed:  # asked for, with a variant that has no saved graphs: why nothing was warmed

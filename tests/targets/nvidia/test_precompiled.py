@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from targets.nvidia import torch_runtime
-from targets.nvidia.precompiled import WEIGHTS, graph_file
+from targets.nvidia.precompiled import WEIGHTS, graph_file, standalone_available
 from targets.nvidia.torch_runtime import TorchRunner
 from targets.nvidia.variants import resolve_variant
 from tests.targets.nvidia.conftest import relative_error
 from tests.targets.nvidia.test_torch_engine import build, images, reference
 
-pytestmark = pytest.mark.skipif(not torch_runtime.standalone_available(torch),
+pytestmark = pytest.mark.skipif(not standalone_available(torch),
                                 reason=f"torch {torch.__version__} has no torch._inductor.standalone_compile")
 
 

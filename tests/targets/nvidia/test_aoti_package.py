@@ -1,0 +1,176 @@
+"""saved_graph=aoti: the compiled graph kept as an AOTInductor package, loaded by torch's C++ loader without
+importing inductor (CPU packages here: the same loader and the same refusals as on a GPU)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from targets.nvidia import precompiled
+from targets.nvidia.precompiled import AOTI_REFUSED, WEIGHTS, aoti_loader_available, graph_file
+from targets.nvidia.torch_runtime import TorchRunner
+from targets.nvidia.variants import resolve_variant
+from tests.targets.nvidia.conftest import relative_error
+from tests.targets.nvidia.test_precompiled import WARM_FORBIDS, forbid
+from tests.targets.nvidia.test_torch_engine import build, images, reference
+
+ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.skipif(not aoti_loader_available(torch) or not hasattr(torch._inductor,
+                                                                                "aoti_compile_and_package"),
+                                reason=f"torch {torch.__version__} has no AOTInductor package loader")
+
+
+def run(artifact, batch: np.ndarray, **kwargs) -> tuple[np.ndarray, dict]:
+    session = TorchRunner(artifact, torch.device("cpu"), "fp32", resolve_variant("inductor"), (3, 8, 8),
+                          saved_graph="aoti", **kwargs)
+    try:
+        (out,) = session.forward(torch.from_numpy(batch))
+    finally:
+        session.close()
+    return out.numpy(), session.info()
+
+
+def cache_dir(tmp_path) -> Path:
+    (key,) = list((tmp_path / ".compile-cache").iterdir())
+    return key
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory):
+    """An artifact whose package a first process's compile child made at batch 2: (artifact, model, info)."""
+    tmp_path = tmp_path_factory.mktemp("aoti")
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    out, info = run(result.artifact, images(2))
+    assert relative_error(out, reference(model, images(2))) < 1e-5
+    return result.artifact, model, info
+
+
+def test_the_compile_child_makes_a_package_without_its_weights(packaged):
+    artifact, _, info = packaged
+    assert info["compile_path"]["path"] == "aoti" and "aoti_refused" not in info["compile_path"]
+    assert info["compile_path"]["batches"] == {"2": "compiled by a child process"}
+    key = cache_dir(artifact.parent)
+    package = graph_file(key, 2, "aoti")
+    assert package.is_file() and (key / WEIGHTS).is_file() and not graph_file(key, 2).exists()
+    # the weights travel in weights.pt only: the package is no larger for them
+    loader = torch._C._aoti.AOTIModelPackageLoader(str(package), "model", True, 1, -1)
+    assert set(loader.get_constant_fqns()) <= set(json.loads((key / "weights.json").read_text())["names"])
+
+
+def test_a_later_process_loads_the_package_without_importing_inductor(packaged):
+    artifact, model, _ = packaged
+    batch = images(2, seed=4)
+    np.save(artifact.parent / "batch.npy", batch)
+    script = ("import json, sys, numpy as np, torch\n"
+              "from targets.nvidia.torch_runtime import TorchRunner\n"
+              "from targets.nvidia.variants import resolve_variant\n"
+              f"session = TorchRunner({str(artifact)!r}, torch.device('cpu'), 'fp32', resolve_variant('inductor'), "
+              "(3, 8, 8), saved_graph='aoti')\n"
+              f"(out,) = session.forward(torch.from_numpy(np.load({str(artifact.parent / 'batch.npy')!r})))\n"
+              "session.close()\n"
+              f"np.save({str(artifact.parent / 'out.npy')!r}, out.numpy())\n"
+              "print(json.dumps({'path': session.info()['compile_path'], "
+              "'imported': sorted(m for m in ('torch._inductor', 'torch._dynamo') if m in sys.modules)}))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["path"]["path"] == "aoti" and seen["path"]["batches"] == {"2": "loaded"}
+    assert seen["imported"] == []
+    assert relative_error(np.load(artifact.parent / "out.npy"), reference(model, batch)) < 1e-5
+
+
+def test_a_warm_session_neither_traces_nor_compiles(packaged, monkeypatch):
+    artifact, model, _ = packaged
+    forbid(monkeypatch, *WARM_FORBIDS, (torch._inductor, "aoti_compile_and_package"))
+    batch = images(2, seed=6)
+    out, info = run(artifact, batch)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_path"]["batches"] == {"2": "loaded"} and info["compile_cache"]["state"] == "warm"
+
+
+def test_a_package_that_disagrees_with_the_module_is_refused_once_and_for_later_processes(tmp_path, monkeypatch,
+                                                                                           capsys):
+    monkeypatch.setattr(precompiled, "MIN_AGREEMENT", 1.5)  # no package can agree that well
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    batch = images(2)
+    out, info = run(result.artifact, batch, compile_in_child=False)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_path"]["path"] == "standalone" and info["compile_path"]["batches"] == {"2": "compiled"}
+    assert "differs from the module's" in info["compile_path"]["aoti_refused"]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "AOTInductor" in line]
+    assert len(warnings) == 1 and "saved_graph=inductor" in warnings[0]
+    key = cache_dir(tmp_path)
+    assert (key / AOTI_REFUSED).is_file() and not graph_file(key, 2, "aoti").exists()
+    # a later process asks for the package again: it does not try, and says why
+    monkeypatch.setattr(precompiled, "MIN_AGREEMENT", precompiled.MIN_AGREEMENT)
+    forbid(monkeypatch, *WARM_FORBIDS, (torch._inductor, "aoti_compile_and_package"))
+    out, info = run(result.artifact, batch)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_path"]["path"] == "standalone" and info["compile_path"]["batches"] == {"2": "loaded"}
+    assert info["compile_path"]["aoti_refused"].startswith("refused by an earlier process: ")
+    assert "AOTInductor" not in capsys.readouterr().err
+
+
+def test_a_compile_child_that_crashes_on_the_package_leaves_inductors_graph(tmp_path, monkeypatch, capsys):
+    from targets.nvidia import precompile_child
+
+    monkeypatch.setattr(precompile_child, "CHILD_MODULE", "tests.targets.nvidia.package_crash_child")
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    batch = images(2)
+    out, info = run(result.artifact, batch)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_path"]["path"] == "standalone"
+    assert info["compile_path"]["batches"] == {"2": "compiled by a child process"}
+    assert info["compile_path"]["aoti_refused"] == "ChildCompileFailed: the compile process was killed by SIGSEGV"
+    assert "fallback" not in info and "note" not in info["compile_path"]
+    assert len([line for line in capsys.readouterr().err.splitlines() if "AOTInductor" in line]) == 1
+
+
+def test_a_package_cut_short_is_rebuilt_with_one_line(tmp_path, capsys):
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    run(result.artifact, images(2), compile_in_child=False)
+    graph_file(cache_dir(tmp_path), 2, "aoti").write_bytes(b"cut short")
+    capsys.readouterr()
+    batch = images(2, seed=8)
+    out, info = run(result.artifact, batch, compile_in_child=False)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_cache"]["state"] == "rebuilt" and info["compile_path"]["path"] == "aoti"
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "compile cache" in line]
+    assert len(warnings) == 1 and "bs2.aoti.pt2" in warnings[0]
+
+
+def test_no_convolutions_are_warmed_aside_for_a_package(packaged):
+    artifact, _, _ = packaged
+    _, info = run(artifact, images(2), warm_aside=True, batch_hint=2)
+    assert info["compile_path"]["convolutions_warmed_aside"]["2"]["skipped"].startswith("saved_graph=aoti")
+
+
+def test_the_option_takes_the_two_forms_only():
+    from harness.errors import InputError
+    from targets.nvidia.options import NvidiaOptions
+
+    assert NvidiaOptions.parse({"saved_graph": "aoti"}).saved_graph == "aoti"
+    assert NvidiaOptions.parse({}).saved_graph == precompiled.DEFAULT_SAVED_GRAPH
+    with pytest.raises(InputError, match="saved_graph"):
+        NvidiaOptions.parse({"saved_graph": "tensorrt"})
+
+
+@pytest.mark.nvidia
+def test_on_the_gpu_the_package_runs_in_a_cuda_graph_and_matches_the_module(tmp_path, cuda, capsys):
+    target, result, manifest, model = build(tmp_path, precision="fp16", saved_graph="aoti")
+    for start in ("cold", "warm"):
+        with target.open(result.artifact, manifest, "0") as session:
+            for count in (8, 3, 8):
+                batch = images(count, seed=count)
+                (out,) = session.run(batch)
+                assert relative_error(out, reference(model, batch)) < 2e-2
+            info = session.info()
+        assert "AOTInductor" not in capsys.readouterr().err
+        assert info["compile_path"]["path"] == "aoti" and "aoti_refused" not in info["compile_path"], start
+        assert info["cuda_graphs"]["8"] == "cuda_graph" and info["compile_cache"]["state"] == start
