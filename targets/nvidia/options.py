@@ -34,8 +34,10 @@ class NvidiaOptions(TargetOptions):
     saved_graph: str = option(DEFAULT_SAVED_GRAPH, "torch engine: the form of the saved graphs: inductor "
                                                    "(standalone_compile's artifact, loaded through inductor) or aoti "
                                                    "(an AOTInductor package, loaded by torch's C++ loader without "
-                                                   "importing inductor; longer to compile, refused with one line "
-                                                   "where it does not load or agree)", RUN, choices=SAVED_FORMS)
+                                                   "importing inductor; longer to compile; refused with one line "
+                                                   "where it does not load or agree, as on the H200 with torch "
+                                                   "2.11, where loading crashed: docs/nvidia.md)", RUN,
+                              choices=SAVED_FORMS)
     tf32: bool = option(True, "torch engine: TF32 matmul/conv for fp32 (0: strict fp32, labelled so)", RUN)
     warm_aside: bool = option(False, "torch engine, warm compile cache: build cuDNN's convolution plans in a second "
                                      "thread while the saved graph loads, and prepare the batch size there (0.4-1.5 s "

@@ -162,8 +162,11 @@ def test_the_option_takes_the_two_forms_only():
 
 
 @pytest.mark.nvidia
-def test_on_the_gpu_the_package_runs_in_a_cuda_graph_and_matches_the_module(tmp_path, cuda, capsys):
+def test_on_the_gpu_the_package_runs_in_a_cuda_graph_or_is_refused_once_and_labelled(tmp_path, cuda, capsys):
+    """torch 2.11+cu130 on the lent H200 crashed loading every package (docs/nvidia.md): there the first process
+    must still run the graph, correctly, and say why it is not the package; a later one must not try again."""
     target, result, manifest, model = build(tmp_path, precision="fp16", saved_graph="aoti")
+    paths = []
     for start in ("cold", "warm"):
         with target.open(result.artifact, manifest, "0") as session:
             for count in (8, 3, 8):
@@ -171,6 +174,15 @@ def test_on_the_gpu_the_package_runs_in_a_cuda_graph_and_matches_the_module(tmp_
                 (out,) = session.run(batch)
                 assert relative_error(out, reference(model, batch)) < 2e-2
             info = session.info()
-        assert "AOTInductor" not in capsys.readouterr().err
-        assert info["compile_path"]["path"] == "aoti" and "aoti_refused" not in info["compile_path"], start
         assert info["cuda_graphs"]["8"] == "cuda_graph" and info["compile_cache"]["state"] == start
+        paths.append((info["compile_path"], [line for line in capsys.readouterr().err.splitlines()
+                                              if "AOTInductor" in line]))
+    (cold, cold_warnings), (warm, warm_warnings) = paths
+    assert warm_warnings == []
+    if cold["path"] == "aoti":
+        assert cold_warnings == [] and "aoti_refused" not in cold and warm["path"] == "aoti"
+        assert warm["batches"]["8"] == "loaded"
+    else:
+        assert cold["path"] == warm["path"] == "standalone" and len(cold_warnings) == 1
+        assert cold["aoti_refused"] and cold["aoti_refused"] in cold_warnings[0]
+        assert warm["aoti_refused"] == f"refused by an earlier process: {cold['aoti_refused']}"
