@@ -4,13 +4,14 @@
 
 Builds the harness artifact (bench/nvidia_engine.py build, fp16) and prepares its module as `--variant` does (the
 variant's rewrites, fp16, channels_last, on the GPU). One program exported from it at one batch size is compiled
-twice, both timed: by `torch._inductor.standalone_compile`, weights as inputs, as the harness saves graphs now, and
-by `torch._inductor.aoti_compile_and_package` with the variant's inductor settings. In this process both are then
-captured in a CUDA graph each and timed interleaved (compute-only median ms from CUDA events), and their outputs
-compared with the eager module's. Then fresh processes (`python -X faulthandler`: a crash prints where) load the
-package through the C++ loader alone (`torch._C._aoti.AOTIModelPackageLoader`, nothing of torch._inductor imported)
-and report their age at each step: torch imported, CUDA ready, package loaded, first output, captured; the replay
-median; which of inductor and dynamo got imported; the output's difference from the eager one.
+twice, both timed: by `torch._inductor.standalone_compile`, weights as inputs (saved_graph=inductor), and by
+`torch._inductor.aoti_compile_and_package` with the variant's inductor settings, its weights left out of the
+package (saved_graph=aoti; `--weights-in-package` keeps them in). Fresh processes (`python -X faulthandler`: a
+crash prints where) then load the package through the C++ loader alone (`torch._C._aoti.AOTIModelPackageLoader`,
+nothing of torch._inductor imported), hand it the weights, and report their age at each step: torch imported, CUDA
+ready, package loaded, first output, captured; the replay median; which of inductor and dynamo got imported; the
+output's difference from the eager one. Only when one of them ran does this process load the package too and time
+both forms, each captured in a CUDA graph, interleaved (compute-only median ms from CUDA events).
 """
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ torch.cuda.init()
 marks["cuda ready"] = age()
 loader = torch._C._aoti.AOTIModelPackageLoader(sys.argv[1], "model", True, 1, 0)
 marks["package loaded"] = age()
+if sys.argv[4] != "-":
+    weights = torch.load(sys.argv[4], map_location="cuda", weights_only=True)
+    loader.load_constants({name: weights[name] for name in loader.get_constant_fqns()}, False, True, True)
+    marks["weights handed over"] = age()
 x = torch.load(sys.argv[2]).cuda()
 with torch.no_grad():
     out = loader.run([x])[0]
@@ -125,7 +130,7 @@ def graphed_median_ms(torch, calls: dict, x, rounds: int = 5, per_round: int = 4
     return {name: round(sorted(t)[len(t) // 2], 4) for name, t in times.items()}
 
 
-def fresh_starts(package: Path, x, reference, count: int, workdir: Path) -> list[dict]:
+def fresh_starts(package: Path, weights: Path | None, x, reference, count: int, workdir: Path) -> list[dict]:
     import torch
 
     torch.save(x.cpu(), workdir / "x.pt")
@@ -133,7 +138,7 @@ def fresh_starts(package: Path, x, reference, count: int, workdir: Path) -> list
     starts = []
     for _ in range(count):
         proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", LOAD_SNIPPET, str(package),
-                               str(workdir / "x.pt"), str(workdir / "reference.pt")],
+                               str(workdir / "x.pt"), str(workdir / "reference.pt"), str(weights or "-")],
                               capture_output=True, text=True, timeout=300)
         last = proc.stdout.strip().splitlines()[-1:] or [""]
         try:
@@ -150,6 +155,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--variant", default=None, help="torch engine variant (default: the harness's default)")
     p.add_argument("--starts", type=int, default=3, help="fresh processes that load the package")
+    p.add_argument("--weights-in-package", action="store_true",
+                   help="compile the weights into the package (aot_inductor.package_constants_in_so, its default)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/aoti_probe"))
     p.add_argument("--json", type=Path, default=Path("aoti_probe.json"))
     args = p.parse_args(argv)
@@ -163,37 +170,47 @@ def main(argv=None) -> int:
                     "model": args.model, "batch": args.batch, "variant": variant.name, "rewrites": rewrites}
     with torch.no_grad():
         program = torch.export.export(module, (x,))
+    names, weights = lifted_inputs(program)
+    options = {k: v for k, v in (variant.inductor or {}).items() if k != "freezing"}  # weights are not constants
     calls = {}
     started = time.perf_counter()
     try:
-        _, weights = lifted_inputs(program)
-        options = {k: v for k, v in (variant.inductor or {}).items() if k != "freezing"}
-        standalone = torch._inductor.standalone_compile(program.graph_module, [*weights, x],
-                                                        dynamic_shapes="from_example_inputs",
-                                                        options={"config_patches": options} if options else None)
+        with torch.no_grad():
+            standalone = torch._inductor.standalone_compile(program.graph_module, [*weights, x],
+                                                            dynamic_shapes="from_example_inputs",
+                                                            options={"config_patches": options} if options else None)
         calls["standalone"] = lambda t: standalone(*weights, t)
         result["standalone_compile_s"] = round(time.perf_counter() - started, 1)
     except Exception as exc:
         result["standalone_error"] = first_line(exc)
     package = args.workdir / f"{args.model}.bs{args.batch}.pt2"
+    saved_weights = None if args.weights_in_package else args.workdir / "weights.pt"
+    if saved_weights is not None:
+        torch.save(dict(zip(names, (w.detach() for w in weights))), saved_weights)
+    settings = dict(variant.inductor or {}) if args.weights_in_package else {
+        **options, "aot_inductor.package_constants_in_so": False}
+    result["aoti_settings"] = settings
     started = time.perf_counter()
     try:
         with torch.no_grad():
-            torch._inductor.aoti_compile_and_package(program, package_path=str(package),
-                                                     inductor_configs=dict(variant.inductor or {}))
+            torch._inductor.aoti_compile_and_package(program, package_path=str(package), inductor_configs=settings)
         result["aoti_compile_s"] = round(time.perf_counter() - started, 1)
         result["package_mib"] = round(package.stat().st_size / (1 << 20), 1)
     except Exception as exc:
         result["aoti_error"] = first_line(exc)
     print(json.dumps(result), flush=True)
     if "aoti_compile_s" in result:
-        # the fresh processes first: a crash there says whether the loader works at all, before this process tries
-        result["starts"] = fresh_starts(package, x, reference, args.starts, args.workdir)
-        try:
-            loader = torch._C._aoti.AOTIModelPackageLoader(str(package), "model", True, 1, 0)
-            calls["aoti"] = lambda t: loader.run([t])[0]
-        except Exception as exc:
-            result["aoti_load_error"] = first_line(exc)
+        # fresh processes first: where loading crashes them, this process does not load the package at all
+        result["starts"] = fresh_starts(package, saved_weights, x, reference, args.starts, args.workdir)
+        if any("marks" in start for start in result["starts"]):
+            try:
+                loader = torch._C._aoti.AOTIModelPackageLoader(str(package), "model", True, 1, 0)
+                if saved_weights is not None:
+                    named = dict(zip(names, weights))
+                    loader.load_constants({n: named[n] for n in loader.get_constant_fqns()}, False, True, True)
+                calls["aoti"] = lambda t: loader.run([t])[0]
+            except Exception as exc:
+                result["aoti_load_error"] = first_line(exc)
     with torch.no_grad():
         result["max_abs_diff_vs_eager"] = {name: float((call(x).float().cpu() - reference).abs().max())
                                            for name, call in calls.items()}

@@ -66,12 +66,26 @@ def refused_aoti(directory: Path) -> str:
 
 
 def refuse_aoti(directory: Path, reason: str) -> None:
-    with atomic_output(Path(directory) / AOTI_REFUSED) as tmp:
+    """Write the refusal down, and remove what a compile that crashed left half-written."""
+    directory = Path(directory)
+    for leftover in directory.glob(".bs*.aoti.pt2.*.tmp.pt2"):
+        leftover.unlink(missing_ok=True)
+    with atomic_output(directory / AOTI_REFUSED) as tmp:
         tmp.write_text(json.dumps({"reason": reason}) + "\n")
 
 
 class UnusablePrecompiled(Exception):
     """What a cache holds cannot be loaded or does not fit this program: rebuild it."""
+
+
+class PackageRefused(UnusablePrecompiled):
+    """An AOTInductor package could not be compiled here, or ran but disagreed with the module: keep to inductor's
+    form (a cache rebuilt would only make the same package again)."""
+
+
+class PackageRunFailed(RuntimeError):
+    """A loaded package raised while running. Its C++ layer gives every error one type and no cause, running out of
+    device memory included, so this session runs inductor's form instead and leaves the verdict to it."""
 
 
 class PrecompiledGraphs:
@@ -162,7 +176,12 @@ class PrecompiledGraphs:
             loader.load_constants({name: weights[name] for name in wanted}, False, True, True)
         except Exception as exc:
             raise UnusablePrecompiled(f"{path.name}: {type(exc).__name__}: {first_line(exc)}") from None
-        return lambda x: loader.run([x])
+        def run(x: Any) -> Any:
+            try:
+                return loader.run([x])
+            except RuntimeError as exc:
+                raise PackageRunFailed(f"{path.name}: {first_line(exc)}") from exc
+        return run
 
     def _compile(self, path: Path, example: Any) -> Callable[[Any], Any]:
         torch = self._torch
@@ -188,14 +207,24 @@ class PrecompiledGraphs:
         """Compile the package beside `path`, load it here and check its output against the module's before it
         takes the name a later session looks for."""
         torch = self._torch
+        # the module first: a batch too big for the device fails here as what it is, before any package is made
+        expected = first_output(module(example))
         settings = {**self._options, "aot_inductor.package_constants_in_so": False}
         with atomic_output(path, suffix=".pt2") as tmp:
-            torch._inductor.aoti_compile_and_package(program, package_path=str(tmp), inductor_configs=settings)
-            call = self._load_package(tmp)
-            agreement = cosine(torch, first_output(call(example)), first_output(module(example)))
+            try:
+                torch._inductor.aoti_compile_and_package(program, package_path=str(tmp), inductor_configs=settings)
+                call = self._load_package(tmp)
+                agreement = cosine(torch, first_output(call(example)), expected)
+            except OSError:  # a full disk, say: atomic_output says so; not the package's fault
+                raise
+            except Exception as exc:
+                if isinstance(exc, torch.cuda.OutOfMemoryError) or isinstance(exc.__cause__,
+                                                                             torch.cuda.OutOfMemoryError):
+                    raise  # the session's own handling: no refusal for a batch too big
+                raise PackageRefused(f"{type(exc).__name__}: {first_line(exc)}") from exc
             if not agreement >= MIN_AGREEMENT:  # also NaN
-                raise UnusablePrecompiled(f"the AOTInductor package's output differs from the module's (cosine "
-                                          f"{agreement:.4f})")
+                raise PackageRefused(f"the AOTInductor package's output differs from the module's (cosine "
+                                     f"{agreement:.4f})")
         return call
 
     def _save_weights(self, names: list[str], weights: list[Any]) -> None:

@@ -21,8 +21,8 @@ from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, depthwise_as_taps, f
 from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
-from targets.nvidia.precompiled import (AOTI, INDUCTOR, PrecompiledGraphs, UnusablePrecompiled, form_available,
-                                        graph_file, refuse_aoti, refused_aoti)
+from targets.nvidia.precompiled import (AOTI, INDUCTOR, PackageRefused, PackageRunFailed, PrecompiledGraphs,
+                                        UnusablePrecompiled, form_available, graph_file, refuse_aoti, refused_aoti)
 from targets.nvidia.variants import FALLBACK_VARIANT, TorchVariant, resolve_variant
 
 
@@ -94,14 +94,19 @@ def whole_sentences(text: str, limit: int) -> str:
     return text[:cut + 1] if cut > 0 else text[:limit]
 
 
-def compile_path_info(precompiled: PrecompiledGraphs | None, note: str, aoti_note: str = "") -> dict:
+def compile_path_info(precompiled: PrecompiledGraphs | None, note: str, aoti_note: str = "",
+                      retired: tuple[PrecompiledGraphs, ...] = ()) -> dict:
     """How inductor's kernels came to be: saved and loaded per batch size (as standalone_compile's artifact or
-    as an AOTInductor package), or traced by torch.compile; and why a package was refused, if one was."""
+    as an AOTInductor package), or traced by torch.compile; and why a package was refused, if one was. A batch size
+    prepared from a package before this session left that form keeps its line, saying so: its captured graph still
+    runs the package's kernels."""
     refused = {"aoti_refused": aoti_note} if aoti_note else {}
+    earlier = {str(b): f"{how} (AOTInductor package)" for graphs in retired for b, how in graphs.sources.items()}
     if precompiled is None:
-        return {"path": "torch.compile", **({"note": note} if note else {}), **refused}
+        return {"path": "torch.compile", **({"note": note} if note else {}), **refused,
+                **({"batches": earlier} if earlier else {})}
     return {"path": "aoti" if precompiled.form == AOTI else "standalone",
-            "batches": {str(b): how for b, how in precompiled.sources.items()},
+            "batches": {**earlier, **{str(b): how for b, how in precompiled.sources.items()}},
             "seconds": dict(precompiled.seconds), **refused}
 
 
@@ -167,6 +172,8 @@ class TorchRunner(DeviceRunner):
         self._precompile_note = ""
         self._saved_graph = saved_graph  # the form of the saved graphs (precompiled.py); "inductor" once refused
         self._aoti_note = ""  # why an AOTInductor package was refused here or by an earlier process
+        self._aoti_reason = ""  # the refusal as written beside the cache (kept there across a rebuild)
+        self._retired: list[PrecompiledGraphs] = []  # packages this session left: captured graphs still run them
         self._rewrites: dict = {}
         self._warm_aside = warm_aside  # see device_thread.py
         self._cuda_graphs = cuda_graphs  # without them every batch launches from the main thread: nothing aside
@@ -193,10 +200,11 @@ class TorchRunner(DeviceRunner):
         self._flags = BackendFlags(torch, settings)
         if variant.inductor is not None and self._cache is None:
             self._cache = self._open_cache(variant)
+            self._read_aoti_refusal()
             if self._batch_hint:
                 self._start_warming(self._batch_hint)
         self._precompiled, self._calls, self._module = None, {}, None
-        if variant.inductor is not None and self._precompile and self._saved_graphs_available():
+        if variant.inductor is not None and self._precompile and form_available(torch, self._saved_graph):
             self._precompiled = self._open_precompiled(variant)
         else:
             module = self._prepared_module()
@@ -213,22 +221,31 @@ class TorchRunner(DeviceRunner):
             module.to(memory_format=self._layout)
         return module
 
-    def _saved_graphs_available(self) -> bool:
-        """Whether this torch can load the saved form; looking for the C++ loader imports nothing of inductor."""
+    def _read_aoti_refusal(self) -> None:
+        """An earlier process's refusal of packages for this cache (the compile child has its form decided)."""
         if self._saved_graph == AOTI and self._cache is not None and self._allow_fallback:
             earlier = refused_aoti(self._cache.directory)
             if earlier:
-                self._refuse_aoti(f"refused by an earlier process: {earlier}", record=False)
-        return form_available(self._torch, self._saved_graph)
+                self._aoti_reason, self._aoti_note = earlier, f"refused by an earlier process: {earlier}"
+                self._saved_graph = INDUCTOR
 
-    def _refuse_aoti(self, reason: str, record: bool = True) -> None:
-        """Keep this cache to inductor's saved graphs from now on: here, and (recorded) in later processes."""
-        self._aoti_note = reason
+    def _leave_aoti(self, note: str, refusal: str = "") -> None:
+        """Run inductor's saved graphs from now on; with `refusal`, also in later processes (written down, one
+        line). What this session prepared from packages stays loaded: its captured graphs run their kernels."""
+        self._aoti_note = note
         self._saved_graph = INDUCTOR
-        if record and self._cache is not None:
-            print(f"[WARN] AOTInductor package refused ({reason}); {self._cache.directory} keeps inductor's saved "
+        if self._precompiled is not None and self._precompiled.sources:
+            self._retired.append(self._precompiled)
+        if refusal and self._cache is not None:
+            self._aoti_reason = refusal
+            print(f"[WARN] AOTInductor package refused ({refusal}); {self._cache.directory} keeps inductor's saved "
                   "graphs instead (saved_graph=inductor)", file=sys.stderr)
-            refuse_aoti(self._cache.directory, reason)
+            refuse_aoti(self._cache.directory, refusal)
+
+    def _rebuild_cache(self, reason: str) -> None:
+        self._cache.rebuild(reason)
+        if self._aoti_reason:  # a rebuilt cache would only make the refused package again
+            refuse_aoti(self._cache.directory, self._aoti_reason)
 
     def _open_precompiled(self, variant: TorchVariant) -> PrecompiledGraphs:
         """Saved weights and graphs when an earlier process left them; the program is then never loaded."""
@@ -248,7 +265,7 @@ class TorchRunner(DeviceRunner):
                 graphs.load_weights()
                 self._rewrites = dict(graphs.notes)
             except UnusablePrecompiled as exc:
-                self._cache.rebuild(str(exc))
+                self._rebuild_cache(str(exc))
                 graphs = open_graphs()
         return graphs
 
@@ -353,13 +370,23 @@ class TorchRunner(DeviceRunner):
                     or isinstance(exc, (DeviceOutOfMemory, DiskFullError)) or is_out_of_memory(self._torch, exc)):
                 raise
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            if self._precompiled is not None and self._saved_graph == AOTI:
+                if isinstance(exc, PackageRunFailed):  # perhaps the device's memory: inductor's form says which
+                    self._leave_aoti(f"the package failed while running ({first}); this session ran inductor's "
+                                     "saved graph")
+                    self._use(self._variant)
+                    return self._call(static_input)
+                if isinstance(exc, (ChildCompileFailed, PackageRefused)):  # not made, crashed, or disagreed
+                    self._leave_aoti(f"{type(exc).__name__}: {first}", refusal=f"{type(exc).__name__}: {first}")
+                    self._use(self._variant)
+                    return self._call(static_input)
             # what an earlier process left may be bad; a batch size the child could not compile says nothing of it
             if self._cache is not None and self._cache.state == "warm" and not isinstance(exc, ChildCompileFailed):
-                self._cache.rebuild(f"{type(exc).__name__}: {first}")
+                self._rebuild_cache(f"{type(exc).__name__}: {first}")
                 self._use(self._variant)
                 return self._call(static_input)
-            if self._precompiled is not None and self._saved_graph == AOTI:  # a package that did not compile,
-                self._refuse_aoti(f"{type(exc).__name__}: {first}")            # load or agree: inductor's form
+            if self._precompiled is not None and self._saved_graph == AOTI:  # the child's package did not load here
+                self._leave_aoti(f"{type(exc).__name__}: {first}", refusal=f"{type(exc).__name__}: {first}")
                 self._use(self._variant)
                 return self._call(static_input)
             if self._precompiled is not None:  # standalone compile refused this program: trace it instead
@@ -419,7 +446,8 @@ class TorchRunner(DeviceRunner):
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
         fallback = {"fallback": self._fallback_note} if self._fallback_note else {}
         if self._variant.inductor is not None:
-            fallback["compile_path"] = compile_path_info(self._precompiled, self._precompile_note, self._aoti_note)
+            fallback["compile_path"] = compile_path_info(self._precompiled, self._precompile_note, self._aoti_note,
+                                                         tuple(self._retired))
             if self._warmed:
                 fallback["compile_path"]["convolutions_warmed_aside"] = dict(self._warmed)
         elif self._warmed:  # asked for, with a variant that has no saved graphs: why nothing was warmed

@@ -50,14 +50,13 @@ def packaged(tmp_path_factory):
     return result.artifact, model, info
 
 
-def test_the_compile_child_makes_a_package_without_its_weights(packaged):
+def test_the_compile_child_makes_a_package_that_takes_the_saved_weights(packaged):
     artifact, _, info = packaged
     assert info["compile_path"]["path"] == "aoti" and "aoti_refused" not in info["compile_path"]
     assert info["compile_path"]["batches"] == {"2": "compiled by a child process"}
     key = cache_dir(artifact.parent)
     package = graph_file(key, 2, "aoti")
     assert package.is_file() and (key / WEIGHTS).is_file() and not graph_file(key, 2).exists()
-    # the weights travel in weights.pt only: the package is no larger for them
     loader = torch._C._aoti.AOTIModelPackageLoader(str(package), "model", True, 1, -1)
     assert set(loader.get_constant_fqns()) <= set(json.loads((key / "weights.json").read_text())["names"])
 
@@ -108,13 +107,22 @@ def test_a_package_that_disagrees_with_the_module_is_refused_once_and_for_later_
     key = cache_dir(tmp_path)
     assert (key / AOTI_REFUSED).is_file() and not graph_file(key, 2, "aoti").exists()
     # a later process asks for the package again: it does not try, and says why
-    monkeypatch.setattr(precompiled, "MIN_AGREEMENT", precompiled.MIN_AGREEMENT)
-    forbid(monkeypatch, *WARM_FORBIDS, (torch._inductor, "aoti_compile_and_package"))
-    out, info = run(result.artifact, batch)
+    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:
+        forbid(patch, *WARM_FORBIDS, (torch._inductor, "aoti_compile_and_package"))
+        out, info = run(result.artifact, batch)
     assert relative_error(out, reference(model, batch)) < 1e-5
     assert info["compile_path"]["path"] == "standalone" and info["compile_path"]["batches"] == {"2": "loaded"}
     assert info["compile_path"]["aoti_refused"].startswith("refused by an earlier process: ")
     assert "AOTInductor" not in capsys.readouterr().err
+    # nor after its cache is rebuilt: the refusal is written down again
+    graph_file(key, 2).write_bytes(b"cut short")
+    with pytest.MonkeyPatch.context() as patch:
+        forbid(patch, (torch._inductor, "aoti_compile_and_package"))
+        out, info = run(result.artifact, batch, compile_in_child=False)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_cache"]["state"] == "rebuilt" and info["compile_path"]["path"] == "standalone"
+    assert (key / AOTI_REFUSED).is_file() and "differs from the module's" in precompiled.refused_aoti(key)
 
 
 def test_a_compile_child_that_crashes_on_the_package_leaves_inductors_graph(tmp_path, monkeypatch, capsys):
@@ -130,6 +138,59 @@ def test_a_compile_child_that_crashes_on_the_package_leaves_inductors_graph(tmp_
     assert info["compile_path"]["aoti_refused"] == "ChildCompileFailed: the compile process was killed by SIGSEGV"
     assert "fallback" not in info and "note" not in info["compile_path"]
     assert len([line for line in capsys.readouterr().err.splitlines() if "AOTInductor" in line]) == 1
+
+
+def test_a_package_that_fails_while_running_leaves_it_for_this_session_only(tmp_path, monkeypatch, capsys):
+    """AOTInductor's C++ layer reports running out of device memory as a plain error: the session runs inductor's
+    form, which says what it was, and refuses nothing for later processes."""
+    seen = []
+    real = torch._inductor.aoti_compile_and_package
+
+    def compile_and_package(*args, **kwargs):
+        seen.append(kwargs["inductor_configs"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package", compile_and_package)
+    _, result, _, model = build(tmp_path, batches=(2, 4), dynamic=True)
+    run(result.artifact, images(2), compile_in_child=False)
+    (settings,) = seen
+    assert settings["aot_inductor.package_constants_in_so"] is False and "freezing" not in settings
+
+    def failing(self, path):
+        def run_package(x):
+            raise precompiled.PackageRunFailed(f"{path.name}: API call failed")
+        return run_package
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(precompiled.PrecompiledGraphs, "_load_package", failing)
+        batch = images(2, seed=2)
+        out, info = run(result.artifact, batch, compile_in_child=False)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_path"]["path"] == "standalone" and info["compile_path"]["batches"] == {"2": "compiled"}
+    assert info["compile_path"]["aoti_refused"].startswith("the package failed while running (bs2.aoti.pt2")
+    key = cache_dir(tmp_path)
+    assert not (key / AOTI_REFUSED).exists() and "AOTInductor" not in capsys.readouterr().err
+
+
+def test_a_package_refused_at_a_new_batch_size_keeps_the_cache_and_says_what_ran_before(tmp_path, monkeypatch):
+    _, result, _, model = build(tmp_path, batches=(2, 4), dynamic=True)
+    run(result.artifact, images(2), compile_in_child=False)
+    key = cache_dir(tmp_path)
+    monkeypatch.setattr(precompiled, "MIN_AGREEMENT", 1.5)
+    session = TorchRunner(result.artifact, torch.device("cpu"), "fp32", resolve_variant("inductor"), (3, 8, 8),
+                          saved_graph="aoti", compile_in_child=False)
+    try:
+        (two,) = session.forward(torch.from_numpy(images(2, seed=3)))
+        (four,) = session.forward(torch.from_numpy(images(4)))
+    finally:
+        session.close()
+    info = session.info()
+    assert relative_error(two.numpy(), reference(model, images(2, seed=3))) < 1e-5
+    assert relative_error(four.numpy(), reference(model, images(4))) < 1e-5
+    # refused without a rebuild: the package made for bs2 stays, and bs2 is said to have run it
+    assert info["compile_cache"]["state"] == "warm" and graph_file(key, 2, "aoti").is_file()
+    assert (key / AOTI_REFUSED).is_file() and not list(key.glob(".bs*.tmp*"))
+    assert info["compile_path"]["batches"] == {"2": "loaded (AOTInductor package)", "4": "compiled"}
 
 
 def test_a_package_cut_short_is_rebuilt_with_one_line(tmp_path, capsys):
@@ -182,7 +243,8 @@ def test_on_the_gpu_the_package_runs_in_a_cuda_graph_or_is_refused_once_and_labe
     if cold["path"] == "aoti":
         assert cold_warnings == [] and "aoti_refused" not in cold and warm["path"] == "aoti"
         assert warm["batches"]["8"] == "loaded"
-    else:
+    else:  # refused for what the package itself did: it crashed its process or disagreed, nothing else
         assert cold["path"] == warm["path"] == "standalone" and len(cold_warnings) == 1
-        assert cold["aoti_refused"] and cold["aoti_refused"] in cold_warnings[0]
-        assert warm["aoti_refused"] == f"refused by an earlier process: {cold['aoti_refused']}"
+        reason = cold["aoti_refused"]
+        assert "the compile process was killed by SIG" in reason or "differs from the module's" in reason, reason
+        assert reason in cold_warnings[0] and warm["aoti_refused"] == f"refused by an earlier process: {reason}"
