@@ -64,8 +64,10 @@ def main(argv=None) -> int:
     import numpy as np
 
     import nvidia_engine
+    from convert.frameworks import import_with_torchvision
     from harness.files import write_json
 
+    import_with_torchvision("timm")  # as convert imports it: a CPU torch beside a torchvision built for another
     args.workdir.mkdir(parents=True, exist_ok=True)
     model = nvidia_engine.load_model(args.model)
     batch_file = args.workdir / "batch.npy"
