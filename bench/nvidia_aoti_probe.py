@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,11 +38,11 @@ torch.cuda.init()
 marks["cuda ready"] = age()
 loader = torch._C._aoti.AOTIModelPackageLoader(sys.argv[1], "model", True, 1, 0)
 marks["package loaded"] = age()
-if sys.argv[4] != "-":
-    weights = torch.load(sys.argv[4], map_location="cuda", weights_only=True)
+if sys.argv[2] != "-":
+    weights = torch.load(sys.argv[2], map_location="cuda", weights_only=True)
     loader.load_constants({name: weights[name] for name in loader.get_constant_fqns()}, False, True, True)
     marks["weights handed over"] = age()
-x = torch.load(sys.argv[2]).cuda()
+x = torch.load(sys.argv[3]).cuda()
 with torch.no_grad():
     out = loader.run([x])[0]
     torch.cuda.synchronize()
@@ -67,18 +66,13 @@ for _ in range(200):
     s.record(); graph.replay(); e.record(); pairs.append((s, e))
 torch.cuda.synchronize()
 times = sorted(a.elapsed_time(b) for a, b in pairs)
-reference = torch.load(sys.argv[3])
+reference = torch.load(sys.argv[4])
 print(json.dumps({"marks": marks, "median_ms_cuda_graph": round(times[len(times) // 2], 4),
                   "max_abs_diff_vs_eager": float((out.float().cpu() - reference).abs().max()),
                   "replay_equals_first": bool(torch.equal(captured, out)),
                   "inductor_imported": "torch._inductor" in sys.modules,
                   "dynamo_imported": "torch._dynamo" in sys.modules}))
 """
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
 
 
 def prepared(model_name: str, variant_name: str, batch: int, workdir: Path):
@@ -130,25 +124,6 @@ def graphed_median_ms(torch, calls: dict, x, rounds: int = 5, per_round: int = 4
     return {name: round(sorted(t)[len(t) // 2], 4) for name, t in times.items()}
 
 
-def fresh_starts(package: Path, weights: Path | None, x, reference, count: int, workdir: Path) -> list[dict]:
-    import torch
-
-    torch.save(x.cpu(), workdir / "x.pt")
-    torch.save(reference, workdir / "reference.pt")
-    starts = []
-    for _ in range(count):
-        proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", LOAD_SNIPPET, str(package),
-                               str(workdir / "x.pt"), str(workdir / "reference.pt"), str(weights or "-")],
-                              capture_output=True, text=True, timeout=300)
-        last = proc.stdout.strip().splitlines()[-1:] or [""]
-        try:
-            starts.append(json.loads(last[0]))
-        except json.JSONDecodeError:
-            starts.append({"rc": proc.returncode, "output": (proc.stdout + proc.stderr)[-3000:]})
-        print(json.dumps(starts[-1]), flush=True)
-    return starts
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="seresnext101_32x4d")
@@ -163,6 +138,7 @@ def main(argv=None) -> int:
     import torch
 
     from targets.nvidia.precompiled import lifted_inputs
+    from warm_start_probe import first_line, fresh_starts
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     variant, rewrites, module, x, reference = prepared(args.model, args.variant, args.batch, args.workdir)
@@ -201,7 +177,8 @@ def main(argv=None) -> int:
     print(json.dumps(result), flush=True)
     if "aoti_compile_s" in result:
         # fresh processes first: where loading crashes them, this process does not load the package at all
-        result["starts"] = fresh_starts(package, saved_weights, x, reference, args.starts, args.workdir)
+        result["starts"] = fresh_starts(LOAD_SNIPPET, [str(package), str(saved_weights or "-")], args.starts, x,
+                                        reference, args.workdir)
         if any("marks" in start for start in result["starts"]):
             try:
                 loader = torch._C._aoti.AOTIModelPackageLoader(str(package), "model", True, 1, 0)

@@ -32,19 +32,21 @@ def first_line(exc: BaseException) -> str:
 
 
 def fresh_starts(snippet: str, argv: list[str], count: int, x, reference, workdir: Path) -> list[dict]:
-    """Run `snippet` in `count` new Python processes with argv + [x.pt, reference.pt]; each prints one JSON line."""
+    """Run `snippet` in `count` new Python processes with argv + [x.pt, reference.pt]; each prints one JSON line.
+    Python's fault handler is on, so that a process that crashes leaves where it was in its row's "error"."""
     import torch
 
     torch.save(x.cpu(), workdir / "x.pt")
     torch.save(reference, workdir / "reference.pt")
     starts = []
     for _ in range(count):
-        proc = subprocess.run([sys.executable, "-c", snippet, *argv, str(workdir / "x.pt"), str(workdir / "reference.pt")],
+        proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", snippet, *argv, str(workdir / "x.pt"),
+                               str(workdir / "reference.pt")],
                               capture_output=True, text=True, timeout=300)
         last = proc.stdout.strip().splitlines()[-1:] or [""]
         try:
             starts.append(json.loads(last[0]))
         except json.JSONDecodeError:
-            starts.append({"rc": proc.returncode, "error": (proc.stdout + proc.stderr)[-600:]})
+            starts.append({"rc": proc.returncode, "error": (proc.stdout + proc.stderr)[-3000:]})
         print(json.dumps(starts[-1]), flush=True)
     return starts
