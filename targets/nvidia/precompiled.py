@@ -14,9 +14,9 @@ Two forms of the same compiled program (option saved_graph):
 - "aoti": an AOTInductor package (`aoti_compile_and_package`), its weights left out of it
   (`aot_inductor.package_constants_in_so=False`) and handed over from the saved weights on load. torch's C++
   loader (`torch._C._aoti.AOTIModelPackageLoader`) opens it and runs the graph: nothing of inductor is imported.
-  Its C++ wrapper takes longer to compile. A package is loaded and checked against the module in the process
-  that compiled it (the compile child) before any session relies on it, since loading a package has crashed
-  processes on this setup (docs/nvidia.md); a refused package leaves the cache to the "inductor" form.
+  On the H200 its compile took longer. A package is loaded and checked against the module in the process that
+  compiled it (the compile child) before any session relies on it, since loading a package has crashed processes
+  on this setup (docs/nvidia.md); a refused package leaves the cache to the "inductor" form.
 """
 from __future__ import annotations
 
