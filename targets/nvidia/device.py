@@ -23,6 +23,11 @@ def import_torch():
     return torch
 
 
+def is_out_of_memory(torch, exc: BaseException) -> bool:
+    """A batch too large for the device: no compile problem, so no fallback, no cache rebuild, no refusal."""
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or isinstance(exc.__cause__, torch.cuda.OutOfMemoryError)
+
+
 def parse_device_index(device: str | int) -> int:
     """'0', '1', 'cuda:1' -> the index; several devices are the infer stage's job, one per worker."""
     text = str(device).strip()

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from harness.files import atomic_output
 from harness.startup import mark
+from targets.nvidia.device import is_out_of_memory
 
 WEIGHTS = "weights.pt"
 INPUT_NAMES = "weights.json"
@@ -160,11 +161,10 @@ class PrecompiledGraphs:
     def _load_package(self, path: Path) -> Callable[[Any], Any]:
         """The package's graph, run by torch's C++ loader on this device, with the saved weights handed over
         (the loader keeps pointers to them, so every batch size shares one copy)."""
-        device = self._device.index if self._device.type == "cuda" else -1
+        device = (self._device.index or 0) if self._device.type == "cuda" else -1
         try:
             # one runner, used by one thread at a time: no locking in its run (which CUDA graph capture needs)
-            loader = self._torch._C._aoti.AOTIModelPackageLoader(str(path), "model", True, 1,
-                                                                device if device is not None else 0)
+            loader = self._torch._C._aoti.AOTIModelPackageLoader(str(path), "model", True, 1, device)
             wanted = set(loader.get_constant_fqns())
         except Exception as exc:  # cut short, or written by another torch
             raise UnusablePrecompiled(f"{path.name}: {type(exc).__name__}: {first_line(exc)}") from None
@@ -176,6 +176,7 @@ class PrecompiledGraphs:
             loader.load_constants({name: weights[name] for name in wanted}, False, True, True)
         except Exception as exc:
             raise UnusablePrecompiled(f"{path.name}: {type(exc).__name__}: {first_line(exc)}") from None
+
         def run(x: Any) -> Any:
             try:
                 return loader.run([x])
@@ -218,8 +219,7 @@ class PrecompiledGraphs:
             except OSError:  # a full disk, say: atomic_output says so; not the package's fault
                 raise
             except Exception as exc:
-                if isinstance(exc, torch.cuda.OutOfMemoryError) or isinstance(exc.__cause__,
-                                                                             torch.cuda.OutOfMemoryError):
+                if is_out_of_memory(torch, exc):
                     raise  # the session's own handling: no refusal for a batch too big
                 raise PackageRefused(f"{type(exc).__name__}: {first_line(exc)}") from exc
             if not agreement >= MIN_AGREEMENT:  # also NaN

@@ -14,7 +14,7 @@ from harness.vocabulary import InputForm, Precision
 from targets.nvidia.compile_cache import CompileCache, artifact_hash, cache_key, source_hash
 from targets.nvidia.conv_plans import (convolutions_file, load_convolutions, record_convolutions, save_convolutions,
                                        warm_convolutions)
-from targets.nvidia.device import gpu_identity, import_torch
+from targets.nvidia.device import gpu_identity, import_torch, is_out_of_memory
 from targets.nvidia.device_thread import DeviceThread
 from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, depthwise_as_taps, fold_conv_bn, fuse_conv_add_relu,
                                       fuse_conv_relu, pooled_conv_as_reduction, register_fused_conv_shapes)
@@ -22,7 +22,8 @@ from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
 from targets.nvidia.precompiled import (AOTI, INDUCTOR, PackageRefused, PackageRunFailed, PrecompiledGraphs,
-                                        UnusablePrecompiled, form_available, graph_file, refuse_aoti, refused_aoti)
+                                        UnusablePrecompiled, first_line, form_available, graph_file, refuse_aoti,
+                                        refused_aoti)
 from targets.nvidia.variants import FALLBACK_VARIANT, TorchVariant, resolve_variant
 
 
@@ -66,11 +67,6 @@ def apply_rewrites(module, variant: TorchVariant, on_cuda: bool) -> dict:
     if variant.fuse_conv_relu and on_cuda:
         done["conv_relu_fused"] = fuse_conv_relu(module)
     return done
-
-
-def is_out_of_memory(torch: Any, exc: BaseException) -> bool:
-    """A batch too large for the device: no compile problem, so no fallback and no cache rebuild."""
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or isinstance(exc.__cause__, torch.cuda.OutOfMemoryError)
 
 
 @contextmanager
@@ -369,7 +365,7 @@ class TorchRunner(DeviceRunner):
             if (self._variant.inductor is None or self._fallback_note or not self._allow_fallback
                     or isinstance(exc, (DeviceOutOfMemory, DiskFullError)) or is_out_of_memory(self._torch, exc)):
                 raise
-            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            first = first_line(exc)
             if self._precompiled is not None and self._saved_graph == AOTI:
                 if isinstance(exc, PackageRunFailed):  # perhaps the device's memory: inductor's form says which
                     self._leave_aoti(f"the package failed while running ({first}); this session ran inductor's "
@@ -403,7 +399,7 @@ class TorchRunner(DeviceRunner):
             except Exception as again:  # e.g. cuDNN with no kernel for a fused call that both variants make
                 if is_out_of_memory(self._torch, again):
                     raise
-                second = str(again).strip().splitlines()[0][:160] if str(again).strip() else ""
+                second = first_line(again)
                 raise TargetError(f"{self._artifact}: variant {failed} failed ({type(exc).__name__}: {first}) and so "
                                   f"did {FALLBACK_VARIANT} ({type(again).__name__}: {second}); choose another with "
                                   "--option variant=... (docs/nvidia.md lists them)") from None
