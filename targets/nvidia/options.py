@@ -38,6 +38,9 @@ class NvidiaOptions(TargetOptions):
                                                    "where it does not load or agree, as on the H200 with torch "
                                                    "2.11, where loading crashed: docs/nvidia.md)", RUN,
                               choices=SAVED_FORMS)
+    hash_aside: bool = option(True, "torch engine, saved graphs: hash torch's and Triton's sources, which inductor "
+                                    "checks before it loads a saved graph, on side threads while inductor imports "
+                                    "(0: on the main thread when inductor asks)", RUN)
     tf32: bool = option(True, "torch engine: TF32 matmul/conv for fp32 (0: strict fp32, labelled so)", RUN)
     warm_aside: bool = option(False, "torch engine, warm compile cache: build cuDNN's convolution plans in a second "
                                      "thread while the saved graph loads, and prepare the batch size there (0.4-1.5 s "

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from harness.files import atomic_output
 from harness.startup import mark
+from targets.nvidia import source_keys
 from targets.nvidia.device import is_out_of_memory
 
 WEIGHTS = "weights.pt"
@@ -148,6 +149,7 @@ class PrecompiledGraphs:
         if self.form == AOTI:
             return self._load_package(path)
         inductor = self._torch._inductor
+        source_keys.wait()  # loading asks for both keys first
         try:
             # Loading its Triton kernels from the cache would otherwise start inductor's pool of compile workers
             # (a process per core, on a GPU host) that this process never uses and waits for at exit.
@@ -186,6 +188,7 @@ class PrecompiledGraphs:
 
     def _compile(self, path: Path, example: Any) -> Callable[[Any], Any]:
         torch = self._torch
+        source_keys.wait()  # a hash still running would be made again by the compile
         module = self._prepared_module()
         program = torch.export.export(module, (example,))
         names, weights = lifted_inputs(program)

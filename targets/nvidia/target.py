@@ -150,7 +150,7 @@ class NvidiaTarget(Target):
                            precompile=self.options.precompile, cudnn_benchmark=self.options.cudnn_benchmark,
                            batch_hint=batch_hint, warm_aside=self.options.warm_aside,
                            cuda_graphs=self.options.cuda_graphs,  # see pipeline._prepare
-                           saved_graph=self.options.saved_graph)
+                           saved_graph=self.options.saved_graph, hash_aside=self.options.hash_aside)
 
     # ---- identity ------------------------------------------------------------------------------
     def idle_state(self, device: str):

@@ -19,6 +19,7 @@ from targets.nvidia.device_thread import DeviceThread
 from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, depthwise_as_taps, fold_conv_bn, fuse_conv_add_relu,
                                       fuse_conv_relu, pooled_conv_as_reduction, register_fused_conv_shapes)
 from targets.nvidia.options import effective_precision
+from targets.nvidia import source_keys
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
 from targets.nvidia.precompiled import (AOTI, INDUCTOR, PackageRefused, PackageRunFailed, PrecompiledGraphs,
@@ -144,7 +145,7 @@ class TorchRunner(DeviceRunner):
                  artifact_sha256: str | None = None, tf32: bool = True, precompile: bool = True,
                  compile_in_child: bool = True, fallback: bool = True, cudnn_benchmark: bool | None = None,
                  batch_hint: int | None = None, warm_aside: bool = False, cuda_graphs: bool = True,
-                 saved_graph: str = INDUCTOR) -> None:
+                 saved_graph: str = INDUCTOR, hash_aside: bool = True) -> None:
         torch = import_torch()
         self._torch = torch
         # uint8 pixels (HWC) go in as they are: the program's first op normalises them (convert/input_form.py)
@@ -167,6 +168,7 @@ class TorchRunner(DeviceRunner):
         self._cudnn_benchmark = cudnn_benchmark
         self._precompile_note = ""
         self._saved_graph = saved_graph  # the form of the saved graphs (precompiled.py); "inductor" once refused
+        self._hash_aside = hash_aside  # see source_keys.py
         self._aoti_note = ""  # why an AOTInductor package was refused here or by an earlier process
         self._aoti_reason = ""  # the refusal as written beside the cache (kept there across a rebuild)
         self._retired: list[PrecompiledGraphs] = []  # packages this session left: captured graphs still run them
@@ -200,7 +202,13 @@ class TorchRunner(DeviceRunner):
             if self._batch_hint:
                 self._start_warming(self._batch_hint)
         self._precompiled, self._calls, self._module = None, {}, None
-        if variant.inductor is not None and self._precompile and form_available(torch, self._saved_graph):
+        saved = variant.inductor is not None and self._precompile
+        hash_aside = saved and self._hash_aside and self._saved_graph == INDUCTOR
+        if hash_aside and self._device.type == "cuda":
+            source_keys.hash_triton_aside()  # before the check below imports inductor, so that the two overlap
+        if saved and form_available(torch, self._saved_graph):
+            if hash_aside:
+                source_keys.hash_torch_aside()  # beside loading the weights
             self._precompiled = self._open_precompiled(variant)
         else:
             module = self._prepared_module()
@@ -446,6 +454,8 @@ class TorchRunner(DeviceRunner):
                                                          tuple(self._retired))
             if self._warmed:
                 fallback["compile_path"]["convolutions_warmed_aside"] = dict(self._warmed)
+            if self._precompiled is not None and self._hash_aside and source_keys.report():
+                fallback["compile_path"]["source_keys_hashed_aside_s"] = source_keys.report()
         elif self._warmed:  # asked for, with a variant that has no saved graphs: why nothing was warmed
             fallback["convolutions_warmed_aside"] = dict(self._warmed)
         return {"engine": "torch", "variant": self._variant.name, "variant_settings": self._variant.settings(), **fallback,

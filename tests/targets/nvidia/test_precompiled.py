@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,8 @@ from targets.nvidia.torch_runtime import TorchRunner
 from targets.nvidia.variants import resolve_variant
 from tests.targets.nvidia.conftest import relative_error
 from tests.targets.nvidia.test_torch_engine import build, images, reference
+
+ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.skipif(not standalone_available(torch),
                                 reason=f"torch {torch.__version__} has no torch._inductor.standalone_compile")
@@ -446,3 +451,49 @@ def test_the_cudnn_epilogue_variant_saves_and_loads_its_fused_convolutions(tmp_p
         assert info["variant"] == "inductor-cudnn" and info["compile_cache"]["state"] == process
         assert info["conv_add_relu_fused"] == 2 and info["conv_relu_fused"] == 1 and info["bn_folded"] == 3
         assert relative_error(out.numpy(), reference(model, images(2, seed=12))) < 1e-5
+
+
+WARM_START = r"""
+import json, sys, threading
+import numpy as np, torch
+import torch._inductor.codecache as codecache
+from targets.nvidia.torch_runtime import TorchRunner
+from targets.nvidia.variants import resolve_variant
+
+hashed_on = []
+build_code_hash = codecache.build_code_hash
+def recording(roots, prefix, hasher):
+    if prefix == "":  # torch_key's walk starts at torch's root; the calls below it are its own recursion
+        hashed_on.append(threading.current_thread().name)
+    return build_code_hash(roots, prefix, hasher)
+codecache.build_code_hash = recording
+
+artifact, batch_file, out_file, aside = sys.argv[1:5]
+session = TorchRunner(artifact, torch.device("cpu"), "fp32", resolve_variant("inductor"), (3, 8, 8),
+                      hash_aside=aside == "1")
+(out,) = session.forward(torch.from_numpy(np.load(batch_file)))
+session.close()
+np.save(out_file, out.numpy())
+print(json.dumps({"hashed_on": hashed_on, "compile_path": session.info()["compile_path"],
+                  "torch_key": codecache.torch_key().hex()}))
+"""
+
+
+@pytest.mark.parametrize("aside,thread", [("1", "torch-key"), ("0", "MainThread")])
+def test_a_warm_process_hashes_torch_once_where_asked_and_inductor_uses_that_value(warm_cache, tmp_path, aside,
+                                                                                    thread):
+    artifact, model, _, _ = warm_cache
+    batch = images(2, seed=8)
+    np.save(tmp_path / "batch.npy", batch)
+    proc = subprocess.run([sys.executable, "-c", WARM_START, str(artifact), str(tmp_path / "batch.npy"),
+                           str(tmp_path / "out.npy"), aside], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["compile_path"]["batches"] == {"2": "loaded"}
+    assert seen["hashed_on"] == [thread]  # once: loading the saved graph found the value, or made it there
+    assert ("source_keys_hashed_aside_s" in seen["compile_path"]) == (aside == "1")
+    if aside == "1":
+        assert set(seen["compile_path"]["source_keys_hashed_aside_s"]) == {"torch"}  # no Triton on the CPU
+    assert seen["torch_key"] == torch._inductor.codecache.torch_key().hex()  # this process's own hash
+    assert relative_error(np.load(tmp_path / "out.npy"), reference(model, batch)) < 1e-5
