@@ -74,7 +74,8 @@ def main(argv: list[str]) -> int:
     runner = TorchRunner(Path(spec["artifact"]), torch.device(spec["device"]), spec["precision"],
                          resolve_variant(spec["variant"]), tuple(spec["sample_shape"]), spec["input_dtype"],
                          spec["artifact_sha256"], tf32=spec["tf32"], precompile=True, compile_in_child=False,
-                         fallback=False, saved_graph=spec.get("saved_graph", "inductor"))
+                         fallback=False, saved_graph=spec.get("saved_graph", "inductor"),
+                         hash_aside=spec.get("hash_aside", True))
     try:
         static_input = runner.make_input(spec["batch"])
         runner.forward(static_input)

@@ -188,7 +188,6 @@ class PrecompiledGraphs:
 
     def _compile(self, path: Path, example: Any) -> Callable[[Any], Any]:
         torch = self._torch
-        source_keys.wait()  # a hash still running would be made again by the compile
         module = self._prepared_module()
         program = torch.export.export(module, (example,))
         names, weights = lifted_inputs(program)
@@ -196,6 +195,7 @@ class PrecompiledGraphs:
             self._save_weights(names, weights)
         elif names != self._names:
             raise UnusablePrecompiled("the saved weights do not match the program's inputs")
+        source_keys.wait()  # a hash still running would be made again by the compile
         if self.form == AOTI:
             return self._compile_package(path, program, module, example)
         # standalone_compile passes `options` on to compile_fx as arguments; inductor's settings go in config_patches

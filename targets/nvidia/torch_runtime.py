@@ -11,6 +11,7 @@ from typing import Any, Iterator
 from harness.errors import DeviceOutOfMemory, DiskFullError, TargetError
 from harness.startup import mark
 from harness.vocabulary import InputForm, Precision
+from targets.nvidia import source_keys
 from targets.nvidia.compile_cache import CompileCache, artifact_hash, cache_key, source_hash
 from targets.nvidia.conv_plans import (convolutions_file, load_convolutions, record_convolutions, save_convolutions,
                                        warm_convolutions)
@@ -19,7 +20,6 @@ from targets.nvidia.device_thread import DeviceThread
 from targets.nvidia.fx_passes import (conv1x1_relu_as_gemm, depthwise_as_taps, fold_conv_bn, fuse_conv_add_relu,
                                       fuse_conv_relu, pooled_conv_as_reduction, register_fused_conv_shapes)
 from targets.nvidia.options import effective_precision
-from targets.nvidia import source_keys
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
 from targets.nvidia.precompiled import (AOTI, INDUCTOR, PackageRefused, PackageRunFailed, PrecompiledGraphs,
@@ -169,6 +169,7 @@ class TorchRunner(DeviceRunner):
         self._precompile_note = ""
         self._saved_graph = saved_graph  # the form of the saved graphs (precompiled.py); "inductor" once refused
         self._hash_aside = hash_aside  # see source_keys.py
+        self._hashed_aside: list[str] = []  # the keys this session started hashing aside
         self._aoti_note = ""  # why an AOTInductor package was refused here or by an earlier process
         self._aoti_reason = ""  # the refusal as written beside the cache (kept there across a rebuild)
         self._retired: list[PrecompiledGraphs] = []  # packages this session left: captured graphs still run them
@@ -204,11 +205,11 @@ class TorchRunner(DeviceRunner):
         self._precompiled, self._calls, self._module = None, {}, None
         saved = variant.inductor is not None and self._precompile
         hash_aside = saved and self._hash_aside and self._saved_graph == INDUCTOR
-        if hash_aside and self._device.type == "cuda":
-            source_keys.hash_triton_aside()  # before the check below imports inductor, so that the two overlap
+        if hash_aside and self._device.type == "cuda" and source_keys.hash_triton_aside():
+            self._hashed_aside.append("triton")  # hashed while the check below imports inductor
         if saved and form_available(torch, self._saved_graph):
-            if hash_aside:
-                source_keys.hash_torch_aside()  # beside loading the weights
+            if hash_aside and source_keys.hash_torch_aside():
+                self._hashed_aside.append("torch")  # hashed while the weights load
             self._precompiled = self._open_precompiled(variant)
         else:
             module = self._prepared_module()
@@ -359,9 +360,11 @@ class TorchRunner(DeviceRunner):
         compile_in_child({"artifact": str(self._artifact), "device": str(self._device), "precision": self._precision,
                           "variant": self._variant.name, "sample_shape": list(self._sample_shape),
                           "input_dtype": self._input_dtype, "artifact_sha256": self._artifact_sha256,
-                          "tf32": self._tf32, "batch": batch, "saved_graph": self._saved_graph})
+                          "tf32": self._tf32, "batch": batch, "saved_graph": self._saved_graph,
+                          "hash_aside": self._hash_aside})
 
     def _compiled(self, module):
+        source_keys.wait()  # torch.compile asks for both keys too
         return self._torch.compile(module, backend="inductor", dynamic=False, options=dict(self._variant.inductor))
 
     def _call(self, static_input):
@@ -454,8 +457,9 @@ class TorchRunner(DeviceRunner):
                                                          tuple(self._retired))
             if self._warmed:
                 fallback["compile_path"]["convolutions_warmed_aside"] = dict(self._warmed)
-            if self._precompiled is not None and self._hash_aside and source_keys.report():
-                fallback["compile_path"]["source_keys_hashed_aside_s"] = source_keys.report()
+            hashed = source_keys.report(self._hashed_aside)
+            if hashed and self._precompiled is not None and self._precompiled.form == INDUCTOR:
+                fallback["compile_path"]["source_keys_hashed_aside"] = hashed
         elif self._warmed:  # asked for, with a variant that has no saved graphs: why nothing was warmed
             fallback["convolutions_warmed_aside"] = dict(self._warmed)
         return {"engine": "torch", "variant": self._variant.name, "variant_settings": self._variant.settings(), **fallback,
@@ -473,6 +477,7 @@ class TorchRunner(DeviceRunner):
         return tuple(self._torch.cuda.get_device_capability(self._device))
 
     def close(self) -> None:
+        source_keys.wait()  # no hash of this session's outlives it
         if self._aside is not None:
             self._aside.close()  # waits for a call still running there (a capture), so none outlives the session
         if self._flags is not None:

@@ -1,7 +1,14 @@
 """Fixtures for the nvidia target: a tiny conv net with non-trivial BatchNorm statistics, GPU skips."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
 
 torch = pytest.importorskip("torch")
 
@@ -35,6 +42,14 @@ def tiny_net(seed: int = 0) -> TinyNet:
             module.weight.data.uniform_(0.5, 1.5)
             module.bias.data.uniform_(-0.5, 0.5)
     return model.eval()
+
+
+def fresh_python(script: str, *args: str, timeout: int = 300) -> dict:
+    """Run `script` in a fresh interpreter with the repository importable; the JSON record it printed last."""
+    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def relative_error(got, want) -> float:

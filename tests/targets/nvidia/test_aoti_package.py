@@ -3,8 +3,6 @@ importing inductor (CPU packages here: the same loader and the same refusals as 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +13,10 @@ from targets.nvidia import precompiled
 from targets.nvidia.precompiled import AOTI_REFUSED, WEIGHTS, aoti_loader_available, graph_file
 from targets.nvidia.torch_runtime import TorchRunner
 from targets.nvidia.variants import resolve_variant
-from tests.targets.nvidia.conftest import relative_error
+from tests.targets.nvidia.conftest import fresh_python, relative_error
 from tests.targets.nvidia.test_precompiled import WARM_FORBIDS, forbid
 from tests.targets.nvidia.test_torch_engine import build, images, reference
 
-ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.skipif(not aoti_loader_available(torch) or not hasattr(torch._inductor,
                                                                                 "aoti_compile_and_package"),
                                 reason=f"torch {torch.__version__} has no AOTInductor package loader")
@@ -75,10 +72,7 @@ def test_a_later_process_loads_the_package_without_importing_inductor(packaged):
               f"np.save({str(artifact.parent / 'out.npy')!r}, out.numpy())\n"
               "print(json.dumps({'path': session.info()['compile_path'], "
               "'imported': sorted(m for m in ('torch._inductor', 'torch._dynamo') if m in sys.modules)}))\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    seen = fresh_python(script)
     assert seen["path"]["path"] == "aoti" and seen["path"]["batches"] == {"2": "loaded"}
     assert seen["imported"] == []
     assert relative_error(np.load(artifact.parent / "out.npy"), reference(model, batch)) < 1e-5
