@@ -15,6 +15,8 @@
 #   bash bench/gpu_session.sh ceiling        # dataset mode vs the host's file ceiling, Lite0 bs256 float32/uint8
 #   bash bench/gpu_session.sh aoti [MODEL...]  # AOTInductor package of the default variant's graph against the saved
 #                                            # graph: compile time, speed, fresh processes' start (AOTI_BATCH, AOTI_ARGS)
+#   bash bench/gpu_session.sh aoti-loader     # where loading an AOTInductor package crashes: small packages and one
+#                                            # model, loaded several ways, with a native fault handler and gdb
 #   bash bench/gpu_session.sh precompile [MODEL]  # torch.compile().aot_compile: the same questions in a fresh process
 #   bash bench/gpu_session.sh oom-idle       # a sweep with a batch that cannot fit, its report; a busy-GPU run
 #   bash bench/gpu_session.sh threeway [MODEL...]  # harness vs eager+CUDA graph vs torch.compile, fp16 bs 1/64/256
@@ -110,6 +112,14 @@ case "$1" in
       python3 bench/nvidia_aoti_probe.py --model "$m" --batch "${AOTI_BATCH:-64}" ${AOTI_ARGS:-} \
         --json "$OUT/aoti_probe_$m.json" 2>&1 | tee "$OUT/aoti_probe_$m.txt"
     done ;;
+  aoti-loader)
+    # AOTI_LOADER_ARGS adds options of bench/nvidia_aoti_loader_probe.py (e.g. "--packages mm model:resnet50"),
+    # AOTI_LOADER_TAG names the files
+    install_wheels
+    tag=${AOTI_LOADER_TAG:-aoti_loader_probe}
+    # shellcheck disable=SC2086
+    python3 bench/nvidia_aoti_loader_probe.py --json "$OUT/$tag.json" --workdir "/tmp/$tag" ${AOTI_LOADER_ARGS:-} \
+      2>&1 | tee "$OUT/$tag.txt" ;;
   oom-idle)
     # resnet50 fp16 uint8 input, bs 64 and 65536 (more activation memory than the GPU has); then a run
     # while another process keeps the GPU busy, to show the idle check's warning
@@ -167,5 +177,5 @@ while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
     python3 bench/nvidia_conv_plans.py --model "${2:-tf_efficientnet_lite0}" --batch "${3:-64}" --cudnn-log /tmp/cudnn_log \
       ${CONV_ARGS:-} --json "$OUT/conv_plans_${2:-tf_efficientnet_lite0}.json" 2>&1 | tee "$OUT/conv_plans_${2:-tf_efficientnet_lite0}.txt"
     gzip -c /tmp/cudnn_log/cudnn.log > "$OUT/cudnn_log_${2:-tf_efficientnet_lite0}.log.gz" ;;
-  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | precompile [MODEL] | oom-idle | threeway [MODEL...] | warm [MODEL...] | startup-probe [MODEL] | aside-probe [MODEL...] | profile [MODEL] [BATCH] | conv-plans [MODEL] [BATCH]" >&2; exit 2 ;;
+  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | aoti-loader | precompile [MODEL] | oom-idle | threeway [MODEL...] | warm [MODEL...] | startup-probe [MODEL] | aside-probe [MODEL...] | profile [MODEL] [BATCH] | conv-plans [MODEL] [BATCH]" >&2; exit 2 ;;
 esac

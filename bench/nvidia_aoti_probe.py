@@ -137,6 +137,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
 
+    from targets.nvidia import cxx_runtime
     from targets.nvidia.precompiled import lifted_inputs
     from warm_start_probe import first_line, fresh_starts
 
@@ -165,6 +166,7 @@ def main(argv=None) -> int:
         torch.save(dict(zip(names, (w.detach() for w in weights))), saved_weights)
     settings = dict(variant.inductor or {}) if args.weights_in_package else {
         **options, "aot_inductor.package_constants_in_so": False}
+    settings.update(cxx_runtime.link_settings(torch, settings))  # as the harness links it
     result["aoti_settings"] = settings
     started = time.perf_counter()
     try:

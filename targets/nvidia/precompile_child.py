@@ -19,6 +19,7 @@ from harness.procs import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_MODULE = "targets.nvidia.precompile_child"
+REFUSED_EXIT = 4  # the package was made but refused (precompiled.PackageRefused): its reason is the last record
 
 
 class ChildCompileFailed(RuntimeError):
@@ -35,6 +36,9 @@ def compile_in_child(spec: dict, timeout_s: float = 3600.0) -> None:
         record = _last_record(proc.stdout)
         raise DeviceOutOfMemory(spec["batch"], record.get("needed_bytes"), record.get("available_bytes"),
                                 "in the process compiling it")
+    if proc.returncode == REFUSED_EXIT:
+        from targets.nvidia.precompiled import PackageRefused
+        raise PackageRefused(_last_record(proc.stdout).get("refused") or "refused by the compile process")
     if proc.returncode == DiskFullError.exit_code:
         raise DiskFullError(lines[-1].removeprefix("error: ") if lines else "the disk is full")
     if proc.returncode < 0:  # a crash (a package that segfaults on load, say) has no last line worth quoting
@@ -65,6 +69,7 @@ def _last_record(stdout: str) -> dict:
 
 def main(argv: list[str]) -> int:
     from targets.nvidia.device import import_torch
+    from targets.nvidia.precompiled import PackageRefused
     from targets.nvidia.torch_runtime import TorchRunner
     from targets.nvidia.variants import resolve_variant
 
@@ -89,6 +94,9 @@ def main(argv: list[str]) -> int:
     except DiskFullError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return DiskFullError.exit_code
+    except PackageRefused as exc:  # said whole by the parent, which keeps inductor's form
+        print(json.dumps({"refused": str(exc)}))
+        return REFUSED_EXIT
     finally:
         runner.close()
     path = runner.info().get("compile_path") or {}

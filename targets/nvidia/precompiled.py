@@ -14,9 +14,10 @@ Two forms of the same compiled program (option saved_graph):
 - "aoti": an AOTInductor package (`aoti_compile_and_package`), its weights left out of it
   (`aot_inductor.package_constants_in_so=False`) and handed over from the saved weights on load. torch's C++
   loader (`torch._C._aoti.AOTIModelPackageLoader`) opens it and runs the graph: nothing of inductor is imported.
-  On the H200 its compile took longer. A package is loaded and checked against the module in the process that
-  compiled it (the compile child) before any session relies on it, since loading a package has crashed processes
-  on this setup (docs/nvidia.md); a refused package leaves the cache to the "inductor" form.
+  On the H200 its compile took longer. The package is linked against torch's shared C++ runtime (cxx_runtime.py:
+  one of its own crashed every load there), then loaded and checked against the module in the process that
+  compiled it (the compile child) before any session relies on it; a refused package leaves the cache to the
+  "inductor" form.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from typing import Any, Callable
 
 from harness.files import atomic_output
 from harness.startup import mark
-from targets.nvidia import source_keys
+from targets.nvidia import cxx_runtime, source_keys
 from targets.nvidia.device import is_out_of_memory
 
 WEIGHTS = "weights.pt"
@@ -214,12 +215,16 @@ class PrecompiledGraphs:
         # the module first: a batch too big for the device fails here as what it is, before any package is made
         expected = first_output(module(example))
         settings = {**self._options, "aot_inductor.package_constants_in_so": False}
+        settings.update(cxx_runtime.link_settings(torch, settings))
         with atomic_output(path, suffix=".pt2") as tmp:
             try:
                 torch._inductor.aoti_compile_and_package(program, package_path=str(tmp), inductor_configs=settings)
+                apart = cxx_runtime.own_runtime_copy(torch, tmp)
+                if apart:
+                    raise PackageRefused(apart)  # loading it would kill this process
                 call = self._load_package(tmp)
                 agreement = cosine(torch, first_output(call(example)), expected)
-            except OSError:  # a full disk, say: atomic_output says so; not the package's fault
+            except (OSError, PackageRefused):  # a full disk (atomic_output says so), or refused with its reason
                 raise
             except Exception as exc:
                 if is_out_of_memory(torch, exc):
