@@ -48,13 +48,17 @@ HANDLER_C = r"""
 
 static char alt_stack[1 << 16];
 
+static void say(const char *line, int len) {
+    if (len > 0) write(2, line, len < 511 ? len : 511);  /* snprintf gives the untruncated length */
+}
+
 static void on_fault(int sig, siginfo_t *info, void *context) {
     void *frames[64];
     char line[512];
     int n = backtrace(frames, 64);
     int len = snprintf(line, sizeof line, "NATIVE FAULT signal %d at address %p, %d frames\n", sig,
                        info ? info->si_addr : NULL, n);
-    write(2, line, len);
+    say(line, len);
     for (int i = 0; i < n; i++) {
         Dl_info where;
         if (dladdr(frames[i], &where) && where.dli_fname) {
@@ -64,7 +68,7 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
         } else {
             len = snprintf(line, sizeof line, "  #%d %p\n", i, frames[i]);
         }
-        write(2, line, len);
+        say(line, len);
     }
     signal(sig, SIG_DFL);
     raise(sig);
@@ -218,8 +222,8 @@ def package_facts(package: Path, workdir: Path) -> dict:
             "name": so.name, "bytes": so.stat().st_size,
             "dynamic": [line for line in run_text(["readelf", "-d", str(so)]).splitlines()
                         if "NEEDED" in line or "PATH" in line],
-            "defines_std_locale": "_ZNSt6locale" in run_text(["sh", "-c", f"nm -D --defined-only {so} | "
-                                                                          "grep -m1 _ZNSt6locale"]),
+            "defines_std_locale": "_ZNSt6locale" in subprocess.run(["nm", "-D", "--defined-only", str(so)],
+                                                                   capture_output=True, text=True).stdout,
             "ldd": run_text(["ldd", str(so)]).splitlines()[:30]})
     return facts
 
@@ -255,7 +259,7 @@ def main(argv=None) -> int:
                    default=["mm", "mm-tail", "mm-tail-weights-out", "conv-fp16", "model:resnet50"])
     p.add_argument("--json", type=Path, default=Path("aoti_loader_probe.json"))
     p.add_argument("--inductor-config", nargs="*", default=[], metavar="KEY=JSON",
-                   help='inductor settings for every package, e.g. aot_inductor.custom_op_libs=["stdc++"]')
+                   help='inductor settings for every package, e.g. aot_inductor.custom_op_libs=[":libstdc++.so.6"]')
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"], help="cpu: to try the probe itself")
     args = p.parse_args(argv)
     device = torch.device(args.device)

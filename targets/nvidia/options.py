@@ -35,7 +35,7 @@ class NvidiaOptions(TargetOptions):
                                                    "(standalone_compile's artifact, loaded through inductor) or aoti "
                                                    "(an AOTInductor package, loaded by torch's C++ loader without "
                                                    "importing inductor: warm starts of 2.0-3.1 s against 4.3-5.9 s "
-                                                   "on the H200, first runs 30-43 s longer, compute x0.986-0.999; "
+                                                   "on the H200, a compile 39-53 s longer, compute x0.986-0.999; "
                                                    "refused with one line where it does not load or agree: "
                                                    "docs/nvidia.md)", RUN,
                               choices=SAVED_FORMS)

@@ -19,7 +19,8 @@ from harness.procs import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_MODULE = "targets.nvidia.precompile_child"
-REFUSED_EXIT = 4  # the package was made but refused (precompiled.PackageRefused): its reason is the last record
+REFUSED_EXIT = 20  # a package made but refused (precompiled.PackageRefused), its reason the last record; apart
+# from harness.errors' exit codes
 
 
 class ChildCompileFailed(RuntimeError):

@@ -219,9 +219,9 @@ class PrecompiledGraphs:
         with atomic_output(path, suffix=".pt2") as tmp:
             try:
                 torch._inductor.aoti_compile_and_package(program, package_path=str(tmp), inductor_configs=settings)
-                apart = cxx_runtime.own_runtime_copy(torch, tmp)
-                if apart:
-                    raise PackageRefused(apart)  # loading it would kill this process
+                refusal = cxx_runtime.own_runtime_copy(torch, tmp)
+                if refusal:
+                    raise PackageRefused(refusal)  # loading it would kill this process
                 call = self._load_package(tmp)
                 agreement = cosine(torch, first_output(call(example)), expected)
             except (OSError, PackageRefused):  # a full disk (atomic_output says so), or refused with its reason
@@ -229,7 +229,7 @@ class PrecompiledGraphs:
             except Exception as exc:
                 if is_out_of_memory(torch, exc):
                     raise  # the session's own handling: no refusal for a batch too big
-                raise PackageRefused(f"{type(exc).__name__}: {first_line(exc)}") from exc
+                raise PackageRefused(f"{type(exc).__name__}: {telling_line(exc)}") from exc
             if not agreement >= MIN_AGREEMENT:  # also NaN
                 raise PackageRefused(f"the AOTInductor package's output differs from the module's (cosine "
                                      f"{agreement:.4f})")
@@ -246,6 +246,14 @@ class PrecompiledGraphs:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:160] if text else ""
+
+
+def telling_line(exc: BaseException) -> str:
+    """A compile error's first line says only that the compiler failed; the compiler's or linker's own line says
+    why (a library it cannot find, say)."""
+    lines = str(exc).strip().splitlines()
+    cause = next((line.strip() for line in lines[1:] if "cannot find" in line or " error: " in line), "")
+    return f"{first_line(exc)}: {cause}"[:160] if cause else first_line(exc)
 
 
 def first_output(produced: Any) -> Any:
