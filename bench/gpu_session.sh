@@ -92,8 +92,11 @@ case "$1" in
       tar -C /tmp/energy -czf "$OUT/energy_summaries_$m.tar.gz" "bench/$m"
     done ;;
   gpu-tests)
+    # GPU_TESTS: which tests (default: all of tests/targets/nvidia), GPU_TESTS_TAG names the file
     install_wheels
-    python3 -m pytest -q -rs -p no:cacheprovider -m nvidia tests/targets/nvidia 2>&1 | tee "$OUT/gpu_tests.txt" ;;
+    # shellcheck disable=SC2086
+    python3 -m pytest -q -rs -p no:cacheprovider -m nvidia ${GPU_TESTS:-tests/targets/nvidia} 2>&1 \
+      | tee "$OUT/${GPU_TESTS_TAG:-gpu_tests}.txt" ;;
   ceiling)
     # CEILING_ARGS adds or overrides options, e.g. "--forms uint8 --rounds 1"
     install_wheels
@@ -145,8 +148,8 @@ while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
         --workdir "/tmp/three_$m" --json "$OUT/threeway_$m.json" 2>&1 | tee "$OUT/threeway_$m.txt"
     done ;;
   warm)
-    # WARM_ARGS adds options of bench/nvidia_warm_start.py (e.g. "--warm-runs 2 --profile-warm"; the open
-    # question of docs/nvidia.md: "--warm-runs 3 --option-sets none warm_aside=1")
+    # WARM_ARGS adds options of bench/nvidia_warm_start.py (e.g. "--warm-runs 2 --profile-warm"; the default
+    # package form beside inductor's: "--warm-runs 3 --option-sets none saved_graph=inductor")
     install_wheels
     shift
     tag=${WARM_TAG:-warm_start}

@@ -134,20 +134,29 @@ def report(row: dict) -> dict:
         shown.update({k: row["info"].get(k) for k in ("cuda_graphs", "first_call_s", "bn_folded", "conv_relu_fused",
                                                       "conv_add_relu_fused", "conv1x1_relu_as_gemm", "depthwise_as_taps",
                                                       "pooled_conv_as_reduction", "load_s",
-                                                      "fallback")})
+                                                      "fallback")},
+                     graph_form=graph_form(row))
     print(json.dumps(shown), flush=True)
     return row
 
 
+def graph_form(row: dict) -> str:
+    """Which form of the compiled graph a harness row ran: aoti (a package), standalone (inductor's saved graph),
+    torch.compile, or "-" (no compile)."""
+    return ((row.get("info") or {}).get("compile_path") or {}).get("path", "-")
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| precision | batch | what | variant | img/s | median ms | p99 ms | peak MiB | e2e img/s | cos min |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| precision | batch | what | variant | graph | img/s | median ms | p99 ms | peak MiB | e2e img/s "
+             "| cos min |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "img_s" not in r:
-            lines.append(f"| {r['precision']} | {r['batch']} | {r['kind']} | {r.get('variant')} | "
+            lines.append(f"| {r['precision']} | {r['batch']} | {r['kind']} | {r.get('variant')} | - | "
                          f"{r.get('error') or r.get('skipped')} | | | | | |")
             continue
-        lines.append(f"| {r['precision']} | {r['batch']} | {r['kind']} | {r.get('variant', '-')} | {r['img_s']:.0f} | "
+        form = graph_form(r) if r["kind"] == "harness" else "-"
+        lines.append(f"| {r['precision']} | {r['batch']} | {r['kind']} | {r.get('variant', '-')} | {form} | "
+                     f"{r['img_s']:.0f} | "
                      f"{r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['peak_mib']:.0f} | {r.get('e2e_img_s', '-')} | "
                      f"{r.get('vs_fp32', {}).get('cosine_min', '-')} |")
     return "\n".join(lines)

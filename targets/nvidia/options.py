@@ -31,22 +31,23 @@ class NvidiaOptions(TargetOptions):
                                           RUN)
     precompile: bool = option(True, "torch engine: save inductor's output per batch size in the compile cache and "
                                     "load it in later processes (0: torch.compile traces in every process)", RUN)
-    saved_graph: str = option(DEFAULT_SAVED_GRAPH, "torch engine: the form of the saved graphs: inductor "
-                                                   "(standalone_compile's artifact, loaded through inductor) or aoti "
-                                                   "(an AOTInductor package, loaded by torch's C++ loader without "
+    saved_graph: str = option(DEFAULT_SAVED_GRAPH, "torch engine: the form of the saved graphs: aoti (an "
+                                                   "AOTInductor package, loaded by torch's C++ loader without "
                                                    "importing inductor: warm starts of 2.0-3.1 s against 4.3-5.9 s "
-                                                   "on the H200, a compile 39-53 s longer, compute x0.986-0.999; "
-                                                   "refused with one line where it does not load or agree: "
-                                                   "docs/nvidia.md)", RUN,
+                                                   "on the H200, the same compute, a first compile 2-3 times as "
+                                                   "long; refused with one line where it does not load or agree) "
+                                                   "or inductor (standalone_compile's artifact, loaded through "
+                                                   "inductor); docs/nvidia.md", RUN,
                               choices=SAVED_FORMS)
-    hash_aside: bool = option(True, "torch engine, saved graphs: hash torch's and Triton's sources, which inductor "
-                                    "checks before it loads a saved graph, on side threads while inductor imports "
-                                    "(0: on the main thread when inductor asks)", RUN)
+    hash_aside: bool = option(True, "torch engine, saved_graph=inductor: hash torch's and Triton's sources, "
+                                    "which inductor checks before it loads a saved graph, on side threads while "
+                                    "inductor imports (0: on the main thread when inductor asks)", RUN)
     tf32: bool = option(True, "torch engine: TF32 matmul/conv for fp32 (0: strict fp32, labelled so)", RUN)
-    warm_aside: bool = option(False, "torch engine, warm compile cache: build cuDNN's convolution plans in a second "
-                                     "thread while the saved graph loads, and prepare the batch size there (0.4-1.5 s "
-                                     "sooner to the first batch, but 1.5-2.4 % slower compute on every batch on an "
-                                     "H200: those plans run slower than the first call's own, docs/nvidia.md)", RUN)
+    warm_aside: bool = option(False, "torch engine, saved_graph=inductor, warm compile cache: build cuDNN's "
+                                     "convolution plans in a second thread while the saved graph loads, and prepare "
+                                     "the batch size there (0.4-1.5 s sooner to the first batch, but 1.5-2.4 % "
+                                     "slower compute on every batch on an H200: those plans run slower than the "
+                                     "first call's own, docs/nvidia.md)", RUN)
 
 
 TF32_LABEL = PrecisionLabel.FP32_TF32

@@ -11,13 +11,13 @@ BatchNorms itself (fx_passes.fold_conv_bn) instead of through inductor's freezin
 Two forms of the same compiled program (option saved_graph):
 - "inductor": `standalone_compile`'s artifact. Loading it imports inductor and dynamo and runs inductor's cache
   lookup in Python: 1.4-2.1 s of a warm start on the H200 (docs/nvidia.md).
-- "aoti": an AOTInductor package (`aoti_compile_and_package`), its weights left out of it
+- "aoti" (the target's default): an AOTInductor package (`aoti_compile_and_package`), its weights left out of it
   (`aot_inductor.package_constants_in_so=False`) and handed over from the saved weights on load. torch's C++
   loader (`torch._C._aoti.AOTIModelPackageLoader`) opens it and runs the graph: nothing of inductor is imported.
-  On the H200 its compile took longer. The package is linked against torch's shared C++ runtime (cxx_runtime.py:
-  one of its own crashed every load there), then loaded and checked against the module in the process that
-  compiled it (the compile child) before any session relies on it; a refused package leaves the cache to the
-  "inductor" form.
+  On the H200 its compile took 2-3 times as long, and its replay the same time. The package is linked against
+  torch's shared C++ runtime (cxx_runtime.py: one of its own crashed every load there), then loaded and checked
+  against the module in the process that compiled it (the compile child) before any session relies on it; a
+  refused package leaves the cache to the "inductor" form.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ LIFTED_KINDS = ("PARAMETER", "BUFFER", "CONSTANT_TENSOR")
 DROPPED_OPTIONS = ("freezing",)  # folds constants; with weights as inputs (or handed over on load) there are none
 INDUCTOR, AOTI = "inductor", "aoti"
 SAVED_FORMS = (INDUCTOR, AOTI)
-DEFAULT_SAVED_GRAPH = INDUCTOR
+DEFAULT_SAVED_GRAPH = AOTI  # the target option's; a TorchRunner made directly (tests, CPU benches) keeps INDUCTOR
 AOTI_REFUSED = "aoti.refused"  # beside the graphs: why this cache keeps the "inductor" form instead
 MIN_AGREEMENT = 0.999  # cosine between a new package's output and the module's, below which it is refused
 

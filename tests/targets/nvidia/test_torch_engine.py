@@ -182,7 +182,7 @@ def test_second_gpu_when_present(tmp_path, cuda):
 @pytest.mark.nvidia
 def test_warm_session_prepares_on_the_thread_that_warmed_its_convolutions(tmp_path, cuda):
     target, result, manifest, model = build(tmp_path, precision="fp16", batches=(4,), dynamic=False,
-                                            variant="inductor", warm_aside=True)
+                                            variant="inductor", warm_aside=True, saved_graph="inductor")
     batch = images(4, seed=2)
     with target.open(result.artifact, manifest, "0") as session:  # cold: a child compiles and records
         (first,) = session.run(batch)
