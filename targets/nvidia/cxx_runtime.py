@@ -12,6 +12,8 @@ process loads it.
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 import struct
 import zipfile
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any, BinaryIO, NamedTuple
 RUNTIME_PREFIX = "libstdc++.so"
 RUNTIME_SYMBOL = "_ZNSt6locale"  # std::locale's own members: defined only by a copy of the runtime
 REFUSAL = ("its library holds its own libstdc++ (linked statically), which crashes beside torch's: set CXX to a "
-           "compiler that links it dynamically, delete .compile-cache")
+           "compiler that links it dynamically, and run again")
 _SHT_STRTAB, _SHT_DYNAMIC, _SHT_DYNSYM, _DT_NEEDED = 3, 6, 11, 1
 
 
@@ -146,3 +148,16 @@ def own_runtime_copy(torch: Any, package: Path) -> str:
                 if facts is not None and holds_own_runtime(facts):
                     return REFUSAL
     return ""
+
+
+def compiler_identity() -> dict:
+    """The C++ compiler a fresh process's inductor makes packages with ($CXX, else g++; the compile child is such a
+    process), as the file it resolves to, with that file's size and time: a refusal of packages holds while it is
+    unchanged."""
+    name = os.environ.get("CXX") or "g++"
+    found = shutil.which(name)
+    if found is None:
+        return {"cxx": name, "found": False}
+    path = os.path.realpath(found)
+    stat = os.stat(path)
+    return {"cxx": name, "file": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

@@ -23,8 +23,16 @@ REFUSED_EXIT = 20  # a package made but refused (precompiled.PackageRefused), it
 # from harness.errors' exit codes
 
 
+CRASH_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE)
+
+
 class ChildCompileFailed(RuntimeError):
-    """The child process did not leave a compiled graph; its last line says why."""
+    """The child process did not leave a compiled graph; its last line says why. `crashed`: it died of a fault
+    of its own (what loading a bad package does), not of a signal sent to it (the host's OOM killer, say)."""
+
+    def __init__(self, message: str, crashed: bool = False) -> None:
+        super().__init__(message)
+        self.crashed = crashed
 
 
 def compile_in_child(spec: dict, timeout_s: float = 3600.0) -> None:
@@ -43,7 +51,8 @@ def compile_in_child(spec: dict, timeout_s: float = 3600.0) -> None:
     if proc.returncode == DiskFullError.exit_code:
         raise DiskFullError(lines[-1].removeprefix("error: ") if lines else "the disk is full")
     if proc.returncode < 0:  # a crash (a package that segfaults on load, say) has no last line worth quoting
-        raise ChildCompileFailed(f"the compile process was killed by {signal_name(-proc.returncode)}")
+        raise ChildCompileFailed(f"the compile process was killed by {signal_name(-proc.returncode)}",
+                                 crashed=-proc.returncode in CRASH_SIGNALS)
     if proc.returncode != 0:
         raise ChildCompileFailed(f"the compile process exited {proc.returncode}: "
                                  f"{lines[-1][:200] if lines else 'no message'}")
@@ -77,7 +86,10 @@ def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
     die_with_parent(spec["parent"])  # a killed measuring process must not leave a compile holding the GPU
     torch = import_torch()
-    runner = TorchRunner(Path(spec["artifact"]), torch.device(spec["device"]), spec["precision"],
+    device = torch.device(spec["device"])
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # what a package runs on when no stream is named: the current device's
+    runner = TorchRunner(Path(spec["artifact"]), device, spec["precision"],
                          resolve_variant(spec["variant"]), tuple(spec["sample_shape"]), spec["input_dtype"],
                          spec["artifact_sha256"], tf32=spec["tf32"], precompile=True, compile_in_child=False,
                          fallback=False, saved_graph=spec.get("saved_graph", "inductor"),

@@ -14,7 +14,7 @@ Two forms of the same compiled program (option saved_graph):
 - "aoti" (the target's default): an AOTInductor package (`aoti_compile_and_package`), its weights left out of it
   (`aot_inductor.package_constants_in_so=False`) and handed over from the saved weights on load. torch's C++
   loader (`torch._C._aoti.AOTIModelPackageLoader`) opens it and runs the graph: nothing of inductor is imported.
-  On the H200 its compile took 2-3 times as long, and its replay the same time. The package is linked against
+  On the H200 its compile took 2-4 times as long, and its replay within 1 % of the time. The package is linked against
   torch's shared C++ runtime (cxx_runtime.py: one of its own crashed every load there), then loaded and checked
   against the module in the process that compiled it (the compile child) before any session relies on it; a
   refused package leaves the cache to the "inductor" form.
@@ -22,6 +22,7 @@ Two forms of the same compiled program (option saved_graph):
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -40,6 +41,7 @@ SAVED_FORMS = (INDUCTOR, AOTI)
 DEFAULT_SAVED_GRAPH = AOTI  # the target option's; a TorchRunner made directly (tests, CPU benches) keeps INDUCTOR
 AOTI_REFUSED = "aoti.refused"  # beside the graphs: why this cache keeps the "inductor" form instead
 MIN_AGREEMENT = 0.999  # cosine between a new package's output and the module's, below which it is refused
+CHECK_ROWS = 8  # the rows a package is checked on when the module cannot run its whole batch
 
 
 def standalone_available(torch: Any) -> bool:
@@ -60,21 +62,42 @@ def graph_file(directory: Path, batch: int, form: str = INDUCTOR) -> Path:
     return directory / (f"bs{batch}.aoti.pt2" if form == AOTI else f"bs{batch}.inductor.bin")
 
 
-def refused_aoti(directory: Path) -> str:
-    """Why an earlier process refused this cache's AOTInductor packages ("" when none did)."""
+def earlier_refusal(directory: Path) -> tuple[str, bool]:
+    """Why an earlier process refused this cache's AOTInductor packages ("" when none did), and whether that still
+    holds: while the C++ compiler is the one they were refused under (a record that names none always holds)."""
     try:
-        return json.loads((Path(directory) / AOTI_REFUSED).read_text()).get("reason", "refused")
+        record = json.loads((Path(directory) / AOTI_REFUSED).read_text())
+        reason, made_with = record.get("reason", "refused"), record.get("compiler")
     except (OSError, ValueError, AttributeError):
-        return ""
+        return "", False
+    return reason, made_with is None or made_with == cxx_runtime.compiler_identity()
 
 
 def refuse_aoti(directory: Path, reason: str) -> None:
-    """Write the refusal down, and remove what a compile that crashed left half-written."""
+    """Write the refusal down, with the compiler it holds for, and remove what a compile that crashed left
+    half-written (not what another process, say the other GPU's worker, is still writing)."""
     directory = Path(directory)
     for leftover in directory.glob(".bs*.aoti.pt2.*.tmp.pt2"):
-        leftover.unlink(missing_ok=True)
+        if not writer_alive(leftover):
+            leftover.unlink(missing_ok=True)
+    record = {"reason": reason, "compiler": cxx_runtime.compiler_identity()}
     with atomic_output(directory / AOTI_REFUSED) as tmp:
-        tmp.write_text(json.dumps({"reason": reason}) + "\n")
+        tmp.write_text(json.dumps(record) + "\n")
+
+
+def writer_alive(leftover: Path) -> bool:
+    """Whether the process whose id names a temporary file (harness.files.atomic_output) still runs."""
+    try:
+        os.kill(int(leftover.name.split(".")[-3]), 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def forget_refusal(directory: Path) -> None:
+    (Path(directory) / AOTI_REFUSED).unlink(missing_ok=True)
 
 
 class UnusablePrecompiled(Exception):
@@ -212,8 +235,7 @@ class PrecompiledGraphs:
         """Compile the package beside `path`, load it here and check its output against the module's before it
         takes the name a later session looks for."""
         torch = self._torch
-        # the module first: a batch too big for the device fails here as what it is, before any package is made
-        expected = first_output(module(example))
+        expected, rows, too_big = self._reference(module, example)
         settings = {**self._options, "aot_inductor.package_constants_in_so": False}
         settings.update(cxx_runtime.link_settings(torch, settings))
         with atomic_output(path, suffix=".pt2") as tmp:
@@ -223,7 +245,13 @@ class PrecompiledGraphs:
                 if refusal:
                     raise PackageRefused(refusal)  # loading it would kill this process
                 call = self._load_package(tmp)
-                agreement = cosine(torch, first_output(call(example)), expected)
+                try:
+                    got = first_output(call(example))
+                except Exception:
+                    if too_big:  # neither the module nor its package had the memory: the batch is too big
+                        raise torch.cuda.OutOfMemoryError(too_big) from None
+                    raise
+                agreement = cosine(torch, got[:rows], expected)
             except (OSError, PackageRefused):  # a full disk (atomic_output says so), or refused with its reason
                 raise
             except Exception as exc:
@@ -234,6 +262,28 @@ class PrecompiledGraphs:
                 raise PackageRefused(f"the AOTInductor package's output differs from the module's (cosine "
                                      f"{agreement:.4f})")
         return call
+
+    def _reference(self, module: Any, example: Any) -> tuple[Any, int, str]:
+        """The module's output to check a new package against: for the whole batch, or, when that is too big for
+        the device (the module's rewrites keep more alive than the compiled graph does) and the program takes other
+        batch sizes, for its first rows only, with the out-of-memory message kept for a package that cannot run the
+        batch either."""
+        batch = int(example.shape[0])
+        try:
+            return first_output(module(example)), batch, ""
+        except Exception as exc:
+            if not is_out_of_memory(self._torch, exc):
+                raise
+            too_big = str(exc)  # not the exception: its frames hold the activations
+        if self._device.type == "cuda":
+            self._torch.cuda.empty_cache()
+        rows = min(CHECK_ROWS, batch)
+        try:
+            return first_output(module(example[:rows])), rows, too_big
+        except Exception as exc:  # a program exported for this batch size alone: the batch is reported too big
+            if is_out_of_memory(self._torch, exc):
+                raise
+            raise self._torch.cuda.OutOfMemoryError(too_big) from None
 
     def _save_weights(self, names: list[str], weights: list[Any]) -> None:
         self._names, self._weights = names, [w.detach() for w in weights]

@@ -23,8 +23,8 @@ from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
 from targets.nvidia.precompiled import (AOTI, INDUCTOR, PackageRefused, PackageRunFailed, PrecompiledGraphs,
-                                        UnusablePrecompiled, first_line, form_available, graph_file, refuse_aoti,
-                                        refused_aoti)
+                                        UnusablePrecompiled, aoti_loader_available, earlier_refusal, first_line,
+                                        forget_refusal, form_available, graph_file, refuse_aoti)
 from targets.nvidia.variants import FALLBACK_VARIANT, TorchVariant, resolve_variant
 
 
@@ -228,11 +228,18 @@ class TorchRunner(DeviceRunner):
 
     def _read_aoti_refusal(self) -> None:
         """An earlier process's refusal of packages for this cache (the compile child has its form decided)."""
-        if self._saved_graph == AOTI and self._cache is not None and self._allow_fallback:
-            earlier = refused_aoti(self._cache.directory)
-            if earlier:
+        if self._saved_graph == AOTI and not aoti_loader_available(self._torch) and self._allow_fallback:
+            self._aoti_note = "this torch has no AOTInductor package loader; ran inductor's saved graph"
+            self._saved_graph = INDUCTOR
+        if self._saved_graph == AOTI and self._cache is not None and self._allow_fallback and self._precompile:
+            earlier, holds = earlier_refusal(self._cache.directory)
+            if earlier and holds:
                 self._aoti_reason, self._aoti_note = earlier, f"refused by an earlier process: {earlier}"
                 self._saved_graph = INDUCTOR
+            elif earlier:
+                print(f"[INFO] AOTInductor packages are tried again in {self._cache.directory}: the C++ compiler is "
+                      f"not the one they were refused under ({earlier})", file=sys.stderr)
+                forget_refusal(self._cache.directory)
 
     def _leave_aoti(self, note: str, refusal: str = "") -> None:
         """Run inductor's saved graphs from now on; with `refusal`, also in later processes (written down, one
@@ -374,7 +381,8 @@ class TorchRunner(DeviceRunner):
                 return self._launch(static_input)
         except Exception as exc:  # inductor raises BackendCompilerFailed and others
             if (self._variant.inductor is None or self._fallback_note or not self._allow_fallback
-                    or isinstance(exc, (DeviceOutOfMemory, DiskFullError)) or is_out_of_memory(self._torch, exc)):
+                    or isinstance(exc, (DeviceOutOfMemory, DiskFullError)) or is_out_of_memory(self._torch, exc)
+                    or self._capturing()):  # the capture fails, and the session's plain call comes back here
                 raise
             first = first_line(exc)
             if self._precompiled is not None and self._saved_graph == AOTI:
@@ -383,7 +391,9 @@ class TorchRunner(DeviceRunner):
                                      "saved graph")
                     self._use(self._variant)
                     return self._call(static_input)
-                if isinstance(exc, (ChildCompileFailed, PackageRefused)):  # not made, crashed, or disagreed
+                if isinstance(exc, PackageRefused) or getattr(exc, "crashed", False):  # not made, disagreed, or
+                    # its process died of a fault: a package that crashes on load (one failing otherwise, as
+                    # inductor's form would, takes that form's way below)
                     self._leave_aoti(f"{type(exc).__name__}: {first}", refusal=f"{type(exc).__name__}: {first}")
                     self._use(self._variant)
                     return self._call(static_input)
@@ -392,12 +402,14 @@ class TorchRunner(DeviceRunner):
                 self._rebuild_cache(f"{type(exc).__name__}: {first}")
                 self._use(self._variant)
                 return self._call(static_input)
-            if self._precompiled is not None and self._saved_graph == AOTI:  # the child's package did not load here
+            if (self._precompiled is not None and self._saved_graph == AOTI
+                    and not isinstance(exc, ChildCompileFailed)):  # the child's package did not load here
                 self._leave_aoti(f"{type(exc).__name__}: {first}", refusal=f"{type(exc).__name__}: {first}")
                 self._use(self._variant)
                 return self._call(static_input)
             if self._precompiled is not None:  # standalone compile refused this program: trace it instead
-                self._precompile_note = f"standalone compile failed ({type(exc).__name__}: {first}); ran torch.compile"
+                self._precompile_note = (f"{'package' if self._saved_graph == AOTI else 'standalone'} compile failed "
+                                         f"({type(exc).__name__}: {first}); ran torch.compile")
                 self._precompile = False
                 self._use(self._variant)
                 return self._call(static_input)
@@ -414,6 +426,9 @@ class TorchRunner(DeviceRunner):
                 raise TargetError(f"{self._artifact}: variant {failed} failed ({type(exc).__name__}: {first}) and so "
                                   f"did {FALLBACK_VARIANT} ({type(again).__name__}: {second}); choose another with "
                                   "--option variant=... (docs/nvidia.md lists them)") from None
+
+    def _capturing(self) -> bool:
+        return self._device.type == "cuda" and bool(self._torch.cuda.is_current_stream_capturing())
 
     def _launch(self, static_input):
         if self._precompiled is None:

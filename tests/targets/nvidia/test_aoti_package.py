@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from harness.errors import DeviceOutOfMemory
 from targets.nvidia import precompiled
 from targets.nvidia.precompiled import AOTI_REFUSED, WEIGHTS, aoti_loader_available, graph_file
+from targets.nvidia import torch_runtime
 from targets.nvidia.torch_runtime import TorchRunner
 from targets.nvidia.variants import resolve_variant
 from tests.targets.nvidia.conftest import fresh_python, relative_error
@@ -22,9 +24,9 @@ pytestmark = pytest.mark.skipif(not aoti_loader_available(torch) or not hasattr(
                                 reason=f"torch {torch.__version__} has no AOTInductor package loader")
 
 
-def run(artifact, batch: np.ndarray, **kwargs) -> tuple[np.ndarray, dict]:
+def run(artifact, batch: np.ndarray, saved_graph: str = "aoti", **kwargs) -> tuple[np.ndarray, dict]:
     session = TorchRunner(artifact, torch.device("cpu"), "fp32", resolve_variant("inductor"), (3, 8, 8),
-                          saved_graph="aoti", **kwargs)
+                          saved_graph=saved_graph, **kwargs)
     try:
         (out,) = session.forward(torch.from_numpy(batch))
     finally:
@@ -116,7 +118,45 @@ def test_a_package_that_disagrees_with_the_module_is_refused_once_and_for_later_
         out, info = run(result.artifact, batch, compile_in_child=False)
     assert relative_error(out, reference(model, batch)) < 1e-5
     assert info["compile_cache"]["state"] == "rebuilt" and info["compile_path"]["path"] == "standalone"
-    assert (key / AOTI_REFUSED).is_file() and "differs from the module's" in precompiled.refused_aoti(key)
+    reason, holds = precompiled.earlier_refusal(key)
+    assert holds and "differs from the module's" in reason
+
+
+def test_a_refusal_holds_until_cxx_names_another_compiler(tmp_path, monkeypatch, capsys):
+    """The fix a refusal's line asks for: after CXX names another compiler, the next process tries the package
+    again, says so once, and runs it; under the compiler it was refused with, no process tries."""
+    monkeypatch.delenv("CXX", raising=False)
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    batch = images(2)
+    run(result.artifact, batch, saved_graph="inductor", compile_in_child=False)  # the weights and inductor's form
+    key = cache_dir(tmp_path)
+    precompiled.refuse_aoti(key, "PackageRefused: made here")
+    with pytest.MonkeyPatch.context() as patch:
+        forbid(patch, (torch._inductor, "aoti_compile_and_package"))
+        out, info = run(result.artifact, batch)
+    assert info["compile_path"]["path"] == "standalone" and info["compile_path"]["batches"] == {"2": "loaded"}
+    assert info["compile_path"]["aoti_refused"] == "refused by an earlier process: PackageRefused: made here"
+    assert "AOTInductor" not in capsys.readouterr().err and (key / AOTI_REFUSED).is_file()
+    out, info = run(result.artifact, batch, precompile=False)  # no saved graph asked for: no refusal to report
+    assert info["compile_path"] == {"path": "torch.compile"}
+    with pytest.MonkeyPatch.context() as patch:  # a torch without the package loader keeps inductor's form
+        patch.setattr(torch_runtime, "aoti_loader_available", lambda torch: False)
+        out, info = run(result.artifact, batch)
+    assert info["compile_path"]["path"] == "standalone" and info["compile_path"]["batches"] == {"2": "loaded"}
+    assert info["compile_path"]["aoti_refused"].startswith("this torch has no AOTInductor package loader")
+
+    calls = tmp_path / "calls"
+    wrapped = tmp_path / "wrapped-g++"
+    wrapped.write_text(f'#!/bin/sh\necho called >> "{calls}"\nexec g++ "$@"\n')
+    wrapped.chmod(0o755)
+    monkeypatch.setenv("CXX", str(wrapped))  # the compile child makes its package with it
+    out, info = run(result.artifact, batch)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_path"]["path"] == "aoti" and "aoti_refused" not in info["compile_path"]
+    assert info["compile_path"]["batches"] == {"2": "compiled by a child process"} and calls.is_file()
+    retried = [line for line in capsys.readouterr().err.splitlines() if "AOTInductor" in line]
+    assert len(retried) == 1 and "tried again" in retried[0] and "PackageRefused: made here" in retried[0]
+    assert not (key / AOTI_REFUSED).exists() and graph_file(key, 2, "aoti").is_file()
 
 
 def test_a_compile_child_that_crashes_on_the_package_leaves_inductors_graph(tmp_path, monkeypatch, capsys):
@@ -132,6 +172,66 @@ def test_a_compile_child_that_crashes_on_the_package_leaves_inductors_graph(tmp_
     assert info["compile_path"]["aoti_refused"] == "ChildCompileFailed: the compile process was killed by SIGSEGV"
     assert "fallback" not in info and "note" not in info["compile_path"]
     assert len([line for line in capsys.readouterr().err.splitlines() if "AOTInductor" in line]) == 1
+
+
+@pytest.mark.parametrize("child,why", [("targets.nvidia.no_such_module", "exited 1"),
+                                       ("tests.targets.nvidia.package_crash_child", "killed by SIGKILL")])
+def test_a_compile_child_that_fails_not_of_its_package_refuses_nothing(tmp_path, monkeypatch, capsys, child, why):
+    """Failing as inductor's form would (exit 1), or killed from outside (the host's OOM killer sends SIGKILL), the
+    child says nothing of the package: the session takes inductor's way for such a failure, and writes no refusal."""
+    from targets.nvidia import precompile_child
+
+    monkeypatch.setattr(precompile_child, "CHILD_MODULE", child)
+    monkeypatch.setenv("CRASH_SIGNAL", "SIGKILL")
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    batch = images(2)
+    out, info = run(result.artifact, batch)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    note = info["compile_path"]["note"]
+    assert info["compile_path"]["path"] == "torch.compile" and "aoti_refused" not in info["compile_path"]
+    assert note.startswith("package compile failed (ChildCompileFailed: ") and why in note
+    assert not (cache_dir(tmp_path) / AOTI_REFUSED).exists() and "AOTInductor" not in capsys.readouterr().err
+
+
+def hungry_module(monkeypatch, rows_that_fit: int) -> None:
+    """The module (not its package) runs out of device memory above `rows_that_fit` rows, as one whose rewrites keep
+    more alive than the compiled graph does."""
+    real = precompiled.PrecompiledGraphs._compile_package
+
+    def compile_package(self, path, program, module, example):
+        def call(x):
+            if x.shape[0] > rows_that_fit:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return module(x)
+        return real(self, path, program, call, example)
+    monkeypatch.setattr(precompiled.PrecompiledGraphs, "_compile_package", compile_package)
+    monkeypatch.setattr(precompiled, "CHECK_ROWS", 1)
+
+
+def test_a_batch_too_big_only_for_the_module_checks_the_package_on_its_first_rows(tmp_path, monkeypatch):
+    hungry_module(monkeypatch, rows_that_fit=1)
+    _, result, _, model = build(tmp_path, batches=(1, 4), dynamic=True)
+    batch = images(4)
+    out, info = run(result.artifact, batch, compile_in_child=False)
+    assert relative_error(out, reference(model, batch)) < 1e-5
+    assert info["compile_path"]["path"] == "aoti" and info["compile_path"]["batches"] == {"4": "compiled"}
+    # a package that cannot run the batch either: out of memory, no refusal
+    monkeypatch.setattr(precompiled.PrecompiledGraphs, "_load_package",
+                        lambda self, path: lambda x: (_ for _ in ()).throw(RuntimeError("run_func_ failed")))
+    graph_file(cache_dir(tmp_path), 4, "aoti").unlink()
+    with pytest.raises(DeviceOutOfMemory, match="batch 4 does not fit .*Tried to allocate 2.00 GiB"):
+        run(result.artifact, batch, compile_in_child=False)
+    assert not (cache_dir(tmp_path) / AOTI_REFUSED).exists()
+
+
+def test_a_batch_too_big_for_a_module_of_one_batch_size_is_out_of_memory(tmp_path, monkeypatch):
+    hungry_module(monkeypatch, rows_that_fit=1)
+    _, result, _, _ = build(tmp_path, batches=(4,), dynamic=False)
+    with pytest.MonkeyPatch.context() as patch:
+        forbid(patch, (torch._inductor, "aoti_compile_and_package"))  # no package is made for it
+        with pytest.raises(DeviceOutOfMemory, match="batch 4 does not fit .*Tried to allocate 2.00 GiB"):
+            run(result.artifact, images(4), compile_in_child=False)
+    assert not (cache_dir(tmp_path) / AOTI_REFUSED).exists()
 
 
 def test_a_package_that_fails_while_running_leaves_it_for_this_session_only(tmp_path, monkeypatch, capsys):

@@ -193,7 +193,7 @@ def test_the_compile_childs_refusal_reaches_the_session_whole(tmp_path, monkeypa
     assert info["compile_path"]["path"] == "standalone"
     assert info["compile_path"]["batches"] == {"2": "compiled by a child process"}
     assert info["compile_path"]["aoti_refused"] == f"PackageRefused: {cxx_runtime.REFUSAL}"
-    assert precompiled.refused_aoti(cache_dir(tmp_path)) == f"PackageRefused: {cxx_runtime.REFUSAL}"
+    assert precompiled.earlier_refusal(cache_dir(tmp_path)) == (f"PackageRefused: {cxx_runtime.REFUSAL}", True)
     assert relative_error(out, reference(model, batch)) < 1e-5
 
 

@@ -119,11 +119,13 @@ def test_a_fallback_that_fails_too_is_one_line_naming_both_and_the_option(tmp_pa
 
 
 @pytest.mark.nvidia
-@pytest.mark.parametrize("precision,variant,tolerance", [
-    ("fp32", "plain", 5e-3), ("fp32", "tuned", 5e-3), ("fp16", "tuned", 2e-2), ("fp16", "fused", 2e-2),
-    ("fp32", "inductor", 5e-3), ("fp16", "inductor", 2e-2)])
-def test_session_matches_the_module(tmp_path, cuda, precision, variant, tolerance):
-    target, result, manifest, model = build(tmp_path, precision=precision, variant=variant)
+@pytest.mark.parametrize("precision,variant,tolerance,saved_graph", [
+    ("fp32", "plain", 5e-3, None), ("fp32", "tuned", 5e-3, None), ("fp16", "tuned", 2e-2, None),
+    ("fp16", "fused", 2e-2, None), ("fp32", "inductor", 5e-3, None), ("fp16", "inductor", 2e-2, None),
+    ("fp16", "inductor", 2e-2, "inductor")])
+def test_session_matches_the_module(tmp_path, cuda, precision, variant, tolerance, saved_graph):
+    form = {"saved_graph": saved_graph} if saved_graph else {}  # None: the default, an AOTInductor package
+    target, result, manifest, model = build(tmp_path, precision=precision, variant=variant, **form)
     with target.open(result.artifact, manifest, "0") as session:
         for count in (8, 3, 8):
             batch = images(count, seed=count)
@@ -133,6 +135,9 @@ def test_session_matches_the_module(tmp_path, cuda, precision, variant, toleranc
         info = session.info()
     assert info["variant"] == variant and info["cuda_graphs"]["8"] == "cuda_graph"
     assert info["device_index"] == 0 and info["peak_device_memory_mib"] > 0
+    if variant == "inductor":  # the form asked for ran, or the session says why not
+        path = info["compile_path"]
+        assert path["path"] == ("standalone" if saved_graph else "aoti") or "aoti_refused" in path, path
 
 
 @pytest.mark.nvidia
@@ -172,11 +177,13 @@ def test_session_refuses_batches_and_devices_it_cannot_take(tmp_path, cuda):
 def test_second_gpu_when_present(tmp_path, cuda):
     if torch.cuda.device_count() < 2:
         pytest.skip("one GPU only")
-    target, result, manifest, model = build(tmp_path, batches=(4,), dynamic=False, variant="tuned")
-    with target.open(result.artifact, manifest, "1") as session:
-        batch = images(4)
-        assert relative_error(session.run(batch)[0], reference(model, batch)) < 5e-3
-        assert session.info()["device_index"] == 1
+    for variant in ("tuned", "inductor"):  # inductor: its graph saved by a compile process, for GPU 1
+        (tmp_path / variant).mkdir()
+        target, result, manifest, model = build(tmp_path / variant, batches=(4,), dynamic=False, variant=variant)
+        with target.open(result.artifact, manifest, "1") as session:
+            batch = images(4)
+            assert relative_error(session.run(batch)[0], reference(model, batch)) < 5e-3
+            assert session.info()["device_index"] == 1
 
 
 @pytest.mark.nvidia
