@@ -158,6 +158,6 @@ def compiler_identity() -> dict:
     found = shutil.which(name)
     if found is None:
         return {"cxx": name, "found": False}
-    path = os.path.realpath(found)
+    path = os.path.realpath(found)  # however $CXX spells it
     stat = os.stat(path)
-    return {"cxx": name, "file": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"file": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

@@ -38,8 +38,13 @@ class ChildCompileFailed(RuntimeError):
 def compile_in_child(spec: dict, timeout_s: float = 3600.0) -> None:
     """Run the child for `spec` (TorchRunner's arguments and the batch size); raise when it fails."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    proc = subprocess.run([sys.executable, "-m", CHILD_MODULE, json.dumps({**spec, "parent": os.getpid()})],
-                          capture_output=True, text=True, env=env, timeout=timeout_s)
+    try:
+        proc = subprocess.run([sys.executable, "-m", CHILD_MODULE, json.dumps({**spec, "parent": os.getpid()})],
+                              capture_output=True, text=True, env=env, timeout=timeout_s)
+    except subprocess.TimeoutExpired:  # killed by run(): nothing said of the graph or the package
+        raise ChildCompileFailed(f"the compile process took more than {timeout_s:.0f} s") from None
+    except OSError as exc:  # no process to start (the host's memory or process limit)
+        raise ChildCompileFailed(f"the compile process did not start ({exc})") from None
     lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
     if proc.returncode == DeviceOutOfMemory.exit_code:  # not a compile failure: no fallback, the batch is too big
         record = _last_record(proc.stdout)

@@ -245,12 +245,7 @@ class PrecompiledGraphs:
                 if refusal:
                     raise PackageRefused(refusal)  # loading it would kill this process
                 call = self._load_package(tmp)
-                try:
-                    got = first_output(call(example))
-                except Exception:
-                    if too_big:  # neither the module nor its package had the memory: the batch is too big
-                        raise torch.cuda.OutOfMemoryError(too_big) from None
-                    raise
+                got = self._package_output(call, example, too_big)
                 agreement = cosine(torch, got[:rows], expected)
             except (OSError, PackageRefused):  # a full disk (atomic_output says so), or refused with its reason
                 raise
@@ -263,12 +258,23 @@ class PrecompiledGraphs:
                                      f"{agreement:.4f})")
         return call
 
+    def _package_output(self, call: Callable[[Any], Any], example: Any, too_big: str) -> Any:
+        try:
+            return first_output(call(example))
+        except Exception:
+            if not too_big:
+                raise
+        # neither the module nor its package had the memory: the batch is too big (raised here, not in the handler,
+        # whose exception would keep the package's frames alive)
+        raise self._torch.cuda.OutOfMemoryError(too_big)
+
     def _reference(self, module: Any, example: Any) -> tuple[Any, int, str]:
         """The module's output to check a new package against: for the whole batch, or, when that is too big for
-        the device (the module's rewrites keep more alive than the compiled graph does) and the program takes other
-        batch sizes, for its first rows only, with the out-of-memory message kept for a package that cannot run the
-        batch either."""
+        the device (the module's rewrites keep more alive than the compiled graph does), for the fewest first rows
+        the program takes (from CHECK_ROWS up, halving the batch), with the out-of-memory message kept for a
+        package that cannot run the batch either. A program of that batch size alone is reported too big."""
         batch = int(example.shape[0])
+        too_big = ""
         try:
             return first_output(module(example)), batch, ""
         except Exception as exc:
@@ -277,13 +283,15 @@ class PrecompiledGraphs:
             too_big = str(exc)  # not the exception: its frames hold the activations
         if self._device.type == "cuda":
             self._torch.cuda.empty_cache()
-        rows = min(CHECK_ROWS, batch)
-        try:
-            return first_output(module(example[:rows])), rows, too_big
-        except Exception as exc:  # a program exported for this batch size alone: the batch is reported too big
-            if is_out_of_memory(self._torch, exc):
-                raise
-            raise self._torch.cuda.OutOfMemoryError(too_big) from None
+        for rows in sorted({CHECK_ROWS, batch // 8, batch // 4, batch // 2} - {0}):
+            if rows >= batch:
+                break
+            try:
+                return first_output(module(example[:rows])), rows, too_big
+            except Exception as exc:  # below the program's smallest batch size, or out of memory again
+                if is_out_of_memory(self._torch, exc):
+                    break
+        raise self._torch.cuda.OutOfMemoryError(too_big)
 
     def _save_weights(self, names: list[str], weights: list[Any]) -> None:
         self._names, self._weights = names, [w.detach() for w in weights]

@@ -228,8 +228,9 @@ class TorchRunner(DeviceRunner):
 
     def _read_aoti_refusal(self) -> None:
         """An earlier process's refusal of packages for this cache (the compile child has its form decided)."""
-        if self._saved_graph == AOTI and not aoti_loader_available(self._torch) and self._allow_fallback:
-            self._aoti_note = "this torch has no AOTInductor package loader; ran inductor's saved graph"
+        if (self._saved_graph == AOTI and not aoti_loader_available(self._torch) and self._allow_fallback
+                and self._precompile):
+            self._aoti_note = "this torch has no AOTInductor package loader: inductor's form instead"
             self._saved_graph = INDUCTOR
         if self._saved_graph == AOTI and self._cache is not None and self._allow_fallback and self._precompile:
             earlier, holds = earlier_refusal(self._cache.directory)

@@ -175,14 +175,18 @@ def test_a_compile_child_that_crashes_on_the_package_leaves_inductors_graph(tmp_
 
 
 @pytest.mark.parametrize("child,why", [("targets.nvidia.no_such_module", "exited 1"),
-                                       ("tests.targets.nvidia.package_crash_child", "killed by SIGKILL")])
+                                       ("tests.targets.nvidia.package_crash_child", "killed by SIGKILL"),
+                                       ("targets.nvidia.precompile_child", "took more than 0 s")])
 def test_a_compile_child_that_fails_not_of_its_package_refuses_nothing(tmp_path, monkeypatch, capsys, child, why):
-    """Failing as inductor's form would (exit 1), or killed from outside (the host's OOM killer sends SIGKILL), the
-    child says nothing of the package: the session takes inductor's way for such a failure, and writes no refusal."""
+    """Failing as inductor's form would (exit 1), killed from outside (the host's OOM killer sends SIGKILL), or out
+    of time, the child says nothing of the package: the session takes inductor's way for such a failure, and writes
+    no refusal."""
     from targets.nvidia import precompile_child
 
     monkeypatch.setattr(precompile_child, "CHILD_MODULE", child)
     monkeypatch.setenv("CRASH_SIGNAL", "SIGKILL")
+    if "took more than" in why:
+        monkeypatch.setattr(precompile_child.compile_in_child, "__defaults__", (0.01,))
     _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
     batch = images(2)
     out, info = run(result.artifact, batch)
@@ -209,8 +213,9 @@ def hungry_module(monkeypatch, rows_that_fit: int) -> None:
 
 
 def test_a_batch_too_big_only_for_the_module_checks_the_package_on_its_first_rows(tmp_path, monkeypatch):
-    hungry_module(monkeypatch, rows_that_fit=1)
-    _, result, _, model = build(tmp_path, batches=(1, 4), dynamic=True)
+    """The fewest rows the program takes: here not CHECK_ROWS (1), below its smallest batch size (2)."""
+    hungry_module(monkeypatch, rows_that_fit=2)
+    _, result, _, model = build(tmp_path, batches=(2, 4), dynamic=True)
     batch = images(4)
     out, info = run(result.artifact, batch, compile_in_child=False)
     assert relative_error(out, reference(model, batch)) < 1e-5
