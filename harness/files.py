@@ -22,6 +22,23 @@ def stem_of(path: str | os.PathLike) -> str:
     return os.path.basename(os.fspath(path)).split(".")[0]
 
 
+def temporary_path(path: Path, suffix: str = "") -> Path:
+    """Where a file is written before it is renamed over `path`: beside it, named by this process's id."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+
+
+def writer_gone(tmp: Path) -> bool:
+    """Whether the process whose id names the temporary file `tmp` (temporary_path) has ended, leaving it behind;
+    a file another process is still writing is not."""
+    try:
+        os.kill(int(tmp.name.rsplit(".tmp", 1)[0].rsplit(".", 1)[1]), 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return True
+    except PermissionError:  # another user's process
+        return False
+    return False
+
+
 def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     """Write to a temporary file in the same directory, then rename over the target.
 
@@ -30,7 +47,7 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     Few syscalls and little Python: infer writes one file per input on its hot path.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         view = memoryview(data)
@@ -80,7 +97,7 @@ def atomic_output(path: Path, suffix: str = "") -> Iterator[Path]:
     fails, so `path` keeps its old content. `suffix` ends the temporary name, for writers that pick
     the format by it (ONNX Runtime's optimized model, torch.export.save, matplotlib)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+    tmp = temporary_path(path, suffix)
     try:
         yield tmp
         os.replace(tmp, path)

@@ -22,12 +22,11 @@ Two forms of the same compiled program (option saved_graph):
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.files import atomic_output
+from harness.files import atomic_output, writer_gone
 from harness.startup import mark
 from targets.nvidia import cxx_runtime, source_keys
 from targets.nvidia.device import is_out_of_memory
@@ -78,22 +77,11 @@ def refuse_aoti(directory: Path, reason: str) -> None:
     half-written (not what another process, say the other GPU's worker, is still writing)."""
     directory = Path(directory)
     for leftover in directory.glob(".bs*.aoti.pt2.*.tmp.pt2"):
-        if not writer_alive(leftover):
+        if writer_gone(leftover):
             leftover.unlink(missing_ok=True)
     record = {"reason": reason, "compiler": cxx_runtime.compiler_identity()}
     with atomic_output(directory / AOTI_REFUSED) as tmp:
         tmp.write_text(json.dumps(record) + "\n")
-
-
-def writer_alive(leftover: Path) -> bool:
-    """Whether the process whose id names a temporary file (harness.files.atomic_output) still runs."""
-    try:
-        os.kill(int(leftover.name.split(".")[-3]), 0)
-    except (ValueError, IndexError, ProcessLookupError):
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def forget_refusal(directory: Path) -> None:
@@ -274,7 +262,6 @@ class PrecompiledGraphs:
         the program takes (from CHECK_ROWS up, halving the batch), with the out-of-memory message kept for a
         package that cannot run the batch either. A program of that batch size alone is reported too big."""
         batch = int(example.shape[0])
-        too_big = ""
         try:
             return first_output(module(example)), batch, ""
         except Exception as exc:

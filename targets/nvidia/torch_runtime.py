@@ -392,9 +392,10 @@ class TorchRunner(DeviceRunner):
                                      "saved graph")
                     self._use(self._variant)
                     return self._call(static_input)
-                if isinstance(exc, PackageRefused) or getattr(exc, "crashed", False):  # not made, disagreed, or
-                    # its process died of a fault: a package that crashes on load (one failing otherwise, as
-                    # inductor's form would, takes that form's way below)
+                crashed = isinstance(exc, ChildCompileFailed) and exc.crashed
+                if isinstance(exc, PackageRefused) or crashed:  # not made, disagreed, or its process died of a
+                    # fault: a package that crashes on load (one failing otherwise, as inductor's form would,
+                    # takes that form's way below)
                     self._leave_aoti(f"{type(exc).__name__}: {first}", refusal=f"{type(exc).__name__}: {first}")
                     self._use(self._variant)
                     return self._call(static_input)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from harness.files import atomic_output, copy_atomic
+from harness.files import atomic_output, copy_atomic, temporary_path, writer_gone
 
 
 def test_atomic_output_renames_over_the_target_when_the_block_succeeds(tmp_path):
@@ -62,3 +64,11 @@ def test_stem_is_the_name_before_its_first_dot_as_ais_bench_names_outputs():
     assert stem_of("/data/bins/ILSVRC2012_val_00000001.JPEG.bin") == "ILSVRC2012_val_00000001"
     assert stem_of(Path("bins") / "img 7.npy") == "img 7"
     assert stem_of("relative.name/with.dots/x.bin") == "x"
+
+
+def test_a_temporary_file_is_abandoned_only_when_its_writer_has_ended(tmp_path):
+    mine = temporary_path(tmp_path / "bs64.aoti.pt2", ".pt2")
+    assert mine.parent == tmp_path and writer_gone(mine) is False  # this process is still writing it
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert writer_gone(mine.with_name(mine.name.replace(str(os.getpid()), ended.stdout.strip()))) is True
+    assert writer_gone(tmp_path / ".bs64.aoti.pt2.no-pid.tmp.pt2") is True
