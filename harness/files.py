@@ -27,16 +27,36 @@ def temporary_path(path: Path, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
 
 
-def writer_gone(tmp: Path) -> bool:
-    """Whether the process whose id names the temporary file `tmp` (temporary_path) has ended, leaving it behind;
-    a file another process is still writing is not."""
+def writer_id(tmp: Path) -> int | None:
+    """The process id that names the temporary file `tmp` (temporary_path), None for a name of another kind."""
     try:
-        os.kill(int(tmp.name.rsplit(".tmp", 1)[0].rsplit(".", 1)[1]), 0)
-    except (ValueError, IndexError, ProcessLookupError):
+        return int(tmp.name.rsplit(".tmp", 1)[0].rsplit(".", 1)[1])
+    except (ValueError, IndexError):
+        return None
+
+
+def writer_gone(tmp: Path) -> bool:
+    """Whether the process whose id names the temporary file `tmp` has ended, leaving it behind; a file another
+    process is still writing is not."""
+    pid = writer_id(tmp)
+    if pid is None or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return True
     except PermissionError:  # another user's process
         return False
     return False
+
+
+def remove_leftover_temporaries(directory: Path) -> None:
+    """Remove the temporary files a killed run left in `directory`, before this process writes there: what they were
+    for is written again. One named by this process is a leftover too (its id reused, as in a container); one a
+    live process is writing (the other GPU's worker of a `--device 0,1` run, which shares the directory) is kept."""
+    for leftover in Path(directory).glob(".*.tmp"):
+        if writer_id(leftover) == os.getpid() or writer_gone(leftover):
+            leftover.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:

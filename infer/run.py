@@ -12,7 +12,7 @@ from pathlib import Path
 from harness.contracts import ConvertManifest, InferSummary, PreprocessManifest, run_summary_path
 from harness.energy_summary import energy_line, summarize_energy
 from harness.errors import DeviceOutOfMemory, InputError
-from harness.files import ensure_writable_dir, stem_of, write_json
+from harness.files import ensure_writable_dir, remove_leftover_temporaries, stem_of, write_json
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
 from harness.bytecode import bytecode_cached
 from harness.startup import age_at, begin_run, mark, marks
@@ -58,8 +58,7 @@ def result_dir(config: InferConfig) -> Path | None:
         return None
     name = config.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
     directory = ensure_writable_dir(config.output / name)
-    for stale in directory.glob(".*.tmp"):  # left by a killed run; its files are written again
-        stale.unlink(missing_ok=True)
+    remove_leftover_temporaries(directory)
     return directory
 
 

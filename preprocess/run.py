@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.contracts import PreprocessManifest
 from harness.errors import DiskFullError, InputError
-from harness.files import atomic_write_bytes, human_bytes, stem_of
+from harness.files import atomic_write_bytes, human_bytes, remove_leftover_temporaries, stem_of
 from harness.locks import claimed_output_dir
 from harness.procs import quiet_worker
 from preprocess.cli import PreprocessConfig
@@ -113,8 +113,7 @@ def _preprocess(config: PreprocessConfig, task: Task, recipe: dict, discovery: D
     shape = task.sample_shape(recipe)
     manifest = PreprocessManifest(shape=shape, dtype=recipe["dtype"], layout=recipe["layout"], recipe=recipe)
     nbytes = manifest.sample_nbytes
-    for stale in out_dir.glob(".*.tmp"):  # left by a killed run; the files they were for are redone
-        stale.unlink(missing_ok=True)
+    remove_leftover_temporaries(out_dir)
     previous = _previous(out_dir)
     todo = _pending(images, out_dir, nbytes, previous, recipe)
     kept_skips = [s for s in (previous.skipped if previous and previous.recipe == recipe else [])

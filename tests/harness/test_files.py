@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.files import atomic_output, copy_atomic, temporary_path, writer_gone
+from harness.files import atomic_output, copy_atomic, remove_leftover_temporaries, temporary_path, writer_gone
 
 
 def test_atomic_output_renames_over_the_target_when_the_block_succeeds(tmp_path):
@@ -72,3 +72,22 @@ def test_a_temporary_file_is_abandoned_only_when_its_writer_has_ended(tmp_path):
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     assert writer_gone(mine.with_name(mine.name.replace(str(os.getpid()), ended.stdout.strip()))) is True
     assert writer_gone(tmp_path / ".bs64.aoti.pt2.no-pid.tmp.pt2") is True
+
+
+def test_leftover_temporaries_go_but_a_live_writers_stay(tmp_path):
+    """infer's `--device 0,1` workers share one output directory: each removes what killed runs left there on
+    starting, never the file the other worker is writing."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        names = {"ended": ended.stdout.strip(), "mine": str(os.getpid()), "live": str(other.pid)}
+        files = {who: tmp_path / f".a_{who}.txt.{pid}.tmp" for who, pid in names.items()}
+        files["odd"] = tmp_path / ".a_odd.txt.tmp"
+        kept = tmp_path / "a.txt"
+        for path in [*files.values(), kept]:
+            path.write_text("x")
+        remove_leftover_temporaries(tmp_path)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([files["live"].name, kept.name])
+    finally:
+        other.kill()
+        other.wait()
