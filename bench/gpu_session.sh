@@ -11,7 +11,10 @@
 #   bash bench/gpu_session.sh multi          # infer --device 0,1 against --device 0
 #   bash bench/gpu_session.sh cpu            # the CPU target on this host's cores: .bin in vs pure (docs/cpu.md)
 #   bash bench/gpu_session.sh energy [MODEL...]  # docs/energy.md: NVML counter vs sampled power, fp16 bs 1/64/256
-#   bash bench/gpu_session.sh gpu-tests      # the GPU tests of tests/targets/nvidia (overlap, out of memory, engines)
+#   bash bench/gpu_session.sh gpu-tests [engine|rest]  # the GPU tests of tests/targets/nvidia (overlap, out of
+#                                            # memory, engines); all of them compile packages for 10-13 minutes on
+#                                            # an H200, more than one call: "engine" is test_torch_engine.py, "rest"
+#                                            # the other files
 #   bash bench/gpu_session.sh ceiling        # dataset mode vs the host's file ceiling, Lite0 bs256 float32/uint8
 #   bash bench/gpu_session.sh aoti [MODEL...]  # AOTInductor package of the default variant's graph against the saved
 #                                            # graph: compile time, speed, fresh processes' start (AOTI_BATCH, AOTI_ARGS)
@@ -92,11 +95,18 @@ case "$1" in
       tar -C /tmp/energy -czf "$OUT/energy_summaries_$m.tar.gz" "bench/$m"
     done ;;
   gpu-tests)
-    # GPU_TESTS: which tests (default: all of tests/targets/nvidia), GPU_TESTS_TAG names the file
+    # GPU_TESTS: which tests (default: the part named, else all of tests/targets/nvidia), GPU_TESTS_TAG names the file
     install_wheels
+    engine=tests/targets/nvidia/test_torch_engine.py
+    case "${2:-all}" in
+      engine) part=$engine ;;
+      rest) part="tests/targets/nvidia --ignore=$engine" ;;
+      all) part=tests/targets/nvidia ;;
+      *) echo "gpu-tests: part engine or rest, not $2" >&2; exit 2 ;;
+    esac
     # shellcheck disable=SC2086
-    python3 -m pytest -q -rs -p no:cacheprovider -m nvidia ${GPU_TESTS:-tests/targets/nvidia} 2>&1 \
-      | tee "$OUT/${GPU_TESTS_TAG:-gpu_tests}.txt" ;;
+    python3 -m pytest -q -rs -p no:cacheprovider --durations=10 -m nvidia ${GPU_TESTS:-$part} 2>&1 \
+      | tee "$OUT/${GPU_TESTS_TAG:-gpu_tests_${2:-all}}.txt" ;;
   ceiling)
     # CEILING_ARGS adds or overrides options, e.g. "--forms uint8 --rounds 1"
     install_wheels
@@ -180,5 +190,5 @@ while time.time()-t<90: x=x@x; x=x/x.norm()" & burner=$!
     python3 bench/nvidia_conv_plans.py --model "${2:-tf_efficientnet_lite0}" --batch "${3:-64}" --cudnn-log /tmp/cudnn_log \
       ${CONV_ARGS:-} --json "$OUT/conv_plans_${2:-tf_efficientnet_lite0}.json" 2>&1 | tee "$OUT/conv_plans_${2:-tf_efficientnet_lite0}.txt"
     gzip -c /tmp/cudnn_log/cudnn.log > "$OUT/cudnn_log_${2:-tf_efficientnet_lite0}.log.gz" ;;
-  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests | ceiling | aoti [MODEL] | aoti-loader | precompile [MODEL] | oom-idle | threeway [MODEL...] | warm [MODEL...] | startup-probe [MODEL] | aside-probe [MODEL...] | profile [MODEL] [BATCH] | conv-plans [MODEL] [BATCH]" >&2; exit 2 ;;
+  *) echo "usage: $0 stage DIR | e2e | hostio | dataset | dataset-tmpfs | sweep [MODEL] | multi | cpu | energy [MODEL...] | gpu-tests [engine|rest] | ceiling | aoti [MODEL] | aoti-loader | precompile [MODEL] | oom-idle | threeway [MODEL...] | warm [MODEL...] | startup-probe [MODEL] | aside-probe [MODEL...] | profile [MODEL] [BATCH] | conv-plans [MODEL] [BATCH]" >&2; exit 2 ;;
 esac

@@ -12,6 +12,10 @@ nothing of torch._inductor imported), hand it the weights, and report their age 
 ready, package loaded, first output, captured; the replay median; which of inductor and dynamo got imported; the
 output's difference from the eager one. Only when one of them ran does this process load the package too and time
 both forms, each captured in a CUDA graph, interleaved (compute-only median ms from CUDA events).
+`--profile-compile` also says where each compile's time went (bench/compile_profile.py): every C++ compiler call,
+timed, and the Python functions with the most cumulative time (Triton's compiles, autotuning, waits). The package
+compile comes second, in the same process and inductor cache: Triton kernels the two forms share are compiled by
+the first.
 """
 from __future__ import annotations
 
@@ -132,10 +136,14 @@ def main(argv=None) -> int:
     p.add_argument("--starts", type=int, default=3, help="fresh processes that load the package")
     p.add_argument("--weights-in-package", action="store_true",
                    help="compile the weights into the package (aot_inductor.package_constants_in_so, its default)")
+    p.add_argument("--profile-compile", action="store_true",
+                   help="time each C++ compiler call of both compiles and profile them (bench/compile_profile.py)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/aoti_probe"))
     p.add_argument("--json", type=Path, default=Path("aoti_probe.json"))
     args = p.parse_args(argv)
     import torch
+
+    from compile_profile import profiled
 
     from targets.nvidia import cxx_runtime
     from targets.nvidia.precompiled import lifted_inputs
@@ -150,12 +158,21 @@ def main(argv=None) -> int:
     names, weights = lifted_inputs(program)
     options = {k: v for k, v in (variant.inductor or {}).items() if k != "freezing"}  # weights are not constants
     calls = {}
+
+    def compiled(form: str, compile_call):
+        if not args.profile_compile:
+            return compile_call()
+        value, report = profiled(compile_call, args.workdir / f"profile_{form}")
+        result.setdefault("compile_profile", {})[form] = report
+        print(json.dumps({form: {"wall_s": report["wall_s"], "compiler_calls": report["compiler_calls"]}}), flush=True)
+        return value
+
     started = time.perf_counter()
     try:
         with torch.no_grad():
-            standalone = torch._inductor.standalone_compile(program.graph_module, [*weights, x],
-                                                            dynamic_shapes="from_example_inputs",
-                                                            options={"config_patches": options} if options else None)
+            standalone = compiled("standalone", lambda: torch._inductor.standalone_compile(
+                program.graph_module, [*weights, x], dynamic_shapes="from_example_inputs",
+                options={"config_patches": options} if options else None))
         calls["standalone"] = lambda t: standalone(*weights, t)
         result["standalone_compile_s"] = round(time.perf_counter() - started, 1)
     except Exception as exc:
@@ -171,7 +188,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     try:
         with torch.no_grad():
-            torch._inductor.aoti_compile_and_package(program, package_path=str(package), inductor_configs=settings)
+            compiled("aoti", lambda: torch._inductor.aoti_compile_and_package(
+                program, package_path=str(package), inductor_configs=settings))
         result["aoti_compile_s"] = round(time.perf_counter() - started, 1)
         result["package_mib"] = round(package.stat().st_size / (1 << 20), 1)
     except Exception as exc:

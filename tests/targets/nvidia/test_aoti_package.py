@@ -15,7 +15,7 @@ from targets.nvidia.precompiled import AOTI_REFUSED, WEIGHTS, aoti_loader_availa
 from targets.nvidia import torch_runtime
 from targets.nvidia.torch_runtime import TorchRunner
 from targets.nvidia.variants import resolve_variant
-from tests.targets.nvidia.conftest import fresh_python, relative_error
+from tests.targets.nvidia.conftest import fresh_python, relative_error, say_if_refused
 from tests.targets.nvidia.test_precompiled import WARM_FORBIDS, forbid
 from tests.targets.nvidia.test_torch_engine import build, images, reference
 
@@ -339,6 +339,7 @@ def test_on_the_gpu_the_package_runs_in_a_cuda_graph_or_is_refused_once_and_labe
         paths.append((info["compile_path"], [line for line in capsys.readouterr().err.splitlines()
                                               if "AOTInductor" in line]))
     (cold, cold_warnings), (warm, warm_warnings) = paths
+    say_if_refused(cold)
     assert warm_warnings == []
     if cold["path"] == "aoti":
         assert cold_warnings == [] and "aoti_refused" not in cold and warm["path"] == "aoti"

@@ -11,7 +11,7 @@ from targets import get_target
 from targets.base import BuildRequest
 from targets.nvidia import source_keys
 from targets.nvidia.compat import read_meta
-from tests.targets.nvidia.conftest import relative_error, tiny_net
+from tests.targets.nvidia.conftest import relative_error, say_if_refused, tiny_net
 
 SPEC_IN = TensorSpec("image", [-1, 3, 8, 8])
 SPEC_OUT = TensorSpec("class", [-1, 10])
@@ -138,6 +138,7 @@ def test_session_matches_the_module(tmp_path, cuda, precision, variant, toleranc
     if variant == "inductor":  # the form asked for ran, or the session says why not
         path = info["compile_path"]
         assert path["path"] == ("standalone" if saved_graph else "aoti") or "aoti_refused" in path, path
+        say_if_refused(path)
 
 
 @pytest.mark.nvidia
