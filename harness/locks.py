@@ -1,4 +1,5 @@
-"""One run per output directory at a time, and no empty directory left behind by a failed run.
+"""One run per output directory at a time, and no empty directory left behind by a failed run; and turns, for
+work that two processes must not do twice at once (a compile both would save under one name).
 
 The lock is an fcntl.flock on a file inside the directory: the kernel drops it when its holder
 exits, however it exits, so a lock left by a killed run is taken over by the next one. The file
@@ -10,7 +11,7 @@ import fcntl
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from harness.errors import BusyError
 from harness.files import ensure_writable_dir
@@ -79,3 +80,30 @@ def claimed_output_dir(directory: Path, stage: str) -> Iterator[Path]:
             _remove_if_empty(directory)
         raise
     release(directory, fd)
+
+
+@contextmanager
+def turn(lock_path: Path, waiting: Callable[[str], None]) -> Iterator[None]:
+    """Hold an exclusive flock on `lock_path` for the block, after the process that holds it now, if any (`waiting`
+    is told who that is before this one blocks). The file stays: removed, a third process could lock a new file
+    while a second still waits on the old one. Where the file system has no flock, the block runs unlocked."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        locked = True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting(_holder(Path(lock_path)))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # no locks on this file system
+            locked = False
+        if locked:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # and with it the lock

@@ -20,6 +20,7 @@ from pathlib import Path
 from harness.files import sha256_file
 
 CACHE_DIRNAME = ".compile-cache"
+TURN_SUFFIX = ".turn"  # a lock file held while a process compiles into the cache: no content of it
 
 
 def cache_key(artifact_sha256: str, torch_version: str, gpu: dict, settings: dict) -> str:
@@ -50,7 +51,7 @@ class CompileCache:
     @classmethod
     def open(cls, artifact: Path, key: str) -> "CompileCache":
         directory = artifact.parent / CACHE_DIRNAME / key
-        warm = directory.is_dir() and any(directory.iterdir())
+        warm = directory.is_dir() and any(not p.name.endswith(TURN_SUFFIX) for p in directory.iterdir())
         cache = cls(directory, "warm" if warm else "cold")
         cache.activate()
         return cache

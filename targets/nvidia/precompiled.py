@@ -22,13 +22,16 @@ Two forms of the same compiled program (option saved_graph):
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from harness.files import atomic_output, writer_gone
+from harness.locks import turn
 from harness.startup import mark
 from targets.nvidia import cxx_runtime, source_keys
+from targets.nvidia.compile_cache import TURN_SUFFIX
 from targets.nvidia.device import is_out_of_memory
 
 WEIGHTS = "weights.pt"
@@ -59,6 +62,12 @@ def form_available(torch: Any, form: str) -> bool:
 
 def graph_file(directory: Path, batch: int, form: str = INDUCTOR) -> Path:
     return directory / (f"bs{batch}.aoti.pt2" if form == AOTI else f"bs{batch}.inductor.bin")
+
+
+def turn_file(directory: Path, graph: Path) -> Path:
+    """The lock a process holds while its child compiles `graph` into the cache `directory` (which does not count
+    it as content: compile_cache.TURN_SUFFIX)."""
+    return directory / f".{graph.name}{TURN_SUFFIX}"
 
 
 def earlier_refusal(directory: Path) -> tuple[str, bool]:
@@ -97,6 +106,10 @@ class PackageRefused(UnusablePrecompiled):
     form (a cache rebuilt would only make the same package again)."""
 
 
+class RefusedMeanwhile(UnusablePrecompiled):
+    """Another process refused this cache's packages while this one waited for its compile of the batch size."""
+
+
 class PackageRunFailed(RuntimeError):
     """A loaded package raised while running. Its C++ layer gives every error one type and no cause, running out of
     device memory included, so this session runs inductor's form instead and leaves the verdict to it."""
@@ -118,7 +131,7 @@ class PrecompiledGraphs:
         self._names: list[str] | None = None
         self._weights: list[Any] | None = None
         self.notes: dict = {}  # what preparing the module did (BatchNorms folded), kept for the processes that load
-        self.sources: dict[int, str] = {}  # batch -> "loaded" | "compiled" | "compiled by a child process"
+        self.sources: dict[int, str] = {}  # batch -> "loaded" | "compiled" | "compiled by a child process" | ...
         self.seconds: dict[str, float] = {}  # "weights" and each batch: what loading or compiling took
 
     def has_weights(self) -> bool:
@@ -144,8 +157,7 @@ class PrecompiledGraphs:
         started = time.perf_counter()
         how = "loaded"
         if not path.is_file() and self._compile_elsewhere is not None:
-            self._compile_elsewhere(batch)
-            how = "compiled by a child process"
+            how = self._compile_in_turn(batch, path, self._compile_elsewhere)
         if path.is_file():
             if self._weights is None:
                 self.load_weights()
@@ -156,6 +168,22 @@ class PrecompiledGraphs:
         mark(f"bs{batch} graph {how}")
         self.seconds[str(batch)] = round(time.perf_counter() - started, 2)
         return call
+
+    def _compile_in_turn(self, batch: int, path: Path, compile_elsewhere: Callable[[int], None]) -> str:
+        """Have the child compile `batch`, unless another process (the other GPU's worker, a second run of the
+        artifact) is compiling it for this cache now: then wait for that one and load what it saved."""
+        def waiting(holder: str) -> None:
+            print(f"[INFO] {self._directory}: {holder} is compiling bs{batch} ({self.form}) for this compile cache; "
+                  "waiting for it", file=sys.stderr)
+
+        with turn(turn_file(self._directory, path), waiting):
+            if path.is_file():
+                return "compiled by another process"
+            reason, holds = earlier_refusal(self._directory) if self.form == AOTI else ("", False)
+            if reason and holds:
+                raise RefusedMeanwhile(reason)
+            compile_elsewhere(batch)
+        return "compiled by a child process"
 
     def _load(self, path: Path) -> Callable[[Any], Any]:
         if self.form == AOTI:

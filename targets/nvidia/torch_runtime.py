@@ -23,8 +23,8 @@ from targets.nvidia.options import effective_precision
 from targets.nvidia.pipeline import DeviceRunner, host_random
 from targets.nvidia.precompile_child import ChildCompileFailed, compile_in_child
 from targets.nvidia.precompiled import (AOTI, INDUCTOR, PackageRefused, PackageRunFailed, PrecompiledGraphs,
-                                        UnusablePrecompiled, aoti_loader_available, earlier_refusal, first_line,
-                                        forget_refusal, form_available, graph_file, refuse_aoti)
+                                        RefusedMeanwhile, UnusablePrecompiled, aoti_loader_available, earlier_refusal,
+                                        first_line, forget_refusal, form_available, graph_file, refuse_aoti)
 from targets.nvidia.variants import FALLBACK_VARIANT, TorchVariant, resolve_variant
 
 
@@ -387,6 +387,11 @@ class TorchRunner(DeviceRunner):
                 raise
             first = first_line(exc)
             if self._precompiled is not None and self._saved_graph == AOTI:
+                if isinstance(exc, RefusedMeanwhile):  # by the process this one waited for, written down there
+                    self._leave_aoti(f"refused by an earlier process: {first}")
+                    self._aoti_reason = str(exc)
+                    self._use(self._variant)
+                    return self._call(static_input)
                 if isinstance(exc, PackageRunFailed):  # perhaps the device's memory: inductor's form says which
                     self._leave_aoti(f"the package failed while running ({first}); this session ran inductor's "
                                      "saved graph")

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import sys
+import threading
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -51,6 +54,50 @@ def fresh_python(script: str, *args: str, timeout: int = 300) -> dict:
                           timeout=timeout, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def runner_script(artifact: Path, batch_file: Path, out_file: Path, **options) -> str:
+    """A fresh interpreter's session on the CPU (the tests' TorchRunner arguments): it runs the saved batch, saves
+    the output and prints its compile path."""
+    return ("import json, numpy as np, torch\n"
+            "from targets.nvidia.torch_runtime import TorchRunner\n"
+            "from targets.nvidia.variants import resolve_variant\n"
+            f"session = TorchRunner({str(artifact)!r}, torch.device('cpu'), 'fp32', resolve_variant('inductor'), "
+            f"(3, 8, 8), **{options!r})\n"
+            f"(out,) = session.forward(torch.from_numpy(np.load({str(batch_file)!r})))\n"
+            "session.close()\n"
+            f"np.save({str(out_file)!r}, out.numpy())\n"
+            "print(json.dumps(session.info()['compile_path']))\n")
+
+
+def run_while_holding_the_turn(lock: Path, script: str, meanwhile: Callable[[], None],
+                               timeout: float = 300) -> tuple[dict, list[str]]:
+    """Hold the compile turn `lock`, as a process whose child compiles that batch size does; run `script` in a fresh
+    interpreter and, once it says it waits for the turn, call `meanwhile` and give the turn up. The script's last
+    JSON record and its stderr lines."""
+    from harness.locks import turn
+
+    lines: queue.Queue = queue.Queue()
+    with turn(lock, lambda holder: pytest.fail(f"the turn was held already, by {holder}")):
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+        threading.Thread(target=lambda: [*map(lines.put, proc.stderr), lines.put(None)], daemon=True).start()
+        said: list[str] = []
+        while not said or "waiting for it" not in said[-1]:
+            try:
+                line = lines.get(timeout=timeout)
+            except queue.Empty:
+                line = None
+            if line is None:
+                proc.kill()
+                pytest.fail(f"the session never waited for the turn: {''.join(said)[-2000:]}")
+            said.append(line)
+        meanwhile()
+    stdout = proc.stdout.read()
+    assert proc.wait(timeout) == 0, "".join(said)[-2000:]
+    while (line := lines.get(timeout=timeout)) is not None:
+        said.append(line)
+    return json.loads(stdout.strip().splitlines()[-1]), said
 
 
 def say_if_refused(compile_path: dict) -> None:

@@ -11,11 +11,12 @@ import torch
 
 from harness.errors import DeviceOutOfMemory
 from targets.nvidia import precompiled
-from targets.nvidia.precompiled import AOTI_REFUSED, WEIGHTS, aoti_loader_available, graph_file
+from targets.nvidia.precompiled import AOTI_REFUSED, WEIGHTS, aoti_loader_available, graph_file, turn_file
 from targets.nvidia import torch_runtime
 from targets.nvidia.torch_runtime import TorchRunner
 from targets.nvidia.variants import resolve_variant
-from tests.targets.nvidia.conftest import fresh_python, relative_error, say_if_refused
+from tests.targets.nvidia.conftest import (fresh_python, relative_error, run_while_holding_the_turn,
+                                          runner_script, say_if_refused)
 from tests.targets.nvidia.test_precompiled import WARM_FORBIDS, forbid
 from tests.targets.nvidia.test_torch_engine import build, images, reference
 
@@ -303,6 +304,23 @@ def test_a_package_cut_short_is_rebuilt_with_one_line(tmp_path, capsys):
     assert info["compile_cache"]["state"] == "rebuilt" and info["compile_path"]["path"] == "aoti"
     warnings = [line for line in capsys.readouterr().err.splitlines() if "compile cache" in line]
     assert len(warnings) == 1 and "bs2.aoti.pt2" in warnings[0]
+
+
+def test_a_refusal_made_while_this_process_waited_for_the_compile_is_taken_without_compiling_again(tmp_path):
+    """The process this one waited for refused the package: this one takes inductor's form at once, as a process
+    opened after the refusal would, instead of compiling the refused package again."""
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    run(result.artifact, images(2), saved_graph="inductor", compile_in_child=False)  # inductor's form, saved
+    key = cache_dir(tmp_path)
+    batch = images(2, seed=6)
+    np.save(tmp_path / "batch.npy", batch)
+    script = runner_script(result.artifact, tmp_path / "batch.npy", tmp_path / "out.npy", saved_graph="aoti")
+    path, said = run_while_holding_the_turn(turn_file(key, graph_file(key, 2, "aoti")), script,
+                                            lambda: precompiled.refuse_aoti(key, "a package that disagreed"))
+    assert path["path"] == "standalone" and path["batches"] == {"2": "loaded"}  # nothing compiled
+    assert path["aoti_refused"] == "refused by an earlier process: a package that disagreed"
+    assert relative_error(np.load(tmp_path / "out.npy"), reference(model, batch)) < 1e-5
+    assert not graph_file(key, 2, "aoti").exists() and [line for line in said if "[WARN]" in line] == []
 
 
 def test_no_convolutions_are_warmed_aside_for_a_package(packaged):

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from targets.nvidia.compile_cache import CACHE_DIRNAME, CompileCache, artifact_hash, cache_key, source_hash
+from targets.nvidia.compile_cache import (CACHE_DIRNAME, TURN_SUFFIX, CompileCache, artifact_hash, cache_key,
+                                          source_hash)
 from targets.nvidia.torch_runtime import graph_code_files
 
 GPU = {"gpu_name": "NVIDIA H200", "compute_capability": "9.0"}
@@ -52,6 +53,8 @@ def test_second_open_is_warm_and_an_unusable_cache_is_rebuilt(tmp_path, restore_
     artifact.write_bytes(b"program")
     first = CompileCache.open(artifact, "k1")
     assert first.state == "cold" and first.directory == tmp_path / CACHE_DIRNAME / "k1"
+    (first.directory / f".bs2.aoti.pt2{TURN_SUFFIX}").touch()  # a compile's turn, left by one that failed
+    assert CompileCache.open(artifact, "k1").state == "cold"
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(first.directory)
     assert os.environ["TRITON_CACHE_DIR"] == str(first.directory / "triton")
     (first.directory / "fxgraph").mkdir()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import shutil
 from pathlib import Path
 
@@ -11,10 +12,10 @@ import pytest
 import torch
 
 from targets.nvidia import torch_runtime
-from targets.nvidia.precompiled import WEIGHTS, graph_file, standalone_available
+from targets.nvidia.precompiled import WEIGHTS, graph_file, standalone_available, turn_file
 from targets.nvidia.torch_runtime import TorchRunner
 from targets.nvidia.variants import resolve_variant
-from tests.targets.nvidia.conftest import fresh_python, relative_error
+from tests.targets.nvidia.conftest import fresh_python, relative_error, run_while_holding_the_turn, runner_script
 from tests.targets.nvidia.test_torch_engine import build, images, reference
 
 pytestmark = pytest.mark.skipif(not standalone_available(torch),
@@ -137,6 +138,25 @@ def test_an_unusable_saved_graph_is_rebuilt_with_one_line(tmp_path, capsys):
     assert info["compile_path"]["batches"] == {"2": "compiled by a child process"}
     warnings = [line for line in capsys.readouterr().err.splitlines() if "compile cache" in line]
     assert len(warnings) == 1 and "unusable" in warnings[0] and "bs2.inductor.bin" in warnings[0]
+
+
+def test_a_process_waits_for_the_one_compiling_its_batch_size_and_loads_what_that_one_saved(tmp_path):
+    """`--device 0,1`'s two workers, or two runs of one artifact, open one compile cache: the second to reach a
+    batch size waits for the first one's compile instead of compiling it beside it."""
+    _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
+    run(result.artifact, images(2), compile_in_child=False)  # the saved weights, and bs2's graph to hand over
+    (key,) = list((tmp_path / ".compile-cache").iterdir())
+    graph = graph_file(key, 2)
+    aside = graph.rename(tmp_path / "bs2.saved")  # not compiled yet, as far as a new process can see
+    batch = images(2, seed=5)
+    np.save(tmp_path / "batch.npy", batch)
+    script = runner_script(result.artifact, tmp_path / "batch.npy", tmp_path / "out.npy")
+    # meanwhile, the process holding the turn saves the graph
+    path, said = run_while_holding_the_turn(turn_file(key, graph), script, lambda: aside.rename(graph))
+    assert path["batches"] == {"2": "compiled by another process"} and path["path"] == "standalone"
+    assert relative_error(np.load(tmp_path / "out.npy"), reference(model, batch)) < 1e-5
+    waits = [line for line in said if "waiting for it" in line]
+    assert len(waits) == 1 and f"pid {os.getpid()} is compiling bs2 (inductor)" in waits[0] and str(key) in waits[0]
 
 
 def test_unreadable_saved_weights_are_rebuilt(tmp_path, capsys):

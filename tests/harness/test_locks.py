@@ -1,0 +1,46 @@
+"""Turns: a second process waits for the one doing the work, and is told who that is."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.locks import turn
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from harness.locks import turn
+lock, ready, done = (Path(a) for a in sys.argv[1:])
+with turn(lock, lambda holder: sys.exit(f"waited for {holder}")):
+    ready.touch()
+    time.sleep(1.5)
+    done.touch()
+"""
+
+
+def test_a_turn_waits_for_the_process_holding_it_and_names_it(tmp_path):
+    lock, ready, done = tmp_path / "bs64.lock", tmp_path / "ready", tmp_path / "done"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock), str(ready), str(done)], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert holder.poll() is None and time.monotonic() < deadline, "the holder did not take its turn"
+            time.sleep(0.05)
+        told: list[str] = []
+        with turn(lock, told.append):
+            assert done.exists()  # the holder's block ran to its end before this one began
+            assert lock.read_text() == f"{os.getpid()}\n"
+        assert told == [f"pid {holder.pid}"]
+        assert holder.wait(60) == 0
+    finally:
+        holder.kill()
+    again: list[str] = []
+    with turn(lock, again.append):  # free now: nobody to wait for
+        pass
+    assert again == [] and lock.exists()
