@@ -1,10 +1,8 @@
 """The stage commands of one cell on a node, exactly as a user runs them: `python -m <stage> ...`."""
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import shlex
 import subprocess
 import sys
@@ -13,9 +11,9 @@ from pathlib import Path
 
 from fleet.matrix import Cell
 from harness.files import sha256_text
+from harness.procs import killed_with_parent
 
 REPO = Path(__file__).resolve().parents[1]
-PR_SET_PDEATHSIG = 1
 OUT_OF_MEMORY_EXIT = 8  # infer's exit when a batch does not fit in device memory (harness.errors)
 
 
@@ -35,18 +33,11 @@ class StageRunner:
     def __call__(self, stage: str, *args: str) -> None:
         argv = [sys.executable, "-m", stage, *[str(a) for a in args]]
         proc = subprocess.run(argv, cwd=REPO, env=self.env, capture_output=True, text=True, errors="replace",
-                              preexec_fn=_die_with_parent)
+                              preexec_fn=killed_with_parent)  # the Ray worker's node lost: no orphan
         self.log.append(f"$ {shlex.join(argv[1:])}\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}[exit {proc.returncode}]\n")
         if proc.returncode != 0:
             lines = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()] or ["no output"]
             raise StageFailed(f"python -m {stage} exited {proc.returncode}: {lines[-1]}", proc.returncode)
-
-
-def _die_with_parent() -> None:
-    """In the stage's process before exec: the kernel kills it when the Ray worker that started it dies (its
-    node was lost), so no orphaned stage keeps a device busy."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def stage_env(device_visibility: dict) -> dict:

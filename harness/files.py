@@ -39,7 +39,7 @@ def writer_gone(tmp: Path) -> bool:
     """Whether the process whose id names the temporary file `tmp` has ended, leaving it behind; a file another
     process is still writing is not."""
     pid = writer_id(tmp)
-    if pid is None or pid <= 0:
+    if pid is None or not 0 < pid < 1 << 22:  # no process has that id (Linux's limit): another name of ours
         return True
     try:
         os.kill(pid, 0)

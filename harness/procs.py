@@ -27,6 +27,13 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def killed_with_parent() -> None:
+    """`subprocess.Popen(..., preexec_fn=killed_with_parent)`: the kernel kills the child when the process that
+    started it dies (SIGKILL included), so no orphan goes on using a device or writing where the next run will."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def _leave_quietly(signum, frame) -> None:
     os._exit(128 + signum)
 

@@ -17,6 +17,7 @@ from harness.contracts import InferSummary, run_summary_path
 from harness.energy_summary import merge_energy
 from harness.errors import InputError, TargetError
 from harness.files import write_json
+from harness.procs import killed_with_parent
 from harness.stats import end_to_end_throughput, summarize_ms
 from infer.cli import InferConfig
 
@@ -62,8 +63,10 @@ def run_multi_device(config: InferConfig) -> InferSummary:
     out_root = config.output or Path(tempfile.mkdtemp(prefix="infer-multi-"))
     dirname = config.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
     start = time.perf_counter()
+    # killed with this process: only it holds the directory's lock, so an orphan would write beside the next run
     procs = [subprocess.Popen(_worker_argv(config, d, i, len(devices), out_root, dirname),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=killed_with_parent)
              for i, d in enumerate(devices)]
     logs = [p.communicate()[0] for p in procs]
     wall = time.perf_counter() - start

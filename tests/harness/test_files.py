@@ -83,6 +83,7 @@ def test_leftover_temporaries_go_but_a_live_writers_stay(tmp_path):
         names = {"ended": ended.stdout.strip(), "mine": str(os.getpid()), "live": str(other.pid)}
         files = {who: tmp_path / f".a_{who}.txt.{pid}.tmp" for who, pid in names.items()}
         files["odd"] = tmp_path / ".a_odd.txt.tmp"
+        files["no pid"] = tmp_path / ".a_dated.txt.20240101123456.tmp"  # a number too big for a process id
         kept = tmp_path / "a.txt"
         for path in [*files.values(), kept]:
             path.write_text("x")

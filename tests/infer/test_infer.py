@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -185,7 +187,8 @@ def test_an_interrupted_run_resumes_and_a_finished_one_reruns(model_dir, tmp_pat
         (out / name).unlink()
     short = out / f"img_5_0.{suffix}"  # killed while this one was being written
     short.write_bytes(full[short.name][:-1])
-    (out / f".img_9_0.{suffix}.123.tmp").write_bytes(b"partial")
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / f".img_9_0.{suffix}.{ended.stdout.strip()}.tmp").write_bytes(b"partial")  # its writer was killed
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr
     assert "resuming an interrupted run: 7 of 10" in proc.stdout
