@@ -1,27 +1,40 @@
 """Where a compile's time goes: each C++ compiler call it makes, timed, and the Python functions it waits in.
 
     from compile_profile import profiled
-    value, report = profiled(lambda: torch._inductor.aoti_compile_and_package(...), workdir)
+    report = {}
+    value = profiled(lambda: torch._inductor.aoti_compile_and_package(...), workdir, report)
 
-`report` holds the wall time, every call of inductor's C++ compiler (through a wrapper that inductor is given as
-its compiler for the call: the real one, `$CXX` else `g++`, timed) grouped by what it made (precompiled header,
-wrapper, CPU kernels, link, weights), and cProfile's top functions by cumulative time: Triton's kernel compiles,
-autotuning's benchmarks and the C++ compiles show there with their share. Used by bench/nvidia_aoti_probe.py
-(`--profile-compile`); it runs on the CPU too (a CPU package's kernels are C++).
+`report` (filled also when the compile raises) holds the wall time, every call of inductor's C++ compiler grouped
+by what it made (precompiled header, wrapper, CPU kernels, link, ...), and cProfile's top functions by cumulative
+time: Triton's kernel compiles, autotuning's benchmarks and the waits for the compiler show there with their share.
+Used by bench/nvidia_aoti_probe.py (`--profile-compile`); it runs on the CPU too (a CPU package's kernels are C++).
+
+What it changes in what it measures:
+- inductor is given a wrapper as its compiler (the real one, `cpp_builder.get_cpp_compiler()`, timed). Its path
+  is part of inductor's cache keys for C++ code and precompiled headers, so a profiled compile finds none of an
+  unprofiled one's: its figures are those of a compile with cold C++ caches. The wrapper's path is fixed per
+  compiler, so profiled compiles share them among themselves.
+- cProfile slows the compile's Python (a few % to tens of %) and sees the main thread only: C++ compiles run by
+  inductor's worker pool show as waits.
 """
 from __future__ import annotations
 
 import cProfile
+import hashlib
 import os
 import pstats
+import shlex
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+LOG_VARIABLE = "HARNESS_CXX_LOG"
 WRAPPER = """#!/usr/bin/env bash
-start=$EPOCHREALTIME
-"{real}" "$@"
+now() {{ if [ -n "${{EPOCHREALTIME:-}}" ]; then echo "${{EPOCHREALTIME/,/.}}"; else date +%s.%N; fi; }}
+start=$(now)
+{real} "$@"
 rc=$?
 out=-
 prev=
@@ -29,31 +42,33 @@ for arg in "$@"; do
   if [ "$prev" = "-o" ]; then out=$arg; fi
   prev=$arg
 done
-printf '%s\\t%s\\t%s\\t%s\\n' "$start" "$EPOCHREALTIME" "$rc" "$out" >> "{log}"
+if [ -n "${{{log}:-}}" ]; then printf '%s\\t%s\\t%s\\t%s\\n' "$start" "$(now)" "$rc" "$out" >> "${{{log}}}"; fi
 exit $rc
 """
+KINDS = ((".gch", "precompiled header"), (".i", "header preprocessing"), (".wrapper.o", "wrapper"),
+         (".kernel.o", "cpu kernels"), (".weights.o", "weights"), (".wrapper.so", "link"),
+         (".main.so", "cpu kernels"), (".so", "other library (the CPU's instruction-set probe, say)"))
 
 
 def what_it_made(output: str) -> str:
-    name = os.path.basename(output)
     if output == "-":
         return "no output (a probe of the compiler)"
-    for ending, kind in ((".gch", "precompiled header"), (".wrapper.o", "wrapper"), (".kernel.o", "cpu kernels"),
-                         (".weights.o", "weights"), (".so", "link")):
-        if name.endswith(ending):
-            return kind
-    return "other"
+    name = os.path.basename(output)
+    return next((kind for ending, kind in KINDS if name.endswith(ending)), "other")
 
 
 def compiler_calls(log: Path) -> dict:
     calls: dict[str, dict] = {}
-    if not log.is_file():
-        return calls
-    for line in log.read_text().splitlines():
-        start, end, rc, output = line.split("\t", 3)
+    lines = log.read_text().splitlines() if log.is_file() else []
+    for line in lines:
+        try:
+            start, end, rc, output = line.split("\t", 3)
+            seconds = float(end) - float(start)
+        except ValueError:  # a line cut short, or a clock the shell could not read
+            continue
         entry = calls.setdefault(what_it_made(output), {"calls": 0, "seconds": 0.0, "failed": 0})
         entry["calls"] += 1
-        entry["seconds"] = round(entry["seconds"] + float(end) - float(start), 2)
+        entry["seconds"] = round(entry["seconds"] + seconds, 2)
         entry["failed"] += rc != "0"
     return calls
 
@@ -75,26 +90,47 @@ def top_functions(profile: cProfile.Profile, count: int) -> list[dict]:
     return kept[:count]
 
 
-def profiled(compile_call: Callable[[], Any], workdir: Path, top: int = 40) -> tuple[Any, dict]:
-    """Run `compile_call` with inductor's C++ compiler timed and under cProfile; its value and where its time went."""
-    from torch._inductor import config
+def timed_compiler(real: str) -> Path:
+    """The wrapper for `real`, named as it is (inductor tells gcc from clang by the name too), at a path fixed per
+    compiler and without spaces (inductor splits its command lines on them)."""
+    tag = hashlib.sha256(real.encode()).hexdigest()[:12]
+    wrapper = Path(tempfile.gettempdir()) / "harness-timed-cxx" / tag / os.path.basename(real)
+    if any(c.isspace() for c in str(wrapper)):
+        raise ValueError(f"{wrapper}: a compiler path with spaces would break inductor's command lines; set TMPDIR")
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    text = WRAPPER.format(real=shlex.quote(real), log=LOG_VARIABLE)
+    if not wrapper.is_file() or wrapper.read_text() != text:
+        wrapper.write_text(text)
+        wrapper.chmod(0o755)
+    return wrapper
+
+
+def profiled(compile_call: Callable[[], Any], workdir: Path, report: dict, top: int = 40) -> Any:
+    """Run `compile_call` with inductor's C++ compiler timed and under cProfile; its value. `report` says where the
+    time went, also when the call raises."""
+    from torch._inductor import config, cpp_builder
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "compiler_calls.tsv"
     log.unlink(missing_ok=True)
-    real = shutil.which(os.environ.get("CXX") or "g++") or "g++"
-    wrapper = workdir / "timed-cxx" / "g++"  # named g++: inductor tells compilers apart by their name too
-    wrapper.parent.mkdir(exist_ok=True)
-    wrapper.write_text(WRAPPER.format(real=real, log=log))
-    wrapper.chmod(0o755)
+    real = shutil.which(cpp_builder.get_cpp_compiler()) or cpp_builder.get_cpp_compiler()
+    wrapper = timed_compiler(real)
     profile = cProfile.Profile()
+    before = os.environ.get(LOG_VARIABLE)
+    os.environ[LOG_VARIABLE] = str(log)
     started = time.perf_counter()
-    with config.patch({"cpp.cxx": (None, str(wrapper))}):
-        profile.enable()
-        try:
-            value = compile_call()
-        finally:
-            profile.disable()
-    return value, {"wall_s": round(time.perf_counter() - started, 1), "compiler": real,
-                   "compiler_calls": compiler_calls(log), "top_functions": top_functions(profile, top)}
+    try:
+        with config.patch({"cpp.cxx": (None, str(wrapper))}):
+            profile.enable()
+            try:
+                return compile_call()
+            finally:
+                profile.disable()
+    finally:
+        if before is None:
+            os.environ.pop(LOG_VARIABLE, None)
+        else:
+            os.environ[LOG_VARIABLE] = before
+        report.update({"wall_s": round(time.perf_counter() - started, 1), "compiler": real,
+                       "compiler_calls": compiler_calls(log), "top_functions": top_functions(profile, top)})
