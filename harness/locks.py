@@ -102,8 +102,11 @@ def turn(lock_path: Path, waiting: Callable[[str], None]) -> Iterator[None]:
         except OSError:  # no locks on this file system
             locked = False
         if locked:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            try:  # only for the message a waiting process prints: a full disk must not fail the work
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError:
+                pass
         yield
     finally:
         os.close(fd)  # and with it the lock

@@ -16,13 +16,21 @@ import sys
 PR_SET_PDEATHSIG = 1
 
 
+def _find_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _find_prctl()  # looked up here, so that a child between fork and exec only makes the call
+
+
 def die_with_parent(parent_pid: int) -> None:
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before the request above took effect
         os._exit(1)
 
@@ -30,8 +38,8 @@ def die_with_parent(parent_pid: int) -> None:
 def killed_with_parent() -> None:
     """`subprocess.Popen(..., preexec_fn=killed_with_parent)`: the kernel kills the child when the process that
     started it dies (SIGKILL included), so no orphan goes on using a device or writing where the next run will."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _leave_quietly(signum, frame) -> None:

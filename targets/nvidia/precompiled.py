@@ -60,8 +60,13 @@ def form_available(torch: Any, form: str) -> bool:
     return aoti_loader_available(torch) if form == AOTI else standalone_available(torch)
 
 
-def graph_file(directory: Path, batch: int, form: str = INDUCTOR) -> Path:
-    return directory / (f"bs{batch}.aoti.pt2" if form == AOTI else f"bs{batch}.inductor.bin")
+def graph_file(directory: Path, batch: int, form: str = INDUCTOR, device: Any = None) -> Path:
+    """One package serves every GPU of the cache's kind (the loader is told which); inductor's form names the device
+    it was compiled on in its Python wrapper, so a GPU other than the first has files of its own."""
+    if form == AOTI:
+        return directory / f"bs{batch}.aoti.pt2"
+    index = device.index if device is not None and device.type == "cuda" else None
+    return directory / (f"bs{batch}.cuda{index}.inductor.bin" if index else f"bs{batch}.inductor.bin")
 
 
 def turn_file(directory: Path, graph: Path) -> Path:
@@ -153,7 +158,7 @@ class PrecompiledGraphs:
         mark("weights loaded")
 
     def callable_for(self, batch: int, example: Any) -> Callable[[Any], Any]:
-        path = graph_file(self._directory, batch, self.form)
+        path = graph_file(self._directory, batch, self.form, self._device)
         started = time.perf_counter()
         how = "loaded"
         if not path.is_file() and self._compile_elsewhere is not None:

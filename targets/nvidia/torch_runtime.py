@@ -317,7 +317,7 @@ class TorchRunner(DeviceRunner):
             return "no saved graphs (precompile=0, or a torch without standalone_compile)"
         if self._saved_graph == AOTI:
             return "saved_graph=aoti: the package calls cuDNN from C++, where no convolution is recorded to warm"
-        if not graph_file(self._cache.directory, batch).is_file():
+        if not graph_file(self._cache.directory, batch, INDUCTOR, self._device).is_file():
             return "no saved graph for this batch size yet: this process compiles it"
         if not entries:
             return ("no recorded convolutions beside the saved graph (a cache from before they were recorded, or an "
@@ -329,7 +329,7 @@ class TorchRunner(DeviceRunner):
         when nothing was warmed (then the session prepares on its own thread, as without this)."""
         self._start_warming(batch)
         if (batch not in self._warming or self._precompiled is None or self._cache is None
-                or not graph_file(self._cache.directory, batch, self._saved_graph).is_file()):  # e.g. rebuilt since
+                or not graph_file(self._cache.directory, batch, self._saved_graph, self._device).is_file()):
             self._settle_warming()
             return None
         if batch not in self._calls:
@@ -365,11 +365,19 @@ class TorchRunner(DeviceRunner):
         return CompileCache.open(self._artifact, key)
 
     def _compile_in_child_process(self, batch: int) -> None:
-        compile_in_child({"artifact": str(self._artifact), "device": str(self._device), "precision": self._precision,
-                          "variant": self._variant.name, "sample_shape": list(self._sample_shape),
-                          "input_dtype": self._input_dtype, "artifact_sha256": self._artifact_sha256,
-                          "tf32": self._tf32, "batch": batch, "saved_graph": self._saved_graph,
-                          "hash_aside": self._hash_aside})
+        """Called while this process holds the batch size's turn (precompiled.py): a refusal is written down before
+        the turn passes to a process waiting for it, which then reads it instead of compiling the package again."""
+        try:
+            compile_in_child({"artifact": str(self._artifact), "device": str(self._device),
+                              "precision": self._precision, "variant": self._variant.name,
+                              "sample_shape": list(self._sample_shape), "input_dtype": self._input_dtype,
+                              "artifact_sha256": self._artifact_sha256, "tf32": self._tf32, "batch": batch,
+                              "saved_graph": self._saved_graph, "hash_aside": self._hash_aside})
+        except (PackageRefused, ChildCompileFailed) as exc:
+            refused = isinstance(exc, PackageRefused) or exc.crashed  # as _call decides
+            if refused and self._saved_graph == AOTI and self._cache is not None:
+                refuse_aoti(self._cache.directory, f"{type(exc).__name__}: {first_line(exc)}")
+            raise
 
     def _compiled(self, module):
         source_keys.wait()  # torch.compile asks for both keys too
@@ -388,7 +396,7 @@ class TorchRunner(DeviceRunner):
             first = first_line(exc)
             if self._precompiled is not None and self._saved_graph == AOTI:
                 if isinstance(exc, RefusedMeanwhile):  # by the process this one waited for, written down there
-                    self._leave_aoti(f"refused by an earlier process: {first}")
+                    self._leave_aoti(f"refused by an earlier process: {exc}")
                     self._aoti_reason = str(exc)
                     self._use(self._variant)
                     return self._call(static_input)

@@ -15,25 +15,33 @@ HOLDER = """
 import sys, time
 from pathlib import Path
 from harness.locks import turn
-lock, ready, done = (Path(a) for a in sys.argv[1:])
+lock, ready, waiting, done = (Path(a) for a in sys.argv[1:])
 with turn(lock, lambda holder: sys.exit(f"waited for {holder}")):
     ready.touch()
-    time.sleep(1.5)
+    deadline = time.monotonic() + 120
+    while not waiting.exists() and time.monotonic() < deadline:  # until the test process is about to block
+        time.sleep(0.01)
+    time.sleep(0.3)
     done.touch()
 """
 
 
 def test_a_turn_waits_for_the_process_holding_it_and_names_it(tmp_path):
-    lock, ready, done = tmp_path / "bs64.lock", tmp_path / "ready", tmp_path / "done"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock), str(ready), str(done)], cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lock, ready, waiting, done = (tmp_path / name for name in ("bs64.lock", "ready", "waiting", "done"))
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock), str(ready), str(waiting), str(done)],
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         deadline = time.monotonic() + 120
         while not ready.exists():
             assert holder.poll() is None and time.monotonic() < deadline, "the holder did not take its turn"
             time.sleep(0.05)
         told: list[str] = []
-        with turn(lock, told.append):
+
+        def tell(holder: str) -> None:
+            told.append(holder)
+            waiting.touch()
+
+        with turn(lock, tell):
             assert done.exists()  # the holder's block ran to its end before this one began
             assert lock.read_text() == f"{os.getpid()}\n"
         assert told == [f"pid {holder.pid}"]

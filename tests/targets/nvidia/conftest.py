@@ -5,6 +5,7 @@ import json
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -78,26 +79,33 @@ def run_while_holding_the_turn(lock: Path, script: str, meanwhile: Callable[[], 
     from harness.locks import turn
 
     lines: queue.Queue = queue.Queue()
-    with turn(lock, lambda holder: pytest.fail(f"the turn was held already, by {holder}")):
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
-        threading.Thread(target=lambda: [*map(lines.put, proc.stderr), lines.put(None)], daemon=True).start()
-        said: list[str] = []
-        while not said or "waiting for it" not in said[-1]:
+    said: list[str] = []
+    with tempfile.TemporaryFile("w+") as stdout:
+        with turn(lock, lambda holder: pytest.fail(f"the turn was held already, by {holder}")):
+            proc = subprocess.Popen([sys.executable, "-c", script], stdout=stdout, stderr=subprocess.PIPE, text=True,
+                                    cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
             try:
-                line = lines.get(timeout=timeout)
-            except queue.Empty:
-                line = None
-            if line is None:
+                threading.Thread(target=lambda: [*map(lines.put, proc.stderr), lines.put(None)], daemon=True).start()
+                while not said or "waiting for it" not in said[-1]:
+                    try:
+                        line = lines.get(timeout=timeout)
+                    except queue.Empty:
+                        line = None
+                    if line is None:
+                        pytest.fail(f"the session never waited for the turn: {''.join(said)[-2000:]}")
+                    said.append(line)
+                meanwhile()
+            except BaseException:
                 proc.kill()
-                pytest.fail(f"the session never waited for the turn: {''.join(said)[-2000:]}")
+                raise
+        try:
+            assert proc.wait(timeout) == 0, "".join(said)[-2000:]
+        finally:
+            proc.kill()
+        while (line := lines.get(timeout=timeout)) is not None:
             said.append(line)
-        meanwhile()
-    stdout = proc.stdout.read()
-    assert proc.wait(timeout) == 0, "".join(said)[-2000:]
-    while (line := lines.get(timeout=timeout)) is not None:
-        said.append(line)
-    return json.loads(stdout.strip().splitlines()[-1]), said
+        stdout.seek(0)
+        return json.loads(stdout.read().strip().splitlines()[-1]), said
 
 
 def say_if_refused(compile_path: dict) -> None:

@@ -3,6 +3,7 @@ importing inductor (CPU packages here: the same loader and the same refusals as 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,18 @@ def test_a_compile_child_that_crashes_on_the_package_leaves_inductors_graph(tmp_
     from targets.nvidia import precompile_child
 
     monkeypatch.setattr(precompile_child, "CHILD_MODULE", "tests.targets.nvidia.package_crash_child")
+    at_turns_end = []
+    real_turn = precompiled.turn
+
+    @contextmanager
+    def watched_turn(lock, waiting):
+        with real_turn(lock, waiting):
+            try:
+                yield
+            finally:  # what a process waiting for this turn reads as soon as it has it
+                at_turns_end.append(precompiled.earlier_refusal(lock.parent)[0])
+
+    monkeypatch.setattr(precompiled, "turn", watched_turn)
     _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
     batch = images(2)
     out, info = run(result.artifact, batch)
@@ -171,6 +184,7 @@ def test_a_compile_child_that_crashes_on_the_package_leaves_inductors_graph(tmp_
     assert info["compile_path"]["path"] == "standalone"
     assert info["compile_path"]["batches"] == {"2": "compiled by a child process"}
     assert info["compile_path"]["aoti_refused"] == "ChildCompileFailed: the compile process was killed by SIGSEGV"
+    assert at_turns_end[0] == info["compile_path"]["aoti_refused"]  # written down before the turn was given up
     assert "fallback" not in info and "note" not in info["compile_path"]
     assert len([line for line in capsys.readouterr().err.splitlines() if "AOTInductor" in line]) == 1
 

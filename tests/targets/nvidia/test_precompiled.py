@@ -159,6 +159,14 @@ def test_a_process_waits_for_the_one_compiling_its_batch_size_and_loads_what_tha
     assert len(waits) == 1 and f"pid {os.getpid()} is compiling bs2 (inductor)" in waits[0] and str(key) in waits[0]
 
 
+def test_inductors_form_has_a_file_per_gpu_and_a_package_serves_them_all(tmp_path):
+    """Inductor's Python wrapper sets the device it was compiled on; the package's loader is told the device."""
+    first, second = torch.device("cuda", 0), torch.device("cuda", 1)
+    assert graph_file(tmp_path, 64, "inductor", first) == graph_file(tmp_path, 64) == tmp_path / "bs64.inductor.bin"
+    assert graph_file(tmp_path, 64, "inductor", second) == tmp_path / "bs64.cuda1.inductor.bin"
+    assert graph_file(tmp_path, 64, "aoti", second) == graph_file(tmp_path, 64, "aoti") == tmp_path / "bs64.aoti.pt2"
+
+
 def test_unreadable_saved_weights_are_rebuilt(tmp_path, capsys):
     _, result, _, model = build(tmp_path, batches=(2,), dynamic=False)
     run(result.artifact, images(2), compile_in_child=False)

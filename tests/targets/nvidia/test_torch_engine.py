@@ -178,13 +178,16 @@ def test_session_refuses_batches_and_devices_it_cannot_take(tmp_path, cuda):
 def test_second_gpu_when_present(tmp_path, cuda):
     if torch.cuda.device_count() < 2:
         pytest.skip("one GPU only")
-    for variant in ("tuned", "inductor"):  # inductor: its graph saved by a compile process, for GPU 1
-        (tmp_path / variant).mkdir()
-        target, result, manifest, model = build(tmp_path / variant, batches=(4,), dynamic=False, variant=variant)
-        with target.open(result.artifact, manifest, "1") as session:
-            batch = images(4)
-            assert relative_error(session.run(batch)[0], reference(model, batch)) < 5e-3
-            assert session.info()["device_index"] == 1
+    for variant, form in (("tuned", {}), ("inductor", {}), ("inductor", {"saved_graph": "inductor"})):
+        # inductor: its graph saved by a compile process for GPU 1, then the same cache opened on GPU 0
+        directory = tmp_path / f"{variant}-{form.get('saved_graph', 'default')}"
+        directory.mkdir()
+        target, result, manifest, model = build(directory, batches=(4,), dynamic=False, variant=variant, **form)
+        for device in ("1", "0"):
+            with target.open(result.artifact, manifest, device) as session:
+                batch = images(4, seed=int(device))
+                assert relative_error(session.run(batch)[0], reference(model, batch)) < 5e-3
+                assert session.info()["device_index"] == int(device)
 
 
 @pytest.mark.nvidia
