@@ -28,18 +28,18 @@ def _find_prctl():
 _PRCTL = _find_prctl()  # looked up here, so that a child between fork and exec only makes the call
 
 
-def die_with_parent(parent_pid: int) -> None:
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # the parent died before the request above took effect
-        os._exit(1)
-
-
 def killed_with_parent() -> None:
     """`subprocess.Popen(..., preexec_fn=killed_with_parent)`: the kernel kills the child when the process that
     started it dies (SIGKILL included), so no orphan goes on using a device or writing where the next run will."""
     if _PRCTL is not None:
         _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """The same, asked for by the child itself once it runs (a pool worker, the compile child)."""
+    killed_with_parent()
+    if os.getppid() != parent_pid:  # the parent died before the request above took effect
+        os._exit(1)
 
 
 def _leave_quietly(signum, frame) -> None:
