@@ -5,8 +5,12 @@
     value = profiled(lambda: torch._inductor.aoti_compile_and_package(...), workdir, report)
 
 `report` (filled also when the compile raises) holds the wall time, every call of inductor's C++ compiler grouped
-by what it made (precompiled header, wrapper, CPU kernels, link, ...), and cProfile's top functions by cumulative
-time: Triton's kernel compiles, autotuning's benchmarks and the waits for the compiler show there with their share.
+by what it made (precompiled header, wrapper, CPU kernels, link, ...), inductor's own timed phases (torch's
+`dynamo_timed` sections: lowering, code generation, the AOT C++ compile, ...; nested, so a phase's seconds include
+those of the phases it calls), every process it starts through `subprocess` (from any thread: Triton's launcher
+builds, nvcc, ld ...), timed per program, and cProfile's top functions by cumulative time. cProfile sees one thread, so work
+done in inductor's worker pool shows as waits whose sums can exceed the wall time; the phases do not have that
+fault.
 Used by bench/nvidia_aoti_probe.py (`--profile-compile`); it runs on the CPU too (a CPU package's kernels are C++).
 
 What it changes in what it measures:
@@ -90,6 +94,61 @@ def top_functions(profile: cProfile.Profile, count: int) -> list[dict]:
     return kept[:count]
 
 
+def timed_phases(metrics: dict, count: int = 25) -> list[dict]:
+    """inductor's timed phases, longest first (`torch._dynamo.utils.compilation_time_metrics`: name -> seconds of
+    each time it ran)."""
+    rows = [{"phase": name, "runs": len(times), "seconds": round(sum(times), 2)} for name, times in metrics.items()]
+    rows.sort(key=lambda row: -row["seconds"])
+    return rows[:count]
+
+
+class ChildProcesses:
+    """Every process this one starts through `subprocess` while it is entered (from any thread), timed from its
+    start to the wait that found it ended: the compiler, Triton's builds of its launchers, nvcc, ld... A process's
+    own children, and the processes of inductor's worker pool, are not seen."""
+
+    def __init__(self) -> None:
+        self.finished: list[tuple[float, list[str]]] = []
+
+    def __enter__(self) -> "ChildProcesses":
+        import subprocess
+
+        self._popen = subprocess.Popen
+        original_init, original_wait, finished = subprocess.Popen.__init__, subprocess.Popen.wait, self.finished
+
+        def init(proc, args, *rest, **kwargs):
+            proc._harness_started = time.perf_counter()
+            proc._harness_argv = [str(a) for a in ([args] if isinstance(args, (str, bytes, os.PathLike)) else args)]
+            original_init(proc, args, *rest, **kwargs)
+
+        def wait(proc, *rest, **kwargs):
+            code = original_wait(proc, *rest, **kwargs)
+            started = proc.__dict__.pop("_harness_started", None)
+            if started is not None:
+                finished.append((time.perf_counter() - started, proc._harness_argv))
+            return code
+
+        self._originals = (original_init, original_wait)
+        subprocess.Popen.__init__, subprocess.Popen.wait = init, wait  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._popen.__init__, self._popen.wait = self._originals  # type: ignore[method-assign]
+
+    def summary(self, longest: int = 5) -> dict:
+        """Per program (the first word's file name): calls and seconds; and the longest command lines."""
+        programs: dict[str, dict] = {}
+        for seconds, argv in self.finished:
+            name = os.path.basename(argv[0].split()[0]) if argv and argv[0] else "?"
+            entry = programs.setdefault(name, {"calls": 0, "seconds": 0.0})
+            entry["calls"] += 1
+            entry["seconds"] = round(entry["seconds"] + seconds, 2)
+        slowest = sorted(self.finished, key=lambda row: -row[0])[:longest]
+        return {"programs": dict(sorted(programs.items(), key=lambda kv: -kv[1]["seconds"])),
+                "longest": [{"seconds": round(seconds, 2), "command": shlex.join(argv)[:300]}
+                            for seconds, argv in slowest]}
+
+
 def timed_compiler(real: str) -> Path:
     """The wrapper for `real`, named as it is (inductor tells gcc from clang by the name too), at a path fixed per
     compiler and without spaces (inductor splits its command lines on them)."""
@@ -107,7 +166,8 @@ def timed_compiler(real: str) -> Path:
 
 def profiled(compile_call: Callable[[], Any], workdir: Path, report: dict, top: int = 40) -> Any:
     """Run `compile_call` with inductor's C++ compiler timed and under cProfile; its value. `report` says where the
-    time went, also when the call raises."""
+    time went, also when the call raises; the whole profile is `workdir`/compile.prof."""
+    from torch._dynamo.utils import compilation_time_metrics
     from torch._inductor import config, cpp_builder
 
     workdir = Path(workdir)
@@ -119,9 +179,11 @@ def profiled(compile_call: Callable[[], Any], workdir: Path, report: dict, top: 
     profile = cProfile.Profile()
     before = os.environ.get(LOG_VARIABLE)
     os.environ[LOG_VARIABLE] = str(log)
+    compilation_time_metrics.clear()  # this compile's phases only
+    children = ChildProcesses()
     started = time.perf_counter()
     try:
-        with config.patch({"cpp.cxx": (None, str(wrapper))}):
+        with config.patch({"cpp.cxx": (None, str(wrapper))}), children:
             profile.enable()
             try:
                 return compile_call()
@@ -132,5 +194,8 @@ def profiled(compile_call: Callable[[], Any], workdir: Path, report: dict, top: 
             os.environ.pop(LOG_VARIABLE, None)
         else:
             os.environ[LOG_VARIABLE] = before
+        profile.dump_stats(workdir / "compile.prof")  # all of it, for pstats' callers and callees
         report.update({"wall_s": round(time.perf_counter() - started, 1), "compiler": real,
-                       "compiler_calls": compiler_calls(log), "top_functions": top_functions(profile, top)})
+                       "compiler_calls": compiler_calls(log), "phases": timed_phases(compilation_time_metrics),
+                       "child_processes": children.summary(),
+                       "top_functions": top_functions(profile, top)})

@@ -10,10 +10,13 @@ package (saved_graph=aoti; `--weights-in-package` keeps them in). Fresh processe
 crash prints where) then load the package through the C++ loader alone (`torch._C._aoti.AOTIModelPackageLoader`,
 nothing of torch._inductor imported), hand it the weights, and report their age at each step: torch imported, CUDA
 ready, package loaded, first output, captured; the replay median; which of inductor and dynamo got imported; the
-output's difference from the eager one. Only when one of them ran does this process load the package too and time
-both forms, each captured in a CUDA graph, interleaved (compute-only median ms from CUDA events).
+output's difference from the eager one. The JSON is written then. `--compare-in-process` then, when a fresh
+process ran, has this process load the package too and time both forms, each captured in a CUDA graph, interleaved
+(compute-only median ms from CUDA events). On the H200 (2026-12-02) that step took the process down: an illegal
+memory access at ResNet50 bs64, a segmentation fault at SE-ResNeXt101 bs64, after fresh processes had run the same
+packages. The harness's measuring processes load packages fresh, as the fresh processes here do.
 `--profile-compile` also says where each compile's time went (bench/compile_profile.py): every C++ compiler call,
-timed, and the Python functions with the most cumulative time (Triton's compiles, autotuning, waits). The package
+timed, inductor's own timed phases, and the Python functions with the most cumulative time. The package
 compile comes second, in the same process and inductor cache: Triton kernels the two forms share are compiled by
 the first.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -99,6 +103,11 @@ def prepared(model_name: str, variant_name: str, batch: int, workdir: Path):
     return variant, rewrites, module, x, reference
 
 
+def only_output(value):
+    """The one tensor of a compiled graph's output: an exported program's graph returns it in a sequence."""
+    return value[0] if isinstance(value, (list, tuple)) else value
+
+
 def graphed_median_ms(torch, calls: dict, x, rounds: int = 5, per_round: int = 40) -> dict:
     """Each callable captured in one CUDA graph, then replayed in interleaved rounds: the median ms of each."""
     graphs, times = {}, {name: [] for name in calls}
@@ -138,6 +147,8 @@ def main(argv=None) -> int:
                    help="compile the weights into the package (aot_inductor.package_constants_in_so, its default)")
     p.add_argument("--profile-compile", action="store_true",
                    help="time each C++ compiler call of both compiles and profile them (bench/compile_profile.py)")
+    p.add_argument("--compare-in-process", action="store_true",
+                   help="after the fresh processes, load the package here and time both forms side by side")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/aoti_probe"))
     p.add_argument("--json", type=Path, default=Path("aoti_probe.json"))
     args = p.parse_args(argv)
@@ -167,7 +178,10 @@ def main(argv=None) -> int:
         try:
             return profiled(compile_call, args.workdir / f"profile_{form}", report)
         finally:
-            print(json.dumps({form: {k: report.get(k) for k in ("wall_s", "compiler_calls")}}), flush=True)
+            raw = args.workdir / f"profile_{form}" / "compile.prof"
+            if args.json and raw.is_file():  # the whole profile beside the JSON, for pstats' callers later
+                shutil.copyfile(raw, args.json.with_name(f"{args.json.stem}_{form}.prof"))
+            print(json.dumps({form: {k: report.get(k) for k in ("wall_s", "compiler_calls", "phases", "child_processes")}}), flush=True)
 
     started = time.perf_counter()
     try:
@@ -175,7 +189,7 @@ def main(argv=None) -> int:
             standalone = compiled("standalone", lambda: torch._inductor.standalone_compile(
                 program.graph_module, [*weights, x], dynamic_shapes="from_example_inputs",
                 options={"config_patches": options} if options else None))
-        calls["standalone"] = lambda t: standalone(*weights, t)
+        calls["standalone"] = lambda t: only_output(standalone(*weights, t))
         result["standalone_compile_s"] = round(time.perf_counter() - started, 1)
     except Exception as exc:
         result["standalone_error"] = first_line(exc)
@@ -201,6 +215,10 @@ def main(argv=None) -> int:
         # fresh processes first: where loading crashes them, this process does not load the package at all
         result["starts"] = fresh_starts(LOAD_SNIPPET, [str(package), str(saved_weights or "-")], args.starts, x,
                                         reference, args.workdir)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")  # kept if what follows takes the process down
+    if not args.compare_in_process:
+        return 0
+    if "aoti_compile_s" in result:
         if any("marks" in start for start in result["starts"]):
             try:
                 loader = torch._C._aoti.AOTIModelPackageLoader(str(package), "model", True, 1, 0)

@@ -10,7 +10,10 @@ walltime; walltime minus the timed loop (an upper bound of the time to the first
 the summary and the process's exit); from summary.json the process's own age when its first timed batch began
 (`extra.startup`, from /proc), the engine's load, compile (first call) and prepare (warm-up + CUDA graph capture)
 seconds, and the cache state the session found. --profile-warm adds a third, warm process run under cProfile and
-prints where its time went.
+prints where its time went. --together N starts N cold processes at once instead of one (two `infer` runs of one
+artifact, or the workers of `--device 0,1`): one compiles each batch size while the others wait for its turn and
+load what it saved; each row's compile_path says which it was. Their timed loops share the GPU, so their compute
+figures are not the model's.
 
 Python bytecode: by default the stages' own cache (harness/bytecode.py) in a fresh WORKDIR/harness-pycache per
 model, so the cold process compiles it and the warm one reads it; `--pycache DIR` sets PYTHONPYCACHEPREFIX
@@ -25,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,6 +163,8 @@ def main() -> int:
                    help=f"target options of the infer processes, one set per word (\"key=value,key=value\", or "
                         f"{NO_OPTIONS}); the cold process takes the first, and each other set has a first "
                         "process before the warm ones")
+    p.add_argument("--together", type=int, default=1, metavar="N",
+                   help="start N cold processes at once: one compiles, the others wait for its turn")
     p.add_argument("--profile-warm", action="store_true", help="one more warm process, under cProfile")
     p.add_argument("--pycache", type=Path, help="cache Python bytecode here (PYTHONPYCACHEPREFIX) for every process")
     p.add_argument("--no-harness-pycache", action="store_true",
@@ -180,14 +186,24 @@ def main() -> int:
         for start, options in starts:
             label = start + (", bytecode cached" if args.pycache else
                              ", stages' bytecode cache" if harness_cache else ", no bytecode cache")
-            row = {"model": name, "batch": args.batch, "start": label + (f", {options}" if options != NO_OPTIONS else ""),
-                   "options": options,
-                   **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-{start}",
-                                   pycache=args.pycache, harness_cache=harness_cache, options=options,
-                                   loop=args.loop)}
-            print(json.dumps(row), flush=True)
-            print("  " + ", ".join(f"{k} {v:.2f}" for k, v in ((row.get("startup") or {}).get("marks") or {}).items()))
-            rows.append(row)
+            copies = args.together if start == "cold" else 1
+
+            def run(copy: int, start=start, options=options, label=label, copies=copies) -> dict:
+                suffix = f"-{copy + 1}of{copies}" if copies > 1 else ""
+                together = f", {copy + 1} of {copies} started together" if copies > 1 else ""
+                return {"model": name, "batch": args.batch,
+                        "start": label + together + (f", {options}" if options != NO_OPTIONS else ""),
+                        "options": options,
+                        **infer_process(artifact.parent, args.batch, args.workdir / "results",
+                                        f"{name}-{start}{suffix}", pycache=args.pycache,
+                                        harness_cache=harness_cache, options=options, loop=args.loop)}
+
+            with ThreadPoolExecutor(copies) as pool:  # each thread waits on its own subprocess
+                for row in pool.map(run, range(copies)):
+                    print(json.dumps(row), flush=True)
+                    print("  " + ", ".join(f"{k} {v:.2f}"
+                                           for k, v in ((row.get("startup") or {}).get("marks") or {}).items()))
+                    rows.append(row)
         if args.profile_warm:  # where a warm start's seconds go, function by function
             profile = args.workdir / f"{name}-warm.prof"
             row = {"model": name, "batch": args.batch, "start": "warm, under cProfile",
