@@ -8,9 +8,10 @@
 by what it made (precompiled header, wrapper, CPU kernels, link, ...), inductor's own timed phases (torch's
 `dynamo_timed` sections: lowering, code generation, the AOT C++ compile, ...; nested, so a phase's seconds include
 those of the phases it calls), every process it starts through `subprocess` (from any thread: Triton's launcher
-builds, nvcc, ld ...), timed per program, and cProfile's top functions by cumulative time. cProfile sees one thread, so work
-done in inductor's worker pool shows as waits whose sums can exceed the wall time; the phases do not have that
-fault.
+builds, nvcc, ld, a Python that loads a library ...), timed per program, and cProfile's top functions by
+cumulative time. cProfile sees one thread, so work done in inductor's worker pool shows as waits whose sums can
+exceed the wall time; the phases do not have that fault. The phases are read from, and clear, torch's own record
+of them in this process (`torch._dynamo.utils.compile_times()` forgets earlier compiles).
 Used by bench/nvidia_aoti_probe.py (`--profile-compile`); it runs on the CPU too (a CPU package's kernels are C++).
 
 What it changes in what it measures:
@@ -104,28 +105,37 @@ def timed_phases(metrics: dict, count: int = 25) -> list[dict]:
 
 class ChildProcesses:
     """Every process this one starts through `subprocess` while it is entered (from any thread), timed from its
-    start to the wait that found it ended: the compiler, Triton's builds of its launchers, nvcc, ld... A process's
-    own children, and the processes of inductor's worker pool, are not seen."""
+    start to the wait that found it ended: the compiler, Triton's builds of its launchers, nvcc, ld, a Python that
+    loads a library... A process's own children, and the processes of inductor's worker pool, are not seen; one
+    never waited for (polled only, or still running at the end) is counted as started, not timed. A program's
+    seconds are sums: children of several threads overlap, so they can exceed the wall time."""
 
     def __init__(self) -> None:
+        self.started = 0
         self.finished: list[tuple[float, list[str]]] = []
 
     def __enter__(self) -> "ChildProcesses":
         import subprocess
 
         self._popen = subprocess.Popen
-        original_init, original_wait, finished = subprocess.Popen.__init__, subprocess.Popen.wait, self.finished
+        original_init, original_wait, watcher = subprocess.Popen.__init__, subprocess.Popen.wait, self
 
         def init(proc, args, *rest, **kwargs):
-            proc._harness_started = time.perf_counter()
-            proc._harness_argv = [str(a) for a in ([args] if isinstance(args, (str, bytes, os.PathLike)) else args)]
+            if not isinstance(args, (str, bytes, os.PathLike)):
+                args = list(args)  # a generator is read once: what the real Popen gets is this list
+            words = [args] if isinstance(args, (str, bytes, os.PathLike)) else args
+            argv = [os.fsdecode(w) if isinstance(w, (bytes, os.PathLike)) else str(w) for w in words]
+            if kwargs.get("executable"):
+                argv[:1] = [os.fsdecode(kwargs["executable"])]
             original_init(proc, args, *rest, **kwargs)
+            proc._harness_timed = (time.perf_counter(), argv)  # only a process that started
+            watcher.started += 1
 
         def wait(proc, *rest, **kwargs):
             code = original_wait(proc, *rest, **kwargs)
-            started = proc.__dict__.pop("_harness_started", None)
-            if started is not None:
-                finished.append((time.perf_counter() - started, proc._harness_argv))
+            timed = proc.__dict__.pop("_harness_timed", None)
+            if timed is not None:
+                watcher.finished.append((time.perf_counter() - timed[0], timed[1]))
             return code
 
         self._originals = (original_init, original_wait)
@@ -136,15 +146,18 @@ class ChildProcesses:
         self._popen.__init__, self._popen.wait = self._originals  # type: ignore[method-assign]
 
     def summary(self, longest: int = 5) -> dict:
-        """Per program (the first word's file name): calls and seconds; and the longest command lines."""
+        """Per program (the first word's file name): calls and summed seconds; the longest command lines; how many
+        started and how many of them were timed."""
         programs: dict[str, dict] = {}
         for seconds, argv in self.finished:
-            name = os.path.basename(argv[0].split()[0]) if argv and argv[0] else "?"
+            words = argv[0].split() if argv else []
+            name = os.path.basename(words[0]) if words else "?"
             entry = programs.setdefault(name, {"calls": 0, "seconds": 0.0})
             entry["calls"] += 1
             entry["seconds"] = round(entry["seconds"] + seconds, 2)
         slowest = sorted(self.finished, key=lambda row: -row[0])[:longest]
-        return {"programs": dict(sorted(programs.items(), key=lambda kv: -kv[1]["seconds"])),
+        return {"started": self.started, "timed": len(self.finished),
+                "programs": dict(sorted(programs.items(), key=lambda kv: -kv[1]["seconds"])),
                 "longest": [{"seconds": round(seconds, 2), "command": shlex.join(argv)[:300]}
                             for seconds, argv in slowest]}
 
@@ -172,8 +185,9 @@ def profiled(compile_call: Callable[[], Any], workdir: Path, report: dict, top: 
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    log = workdir / "compiler_calls.tsv"
+    log, raw = workdir / "compiler_calls.tsv", workdir / "compile.prof"
     log.unlink(missing_ok=True)
+    raw.unlink(missing_ok=True)  # a copy of an earlier compile's profile must not pass for this one's
     real = shutil.which(cpp_builder.get_cpp_compiler()) or cpp_builder.get_cpp_compiler()
     wrapper = timed_compiler(real)
     profile = cProfile.Profile()
@@ -194,8 +208,11 @@ def profiled(compile_call: Callable[[], Any], workdir: Path, report: dict, top: 
             os.environ.pop(LOG_VARIABLE, None)
         else:
             os.environ[LOG_VARIABLE] = before
-        profile.dump_stats(workdir / "compile.prof")  # all of it, for pstats' callers and callees
-        report.update({"wall_s": round(time.perf_counter() - started, 1), "compiler": real,
-                       "compiler_calls": compiler_calls(log), "phases": timed_phases(compilation_time_metrics),
-                       "child_processes": children.summary(),
-                       "top_functions": top_functions(profile, top)})
+        report["wall_s"] = round(time.perf_counter() - started, 1)
+        try:  # a fault of the report must not take the place of the compile's value or error
+            profile.dump_stats(raw)  # all of it, for pstats' callers and callees
+            report.update({"compiler": real, "compiler_calls": compiler_calls(log),
+                           "phases": timed_phases(compilation_time_metrics), "child_processes": children.summary(),
+                           "top_functions": top_functions(profile, top)})
+        except Exception as exc:
+            report["report_error"] = f"{type(exc).__name__}: {exc}"

@@ -151,7 +151,12 @@ def main(argv=None) -> int:
                    help="after the fresh processes, load the package here and time both forms side by side")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/aoti_probe"))
     p.add_argument("--json", type=Path, default=Path("aoti_probe.json"))
+    p.add_argument("--vec-isa-ok", action="store_true",
+                   help="set inductor's cpp.vec_isa_ok: the CPU's instruction sets taken from its flags, without "
+                        "torch building and loading a test library for each in a fresh Python")
     args = p.parse_args(argv)
+    if not args.json.name or not args.json.parent.is_dir():
+        p.error(f"--json {args.json}: name a file in a folder that exists")
     import torch
 
     from compile_profile import profiled
@@ -179,8 +184,11 @@ def main(argv=None) -> int:
             return profiled(compile_call, args.workdir / f"profile_{form}", report)
         finally:
             raw = args.workdir / f"profile_{form}" / "compile.prof"
-            if args.json and raw.is_file():  # the whole profile beside the JSON, for pstats' callers later
-                shutil.copyfile(raw, args.json.with_name(f"{args.json.stem}_{form}.prof"))
+            try:  # the whole profile beside the JSON, for pstats' callers later
+                if raw.is_file():
+                    shutil.copyfile(raw, args.json.with_name(f"{args.json.stem}_{form}.prof"))
+            except OSError as exc:
+                report["profile_copy_error"] = f"{type(exc).__name__}: {exc}"
             print(json.dumps({form: {k: report.get(k) for k in ("wall_s", "compiler_calls", "phases", "child_processes")}}), flush=True)
 
     started = time.perf_counter()
@@ -200,6 +208,8 @@ def main(argv=None) -> int:
     settings = dict(variant.inductor or {}) if args.weights_in_package else {
         **options, "aot_inductor.package_constants_in_so": False}
     settings.update(cxx_runtime.link_settings(torch, settings))  # as the harness links it
+    if args.vec_isa_ok:
+        settings["cpp.vec_isa_ok"] = True
     result["aoti_settings"] = settings
     started = time.perf_counter()
     try:
@@ -215,6 +225,7 @@ def main(argv=None) -> int:
         # fresh processes first: where loading crashes them, this process does not load the package at all
         result["starts"] = fresh_starts(LOAD_SNIPPET, [str(package), str(saved_weights or "-")], args.starts, x,
                                         reference, args.workdir)
+    result["compared_in_process"] = args.compare_in_process
     args.json.write_text(json.dumps(result, indent=1) + "\n")  # kept if what follows takes the process down
     if not args.compare_in_process:
         return 0

@@ -149,6 +149,13 @@ def top_functions(profile: Path, count: int = 30) -> list[str]:
     return [line for line in text.getvalue().splitlines() if line.strip()][-count:]
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1")
+    return value
+
+
 def main() -> int:
     import nvidia_engine
 
@@ -163,7 +170,7 @@ def main() -> int:
                    help=f"target options of the infer processes, one set per word (\"key=value,key=value\", or "
                         f"{NO_OPTIONS}); the cold process takes the first, and each other set has a first "
                         "process before the warm ones")
-    p.add_argument("--together", type=int, default=1, metavar="N",
+    p.add_argument("--together", type=positive, default=1, metavar="N",
                    help="start N cold processes at once: one compiles, the others wait for its turn")
     p.add_argument("--profile-warm", action="store_true", help="one more warm process, under cProfile")
     p.add_argument("--pycache", type=Path, help="cache Python bytecode here (PYTHONPYCACHEPREFIX) for every process")
@@ -191,12 +198,16 @@ def main() -> int:
             def run(copy: int, start=start, options=options, label=label, copies=copies) -> dict:
                 suffix = f"-{copy + 1}of{copies}" if copies > 1 else ""
                 together = f", {copy + 1} of {copies} started together" if copies > 1 else ""
-                return {"model": name, "batch": args.batch,
-                        "start": label + together + (f", {options}" if options != NO_OPTIONS else ""),
-                        "options": options,
-                        **infer_process(artifact.parent, args.batch, args.workdir / "results",
-                                        f"{name}-{start}{suffix}", pycache=args.pycache,
-                                        harness_cache=harness_cache, options=options, loop=args.loop)}
+                row = {"model": name, "batch": args.batch,
+                       "start": label + together + (f", {options}" if options != NO_OPTIONS else ""),
+                       "options": options}
+                try:  # one process's unreadable summary must not cost the rows of the others
+                    row.update(infer_process(artifact.parent, args.batch, args.workdir / "results",
+                                             f"{name}-{start}{suffix}", pycache=args.pycache,
+                                             harness_cache=harness_cache, options=options, loop=args.loop))
+                except Exception as exc:
+                    row["error"] = f"{type(exc).__name__}: {exc}"
+                return row
 
             with ThreadPoolExecutor(copies) as pool:  # each thread waits on its own subprocess
                 for row in pool.map(run, range(copies)):
