@@ -189,7 +189,8 @@ def main(argv=None) -> int:
                     shutil.copyfile(raw, args.json.with_name(f"{args.json.stem}_{form}.prof"))
             except OSError as exc:
                 report["profile_copy_error"] = f"{type(exc).__name__}: {exc}"
-            print(json.dumps({form: {k: report.get(k) for k in ("wall_s", "compiler_calls", "phases", "child_processes")}}), flush=True)
+            shown = ("wall_s", "compiler_calls", "phases", "child_processes")
+            print(json.dumps({form: {k: report.get(k) for k in shown}}), flush=True)
 
     started = time.perf_counter()
     try:
