@@ -17,7 +17,8 @@
 #                                            # the other files
 #   bash bench/gpu_session.sh ceiling        # dataset mode vs the host's file ceiling, Lite0 bs256 float32/uint8
 #   bash bench/gpu_session.sh aoti [MODEL...]  # AOTInductor package of the default variant's graph against the saved
-#                                            # graph: compile time, speed, fresh processes' start (AOTI_BATCH, AOTI_ARGS)
+#                                            # graph: compile time, speed, fresh processes' start (AOTI_BATCH, AOTI_ARGS;
+#                                            # AOTI_TAG ends the files' names)
 #   bash bench/gpu_session.sh aoti-loader     # where loading an AOTInductor package crashes: small packages and one
 #                                            # model, loaded several ways, with a native fault handler and gdb
 #   bash bench/gpu_session.sh precompile [MODEL]  # torch.compile().aot_compile: the same questions in a fresh process
@@ -123,7 +124,7 @@ case "$1" in
     for m in ${@:-seresnext101_32x4d}; do
       # shellcheck disable=SC2086
       python3 bench/nvidia_aoti_probe.py --model "$m" --batch "${AOTI_BATCH:-64}" ${AOTI_ARGS:-} \
-        --json "$OUT/aoti_probe_$m.json" 2>&1 | tee "$OUT/aoti_probe_$m.txt"
+        --json "$OUT/aoti_probe_$m${AOTI_TAG:-}.json" 2>&1 | tee "$OUT/aoti_probe_$m${AOTI_TAG:-}.txt"
     done ;;
   aoti-loader)
     # AOTI_LOADER_ARGS adds options of bench/nvidia_aoti_loader_probe.py (e.g. "--packages mm model:resnet50"),

@@ -151,9 +151,10 @@ def main(argv=None) -> int:
                    help="after the fresh processes, load the package here and time both forms side by side")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/aoti_probe"))
     p.add_argument("--json", type=Path, default=Path("aoti_probe.json"))
-    p.add_argument("--vec-isa-ok", action="store_true",
-                   help="set inductor's cpp.vec_isa_ok: the CPU's instruction sets taken from its flags, without "
-                        "torch building and loading a test library for each in a fresh Python")
+    p.add_argument("--vec-isa-ok", choices=("harness", "probe", "true", "false"), default="harness",
+                   help="inductor's cpp.vec_isa_ok for the package: as the harness sets it (default: false for a GPU "
+                        "graph), 'probe' (unset: torch builds and loads a test library per CPU instruction set, each "
+                        "in a fresh Python), 'true' (the sets taken from the CPU's flags) or 'false' (none)")
     args = p.parse_args(argv)
     if not args.json.name or not args.json.parent.is_dir():
         p.error(f"--json {args.json}: name a file in a folder that exists")
@@ -161,8 +162,7 @@ def main(argv=None) -> int:
 
     from compile_profile import profiled
 
-    from targets.nvidia import cxx_runtime
-    from targets.nvidia.precompiled import lifted_inputs
+    from targets.nvidia.precompiled import lifted_inputs, package_settings
     from warm_start_probe import first_line, fresh_starts
 
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -206,11 +206,13 @@ def main(argv=None) -> int:
     saved_weights = None if args.weights_in_package else args.workdir / "weights.pt"
     if saved_weights is not None:
         torch.save(dict(zip(names, (w.detach() for w in weights))), saved_weights)
-    settings = dict(variant.inductor or {}) if args.weights_in_package else {
-        **options, "aot_inductor.package_constants_in_so": False}
-    settings.update(cxx_runtime.link_settings(torch, settings))  # as the harness links it
-    if args.vec_isa_ok:
-        settings["cpp.vec_isa_ok"] = True
+    settings = package_settings(torch, options, x.device)  # as the harness makes it
+    if args.weights_in_package:
+        settings = {**dict(variant.inductor or {}), **settings, "aot_inductor.package_constants_in_so": True}
+    if args.vec_isa_ok == "probe":
+        settings.pop("cpp.vec_isa_ok", None)
+    elif args.vec_isa_ok != "harness":
+        settings["cpp.vec_isa_ok"] = args.vec_isa_ok == "true"
     result["aoti_settings"] = settings
     started = time.perf_counter()
     try:

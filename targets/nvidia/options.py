@@ -34,8 +34,8 @@ class NvidiaOptions(TargetOptions):
     saved_graph: str = option(DEFAULT_SAVED_GRAPH, "torch engine: the form of the saved graphs: aoti (an "
                                                    "AOTInductor package, loaded by torch's C++ loader without "
                                                    "importing inductor: warm starts of 2.0-3.1 s against 4.3-5.9 s "
-                                                   "on the H200, compute within 1 %, a first compile 2-4 times as "
-                                                   "long; refused with one line where it does not load or agree) "
+                                                   "on the H200, compute within 1 %, a first compile up to twice "
+                                                   "as long; refused with one line where it does not load or agree) "
                                                    "or inductor (standalone_compile's artifact, loaded through "
                                                    "inductor); docs/nvidia.md", RUN,
                               choices=SAVED_FORMS)

@@ -14,7 +14,8 @@ Two forms of the same compiled program (option saved_graph):
 - "aoti" (the target's default): an AOTInductor package (`aoti_compile_and_package`), its weights left out of it
   (`aot_inductor.package_constants_in_so=False`) and handed over from the saved weights on load. torch's C++
   loader (`torch._C._aoti.AOTIModelPackageLoader`) opens it and runs the graph: nothing of inductor is imported.
-  On the H200 its compile took 2-4 times as long, and its replay within 1 % of the time. The package is linked against
+  On the H200 its compile took up to twice as long (2-4 times before `package_settings` skipped the CPU's
+  instruction-set checks), and its replay within 1 % of the time. The package is linked against
   torch's shared C++ runtime (cxx_runtime.py: one of its own crashed every load there), then loaded and checked
   against the module in the process that compiled it (the compile child) before any session relies on it; a
   refused package leaves the cache to the "inductor" form.
@@ -44,6 +45,19 @@ DEFAULT_SAVED_GRAPH = AOTI  # the target option's; a TorchRunner made directly (
 AOTI_REFUSED = "aoti.refused"  # beside the graphs: why this cache keeps the "inductor" form instead
 MIN_AGREEMENT = 0.999  # cosine between a new package's output and the module's, below which it is refused
 CHECK_ROWS = 8  # the rows a package is checked on when the module cannot run its whole batch
+
+
+def package_settings(torch: Any, options: dict, device: Any) -> dict:
+    """Inductor's settings for a package of `options`: its weights left out, linked as cxx_runtime says, and for a
+    GPU graph no probe of the CPU's instruction sets (unless the options set one)."""
+    settings = {**options, "aot_inductor.package_constants_in_so": False}
+    if device.type == "cuda":
+        # A GPU graph's package holds host code only (the wrapper, no CPU kernels), which vector instructions do
+        # not speed up; probing them builds a test library per instruction set and loads each in a fresh Python
+        # (in torch < 2.13 one that imports torch), in every compile child (docs/nvidia.md, "compile time").
+        settings.setdefault("cpp.vec_isa_ok", False)
+    settings.update(cxx_runtime.link_settings(torch, settings))
+    return settings
 
 
 def standalone_available(torch: Any) -> bool:
@@ -257,8 +271,7 @@ class PrecompiledGraphs:
         takes the name a later session looks for."""
         torch = self._torch
         expected, rows, too_big = self._reference(module, example)
-        settings = {**self._options, "aot_inductor.package_constants_in_so": False}
-        settings.update(cxx_runtime.link_settings(torch, settings))
+        settings = package_settings(torch, self._options, self._device)
         with atomic_output(path, suffix=".pt2") as tmp:
             try:
                 torch._inductor.aoti_compile_and_package(program, package_path=str(tmp), inductor_configs=settings)

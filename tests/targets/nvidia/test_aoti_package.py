@@ -269,6 +269,7 @@ def test_a_package_that_fails_while_running_leaves_it_for_this_session_only(tmp_
     run(result.artifact, images(2), compile_in_child=False)
     (settings,) = seen
     assert settings["aot_inductor.package_constants_in_so"] is False and "freezing" not in settings
+    assert "cpp.vec_isa_ok" not in settings  # a CPU graph's kernels keep the instruction sets inductor finds
 
     def failing(self, path):
         def run_package(x):
@@ -284,6 +285,20 @@ def test_a_package_that_fails_while_running_leaves_it_for_this_session_only(tmp_
     assert info["compile_path"]["aoti_refused"].startswith("the package failed while running (bs2.aoti.pt2")
     key = cache_dir(tmp_path)
     assert not (key / AOTI_REFUSED).exists() and "AOTInductor" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device, named, expected", [
+    ("cuda", {}, False),  # host code only: no instruction-set probe
+    ("cuda:1", {"cpp.vec_isa_ok": True}, True),  # a variant that names it keeps its own
+    ("cpu", {}, None),
+])
+def test_package_settings_probe_the_cpus_instruction_sets_only_for_a_cpu_graph(device, named, expected):
+    settings = precompiled.package_settings(torch, {"max_autotune": False, **named}, torch.device(device))
+    assert settings.get("cpp.vec_isa_ok") is expected and settings["max_autotune"] is False
+    assert settings["aot_inductor.package_constants_in_so"] is False
+    for name in settings:  # each a setting this torch's inductor knows (a misspelt one would be refused there)
+        section, _, leaf = name.rpartition(".")
+        assert hasattr(getattr(torch._inductor.config, section) if section else torch._inductor.config, leaf), name
 
 
 def test_a_package_refused_at_a_new_batch_size_keeps_the_cache_and_says_what_ran_before(tmp_path, monkeypatch):
