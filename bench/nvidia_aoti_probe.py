@@ -208,7 +208,7 @@ def main(argv=None) -> int:
         torch.save(dict(zip(names, (w.detach() for w in weights))), saved_weights)
     settings = package_settings(torch, options, x.device)  # as the harness makes it
     if args.weights_in_package:
-        settings = {**dict(variant.inductor or {}), **settings, "aot_inductor.package_constants_in_so": True}
+        settings = {**(variant.inductor or {}), **settings, "aot_inductor.package_constants_in_so": True}
     if args.vec_isa_ok == "probe":
         settings.pop("cpp.vec_isa_ok", None)
     elif args.vec_isa_ok != "harness":

@@ -49,12 +49,15 @@ CHECK_ROWS = 8  # the rows a package is checked on when the module cannot run it
 
 def package_settings(torch: Any, options: dict, device: Any) -> dict:
     """Inductor's settings for a package of `options`: its weights left out, linked as cxx_runtime says, and for a
-    GPU graph no probe of the CPU's instruction sets (unless the options set one)."""
+    GPU graph no probe of the CPU's instruction sets, unless the options or $TORCHINDUCTOR_VEC_ISA_OK name
+    `cpp.vec_isa_ok`."""
     settings = {**options, "aot_inductor.package_constants_in_so": False}
-    if device.type == "cuda":
-        # A GPU graph's package holds host code only (the wrapper, no CPU kernels), which vector instructions do
-        # not speed up; probing them builds a test library per instruction set and loads each in a fresh Python
-        # (in torch < 2.13 one that imports torch), in every compile child (docs/nvidia.md, "compile time").
+    if device.type == "cuda" and torch._inductor.config.cpp.vec_isa_ok is None:
+        # A GPU graph's package holds host code (the wrapper; CPU kernels only for ops left on the CPU, which then
+        # run unvectorised), which vector instructions do not speed up. Probing them builds a test library per
+        # instruction set and loads each in a fresh Python (one that imports torch in 2.11, the H200 host's): 36 s
+        # of every compile child there (docs/nvidia.md, sixteenth run). Inductor keeps the answer for the rest of
+        # the process, so a process that compiles in-process (tests) keeps it for its CPU graphs too.
         settings.setdefault("cpp.vec_isa_ok", False)
     settings.update(cxx_runtime.link_settings(torch, settings))
     return settings

@@ -293,12 +293,18 @@ def test_a_package_that_fails_while_running_leaves_it_for_this_session_only(tmp_
     ("cpu", {}, None),
 ])
 def test_package_settings_probe_the_cpus_instruction_sets_only_for_a_cpu_graph(device, named, expected):
-    settings = precompiled.package_settings(torch, {"max_autotune": False, **named}, torch.device(device))
+    with torch._inductor.config.patch({"cpp.vec_isa_ok": None}):  # as without $TORCHINDUCTOR_VEC_ISA_OK
+        settings = precompiled.package_settings(torch, {"max_autotune": False, **named}, torch.device(device))
     assert settings.get("cpp.vec_isa_ok") is expected and settings["max_autotune"] is False
     assert settings["aot_inductor.package_constants_in_so"] is False
     for name in settings:  # each a setting this torch's inductor knows (a misspelt one would be refused there)
         section, _, leaf = name.rpartition(".")
         assert hasattr(getattr(torch._inductor.config, section) if section else torch._inductor.config, leaf), name
+
+
+def test_package_settings_leave_the_instruction_sets_to_a_user_who_names_them():
+    with torch._inductor.config.patch({"cpp.vec_isa_ok": True}):  # $TORCHINDUCTOR_VEC_ISA_OK=1
+        assert "cpp.vec_isa_ok" not in precompiled.package_settings(torch, {}, torch.device("cuda"))
 
 
 def test_a_package_refused_at_a_new_batch_size_keeps_the_cache_and_says_what_ran_before(tmp_path, monkeypatch):
