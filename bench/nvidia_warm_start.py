@@ -2,10 +2,10 @@
 
     python3 bench/nvidia_warm_start.py --models tf_efficientnet_lite0 seresnext101_32x4d --batch 64 --json F
 
-Per model: builds the artifact (bench/nvidia_engine.py build, fp16), deletes its compile cache, then runs
-`python -m infer` (pure mode, --loop timed batches): a cold process, a first process for each other option set
-(--option-sets; another variant has a compile cache of its own), then --warm-runs warm ones per option set,
-interleaved; it ends with the medians of each option set's warm processes side by side. For each process: its
+Per model: builds the artifact (bench/nvidia_engine.py build; --precision, fp16 by default), deletes its compile
+cache, then runs `python -m infer` (pure mode, --loop timed batches): a cold process, a first process for each other
+option set (--option-sets; another variant has a compile cache of its own), then --warm-runs warm ones per option
+set, interleaved; it ends with the medians of each option set's warm processes side by side. For each process: its
 walltime; walltime minus the timed loop (an upper bound of the time to the first timed batch: it includes writing
 the summary and the process's exit); from summary.json the process's own age when its first timed batch began
 (`extra.startup`, from /proc), the engine's load, compile (first call) and prepare (warm-up + CUDA graph capture)
@@ -162,6 +162,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["tf_efficientnet_lite0", "resnet50", "seresnext101_32x4d"])
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--precision", choices=["fp16", "fp32"], default="fp16")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/nvidia_warm"))
     p.add_argument("--json", type=Path)
     p.add_argument("--loop", type=int, default=LOOP, help="timed batches per process")
@@ -180,7 +181,7 @@ def main() -> int:
     rows: list[dict] = [{"bytecode": bytecode_facts(), "pycache": str(args.pycache) if args.pycache else None}]
     for name in args.models:
         model = nvidia_engine.load_model(name)
-        artifact, _ = nvidia_engine.build(model, name, "fp16", [args.batch], args.workdir / name)
+        artifact, _ = nvidia_engine.build(model, name, args.precision, [args.batch], args.workdir / name)
         shutil.rmtree(artifact.parent / CACHE_DIRNAME, ignore_errors=True)
         harness_cache = None if args.no_harness_pycache or args.pycache else args.workdir / "harness-pycache"
         if harness_cache is not None:
@@ -198,7 +199,7 @@ def main() -> int:
             def run(copy: int, start=start, options=options, label=label, copies=copies) -> dict:
                 suffix = f"-{copy + 1}of{copies}" if copies > 1 else ""
                 together = f", {copy + 1} of {copies} started together" if copies > 1 else ""
-                row = {"model": name, "batch": args.batch,
+                row = {"model": name, "batch": args.batch, "precision": args.precision,
                        "start": label + together + (f", {options}" if options != NO_OPTIONS else ""),
                        "options": options}
                 try:  # one process's unreadable summary must not cost the rows of the others
@@ -217,7 +218,7 @@ def main() -> int:
                     rows.append(row)
         if args.profile_warm:  # where a warm start's seconds go, function by function
             profile = args.workdir / f"{name}-warm.prof"
-            row = {"model": name, "batch": args.batch, "start": "warm, under cProfile",
+            row = {"model": name, "batch": args.batch, "precision": args.precision, "start": "warm, under cProfile",
                    **infer_process(artifact.parent, args.batch, args.workdir / "results", f"{name}-prof", profile,
                                    pycache=args.pycache, harness_cache=harness_cache)}
             row["top_cumulative"] = top_functions(profile) if profile.is_file() else []
@@ -227,11 +228,11 @@ def main() -> int:
             rows.append(row)
         if args.json:
             write_json(args.json, rows, indent=1)
-    print("| model | bs | start | process s | to first timed batch s | load s | compile (first call) s | "
+    print("| model | precision | bs | start | process s | to first timed batch s | load s | compile (first call) s | "
           "prepare s | cache found | compute img/s | process age at first timed batch s | after the loop s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows[1:]:
-        print(f"| {r['model']} | {r['batch']} | {r['start']} | {r.get('process_s')} | {r.get('to_first_timed_batch_s')} | "
+        print(f"| {r['model']} | {r['precision']} | {r['batch']} | {r['start']} | {r.get('process_s')} | {r.get('to_first_timed_batch_s')} | "
               f"{r.get('load_s')} | {r.get('first_call_s')} | {r.get('prepare_s')} | {r.get('cache')} | "
               f"{r.get('img_s_compute')} | {(r.get('startup') or {}).get('process_age_at_first_timed_batch_s')} | "
               f"{r.get('after_loop_s')} |")
