@@ -20,6 +20,7 @@ from targets.base import BuildRequest, BuildResult
 from targets.options import BUILD
 
 
+IMAGE_CHANNELS = (1, 3)  # grey or RGB: how a channels axis is told from an image side
 QDQ_TOLERANCE = 1e-2  # relative, for a model quantized in TensorFlow (one 8-bit step is 1/255 of a range)
 
 
@@ -71,8 +72,21 @@ def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
                       loaded.source)
 
 
+def check_channels_first(path: Path, spec) -> None:
+    """The stages feed [N, C, H, W]; a channels-last input (a TensorFlow export, say) would take them as garbage."""
+    shape = list(spec.shape)
+    if len(shape) != 4:
+        raise InputError(f"{path}: input {spec.name!r} has shape {shape}; the harness feeds image batches "
+                         "[N, C, H, W]: export the model with such an input")
+    if shape[3] in IMAGE_CHANNELS and shape[1] not in IMAGE_CHANNELS:
+        raise InputError(f"{path}: input {spec.name!r} is channels last {shape} (NHWC); the harness feeds "
+                         f"[N, C, H, W]: export it with an NCHW input (tf2onnx --inputs-as-nchw {spec.name}), "
+                         "or convert the TensorFlow model with --tensorflow")
+
+
 def given_onnx(plan: Plan) -> OnnxResult:
     input_spec, _ = onnx_io(plan.onnx_input)
+    check_channels_first(plan.onnx_input, input_spec)
     mismatch = check_preprocess(plan, input_spec.shape[1:], {"input_size": input_spec.shape[-1]})
     static = input_spec.shape[0]
     if static > 0 and plan.config.batch_sizes != [static]:

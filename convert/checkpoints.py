@@ -54,7 +54,7 @@ def _not_a_checkpoint(path: Path) -> InputError | None:
     if Path(path).stat().st_size == 0:
         return InputError(f"{path}: empty file (0 bytes), not a PyTorch checkpoint; save it again with torch.save")
     if zipfile.is_zipfile(path):
-        return None
+        return _torchscript_archive(path)
     with open(path, "rb") as handle:
         head = handle.read(4)
     if head == ZIP_MAGIC:
@@ -64,6 +64,20 @@ def _not_a_checkpoint(path: Path) -> InputError | None:
         return None
     return InputError(f"{path}: not a readable PyTorch checkpoint (neither torch.save's zip format nor a "
                       "pickle); pass a .pth/.pt written by torch.save or a .safetensors file")
+
+
+def _torchscript_archive(path: Path) -> InputError | None:
+    """torch.jit.save's zip has the module's code beside its tensors; torch.load would hand it to torch.jit.load."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None  # torch.load says what is wrong with it
+    if not any(name.endswith("/constants.pkl") or "/code/" in name for name in names):
+        return None
+    return InputError(f"{path}: a TorchScript archive (torch.jit.save), not a checkpoint of weights; save its "
+                      "weights with torch.save(torch.jit.load(PATH).state_dict(), 'weights.pth') and pass that, "
+                      "or export it to ONNX and pass --onnx")
 
 
 def sniff_checkpoint(path: Path) -> Path:

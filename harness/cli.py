@@ -3,14 +3,32 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Callable, Sequence
 
 from harness.bytecode import keep_bytecode
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Terminated
 from harness.startup import begin_stage
 
 INTERRUPTED = "error: interrupted; rerun the same command to resume"
+TERMINATED = "error: terminated (SIGTERM); rerun the same command to resume"
+
+
+def _terminate_as_interrupt(stage_pid: int):
+    """Raise Terminated on SIGTERM in this process; returns the handler it replaced. A forked child that did not
+    set its own handler keeps the default (it dies at once), as before: only the stage's own process unwinds."""
+    def handler(signum, frame) -> None:
+        if os.getpid() != stage_pid:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (a stage called from a thread): keep the default
+        return None
 
 
 def main_wrapper(parse: Callable[[Sequence[str]], object], run: Callable[[object], object],
@@ -18,12 +36,25 @@ def main_wrapper(parse: Callable[[Sequence[str]], object], run: Callable[[object
     """Parse arguments, run the stage, map known failures to one line and an exit code."""
     begin_stage()
     keep_bytecode()
+    previous = _terminate_as_interrupt(os.getpid())
+    try:
+        return _run_stage(parse, run, argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_stage(parse: Callable[[Sequence[str]], object], run: Callable[[object], object],
+               argv: Sequence[str] | None) -> int:
     try:
         config = parse(sys.argv[1:] if argv is None else argv)
         run(config)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print(TERMINATED, file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return 130

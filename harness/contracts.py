@@ -10,6 +10,9 @@ which readers such as the report label.
 from __future__ import annotations
 
 import dataclasses
+import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -58,6 +61,68 @@ class TensorSpec:
         return (batch, *self.sample_shape)
 
 
+def conforms(value: Any, hint: Any) -> bool:
+    """Whether a value read from JSON has the type a sidecar field declares (a bool is not a number here)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(conforms(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is list or origin is list:
+        return isinstance(value, list) and all(conforms(v, args[0]) for v in value if args)
+    if hint is dict or origin is dict:
+        return isinstance(value, dict) and all(conforms(k, args[0]) and conforms(v, args[1])
+                                               for k, v in value.items() if args)
+    if typing.is_typeddict(hint):
+        fields = typing.get_type_hints(hint)
+        return (isinstance(value, dict) and set(fields) <= set(value)
+                and all(conforms(value[k], fields[k]) for k in fields))
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def shown(value: Any) -> str:
+    """A value read from JSON as a message quotes it: in JSON, cut short."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def type_name(hint: Any) -> str:
+    """A declared type as a message shows it: list[int], int | None, {name: str, shape: list[int]}."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if typing.is_typeddict(hint):
+        return "{" + ", ".join(f"{k}: {type_name(v)}" for k, v in typing.get_type_hints(hint).items()) + "}"
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(arg) for arg in args)
+    if args:
+        return f"{origin.__name__}[{', '.join(type_name(arg) for arg in args)}]"
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+
+
+def field_error(source: str, kind: str, name: str, value: Any, expected: str) -> ContractError:
+    return ContractError(f"{source}: {kind} field {name!r} is {shown(value)}, expected {expected}; "
+                         "rerun the stage that wrote it")
+
+
+def tensor_spec(value: Any, source: str, kind: str, name: str) -> TensorSpec:
+    """A TensorSpec field read from JSON: {"name": str, "shape": [int, ...], "dtype": str}."""
+    fields = typing.get_type_hints(TensorSpec)
+    if (isinstance(value, dict) and set(value) <= set(fields) and {"name", "shape"} <= set(value)
+            and all(conforms(v, fields[k]) for k, v in value.items()) and value.get("dtype", "float32") in DTYPES):
+        return TensorSpec(**value)
+    raise field_error(source, kind, name, value, f"a tensor {{name: str, shape: list[int], dtype: one of "
+                                                 f"{sorted(DTYPES)}}}")
+
+
 def checked_schema_version(data: dict, source: str, kind: str) -> int:
     """The schema version of a record read from `source`; one clear error for a version this harness cannot read."""
     version = data.get("schema_version", LEGACY_SCHEMA_VERSION)
@@ -86,6 +151,8 @@ class Sidecar:
 
     KIND: ClassVar[str] = ""
     FILENAME: ClassVar[str] = ""
+    # a field whose declared type is loose (list[dict]) checked closer on reading: name -> the type its items have
+    ITEM_HINTS: ClassVar[dict[str, Any]] = {}
 
     schema_version: int = field(default=SCHEMA_VERSION, kw_only=True)
 
@@ -106,17 +173,26 @@ class Sidecar:
                                 "point at the output directory of the right stage")
         version = checked_schema_version(data, source, cls.KIND)
         data = cls.upgraded(data, version)
-        names = {f.name for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)} - {"schema_version"}
         kwargs = {k: v for k, v in data.items() if k in names}
+        for name, value in kwargs.items():
+            hint = cls.ITEM_HINTS.get(name, hints[name])
+            if hint is TensorSpec:
+                kwargs[name] = tensor_spec(value, source, cls.KIND, name)
+            elif not conforms(value, hint):
+                raise field_error(source, cls.KIND, name, value, type_name(hint))
         kwargs["schema_version"] = version
-        for f in dataclasses.fields(cls):
-            if f.type in ("TensorSpec", TensorSpec) and isinstance(kwargs.get(f.name), dict):
-                kwargs[f.name] = TensorSpec(**kwargs[f.name])
         try:
-            return cls(**kwargs)
+            record = cls(**kwargs)
         except TypeError as exc:
             raise ContractError(f"{source}: {cls.KIND} sidecar is incomplete ({exc}); rerun the stage "
                                 "that wrote it") from None
+        record.check_values(source)
+        return record
+
+    def check_values(self, source: str) -> None:
+        """Values the field types allow that this harness cannot use: one error naming the file."""
 
     @classmethod
     def upgraded(cls, data: dict, version: int) -> dict:
@@ -195,12 +271,25 @@ class ConvertManifest(Sidecar):
         return (sizes[0] if len(sizes) > 1 else 1), sizes[-1]
 
 
+class OutputEntry(typing.TypedDict):
+    name: str
+    shape: list[int]
+    dtype: str
+
+
+class FileEntry(typing.TypedDict):
+    stem: str
+    outfiles: list[str]
+
+
 @dataclass
 class InferSummary(SummaryViews, Sidecar):
     """One infer run: what ran where, the outputs it wrote and its timings (SPEC section 4)."""
 
     KIND: ClassVar[str] = "harness.infer"
     FILENAME: ClassVar[str] = "summary.json"
+    ITEM_HINTS: ClassVar[dict[str, Any]] = {"outputs": list[OutputEntry], "files": list[FileEntry],
+                                            "throughput": dict[str, float | None], "timings": dict[str, dict]}
 
     target: str
     device: str
@@ -226,6 +315,15 @@ class InferSummary(SummaryViews, Sidecar):
     # img/s/W, counter, resolution), or available false with the reason.
     energy: dict = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def check_values(self, source: str) -> None:
+        from harness.output_formats import FORMATS  # here: output_formats reads this module
+
+        if self.outfmt.upper() not in FORMATS:
+            raise field_error(source, self.KIND, "outfmt", self.outfmt, f"one of {sorted(FORMATS)}")
+        for output in self.outputs:
+            if output["dtype"] not in DTYPES:
+                raise field_error(source, self.KIND, "outputs", self.outputs, f"a dtype among {sorted(DTYPES)}")
 
     @classmethod
     def upgraded(cls, data: dict, version: int) -> dict:

@@ -76,3 +76,7 @@ class BusyError(HarnessError):
     """Another live run holds the output directory."""
 
     exit_code = 10
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, a batch scheduler) as Ctrl-C: the same clean-up on the way out, its own line."""

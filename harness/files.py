@@ -180,6 +180,9 @@ def read_json(path: Path, what: str) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: {what} is not valid JSON ({exc}); delete it and rerun the stage "
                          "that writes it") from None
+    except OSError as exc:  # a directory in its place, no permission, an I/O error
+        raise InputError(f"{path}: {what} cannot be read ({exc.strerror or exc}); remove what is there and "
+                         "rerun the stage that writes it") from None
 
 
 def ensure_writable_dir(path: Path) -> Path:

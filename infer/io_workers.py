@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
-from harness.errors import TargetError, WorkerLost
+from harness.errors import TargetError, Terminated, WorkerLost
 from harness.procs import quiet_worker
 from infer.dataset import Batch, pad_rows, read_rows, stems_of
 from harness.output_formats import output_format, output_names
@@ -123,11 +123,13 @@ class IOWorkers:
             raise self._lost(worker) from None
 
     def _lost(self, worker: int) -> BaseException:
-        """What a worker that stopped answering means: Ctrl-C (it left on SIGINT with the run), or a failure."""
+        """What a worker that stopped answering means: Ctrl-C or SIGTERM (it left with the run), or a failure."""
         proc = self._procs[worker]
         proc.join(timeout=1.0)
         if proc.exitcode in (128 + signal.SIGINT, -signal.SIGINT):
             return KeyboardInterrupt()
+        if proc.exitcode in (128 + signal.SIGTERM, -signal.SIGTERM):  # the whole group was sent SIGTERM
+            return Terminated()
         return WorkerLost(f"an infer I/O worker process exited (exit code {proc.exitcode}); see the messages above, "
                           "or rerun with --io threads")
 

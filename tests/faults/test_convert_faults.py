@@ -5,6 +5,7 @@ import fcntl
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -27,7 +28,27 @@ def work(tmp_path_factory):
     (work / "cut.pth").write_bytes((work / "cut.pth").read_bytes()[:200])
     (work / "text.pth").write_text("this is a README, not weights\n" * 5)
     torch.save(torch.nn.Linear(2, 2), work / "module.pth")
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), work / "scripted.pth")
+    channels_last_onnx(work / "nhwc.onnx")
     return work
+
+
+def channels_last_onnx(path) -> None:
+    """A model that takes [N, 8, 8, 3] (as a TensorFlow export does) and transposes it inside."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((10, 3), np.float32), "W")
+    nodes = [helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("GlobalAveragePool", ["nchw"], ["pooled"]),
+             helper.make_node("Flatten", ["pooled"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "W"], ["class"], transB=1)]
+    graph = helper.make_graph(nodes, "nhwc", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
+                                                                            ["N", 8, 8, 3])],
+                              [helper.make_tensor_value_info("class", TensorProto.FLOAT, ["N", 10])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
 
 
 def convert(case: str, work, *args: str, out: str = "out"):
@@ -49,6 +70,13 @@ CASES = {
         ["--model", "resnet18", "--checkpoint", "{w}/module.pth"],
         ["module.pth: holds a pickled Python object (torch.nn.modules.linear.Linear)",
          "--allow-pickle-global torch.nn.modules.linear.Linear"]),
+    "convert: TorchScript archive as checkpoint": (
+        ["--model", "resnet18", "--checkpoint", "{w}/scripted.pth"],
+        ["scripted.pth: a TorchScript archive (torch.jit.save), not a checkpoint of weights",
+         "torch.save(torch.jit.load(PATH).state_dict(), 'weights.pth')"]),
+    "convert: channels-last ONNX": (
+        ["--onnx", "{w}/nhwc.onnx"],
+        ["nhwc.onnx: input 'image' is channels last [-1, 8, 8, 3] (NHWC)", "tf2onnx --inputs-as-nchw image"]),
 }
 
 

@@ -59,7 +59,21 @@ def ctrl_c(proc) -> None:
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
 
 
-@pytest.mark.parametrize("how", [kill9, ctrl_c], ids=["kill -9 of the main process", "Ctrl-C"])
+def term_group(proc) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)  # what `timeout` and batch schedulers do
+
+
+def term_main(proc) -> None:
+    os.kill(proc.pid, signal.SIGTERM)  # plain `kill PID`: the workers are not told
+
+
+ONE_LINE = {ctrl_c: (130, "error: interrupted; rerun the same command to resume"),
+            term_group: (143, "error: terminated (SIGTERM); rerun the same command to resume"),
+            term_main: (143, "error: terminated (SIGTERM); rerun the same command to resume")}
+
+
+@pytest.mark.parametrize("how", [kill9, ctrl_c, term_group, term_main],
+                         ids=["kill -9 of the main process", "Ctrl-C", "SIGTERM to the group", "SIGTERM to the main"])
 def test_killed_preprocess_leaves_no_workers_and_no_tracebacks(slow_images, tmp_path, how):
     out = tmp_path / "out"
     proc = start_stage("-m", "preprocess", "--input", str(slow_images), "--output", str(out), "--workers", "2",
@@ -72,8 +86,8 @@ def test_killed_preprocess_leaves_no_workers_and_no_tracebacks(slow_images, tmp_
         assert wait_for(lambda: not any(running(p) for p in tree), timeout=10), \
             [p for p in tree if running(p)]
         assert "Traceback" not in err, err
-        if how is ctrl_c:
-            assert (proc.returncode, err.strip()) == (130, "error: interrupted; rerun the same command to resume")
+        if how in ONE_LINE:
+            assert (proc.returncode, err.strip()) == ONE_LINE[how]
     finally:
         stop_all([proc.pid, *tree])
     rerun = fault_cli(f"preprocess: rerun after {how.__name__}", "-m", "preprocess", "--input", str(slow_images),
@@ -81,7 +95,8 @@ def test_killed_preprocess_leaves_no_workers_and_no_tracebacks(slow_images, tmp_
     assert rerun.returncode == 0 and "already done" in rerun.stdout, rerun.stdout + rerun.stderr
 
 
-@pytest.mark.parametrize("how", [kill9, ctrl_c], ids=["kill -9 of the main process", "Ctrl-C"])
+@pytest.mark.parametrize("how", [kill9, ctrl_c, term_group, term_main],
+                         ids=["kill -9 of the main process", "Ctrl-C", "SIGTERM to the group", "SIGTERM to the main"])
 def test_killed_infer_with_io_processes_is_quiet_and_leaves_nothing(slow_infer, how):
     run = slow_infer / "res" / "run"
     proc = start_stage(*infer_argv(slow_infer))
@@ -93,8 +108,8 @@ def test_killed_infer_with_io_processes_is_quiet_and_leaves_nothing(slow_infer, 
         assert wait_for(lambda: not any(running(p) for p in tree), timeout=10), \
             [p for p in tree if running(p)]
         assert "Traceback" not in err and "leaked" not in err, err
-        if how is ctrl_c:
-            assert (proc.returncode, err.strip()) == (130, "error: interrupted; rerun the same command to resume")
+        if how in ONE_LINE:
+            assert (proc.returncode, err.strip()) == ONE_LINE[how]
         else:
             assert err.strip() == "", err
     finally:
