@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from convert.calibration import calibration_mismatch_record
 from convert.fingerprint import SOURCE_PACKAGES, Fingerprint, output_record, outputs_intact
 from convert.loader import ModelLoader
 from convert.onnx_tools import simplify_onnx, verify_against_onnx
@@ -172,7 +173,8 @@ def precision_onnx(plan: Plan, input_name: str) -> tuple[Path, dict]:
                              "int8 needs calibration data: --calib DIR (a preprocess output directory)")
         info = precision.make_int8_onnx(plan.sim_path, destination, config.calib, config.calib_count,
                                         config.calib_method, input_name)
-        info = {**info, "calibration_overlap": calibration_overlap(info, plan)}
+        info = {**info, "calibration_overlap": calibration_overlap(info, plan),
+                **calibration_mismatch_record(plan.calibration_mismatch if info.get("calibration") else {})}
     return destination, dict(info or {})
 
 

@@ -13,8 +13,10 @@ import numpy as np
 
 from harness.contracts import PreprocessManifest, numpy_dtype
 from harness.errors import ContractError, InputError
+from harness.recipe_check import ACCEPT_FLAG, recipe_differences
 
 METHODS = ("entropy", "minmax", "percentile")
+CALIBRATION_MISMATCH_NOTE = "calibrated on data preprocessed with another recipe"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,26 @@ def select_calibration_files(calib_dir: Path, count: int) -> CalibrationSet:
             raise InputError(f"{path}: {size} bytes, expected {expected} ({'x'.join(map(str, manifest.shape))} "
                              f"{manifest.dtype}); rerun preprocess into this directory")
     return CalibrationSet(calib_dir, chosen, tuple(manifest.shape), manifest.dtype)
+
+
+def check_calibration_recipe(calib_dir: Path, model: str, model_config: dict, accept: bool) -> dict:
+    """The calibration directory's recipe against the model's data config, as infer and convert check --preprocess:
+    int8 scales calibrated on other pixels fit other data. Refused in one line unless accepted; {} when it fits."""
+    differences = recipe_differences(read_manifest(calib_dir).recipe or {}, model_config or {})
+    if differences and not accept:
+        fields = "; ".join(f"{name} {d['preprocessed']} (model: {d['model']})" for name, d in differences.items())
+        raise ContractError(f"{calib_dir}: calibration data preprocessed with {fields}; preprocess the calibration "
+                            f"images again for this model with `python -m preprocess --model {model} --input IMAGES "
+                            f"--output {calib_dir}`, or pass {ACCEPT_FLAG} to calibrate on it anyway")
+    return differences
+
+
+def calibration_mismatch_record(differences: dict) -> dict:
+    """What convert.json keeps of an accepted calibration recipe mismatch: the fields and the label that says so."""
+    if not differences:
+        return {}
+    return {"calibration_recipe_mismatch": differences,
+            "labels": [f"{CALIBRATION_MISMATCH_NOTE} ({', '.join(differences)})"]}
 
 
 def check_matches_input(calib: CalibrationSet, input_name: str, sample_shape: list, dtype: str) -> None:

@@ -8,7 +8,7 @@ import importlib
 import importlib.util
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from convert.cli import ConvertConfig
@@ -44,6 +44,7 @@ class Plan:
     preprocess: dict | None
     tensorflow: Path | None = None  # SavedModel directory, Keras file or frozen graph
     tf_python: Path | None = None  # the interpreter that converts it
+    calibration_mismatch: dict = field(default_factory=dict)  # accepted recipe differences of the --calib data
 
     @property
     def makes_precision_onnx(self) -> bool:
@@ -175,8 +176,24 @@ def previous_input_size(previous: ConvertManifest) -> tuple[int, ...]:
     return model_input_size(previous.input.shape[1:], (previous.data_config or {}).get("input_form"))
 
 
+def check_calibration(plan: Plan, data_config: dict | None) -> None:
+    """Refuse int8 calibration data of another recipe than the model's; accepted differences stay on the plan."""
+    config = plan.config
+    if config.calib is None or config.precision != Precision.INT8 or not plan.makes_precision_onnx:
+        return
+    from convert.calibration import check_calibration_recipe
+
+    plan.calibration_mismatch = check_calibration_recipe(config.calib, plan.name, data_config or {},
+                                                         config.accept_preprocess_mismatch)
+    if plan.calibration_mismatch:
+        print(f"convert: warning: calibration data differs from the model's data config in "
+              f"{', '.join(plan.calibration_mismatch)} (accepted)", flush=True)
+
+
 def check_preprocess(plan: Plan, input_size, data_config: dict | None = None) -> dict:
-    """Refuse preprocessed data of another size or recipe than the model's; returns accepted differences."""
+    """Refuse preprocessed data (--preprocess, --calib) of another size or recipe than the model's; returns the
+    accepted differences of --preprocess."""
+    check_calibration(plan, data_config)
     if not plan.preprocess:
         return {}
     shape, layout = plan.preprocess["shape"], plan.preprocess.get("layout", "CHW")

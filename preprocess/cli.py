@@ -1,6 +1,8 @@
 """`python -m preprocess`: images -> .bin files per SPEC section 3.1."""
 from __future__ import annotations
 
+import argparse
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -30,7 +32,33 @@ class PreprocessConfig:
 
 
 def _floats(text: str) -> list[float]:
-    return [float(v) for v in text.replace(",", " ").split()]
+    try:
+        return [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers, got {text!r}") from None
+
+
+def _problems(config: PreprocessConfig) -> list[str]:
+    """What is wrong with the numbers given, each naming its flag; checked before anything is written."""
+    problems = [f"--{flag.replace('_', '-')} must be at least 1, got {value}"
+                for flag, value in (("resize", config.resize), ("input_size", config.input_size),
+                                    ("workers", config.workers), ("max_pixels", config.max_pixels))
+                if value is not None and value < 1]
+    limit = max(config.max_pixels, DEFAULT_MAX_PIXELS)  # a small --max-pixels with upscaling is a fair choice
+    for flag in ("resize", "input_size"):
+        side = getattr(config, flag)
+        if side is not None and side * side > limit:
+            problems.append(f"--{flag.replace('_', '-')} {side} makes images of at least {side * side} pixels, above "
+                            f"the limit of {limit} (--max-pixels raises it)")
+    if config.mean is not None and (len(config.mean) != 3 or not all(map(math.isfinite, config.mean))):
+        problems.append(f"--mean takes three finite numbers, got {_shown(config.mean)}")
+    if config.std is not None and (len(config.std) != 3 or not all(math.isfinite(v) and v > 0 for v in config.std)):
+        problems.append(f"--std takes three finite numbers above 0, got {_shown(config.std)}")
+    return problems
+
+
+def _shown(values: list[float]) -> str:
+    return "'" + " ".join(f"{v:g}" for v in values) + "'"
 
 
 def parse_args(argv: Sequence[str]) -> PreprocessConfig:
@@ -55,6 +83,7 @@ def parse_args(argv: Sequence[str]) -> PreprocessConfig:
                    help=f"refuse images whose header claims more pixels (default {DEFAULT_MAX_PIXELS}, PIL's; "
                         f"a worker needs up to about {BYTES_PER_PIXEL_BOUND} bytes per pixel to decode one)")
     config = PreprocessConfig(**vars(p.parse_args(list(argv))))
-    if config.max_pixels < 1:
-        p.error("--max-pixels must be at least 1")
+    problems = _problems(config)
+    if problems:
+        p.error("; ".join(problems))
     return config

@@ -2,27 +2,31 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 from harness.contracts import PreprocessManifest
 from harness.errors import DiskFullError, InputError
-from harness.files import atomic_write_bytes, human_bytes, remove_leftover_temporaries, stem_of
+from harness.files import atomic_write_bytes, human_bytes, remove_leftover_temporaries
 from harness.locks import claimed_output_dir
 from harness.procs import quiet_worker
 from preprocess.cli import PreprocessConfig
 from preprocess.discover import Discovery, find_images, report_ignored
+from preprocess.records import (JOURNAL_NAME, bins_of_other_images, done_entries, end_journal, file_entry, is_legacy,
+                                journal_finished, recipe_changes, recorded_entries, remove_bins, same_recipe,
+                                source_stat, start_journal)
 from tasks import Task, get_task, task_for_model
 
 CHUNK = 16
 
 
-def _process_chunk(items: list[tuple[str, str]], out_dir: str, task_name: str, recipe: dict, skip_bad: bool,
+def _process_chunk(items: list[tuple[str, str, dict]], out_dir: str, task_name: str, recipe: dict, skip_bad: bool,
                    max_pixels: int) -> list:
-    """Worker: returns (stem, None) when written, (stem, reason) when skipped; raises when not skipping."""
+    """Worker: returns (stem, None) when written, (stem, reason) when skipped; raises when not skipping.
+    Each .bin written is journaled with its image's entry at once, so a run stopped mid-chunk resumes after it."""
     task = get_task(task_name)
     results = []
-    for stem, source in items:
+    for stem, source, entry in items:
         try:
             tensor = task.transform(Path(source), recipe, max_pixels)
         except InputError as exc:
@@ -31,21 +35,9 @@ def _process_chunk(items: list[tuple[str, str]], out_dir: str, task_name: str, r
             results.append((stem, str(exc)))
             continue
         atomic_write_bytes(Path(out_dir) / f"{stem}.bin", tensor.tobytes())
+        journal_finished(Path(out_dir), entry)
         results.append((stem, None))
     return results
-
-
-def _pending(images: dict[str, Path], out_dir: Path, nbytes: int, previous: PreprocessManifest | None,
-             recipe: dict) -> dict[str, Path]:
-    """Images whose .bin is missing or not complete; everything when the recipe changed."""
-    if previous is None or previous.recipe != recipe:
-        return dict(images)
-    todo = {}
-    for stem, path in images.items():
-        out = out_dir / f"{stem}.bin"
-        if not (out.is_file() and out.stat().st_size == nbytes):
-            todo[stem] = path
-    return todo
 
 
 def _previous(out_dir: Path) -> PreprocessManifest | None:
@@ -55,36 +47,36 @@ def _previous(out_dir: Path) -> PreprocessManifest | None:
         return None
 
 
-def _run_pool(todo: dict[str, Path], config: PreprocessConfig, task: Task, recipe: dict,
-              nbytes: int) -> list[dict]:
+def _run_pool(todo: dict[str, Path], config: PreprocessConfig, task: Task, recipe: dict, nbytes: int,
+              entries: dict[str, dict]) -> dict[str, str]:
     try:
-        return _pool_map(todo, config, task, recipe)
+        return _pool_map(todo, config, task, recipe, entries)
     except DiskFullError as exc:
         raise DiskFullError(f"{exc}; the {len(todo)} images of this run take {human_bytes(nbytes * len(todo))} "
                             "in all") from None
 
 
-def _pool_map(todo: dict[str, Path], config: PreprocessConfig, task: Task, recipe: dict) -> list[dict]:
-    items = [(stem, str(path)) for stem, path in sorted(todo.items())]
+def _pool_map(todo: dict[str, Path], config: PreprocessConfig, task: Task, recipe: dict,
+              entries: dict[str, dict]) -> dict[str, str]:
+    """Preprocess `todo` in worker processes; stem -> reason of each image skipped."""
+    items = [(stem, str(path), entries[stem]) for stem, path in sorted(todo.items())]
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
     workers = max(1, min(config.workers or os.cpu_count() or 1, len(chunks)))
-    skipped: list[dict] = []
+    skipped: dict[str, str] = {}
     bar = _progress(len(items), config.progress)
     with ProcessPoolExecutor(max_workers=workers, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_process_chunk, c, str(config.output), task.name, recipe, config.skip_bad,
                                config.max_pixels)
                    for c in chunks}
         while futures:
-            done, futures = wait(futures, return_when=FIRST_EXCEPTION)
+            done, futures = wait(futures, return_when=FIRST_COMPLETED)
             for fut in done:
                 if fut.exception() is not None:
                     for other in futures:
                         other.cancel()
                     bar.close()
                     raise fut.exception()
-                for stem, reason in fut.result():
-                    if reason is not None:
-                        skipped.append({"source": str(todo[stem]), "reason": reason})
+                skipped.update((stem, reason) for stem, reason in fut.result() if reason is not None)
                 bar.update(len(fut.result()))
     bar.close()
     return skipped
@@ -110,25 +102,73 @@ def run(config: PreprocessConfig) -> PreprocessManifest:
 def _preprocess(config: PreprocessConfig, task: Task, recipe: dict, discovery: Discovery,
                 out_dir: Path) -> PreprocessManifest:
     images = discovery.images
-    shape = task.sample_shape(recipe)
-    manifest = PreprocessManifest(shape=shape, dtype=recipe["dtype"], layout=recipe["layout"], recipe=recipe)
+    manifest = PreprocessManifest(shape=task.sample_shape(recipe), dtype=recipe["dtype"], layout=recipe["layout"],
+                                  recipe=recipe, ignored=discovery.ignored)
     nbytes = manifest.sample_nbytes
     remove_leftover_temporaries(out_dir)
     previous = _previous(out_dir)
-    todo = _pending(images, out_dir, nbytes, previous, recipe)
-    kept_skips = [s for s in (previous.skipped if previous and previous.recipe == recipe else [])
-                  if Path(s["source"]).exists() and stem_of(Path(s["source"])) not in todo]
-    if previous is None or previous.recipe != recipe:
-        # Written first so an interrupted run resumes against the same recipe.
-        PreprocessManifest(shape=shape, dtype=manifest.dtype, layout=manifest.layout, recipe=recipe).write(out_dir)
-    new_skips = _run_pool(todo, config, task, recipe, nbytes) if todo else []
-    skipped = kept_skips + new_skips
-    skipped_sources = {s["source"] for s in skipped}
-    manifest.files = [{"stem": stem, "source": str(path.resolve())} for stem, path in sorted(images.items())
-                      if str(path) not in skipped_sources]
-    manifest.skipped = sorted(skipped, key=lambda s: s["source"])
-    manifest.ignored = discovery.ignored
+    entries = {stem: file_entry(stem, path, source_stat(path)) for stem, path in images.items()}
+    done = done_entries(out_dir, recorded_entries(out_dir, previous, recipe), entries, nbytes)
+    todo = {stem: path for stem, path in images.items() if stem not in done}
+    _say_why_redone(out_dir, previous, recipe, len(todo))
+    _remove_stale(out_dir, config.input, images, todo)
+    skipped = _write_pending(config, task, recipe, manifest, out_dir, todo, done, entries) if todo else {}
+    manifest.files = [entries[stem] for stem in sorted(images) if stem not in skipped]
+    manifest.skipped = sorted(({"source": str(images[stem]), "reason": reason} for stem, reason in skipped.items()),
+                              key=lambda s: s["source"])
     manifest.write(out_dir)
-    print(f"preprocess: {len(manifest.files)} images -> {out_dir} ({len(todo) - len(new_skips)} written, "
-          f"{len(images) - len(todo) - len(kept_skips)} already done, {len(skipped)} skipped)")
+    end_journal(out_dir)
+    remove_leftover_temporaries(out_dir)  # one a killed run's dying worker wrote after this run began
+    print(f"preprocess: {len(manifest.files)} images -> {out_dir} ({len(todo) - len(skipped)} written, "
+          f"{len(done)} already done, {len(skipped)} skipped)")
     return manifest
+
+
+def _write_pending(config: PreprocessConfig, task: Task, recipe: dict, manifest: PreprocessManifest, out_dir: Path,
+                   todo: dict[str, Path], done: dict[str, dict], entries: dict[str, dict]) -> dict[str, str]:
+    """Preprocess `todo`, journaling what finishes; stem -> reason of each image skipped."""
+    fresh = not _written_by_preprocess(out_dir)
+    # Before any .bin is written: preprocess.json lists only what is done under this recipe, and every .bin of
+    # another recipe or of a changed image is gone (_remove_stale), so the directory never holds a mix.
+    manifest.files = [done[stem] for stem in sorted(done)]
+    manifest.write(out_dir)
+    start_journal(out_dir, recipe)
+    try:
+        return _run_pool(todo, config, task, recipe, manifest.sample_nbytes, entries)
+    except BaseException:
+        if fresh and not any(out_dir.glob("*.bin")):  # a first run that wrote nothing leaves no sidecar behind
+            end_journal(out_dir)
+            (out_dir / PreprocessManifest.FILENAME).unlink(missing_ok=True)
+        raise
+
+
+def _say_why_redone(out_dir: Path, previous: PreprocessManifest | None, recipe: dict, todo: int) -> None:
+    """One line when earlier outputs are preprocessed again as a whole: another recipe, or an older record."""
+    if previous is None or not todo:
+        return
+    path = out_dir / PreprocessManifest.FILENAME
+    if not same_recipe(previous.recipe, recipe):
+        print(f"[INFO] {path}: written with another recipe ({', '.join(recipe_changes(previous.recipe, recipe))}); "
+              "its .bin files are replaced")
+    elif is_legacy(previous):
+        print(f"[INFO] {path}: written by an older harness, without each image's size and mtime, so no .bin can "
+              f"be matched to its image as it is now; preprocessing the {todo} images again")
+
+
+def _remove_stale(out_dir: Path, input_dir: Path, images: dict[str, Path], todo: dict[str, Path]) -> None:
+    """Remove the .bin files that are not done: those about to be written again, and, in a directory preprocess
+    wrote before, those of images no longer under --input."""
+    remove_bins(out_dir, todo)
+    others = bins_of_other_images(out_dir, images)
+    if not others:
+        return
+    if not _written_by_preprocess(out_dir):
+        print(f"preprocess: warning: {len(others)} .bin files in {out_dir} that no image under {input_dir} makes "
+              f"(e.g. {others[0]}.bin); they are not outputs of this run: remove them or choose another --output")
+        return
+    removed = remove_bins(out_dir, others)
+    print(f"[INFO] {out_dir}: removed {removed} .bin files of images no longer under {input_dir}")
+
+
+def _written_by_preprocess(out_dir: Path) -> bool:
+    return (out_dir / PreprocessManifest.FILENAME).exists() or (out_dir / JOURNAL_NAME).exists()
