@@ -59,7 +59,7 @@ def score(model: Path, data: Path, stems: list[str], labels: dict[str, int], bat
 
     from convert.calibration import CalibrationSet, read_manifest
     from targets.cpu.target import CpuSession
-    from tasks.classification.scoring import rank_of, top_k
+    from tasks.classification.scoring import scored_ranks
 
     manifest = read_manifest(data)
     files = CalibrationSet(data, tuple(data / f"{s}.bin" for s in stems), tuple(manifest.shape), manifest.dtype)
@@ -68,7 +68,7 @@ def score(model: Path, data: Path, stems: list[str], labels: dict[str, int], bat
     with CpuSession(model) as session:
         for start in range(0, len(stems), batch):
             logits = session.run(files.load(start, start + batch))[0]
-            rank = rank_of(top_k(logits, TOPK), truth[start:start + batch])
+            _, rank = scored_ranks(logits, truth[start:start + batch], TOPK)  # a NaN/inf row misses
             hits1 += int((rank == 0).sum())
             hits5 += int((rank >= 0).sum())
     return 100.0 * hits1 / len(stems), 100.0 * hits5 / len(stems)

@@ -289,7 +289,7 @@ class InferSummary(SummaryViews, Sidecar):
     KIND: ClassVar[str] = "harness.infer"
     FILENAME: ClassVar[str] = "summary.json"
     ITEM_HINTS: ClassVar[dict[str, Any]] = {"outputs": list[OutputEntry], "files": list[FileEntry],
-                                            "throughput": dict[str, float | None], "timings": dict[str, dict]}
+                                            "throughput": dict[str, float | dict | None], "timings": dict[str, dict]}
 
     target: str
     device: str

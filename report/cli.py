@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.cli import Parser, main_wrapper
+from report.accuracy import NOT_SHOWN
 from report.collect import collect
 from report.energy import PRICES_CSV, load_prices
 from report.published import PUBLISHED_CSV, load_published
@@ -44,6 +45,9 @@ def run(config: ReportConfig) -> Path:
     found = collect(config.input)
     for reason in found.skipped:
         print(f"report: skipped {reason}", file=sys.stderr)
+    for row in found.accuracy:
+        if row.labels.startswith(NOT_SHOWN):
+            print(f"report: {row.source}: {row.labels}", file=sys.stderr)
     published = load_published(config.published) if config.include_published else []
     path = write_report(found, published, config.output, config.baseline, load_prices(config.prices))
     print(f"report: {path} ({len(found.perf)} measured performance rows, {len(found.accuracy)} accuracy, "

@@ -12,22 +12,21 @@ own; a `report-meta.json` in their directory (or above) gives them: {"model": ..
 """
 from __future__ import annotations
 
-import json
-
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.contracts import ACCURACY_DETAILS_KIND, InferSummary, OutOfMemoryRecord, checked_schema_version
+from harness.contracts import InferSummary, OutOfMemoryRecord
 from harness.errors import ContractError, HarnessError, InputError
 from harness.files import read_json
+from report.accuracy import accuracy_record
 from report.external import perf_from_ais_bench, perf_from_ais_bench_log, perf_from_trtexec
 from report.parsers.ais_bench import is_ais_bench_log, parse_printed_summary, parse_summary_json
 from report.parsers.trtexec import SUMMARY_HEADER, parse_trtexec_log
-from report.records import (AccuracyRecord, ParityRecord, PerfRecord, parity_from_compare,
-                            perf_from_summary, read_modelzoo_result, read_summary, run_labels)
-from tasks.classification.record import MODELZOO_TITLE, ScoreSummary
+from report.records import (AccuracyRecord, ParityRecord, PerfRecord, parity_from_compare, perf_from_summary,
+                            summary_from_dict)
+from tasks.classification.record import MODELZOO_TITLE
 
 META_FILE = "report-meta.json"
 META_KEYS = {"model", "device", "precision", "software", "target", "batch_size"}
@@ -170,7 +169,7 @@ def _read_text(path: Path) -> str:
 
 
 def _harness_summary(path: Path, root: Path, data: dict, found: Collected) -> None:
-    summary = InferSummary.from_dict(data, str(path))
+    summary = summary_from_dict(data, path)
     idle = summary.device_idle
     if idle is not None:
         found.idle_checks.append({"run": f"{summary.model} on {summary.target}, {summary.precision}, batch "
@@ -204,47 +203,7 @@ def _parity(path: Path, root: Path, data: dict, found: Collected) -> None:
 
 
 def _accuracy(path: Path, root: Path, data: dict, found: Collected) -> None:
-    values = read_modelzoo_result(path)
-    summary = _run_summary_of(path)
-    if summary is not None:
-        device = summary.device_name or summary.device
-        if summary.simulated:
-            device = f"simulated {summary.target} runtime"
-        labels = {"model": summary.model, "target": summary.target, "device": device,
-                  "precision": summary.precision, "batch_size": summary.batch_size,
-                  "labels": "; ".join(run_labels(summary))}
-    else:
-        meta = read_meta(path, root)
-        labels = {"model": meta.get("model", path.parent.name), "target": meta.get("target", "unknown"),
-                  "device": meta.get("device", "unknown"), "precision": meta.get("precision", "unknown"),
-                  "batch_size": meta.get("batch_size")}
-    labels["labels"] = labels.get("labels") or "; ".join(values.get("labels") or [])
-    found.accuracy.append(AccuracyRecord(**labels, images=values["images"], top1=values["top1"],
-                                         top5=values["top5"], source=str(path), **_f1_scores(path)))
-
-
-def _f1_scores(result_json: Path) -> dict:
-    """Macro/weighted precision, recall and F1 from the details JSON postprocess wrote beside result.json;
-    a details file of a newer schema is refused."""
-    path = result_json.with_name(result_json.stem + "_details.json")
-    try:
-        details = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # an older postprocess, or a result.json from elsewhere
-    if not isinstance(details, dict):
-        return {}
-    checked_schema_version(details, str(path), ACCURACY_DETAILS_KIND)
-    scores = ScoreSummary.from_details(details)
-    return scores.to_dict() if scores is not None else {}
-
-
-def _run_summary_of(result_json: Path) -> InferSummary | None:
-    """The infer summary of the run a result.json scored: inside its directory or beside it."""
-    directory = result_json.parent
-    for candidate in (directory / "summary.json", directory.parent / f"{directory.name}_summary.json"):
-        if candidate.is_file():
-            return read_summary(candidate)
-    return None
+    found.accuracy.append(accuracy_record(path, lambda: read_meta(path, root)))
 
 
 def _calib_sweep(path: Path, root: Path, data: dict, found: Collected) -> None:

@@ -13,6 +13,7 @@ from harness.contracts import InferSummary, checked_schema_version
 from harness.errors import ContractError
 from harness.energy_summary import EnergySummary
 from harness.files import read_json
+from report.summary_values import check_summary_values
 from tasks.classification.record import MODELZOO_TITLE
 
 MEASURED = "measured"
@@ -120,7 +121,12 @@ def read_summary(path: Path) -> InferSummary:
         found = data.get("kind") if isinstance(data, dict) else type(data).__name__
         raise ContractError(f"{path}: summary.json of an unknown format (kind {found!r}, expected "
                             f"{InferSummary.KIND!r}); pass infer result directories or remove the file")
-    return InferSummary.from_dict(data, str(path))
+    return summary_from_dict(data, path)
+
+
+def summary_from_dict(data: dict, path: Path) -> InferSummary:
+    """An infer summary whose every value the report shows is of its type and, for a figure, finite and >= 0."""
+    return check_summary_values(InferSummary.from_dict(data, str(path)), str(path))
 
 
 def parse_percent(text: str, path: Path, key: str) -> float:

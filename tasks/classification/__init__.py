@@ -49,5 +49,7 @@ class ClassificationTask(Task):
         headline = ", ".join(f"{v['key']} {v['value']}" for v in table["value"][2:])
         return AccuracyRecord(result=table, details=detail, count=len(scored["stems"]), headline=headline,
                               unmatched=[("outputs without a label (not counted)", unlabelled),
-                                         ("labels without an output", missing)],
+                                         ("labels without an output", missing),
+                                         ("outputs holding NaN or infinite scores (counted as misses)",
+                                          scored["non_finite"])],
                               closing=[f1_line(detail)])

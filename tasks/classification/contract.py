@@ -22,6 +22,11 @@ def class_offset(n_classes: int) -> int:
     return 1 if n_classes == BACKGROUND_FIRST_CLASSES else 0
 
 
+def label_in_classes(label: int, n_classes: int) -> bool:
+    """Whether a label names a class of the model: never the background class of a 1001-class output."""
+    return 0 <= label < n_classes - class_offset(n_classes)
+
+
 def check_same_length(outputs: dict[str, np.ndarray], result_dir: Path) -> None:
     """Every output must hold as many values as the others; name the first file that does not."""
     sizes = Counter(array.size for array in outputs.values())
@@ -39,7 +44,7 @@ def report_labels_outside(labels: dict[str, int], scored_stems: list[str], n_cla
     """Labels no class of the model can match (counted as misses): a warning naming the label file.
     A 1001-class model's class 0 is the background, so label i is its class i + 1 (as in score())."""
     offset = class_offset(n_classes)
-    outside = [stem for stem in scored_stems if not 0 <= labels[stem] + offset < n_classes]
+    outside = [stem for stem in scored_stems if not label_in_classes(labels[stem], n_classes)]
     if outside:
         print(f"postprocess: warning: {label_file}: {len(outside)} labels outside the model's {n_classes - offset} "
               f"classes (e.g. {outside[0]} -> {labels[outside[0]]}); they count as misses", flush=True)

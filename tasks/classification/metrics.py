@@ -13,11 +13,14 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=denominator > 0)
 
 
-def classification_metrics(truth, predicted, names: dict[int, str] | None = None) -> dict:
+def classification_metrics(truth, predicted, names: dict[int, str] | None = None, predicts=None) -> dict:
+    """`predicts`: False for a row that predicts no class (an output holding NaN or inf): a miss for its label,
+    counted for no class."""
     truth, predicted = np.asarray(truth, dtype=np.int64), np.asarray(predicted, dtype=np.int64)
-    classes = np.union1d(truth, predicted)
-    true_positive = np.array([np.sum((truth == c) & (predicted == c)) for c in classes], dtype=np.float64)
-    predicted_count = np.array([np.sum(predicted == c) for c in classes], dtype=np.float64)
+    predicts = np.ones(len(predicted), dtype=bool) if predicts is None else np.asarray(predicts, dtype=bool)
+    classes = np.union1d(truth, predicted[predicts])
+    true_positive = np.array([np.sum((truth == c) & (predicted == c) & predicts) for c in classes], dtype=np.float64)
+    predicted_count = np.array([np.sum((predicted == c) & predicts) for c in classes], dtype=np.float64)
     support = np.array([np.sum(truth == c) for c in classes], dtype=np.float64)
     precision = _ratio(true_positive, predicted_count)
     recall = _ratio(true_positive, support)

@@ -28,24 +28,28 @@ def details(scored: dict, names: dict[int, str], unlabelled: list[str], missing:
     per_class: dict[int, list[int]] = {}
     confusion: dict[str, int] = {}
     images = []
+    non_finite = set(scored.get("non_finite", ()))
     for stem, truth, order, rank in zip(scored["stems"], scored["truth"], scored["order"], scored["rank"]):
         entry = per_class.setdefault(int(truth), [0, 0])
         entry[0] += 1
         entry[1] += int(rank == 0)
-        if rank != 0:
-            key = f"{int(truth)}->{int(order[0])}"
+        top = [] if stem in non_finite else order[:5]  # a NaN/inf output ranks nothing
+        if rank != 0 and len(top):
+            key = f"{int(truth)}->{int(top[0])}"
             confusion[key] = confusion.get(key, 0) + 1
         images.append({"stem": stem, "label": int(truth), "label_name": names.get(int(truth)),
-                       "top5": [{"class": int(c), "name": names.get(int(c))} for c in order[:5]],
-                       "correct_top1": bool(rank == 0), "rank": int(rank)})
+                       "top5": [{"class": int(c), "name": names.get(int(c))} for c in top],
+                       "correct_top1": bool(rank == 0), "rank": int(rank), "finite": stem not in non_finite})
     return {
         "kind": ACCURACY_DETAILS_KIND, "schema_version": SCHEMA_VERSION,
         "per_class_top1": {str(c): {"images": n, "correct": ok, "accuracy": ok / n, "name": names.get(c)}
                            for c, (n, ok) in sorted(per_class.items())},
-        "precision_recall_f1": classification_metrics(scored["truth"], scored["order"][:, 0], names),
+        "precision_recall_f1": classification_metrics(scored["truth"], scored["order"][:, 0], names,
+                                                      predicts=[stem not in non_finite for stem in scored["stems"]]),
         "confusions": dict(sorted(confusion.items(), key=lambda kv: (-kv[1], kv[0]))),
         "images": images,
         "outputs_without_label": unlabelled, "labels_without_output": missing, "not_results": foreign,
+        "non_finite_outputs": sorted(non_finite), "non_finite_count": len(non_finite),
     }
 
 

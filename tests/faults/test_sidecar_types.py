@@ -33,7 +33,7 @@ def edited(path: Path, **changes) -> None:
     ("outputs", None, "expected list[{name: str, shape: list[int], dtype: str}]"),
     ("outputs", [{"name": "class", "shape": "1000", "dtype": "float32"}], "expected list[{name: str"),
     ("files", [{"stem": "img_0"}], "expected list[{stem: str, outfiles: list[str]}]"),
-    ("throughput", {"compute_only": "fast"}, "expected dict[str, float | null]"),
+    ("throughput", {"compute_only": "fast"}, "expected dict[str, float | dict | null]"),
     ("extra", [], "expected dict[str, Any]"),
     ("outfmt", None, "expected str"),
     ("outfmt", "XYZ", "expected one of ['BIN', 'NPY', 'TXT']"),

@@ -29,9 +29,9 @@ def make_inputs(root):
         target="cpu", precision="fp32", batch_size=1, compute_ms=[100.0, 100.0, 120.0, 80.0], device_name=EPYC,
         engine=ORT))  # 10 img/s
     accuracy = runs / "cpu-dataset"
-    write_json(accuracy / "summary.json", summary_dict(
+    write_json(accuracy / "summary.json", {**summary_dict(
         target="cpu", precision="fp32", batch_size=16, compute_ms=[1700.0, 1500.0], device_name=EPYC, engine=ORT,
-        mode="dataset", end_to_end=9.0))
+        mode="dataset", end_to_end=9.0), "num_inputs": 1000})  # the run result.json scored
     write_json(accuracy / "result.json", {"title": "Overall statistical evaluation", "value": [
         {"key": "Number of images", "value": "1000"}, {"key": "Number of classes", "value": "1000"},
         {"key": "Top1 accuracy", "value": "88.2%"}, {"key": "Top2 accuracy", "value": "93.1%"},
@@ -246,9 +246,10 @@ def test_simulated_runs_keep_accuracy_but_not_timings(tmp_path):
     from report.collect import collect
 
     run = tmp_path / "in" / "ascend-sim"
-    write_json(run / "summary.json", summary_dict(target="ascend", precision="fp16", batch_size=16,
-                                                  compute_ms=[1.0, 1.2], device_name="",
-                                                  engine={"simulated": True}, model="efficientnet_lite0"))
+    write_json(run / "summary.json", {**summary_dict(target="ascend", precision="fp16", batch_size=16,
+                                                     compute_ms=[1.0, 1.2], device_name="",
+                                                     engine={"simulated": True}, model="efficientnet_lite0"),
+                                      "num_inputs": 10})
     (run / "result.json").write_text(
         '{"title": "Overall statistical evaluation", "value": [{"key": "Number of images", "value": "10"}, '
         '{"key": "Number of classes", "value": "1000"}, {"key": "Top1 accuracy", "value": "80.0%"}, '

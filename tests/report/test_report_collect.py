@@ -23,7 +23,7 @@ def nvidia_summary(batch_size: int) -> dict:
 def test_infer_summary_in_either_place_with_its_accuracy(tmp_path, where):
     result_dir = tmp_path / "out" / "r50_bs8"
     summary = result_dir / "summary.json" if where == "inside" else tmp_path / "out" / "r50_bs8_summary.json"
-    write_json(summary, nvidia_summary(8))
+    write_json(summary, {**nvidia_summary(8), "num_inputs": 2})  # the 2 images result.json scored
     write_json(result_dir / "result.json", MODELZOO)
     (result_dir / "img_0.txt").write_text("0.100000 0.900000 \n")
     np.save(result_dir / "img2_0.npy", np.zeros(3, np.float32))
