@@ -224,7 +224,7 @@ class PreprocessManifest(Sidecar):
     dtype: str
     layout: str
     recipe: dict
-    files: list[dict] = field(default_factory=list)  # {"stem", "source"} in sorted stem order
+    files: list[dict] = field(default_factory=list)  # {"stem", "source", "size", "mtime_ns"} in sorted stem order
     skipped: list[dict] = field(default_factory=list)  # {"source", "reason"}
     ignored: list[dict] = field(default_factory=list)  # {"path", "reason"}: under --input, not images
 
@@ -357,12 +357,18 @@ def run_summary_path(result_dir: Path) -> Path:
     return result_dir.parent / f"{result_dir.name}_summary.json"
 
 
-def read_run_summary(result_dir: Path) -> InferSummary | None:
-    """The harness summary of a result directory: beside it, or inside it as `summary.json` (older runs).
-    An ais_bench summary in the same place is not the harness's and gives None."""
+def run_summary_file(result_dir: Path) -> Path | None:
+    """Where the harness summary of a result directory is: beside it, or inside it as `summary.json` (older
+    runs). An ais_bench summary in the same place is not the harness's: None."""
     for path in (run_summary_path(result_dir), Path(result_dir) / InferSummary.FILENAME):
         if path.is_file():
             data = read_json(path, "run summary")
             if isinstance(data, dict) and data.get("kind") == InferSummary.KIND:
-                return InferSummary.from_dict(data, str(path))
+                return path
     return None
+
+
+def read_run_summary(result_dir: Path) -> InferSummary | None:
+    """The harness summary of a result directory (run_summary_file), or None."""
+    path = run_summary_file(result_dir)
+    return InferSummary.read_file(path) if path is not None else None

@@ -49,6 +49,25 @@ def acquire(directory: Path, stage: str) -> int:
         os.close(fd)
 
 
+def held_by(directory: Path) -> str | None:
+    """Who holds the lock of `directory` now, e.g. 'pid 123'; None when no live run does. Probed with a shared
+    lock released at once, so a run starting meanwhile still gets the directory."""
+    lock_path = Path(directory) / LOCK_NAME
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:  # no lock file: no run
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(lock_path)
+    except OSError:  # no locks on this file system
+        return None
+    finally:
+        os.close(fd)
+    return None
+
+
 def release(directory: Path, fd: int) -> None:
     try:
         os.unlink(Path(directory) / LOCK_NAME)

@@ -7,6 +7,7 @@ gear of a dynamic-batch OM. ais_bench flags without a harness equivalent are ref
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -89,13 +90,28 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
     args = vars(p.parse_args(take_ais_bench_flags(argv)))
     args["options"] = dict(args.pop("option"))
     args["ais_bench_flags"] = dict(args.pop("ais_bench_flags"))
-    if args["batchsize"] is not None and args["batchsize"] < 1:
-        p.error("--batchsize must be at least 1")
-    if args["loop"] < 1:
-        p.error("--loop must be at least 1")
-    if args["dym_batch"] < 0:
-        p.error("--dymBatch must be a positive batch size")
+    problem = numeric_flag_problem(args)
+    if problem:
+        p.error(problem)
     return InferConfig(**args)
+
+
+def numeric_flag_problem(args: dict) -> str:
+    """What is wrong with the numeric flags, '' when nothing: a NaN, infinite or negative limit would make a
+    loop that never stops, or never starts."""
+    if args["batchsize"] is not None and args["batchsize"] < 1:
+        return "--batchsize must be at least 1"
+    if args["loop"] < 1:
+        return "--loop must be at least 1"
+    if args["dym_batch"] < 0:
+        return "--dymBatch must be a positive batch size"
+    for flag, key in (("--warmup_count", "warmup_count"), ("--io_workers", "io_workers")):
+        if args[key] < 0:
+            return f"{flag} must be 0 or more, got {args[key]}"
+    for flag, key in (("--time_limit", "time_limit"), ("--stable_ci", "stable_ci")):
+        if not math.isfinite(args[key]) or args[key] < 0:
+            return f"{flag} must be a finite number of 0 or more, got {args[key]}"
+    return ""
 
 
 def argparse_hidden():

@@ -26,13 +26,19 @@ def natural_key(name: str) -> list:
 INPUT_SUFFIXES = (".bin", ".npy")
 
 
-def list_bin_files(input_arg: str | Path, spec: TensorSpec) -> list[Path]:
+def input_entries(input_arg: str | Path) -> list[Path]:
+    """The paths --input names: one directory, or files separated by commas."""
+    return [Path(e.strip()) for e in str(input_arg).split(",") if e.strip()]
+
+
+def list_bin_files(input_arg: str | Path, spec: TensorSpec, quiet: bool = False) -> list[Path]:
     """The input files of --input (a directory in natural order, or a comma-separated list of files),
-    each checked against the model input."""
-    entries = [Path(e.strip()) for e in str(input_arg).split(",") if e.strip()]
-    if len(entries) == 1 and entries[0].is_dir():
+    each checked against the model input; where a preprocess.json describes them, the files it lists
+    (others are left out with one warning line unless `quiet`)."""
+    entries = input_entries(input_arg)
+    whole_directory = len(entries) == 1 and entries[0].is_dir()
+    if whole_directory:
         files = _files_in(entries[0])
-        _check_manifest(entries[0], spec)
     elif entries and all(e.is_file() for e in entries):
         files = entries
     else:
@@ -41,9 +47,44 @@ def list_bin_files(input_arg: str | Path, spec: TensorSpec) -> list[Path]:
                 if len(entries) > 1 and bad.is_dir() else "not found")
         raise InputError(f"{bad}: {what}; pass the preprocess output directory, or .bin/.npy files separated "
                          "by commas, with --input")
+    _refuse_shared_stems(files)
+    directory = preprocess_dir(input_arg)
+    if directory is not None:
+        manifest = _checked_manifest(directory, spec)
+        files = _described_files(files, manifest, directory, whole_directory, quiet)
     for path in files:
         _check_size(path, spec)
     return files
+
+
+def preprocess_dir(input_arg: str | Path) -> Path | None:
+    """The directory whose preprocess.json describes --input: the input directory, or the one directory all
+    listed files are in; None when there is none (plain .bin files, taken on size alone)."""
+    entries = input_entries(input_arg)
+    if len(entries) == 1 and entries[0].is_dir():
+        directories = entries
+    else:
+        directories = list({entry.parent.resolve(): entry.parent for entry in entries}.values())
+    described = [d for d in directories if (d / PreprocessManifest.FILENAME).is_file()]
+    if not described:
+        return None
+    if len(directories) > 1:
+        shown = ", ".join(str(d) for d in directories[:3]) + (", ..." if len(directories) > 3 else "")
+        raise InputError(f"{described[0] / PreprocessManifest.FILENAME}: --input lists files from "
+                         f"{len(directories)} directories ({shown}), which no one preprocess.json describes; "
+                         "pass the files of one preprocess output directory, or the directory itself")
+    return described[0]
+
+
+def _refuse_shared_stems(files: list[Path]) -> None:
+    """Outputs are named by stem: two inputs of one stem would overwrite each other's."""
+    found: dict[str, Path] = {}
+    for path in files:
+        stem = stem_of(path)
+        if stem in found:
+            raise InputError(f"{path}: same stem {stem!r} as {found[stem]}; their outputs would overwrite each "
+                             "other, remove or rename one of them")
+        found[stem] = path
 
 
 def _files_in(directory: Path) -> list[Path]:
@@ -52,6 +93,30 @@ def _files_in(directory: Path) -> list[Path]:
     if not files:
         raise InputError(f"{directory}: no .bin or .npy files; run preprocess into this directory first")
     return files
+
+
+def _described_files(files: list[Path], manifest: PreprocessManifest, directory: Path, whole_directory: bool,
+                     quiet: bool) -> list[Path]:
+    """The files preprocess.json lists, of those given: all of them for a whole directory (one missing is
+    refused); others, such as the .bin of an image since removed, are left out with one warning line."""
+    if not manifest.files:  # written before the file list existed, or by a preprocess still running
+        return files
+    source = directory / PreprocessManifest.FILENAME
+    listed = {f"{entry['stem']}.bin" for entry in manifest.files}
+    if whole_directory:
+        missing = sorted(listed - {path.name for path in files}, key=natural_key)
+        if missing:
+            raise ContractError(f"{directory / missing[0]}: listed in {source} but missing ({len(missing)} of "
+                                f"{len(listed)} files); rerun preprocess into {directory}")
+    kept = [path for path in files if path.name in listed]
+    left_out = [path for path in files if path.name not in listed]
+    if not kept:
+        raise InputError(f"{source}: lists none of the --input files (e.g. {left_out[0].name}); pass files "
+                         f"preprocess wrote, or rerun preprocess into {directory}")
+    if left_out and not quiet:
+        print(f"[WARN] {directory}: {len(left_out)} input files that {source.name} does not list are left out "
+              f"(e.g. {left_out[0].name}, left from an earlier preprocess?)", flush=True)
+    return kept
 
 
 def _check_size(path: Path, spec: TensorSpec) -> None:
@@ -88,14 +153,13 @@ def _check_npy(path: Path, spec: TensorSpec) -> None:
                             f"sample {list(sample)} {spec.dtype}; save one sample per file in that dtype")
 
 
-def _check_manifest(input_dir: Path, spec: TensorSpec) -> None:
-    if not (input_dir / PreprocessManifest.FILENAME).exists():
-        return  # plain .bin folders (e.g. from the ModelZoo scripts) are accepted on size alone
+def _checked_manifest(input_dir: Path, spec: TensorSpec) -> PreprocessManifest:
     manifest = PreprocessManifest.read(input_dir)
     if list(manifest.shape) != list(spec.sample_shape) or manifest.dtype != spec.dtype:
         raise ContractError(f"{input_dir / PreprocessManifest.FILENAME}: data is {manifest.shape} "
                             f"{manifest.dtype} {manifest.layout}, the model input {spec.name!r} takes "
                             f"{list(spec.sample_shape)} {spec.dtype}; preprocess for this model")
+    return manifest
 
 
 @dataclass

@@ -19,6 +19,7 @@ from harness.errors import InputError, TargetError
 from harness.files import write_json
 from harness.procs import killed_with_parent
 from harness.stats import end_to_end_throughput, summarize_ms
+from infer import run_record
 from infer.cli import InferConfig
 
 
@@ -62,6 +63,25 @@ def run_multi_device(config: InferConfig) -> InferSummary:
     devices = _devices(config.device)
     out_root = config.output or Path(tempfile.mkdtemp(prefix="infer-multi-"))
     dirname = config.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
+    run_dir = out_root / dirname
+    summary_path = out_root / config.summary_name if config.summary_name else run_summary_path(run_dir)
+    records = config.output is not None and config.input is not None
+    if records:  # the workers share the directory and never resume: a rerun replaces all their outputs
+        run_record.start_fresh(run_dir, {"devices": devices}, summary_path)
+    try:
+        merged = _run_workers(config, devices, out_root, dirname)
+    except BaseException:
+        if records:
+            run_record.abandon(run_dir)
+        raise
+    if config.output is not None:
+        write_json(summary_path, merged.to_dict())
+        if records:
+            run_record.finish(run_dir)
+    return merged
+
+
+def _run_workers(config: InferConfig, devices: list[str], out_root: Path, dirname: str) -> InferSummary:
     start = time.perf_counter()
     # killed with this process: only it holds the directory's lock, so an orphan would write beside the next run
     procs = [subprocess.Popen(_worker_argv(config, d, i, len(devices), out_root, dirname),
@@ -74,12 +94,8 @@ def run_multi_device(config: InferConfig) -> InferSummary:
         if proc.returncode != 0:
             last = (log.strip().splitlines() or ["no output"])[-1]
             raise TargetError(f"device {device}: worker failed ({last})")
-    run_dir = out_root / dirname
     parts = [InferSummary.read_file(out_root / _part_name(dirname, d)) for d in devices]
     merged = merge(parts, devices, wall)
-    if config.output is not None:
-        write_json(out_root / config.summary_name if config.summary_name else run_summary_path(run_dir),
-                   merged.to_dict())
     for device, part in zip(devices, parts):
         print(f"[INFO] device {device}: compute-only {part.throughput['compute_only']:.2f} img/s, "
               f"end-to-end {part.throughput['end_to_end']:.2f} img/s")

@@ -3,7 +3,8 @@
 Outputs are written in place when new (harness.files.write_new_or_replace), so a kill can leave the
 files being written at that moment short. An input counts as done only when every one of its
 output files is whole, as its format's check says (harness/output_formats.py: BIN and NPY have an exact
-size, TXT the exact number of lines).
+size, TXT the exact number of lines), and only when the directory's run record (infer/run_record.py) says
+this same run wrote them; other outputs are replaced.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from harness.errors import HarnessError
 from harness.files import stem_of
 from harness.output_formats import output_format, output_names
 from harness.vocabulary import RunMode
+from infer import run_record
 
 
 def whole_file_check(outfmt: str, spec: TensorSpec):
@@ -44,6 +46,39 @@ def unfinished(files: list[Path], out_dir: Path, summary: Path, outfmt: str,
               "running them again to write it", flush=True)
         return files, 0
     return todo, len(files) - len(todo)
+
+
+def resume_or_replace(files: list[Path], out_dir: Path, summary: Path, outfmt: str, outputs: list[TensorSpec],
+                      identity: dict) -> tuple[list[Path], int]:
+    """Resume the run that `identity` describes when the directory's record says it wrote the outputs there;
+    else replace them all (one line says why). Either way the record is in place before the first output.
+    Returns (inputs to run, inputs already done)."""
+    record = run_record.read_record(out_dir)
+    if run_record.resumable(record, identity) and not summary.exists():
+        run_record.remove_finished_records(out_dir, summary)  # results of the part already written
+        return unfinished(files, out_dir, summary, outfmt, outputs)
+    found = len(run_record.output_files(out_dir))
+    if found:
+        print(f"[{'INFO' if summary.exists() and record is None else 'WARN'}] {out_dir}: "
+              f"{why_replaced(record, identity, summary)}; replacing its {found} output files, every input runs "
+              "again", flush=True)
+    run_record.start_fresh(out_dir, identity, summary)
+    return files, 0
+
+
+def why_replaced(record: dict | None, identity: dict, summary: Path) -> str:
+    name = run_record.RECORD_NAME
+    if record is None:
+        return (f"holds a finished run ({summary.name})" if summary.exists() else
+                f"no {name} says which run wrote the outputs there (an older harness, or another tool)")
+    if not record:
+        return f"{name} cannot be read"
+    if record.get("replacing"):
+        return "an earlier run stopped while it replaced the outputs there"
+    changed = run_record.differences(record, identity)
+    if changed:
+        return f"the outputs there are from another run (other {', '.join(changed)}; see {name})"
+    return f"holds a finished run ({summary.name})"
 
 
 def _whole_outputs(summary: InferSummary, out_dir: Path) -> bool:

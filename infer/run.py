@@ -20,11 +20,12 @@ from harness.stats import compute_only_throughput, end_to_end_throughput, summar
 from harness.vocabulary import InputForm, RunMode
 from infer.ais_bench_flags import ascend_bench_options
 from infer.cli import InferConfig
-from infer.dataset import list_bin_files
+from infer.dataset import list_bin_files, preprocess_dir
 from infer.loop import LoopResult, run_dataset, run_pure
 from infer.model_source import load_model
 from infer.readers import io_workers
-from infer.resume import unfinished
+from infer import run_record
+from infer.resume import resume_or_replace
 from targets import target_for_artifact
 
 
@@ -87,11 +88,13 @@ def run(config: InferConfig) -> InferSummary:
         print(f"[WARN] {idle.warning()}", flush=True)
     try:
         summary = _run_session(config, manifest, artifact, target, out_dir, mismatch)
-    except DeviceOutOfMemory as exc:
-        if out_dir is not None:
+    except BaseException as exc:
+        if out_dir is not None and isinstance(exc, DeviceOutOfMemory):
             from infer.out_of_memory import write_out_of_memory
 
             write_out_of_memory(summary_file(config, out_dir), exc, manifest, artifact, config.device)
+        if out_dir is not None and keeps_record(config):
+            run_record.abandon(out_dir)
         raise
     summary.extra["device_idle"] = idle.to_dict()
     summary.extra["startup"]["process_age_at_run_s"] = age_at(entered)
@@ -103,6 +106,8 @@ def run(config: InferConfig) -> InferSummary:
         summary.extra["warning"] = "; ".join(w for w in (summary.extra.get("warning"), idle.warning()) if w)
     if out_dir is not None:
         write_json(summary_file(config, out_dir), summary.to_dict())
+        if keeps_record(config):
+            run_record.finish(out_dir)
     print_summary(summary, config.display_all_summary, out_dir)
     return summary
 
@@ -121,9 +126,11 @@ def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path,
                 print(f"infer: {len(calibration['calibration_left_out'])} inputs calibrated the int8 model and are "
                       "left out of this run (--score-calibration-images keeps them)", flush=True)
             skipped = 0
-            if out_dir is not None and config.shard is None:
-                files, skipped = unfinished(files, out_dir, summary_file(config, out_dir), config.outfmt,
-                                            session.outputs())
+            if out_dir is not None and keeps_record(config):
+                identity = run_record.run_identity(manifest, artifact, config.input, config.outfmt, session.outputs(),
+                                                   batch_size, target.resolved_options().record())
+                files, skipped = resume_or_replace(files, out_dir, summary_file(config, out_dir), config.outfmt,
+                                                   session.outputs(), identity)
             result = run_dataset(session, files, batch_size, out_dir, config.outfmt, config.warmup_count,
                                  _shard(config.shard), config.progress, config.io, config.loop,
                                  config.io_workers)
@@ -142,10 +149,17 @@ def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path,
     return summary
 
 
+def keeps_record(config: InferConfig) -> bool:
+    """A dataset run keeps the record of its result directory (infer/run_record.py); the workers of a
+    `--device 0,1` run leave it to the parent that holds the directory."""
+    return config.input is not None and config.shard is None
+
+
 def preprocess_mismatch(config: InferConfig, manifest: ConvertManifest) -> dict:
-    """The input directory's recipe against the model's data config: refused, or accepted and returned."""
-    directory = Path(str(config.input)) if config.input is not None else None
-    if directory is None or not (directory / PreprocessManifest.FILENAME).is_file():
+    """The recipe of the preprocess.json that describes --input (a directory, or the one beside the listed
+    files) against the model's data config: refused, or accepted and returned."""
+    directory = preprocess_dir(config.input) if config.input is not None else None
+    if directory is None:
         return {}
     recipe = PreprocessManifest.read(directory).recipe
     return check_recipe(directory, recipe, manifest.model, manifest.data_config, config.accept_preprocess_mismatch)
@@ -179,6 +193,7 @@ def add_run_labels(summary: InferSummary, manifest: ConvertManifest, mismatch: d
     if overlap:
         labels.append(f"calibration overlap: {len(overlap)} of {summary.num_inputs} scored images calibrated "
                       "the int8 model")
+    labels += (manifest.target_info.get("precision_onnx") or {}).get("labels") or []  # convert's, e.g. calibration
     if labels:
         summary.extra["labels"] = labels
         for label in labels:

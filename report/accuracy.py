@@ -1,9 +1,11 @@
 """Accuracy rows: a ModelZoo result.json with the infer run it scored, or the reason its figures are not shown.
 
-A result.json counts for the run whose summary sits beside its directory (or inside it) only when it was written
-after that summary and scored as many outputs as the run wrote. Otherwise it scored an earlier run (infer ran again
-into the same directory, with another model) or a run still writing its outputs, and the row says so instead of
-showing its numbers. A result.json without a run summary (from elsewhere) is shown with its report-meta.json.
+A result.json counts for the run whose summary sits beside its directory (or inside it) only when it scored that
+run (its details file names the summary's content hash; an older postprocess wrote none) and as many outputs as
+the run wrote. Otherwise it scored an earlier run (infer ran again into the same directory, with another model) or
+a run still writing its outputs, and the row says so instead of showing its numbers. File times are not compared:
+a copy (cp -r, a fleet's store) does not keep their order. A result.json without a run summary (from elsewhere)
+is shown with its report-meta.json.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Callable
 
 from harness.contracts import ACCURACY_DETAILS_KIND, InferSummary, checked_schema_version
 from harness.errors import HarnessError
-from harness.files import read_json
+from harness.files import read_json, sha256_file
 from report.records import AccuracyRecord, read_modelzoo_result, run_labels, summary_from_dict
 from tasks.classification.record import ScoreSummary
 
@@ -38,9 +40,10 @@ def accuracy_record(path: Path, read_meta: Callable[[], dict]) -> AccuracyRecord
 def why_not_this_run(path: Path, values: dict, details: dict | None, summary_path: Path,
                      summary: InferSummary) -> str | None:
     """Why a result.json's figures are not the accuracy of the run in `summary_path`; None when they are."""
-    if path.stat().st_mtime_ns < summary_path.stat().st_mtime_ns:
-        return (f"{NOT_SHOWN}: {path.name} is older than the run summary {summary_path.name}, so it scored an "
-                "earlier run or one still writing its outputs; rerun postprocess")
+    scored_run = (details or {}).get("run_summary")
+    if isinstance(scored_run, dict) and scored_run.get("sha256") != sha256_file(summary_path):
+        return (f"{NOT_SHOWN}: {path.name} scored another run than the one {summary_path.name} describes (infer "
+                "ran again into the directory since); rerun postprocess")
     scored = _outputs_scored(values, details)
     if scored != summary.num_inputs:
         return (f"{NOT_SHOWN}: {path.name} scored {scored if scored is not None else 'an unknown number of'} "

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from convert import plan as convert_plan
 from convert.calibration import CALIBRATION_MISMATCH_NOTE, calibration_mismatch_record, check_calibration_recipe
 from harness.contracts import PreprocessManifest
 from harness.errors import ContractError
@@ -55,8 +54,6 @@ def convert_int8(tmp_path: Path, calib: Path, *extra: str):
                    "--output", str(tmp_path / "out"), *extra)
 
 
-@pytest.mark.skipif(not hasattr(convert_plan, "check_calibration"),
-                    reason="convert/plan.py does not check the --calib recipe yet (check_calibration)")
 def test_convert_refuses_calibration_data_of_another_recipe_and_records_an_accepted_one(tmp_path):
     calib = calib_dir(tmp_path / "calib", {**RIGHT, **IMAGENET})
     refused = convert_int8(tmp_path, calib)
@@ -67,3 +64,9 @@ def test_convert_refuses_calibration_data_of_another_recipe_and_records_an_accep
     info = json.loads((tmp_path / "out" / "convert.json").read_text())["target_info"]["precision_onnx"]
     assert sorted(info["calibration_recipe_mismatch"]) == ["mean", "std"]
     assert info["labels"] == [f"{CALIBRATION_MISMATCH_NOTE} (mean, std)"]
+    ran = run_cli("-m", "infer", "--model", str(tmp_path / "out"), "--input", str(calib), "--output",
+                  str(tmp_path / "res"), "--output_dirname", "run", "--accept-preprocess-mismatch",
+                  "--score-calibration-images", "--no-progress")
+    assert ran.returncode == 0, ran.stderr
+    labels = json.loads((tmp_path / "res" / "run_summary.json").read_text())["extra"]["labels"]
+    assert f"{CALIBRATION_MISMATCH_NOTE} (mean, std)" in labels

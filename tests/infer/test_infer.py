@@ -11,6 +11,7 @@ import pytest
 
 from harness.contracts import run_summary_path
 from tests.conftest import ais_bench_txt, assert_one_line_error, make_convert_dir, run_cli, write_bins
+from tests.faults.helpers import FULL_DISK
 
 
 def reference_logits(data: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -178,11 +179,11 @@ def test_an_interrupted_run_resumes_and_a_finished_one_reruns(model_dir, tmp_pat
     write_bins(tmp_path / "bins", 10)
     args = ["-m", "infer", "--model", str(model_dir), "--input", str(tmp_path / "bins"), "--output",
             str(tmp_path / "res"), "--output_dirname", "r", "--outfmt", fmt, "--batchsize", "4"]
-    assert run_cli(*args).returncode == 0
+    # a full disk at the summary leaves the outputs and the run's record, as a kill before the end does
+    assert run_cli(str(FULL_DISK), "r_summary.json", *args).returncode == 9
     out = tmp_path / "res" / "r"
     suffix = fmt.lower()
     full = {p.name: p.read_bytes() for p in out.glob(f"*.{suffix}")}
-    run_summary_path(out).unlink()  # as if killed before the end
     for name in (f"img_3_0.{suffix}", f"img_7_0.{suffix}"):
         (out / name).unlink()
     short = out / f"img_5_0.{suffix}"  # killed while this one was being written

@@ -8,6 +8,7 @@ import pytest
 
 from harness.contracts import InferSummary
 from harness.errors import ContractError
+from harness.files import sha256_file
 from report.collect import collect
 from report.summary_values import check_summary_values
 from tests.conftest import run_cli
@@ -38,18 +39,25 @@ def accuracy_run(root, *, num_inputs: int, images: int, details_of: dict | None 
     return summary_path, result
 
 
-def set_older(path, than) -> None:
-    stamp = than.stat().st_mtime_ns - 5_000_000_000
-    os.utime(path, ns=(stamp, stamp))
-
-
-def test_a_result_json_older_than_its_run_summary_shows_no_accuracy(tmp_path):
-    summary, result = accuracy_run(tmp_path, num_inputs=6, images=6, details_of=details(6))
-    set_older(result, than=summary)  # scored before infer ran again into the directory with another model
-    (row,) = collect([tmp_path]).accuracy
+def test_a_result_json_of_another_run_shows_no_accuracy(tmp_path):
+    summary, result = accuracy_run(tmp_path, num_inputs=6, images=6,
+                                   details_of={**details(6), "run_summary": {"file": "run_summary.json",
+                                                                             "sha256": "0" * 64}})
+    (row,) = collect([tmp_path]).accuracy  # scored before infer ran again into the directory with another model
     assert (row.model, row.images, row.top1, row.top5, row.macro_f1) == ("modelB", None, None, None, None)
-    assert row.labels.startswith("accuracy not shown: result.json is older than the run summary run_summary.json")
+    assert row.labels.startswith("accuracy not shown: result.json scored another run than the one "
+                                 "run_summary.json describes")
     assert "rerun postprocess" in row.labels
+
+
+def test_the_run_a_result_json_scored_is_told_by_content_not_file_times(tmp_path):
+    summary, result = accuracy_run(tmp_path, num_inputs=6, images=6)
+    write_json(result.with_name("result_details.json"), {**details(6), "run_summary": {
+        "file": summary.name, "sha256": sha256_file(summary)}})
+    stamp = summary.stat().st_mtime_ns - 5_000_000_000
+    os.utime(result, ns=(stamp, stamp))  # copied without its times: older than the summary it scored
+    (row,) = collect([tmp_path]).accuracy
+    assert (row.images, row.top1, row.labels) == (6, 100.0, "")
 
 
 def test_a_result_json_scored_while_infer_was_writing_shows_no_accuracy(tmp_path):
