@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -27,14 +28,24 @@ def _holder(lock_path: Path) -> str:
     return f"pid {pid}" if pid.isdigit() else "another process"
 
 
+def _flock_soon(fd: int, tries: int = 20, pause_s: float = 0.01) -> bool:
+    """An exclusive flock, retried briefly: a reader's probe (held_by) holds a shared lock for an instant."""
+    for attempt in range(tries):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt + 1 < tries:
+                time.sleep(pause_s)
+    return False
+
+
 def acquire(directory: Path, stage: str) -> int:
     """Lock `directory` for this process; a directory a live run holds is one BusyError line."""
     lock_path = Path(directory) / LOCK_NAME
     while True:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _flock_soon(fd):
             os.close(fd)
             raise BusyError(f"{directory}: another {stage} run ({_holder(lock_path)}) is writing to this "
                             "directory; wait for it to finish or choose another output directory") from None

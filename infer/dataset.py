@@ -15,6 +15,7 @@ import numpy as np
 from harness.contracts import PreprocessManifest, TensorSpec, numpy_dtype
 from harness.errors import ContractError, InputError
 from harness.files import stem_of
+from preprocess.records import JOURNAL_NAME as PREPROCESS_JOURNAL
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -99,9 +100,12 @@ def _described_files(files: list[Path], manifest: PreprocessManifest, directory:
                      quiet: bool) -> list[Path]:
     """The files preprocess.json lists, of those given: all of them for a whole directory (one missing is
     refused); others, such as the .bin of an image since removed, are left out with one warning line."""
-    if not manifest.files:  # written before the file list existed, or by a preprocess still running
-        return files
     source = directory / PreprocessManifest.FILENAME
+    if (directory / PREPROCESS_JOURNAL).exists():  # a preprocess running, or stopped part way
+        raise InputError(f"{directory}: preprocess has not finished here ({PREPROCESS_JOURNAL} is there); rerun "
+                         "the same preprocess command to finish it, then infer")
+    if not manifest.files:  # written before the file list existed
+        return files
     listed = {f"{entry['stem']}.bin" for entry in manifest.files}
     if whole_directory:
         missing = sorted(listed - {path.name for path in files}, key=natural_key)

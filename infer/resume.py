@@ -48,6 +48,13 @@ def unfinished(files: list[Path], out_dir: Path, summary: Path, outfmt: str,
     return todo, len(files) - len(todo)
 
 
+def output_entries(files: list[Path], outfmt: str, count: int) -> list[dict]:
+    """The summary's `files` entries ({"stem", "outfiles"}) of inputs whose outputs are in the directory."""
+    stems = [stem_of(path) for path in files]
+    return [{"stem": stem, "outfiles": names}
+            for stem, names in zip(stems, output_names(stems, count, output_format(outfmt)))]
+
+
 def resume_or_replace(files: list[Path], out_dir: Path, summary: Path, outfmt: str, outputs: list[TensorSpec],
                       identity: dict) -> tuple[list[Path], int]:
     """Resume the run that `identity` describes when the directory's record says it wrote the outputs there;

@@ -25,7 +25,7 @@ from infer.loop import LoopResult, run_dataset, run_pure
 from infer.model_source import load_model
 from infer.readers import io_workers
 from infer import run_record
-from infer.resume import resume_or_replace
+from infer.resume import output_entries, resume_or_replace
 from targets import target_for_artifact
 
 
@@ -125,12 +125,13 @@ def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path,
             if calibration.get("calibration_left_out"):
                 print(f"infer: {len(calibration['calibration_left_out'])} inputs calibrated the int8 model and are "
                       "left out of this run (--score-calibration-images keeps them)", flush=True)
-            skipped = 0
+            done: list[Path] = []
             if out_dir is not None and keeps_record(config):
-                identity = run_record.run_identity(manifest, artifact, config.input, config.outfmt, session.outputs(),
-                                                   batch_size, target.resolved_options().record())
-                files, skipped = resume_or_replace(files, out_dir, summary_file(config, out_dir), config.outfmt,
-                                                   session.outputs(), identity)
+                identity = run_record.run_identity(manifest, artifact, config.input, files, config.outfmt,
+                                                   session.outputs(), batch_size, target.resolved_options().record())
+                todo, _ = resume_or_replace(files, out_dir, summary_file(config, out_dir), config.outfmt,
+                                            session.outputs(), identity)
+                done, files = [f for f in files if f not in set(todo)], todo
             result = run_dataset(session, files, batch_size, out_dir, config.outfmt, config.warmup_count,
                                  _shard(config.shard), config.progress, config.io, config.loop,
                                  config.io_workers)
@@ -144,8 +145,10 @@ def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path,
         if config.input is not None:
             summary.extra.update(calibration)
         add_run_labels(summary, manifest, mismatch)
-        if config.input is not None and skipped:
-            summary.extra["resumed_after"] = skipped
+        if config.input is not None and done:
+            # the summary describes the directory: every input's outputs; its timings, the inputs this process ran
+            summary.extra["resumed_after"] = len(done)
+            summary.files = output_entries(done, config.outfmt, len(summary.outputs)) + summary.files
     return summary
 
 

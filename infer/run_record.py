@@ -44,20 +44,22 @@ def _artifact_identity(manifest: ConvertManifest, artifact: Path) -> dict:
     return {**_file_identity(artifact), "sha256": recorded.get("sha256", ""), "build_key": manifest.build_key}
 
 
-def _inputs_identity(input_arg: str) -> dict:
-    """The --input paths, and the content of the preprocess.json that describes them."""
+def _inputs_identity(input_arg: str, files: list[Path]) -> dict:
+    """The --input paths, the files this run reads (each by path, size and mtime: a regenerated .bin is another
+    input) and the content of the preprocess.json that describes them."""
     directory = preprocess_dir(input_arg)
     manifest = directory / PreprocessManifest.FILENAME if directory is not None else None
     return {"inputs": sha256_text("\n".join(str(e.resolve()) for e in input_entries(input_arg))),
+            "files": sha256_text("\n".join(json.dumps(_file_identity(f)) for f in files)),
             "preprocess_json": sha256_file(manifest) if manifest is not None else ""}
 
 
-def run_identity(manifest: ConvertManifest, artifact: Path, input_arg: str, outfmt: str, outputs: list[TensorSpec],
-                 batch_size: int, target_options: dict) -> dict:
+def run_identity(manifest: ConvertManifest, artifact: Path, input_arg: str, files: list[Path], outfmt: str,
+                 outputs: list[TensorSpec], batch_size: int, target_options: dict) -> dict:
     """What makes the outputs of one dataset run the same as another's: compared as JSON."""
     identity = {"artifact": _artifact_identity(manifest, artifact), "outfmt": outfmt.upper(),
                 "outputs": [{"name": o.name, "shape": list(o.sample_shape), "dtype": o.dtype} for o in outputs],
-                "batch_size": batch_size, "target_options": target_options, **_inputs_identity(input_arg)}
+                "batch_size": batch_size, "target_options": target_options, **_inputs_identity(input_arg, files)}
     return json.loads(json.dumps(identity, default=str))
 
 

@@ -79,15 +79,19 @@ def run_artifact(directory: Path, batch: np.ndarray, device: str) -> np.ndarray:
 
 
 def top_classes(logits: np.ndarray) -> list[list[int]]:
+    """The top classes of each row; none for a row holding NaN or an infinity (its order means nothing)."""
     from tasks.classification.contract import class_offset
-    from tasks.classification.scoring import top_k
+    from tasks.classification.scoring import finite_rows, top_k
 
-    return (top_k(logits, TOP) - class_offset(logits.shape[1])).tolist()
+    tops = (top_k(logits, TOP) - class_offset(logits.shape[1])).tolist()
+    return [top if finite else [] for top, finite in zip(tops, finite_rows(logits))]
 
 
 def difference(row: list[int], reference: list[int]) -> str:
     if row == reference:
         return ""
+    if not row or not reference:
+        return "NaN/inf"
     if row[0] != reference[0]:
         return "top-1"
     return "order" if sorted(row) == sorted(reference) else "set"
@@ -101,7 +105,8 @@ def table(image: str, rows: list[dict], names: dict[int, str]) -> str:
     lines = [f"{image}:"]
     for r in rows:
         mark = "(reference)" if r is rows[0] else (f"* {r['differs']}" if r["differs"] else "same")
-        lines.append(f"  {r['artifact']:<{width}}  {mark:<11}  " + " | ".join(cell(c) for c in r["top5"]))
+        classes = " | ".join(cell(c) for c in r["top5"]) or "no classes: the output holds NaN or inf"
+        lines.append(f"  {r['artifact']:<{width}}  {mark:<11}  " + classes)
     return "\n".join(lines)
 
 

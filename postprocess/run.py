@@ -34,7 +34,7 @@ def refuse_unfinished(directory: Path) -> None:
         raise BusyError(f"{directory}: a run ({holder}) is still writing this directory; wait for it to finish, "
                         "then postprocess")
     if in_progress(directory):
-        raise InputError(f"{directory}: its infer run has not finished ({RECORD_NAME} is there, no summary); "
+        raise InputError(f"{directory}: its infer run has not finished ({RECORD_NAME} is there); "
                          "rerun the same infer command to finish it, then postprocess")
 
 

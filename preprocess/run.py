@@ -68,18 +68,30 @@ def _pool_map(todo: dict[str, Path], config: PreprocessConfig, task: Task, recip
         futures = {pool.submit(_process_chunk, c, str(config.output), task.name, recipe, config.skip_bad,
                                config.max_pixels)
                    for c in chunks}
-        while futures:
-            done, futures = wait(futures, return_when=FIRST_COMPLETED)
-            for fut in done:
-                if fut.exception() is not None:
-                    for other in futures:
-                        other.cancel()
-                    bar.close()
-                    raise fut.exception()
-                skipped.update((stem, reason) for stem, reason in fut.result() if reason is not None)
-                bar.update(len(fut.result()))
-    bar.close()
+        try:
+            while futures:
+                done, futures = wait(futures, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    if fut.exception() is not None:
+                        raise fut.exception()
+                    skipped.update((stem, reason) for stem, reason in fut.result() if reason is not None)
+                    bar.update(len(fut.result()))
+        except BaseException:
+            _stop_workers(pool)
+            raise
+        finally:
+            bar.close()
     return skipped
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """A failure, Ctrl-C or a SIGTERM only this process got: the workers stop now (they leave quietly on
+    SIGTERM), instead of the pool's exit waiting for every chunk still queued."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
 
 
 def _progress(total: int, enabled: bool):

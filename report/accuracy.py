@@ -45,11 +45,18 @@ def why_not_this_run(path: Path, values: dict, details: dict | None, summary_pat
         return (f"{NOT_SHOWN}: {path.name} scored another run than the one {summary_path.name} describes (infer "
                 "ran again into the directory since); rerun postprocess")
     scored = _outputs_scored(values, details)
-    if scored != summary.num_inputs:
+    written = summary.num_inputs + _resumed_after(summary)
+    if scored != written:
         return (f"{NOT_SHOWN}: {path.name} scored {scored if scored is not None else 'an unknown number of'} "
-                f"outputs, the run summary {summary_path.name} says the run wrote {summary.num_inputs}; rerun "
+                f"outputs, the run summary {summary_path.name} says the run wrote {written}; rerun "
                 "postprocess")
     return None
+
+
+def _resumed_after(summary: InferSummary) -> int:
+    """Inputs an interrupted part of the run wrote before this summary's process resumed it."""
+    done = summary.extra.get("resumed_after")
+    return done if isinstance(done, int) and not isinstance(done, bool) and done > 0 else 0
 
 
 def _outputs_scored(values: dict, details: dict | None) -> int | None:

@@ -88,6 +88,7 @@ def test_killed_preprocess_leaves_no_workers_and_no_tracebacks(slow_images, tmp_
         assert "Traceback" not in err, err
         if how in ONE_LINE:
             assert (proc.returncode, err.strip()) == ONE_LINE[how]
+        assert len(list(out.glob("*.bin"))) < 120, "the workers went on after the run was stopped"
     finally:
         stop_all([proc.pid, *tree])
     rerun = fault_cli(f"preprocess: rerun after {how.__name__}", "-m", "preprocess", "--input", str(slow_images),

@@ -1,13 +1,15 @@
 """Turns: a second process waits for the one doing the work, and is told who that is."""
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-from harness.locks import turn
+from harness.locks import LOCK_NAME, acquire, held_by, release, turn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,3 +54,17 @@ def test_a_turn_waits_for_the_process_holding_it_and_names_it(tmp_path):
     with turn(lock, again.append):  # free now: nobody to wait for
         pass
     assert again == [] and lock.exists()
+
+
+def test_a_probe_of_the_lock_does_not_refuse_a_run_that_starts_meanwhile(tmp_path):
+    """postprocess's probe (held_by) holds a shared lock for an instant; a run starting then waits it out."""
+    (tmp_path / LOCK_NAME).write_text("")
+    probe = os.open(tmp_path / LOCK_NAME, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH)
+    timer = threading.Timer(0.05, os.close, [probe])
+    timer.start()
+    fd = acquire(tmp_path, "infer")
+    timer.join()
+    assert held_by(tmp_path) == f"pid {os.getpid()}"
+    release(tmp_path, fd)
+    assert held_by(tmp_path) is None

@@ -195,10 +195,13 @@ def test_an_interrupted_run_resumes_and_a_finished_one_reruns(model_dir, tmp_pat
     assert "resuming an interrupted run: 7 of 10" in proc.stdout
     summary = json.loads(run_summary_path(out).read_text())
     assert summary["num_inputs"] == 3 and summary["extra"]["resumed_after"] == 7
+    assert sorted(f["stem"] for f in summary["files"]) == sorted(f"img_{i}" for i in range(10))  # the directory's
     assert {p.name: p.read_bytes() for p in out.glob(f"*.{suffix}")} == full
     assert not list(out.glob(".*.tmp"))
     again = run_cli(*args)
-    assert json.loads(run_summary_path(out).read_text())["num_inputs"] == 10, again.stderr
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again.stdout + again.stderr
+    forced = run_cli(*args, "--force")
+    assert json.loads(run_summary_path(out).read_text())["num_inputs"] == 10, forced.stderr
     assert {p.name: p.read_bytes() for p in out.glob(f"*.{suffix}")} == full
 
 

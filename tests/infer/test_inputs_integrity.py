@@ -105,6 +105,15 @@ def test_files_preprocess_json_does_not_list_are_left_out_with_one_warning(model
     assert summary["num_inputs"] == 4
 
 
+def test_a_directory_preprocess_has_not_finished_is_refused(model, tmp_path):
+    bins = preprocessed(tmp_path / "bins", 4, MODEL_CONFIG)
+    (bins / ".preprocess.progress").write_text(json.dumps({"recipe": MODEL_CONFIG}) + "\n")  # a stopped run's
+    proc = infer(model, str(bins), tmp_path / "res")
+    assert_one_line_error(proc, f"{bins}: preprocess has not finished here (.preprocess.progress is there); rerun "
+                                "the same preprocess command to finish it, then infer")
+    assert proc.returncode == 3 and not (tmp_path / "res" / "run").exists()
+
+
 def test_a_file_preprocess_json_lists_but_missing_is_refused(model, tmp_path):
     bins = preprocessed(tmp_path / "bins", 4, MODEL_CONFIG)
     (bins / "img_2.bin").unlink()

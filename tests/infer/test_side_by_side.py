@@ -53,3 +53,15 @@ def test_no_built_artifact_is_one_line(tmp_path):
     proc = run_cli("-m", "infer.side_by_side", "--models", str(tmp_path / "empty"), "--image",
                    str(REPO_SAMPLE / f"{IMAGES[0]}.JPEG"))
     assert_one_line_error(proc, "no convert.json found", "make convert")
+
+
+def test_an_output_holding_nan_lists_no_classes_and_is_marked():
+    from infer.side_by_side import difference, table, top_classes
+
+    logits = np.array([[0.1, 0.9, 0.3, 0.2, 0.5, 0.0], [np.nan, 0.1, 0.2, 0.3, 0.4, 0.5]], np.float32)
+    good, broken = top_classes(logits)
+    assert good == [1, 4, 2, 3, 0] and broken == []  # NaN sorts last: its order would name class 0 first
+    assert difference(broken, good) == "NaN/inf"
+    rows = [{"artifact": "fp32", "top5": good, "differs": ""},
+            {"artifact": "fp16", "top5": broken, "differs": difference(broken, good)}]
+    assert table("a.JPEG", rows, {}).splitlines()[2].endswith("* NaN/inf    no classes: the output holds NaN or inf")

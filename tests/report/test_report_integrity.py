@@ -178,3 +178,12 @@ def test_the_report_checks_the_values_it_shows(fields, named):
 def test_a_summary_with_sound_values_passes_and_zero_end_to_end_means_not_measured():
     summary = plain_summary(throughput={"compute_only": 10.0, "end_to_end": 0.0, "wall_s": 1.0})
     assert check_summary_values(summary, "x") is summary
+
+
+def test_a_resumed_run_counts_the_outputs_its_first_part_wrote(tmp_path):
+    summary, _ = accuracy_run(tmp_path, num_inputs=4, images=6, details_of=details(6))
+    data = json.loads(summary.read_text())
+    data["extra"] = {**data.get("extra", {}), "resumed_after": 2}  # 2 written before the stop, 4 after
+    summary.write_text(json.dumps(data))
+    (row,) = collect([tmp_path]).accuracy
+    assert (row.images, row.top1, row.labels) == (6, 100.0, "")
