@@ -13,7 +13,7 @@ import numpy as np
 
 from harness.contracts import PreprocessManifest, numpy_dtype
 from harness.errors import ContractError, InputError
-from harness.recipe_check import ACCEPT_FLAG, recipe_differences
+from harness.recipe_check import check_recipe
 
 METHODS = ("entropy", "minmax", "percentile")
 CALIBRATION_MISMATCH_NOTE = "calibrated on data preprocessed with another recipe"
@@ -75,13 +75,7 @@ def select_calibration_files(calib_dir: Path, count: int) -> CalibrationSet:
 def check_calibration_recipe(calib_dir: Path, model: str, model_config: dict, accept: bool) -> dict:
     """The calibration directory's recipe against the model's data config, as infer and convert check --preprocess:
     int8 scales calibrated on other pixels fit other data. Refused in one line unless accepted; {} when it fits."""
-    differences = recipe_differences(read_manifest(calib_dir).recipe or {}, model_config or {})
-    if differences and not accept:
-        fields = "; ".join(f"{name} {d['preprocessed']} (model: {d['model']})" for name, d in differences.items())
-        raise ContractError(f"{calib_dir}: calibration data preprocessed with {fields}; preprocess the calibration "
-                            f"images again for this model with `python -m preprocess --model {model} --input IMAGES "
-                            f"--output {calib_dir}`, or pass {ACCEPT_FLAG} to calibrate on it anyway")
-    return differences
+    return check_recipe(calib_dir, read_manifest(calib_dir).recipe, model, model_config, accept, use="calibration")
 
 
 def calibration_mismatch_record(differences: dict) -> dict:

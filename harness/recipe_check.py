@@ -25,12 +25,14 @@ def recipe_differences(recipe: dict, model_config: dict) -> dict:
             if name in recipe and name in model_config and not _same(recipe[name], model_config[name])}
 
 
-def check_recipe(prep_dir: Path, recipe: dict, model: str, model_config: dict, accept: bool) -> dict:
-    """The differences, refused in one line unless accepted; {} when the recipe fits the model."""
+def check_recipe(prep_dir: Path, recipe: dict, model: str, model_config: dict, accept: bool, use: str = "") -> dict:
+    """The differences, refused in one line unless accepted; {} when the recipe fits the model. `use` names
+    what the data is for when it is not the data scored (calibration)."""
     differences = recipe_differences(recipe or {}, model_config or {})
     if differences and not accept:
         fields = "; ".join(f"{name} {d['preprocessed']} (model: {d['model']})" for name, d in differences.items())
-        raise ContractError(f"{prep_dir}: preprocessed with {fields}; preprocess again for this model with "
+        data = f"{use} data preprocessed" if use else "preprocessed"
+        raise ContractError(f"{prep_dir}: {data} with {fields}; preprocess again for this model with "
                             f"`python -m preprocess --model {model} --input IMAGES --output {prep_dir}` (or "
                             f"`make preprocess MODEL={model}`), or pass {ACCEPT_FLAG} to go on")
     return differences
