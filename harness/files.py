@@ -22,6 +22,16 @@ def stem_of(path: str | os.PathLike) -> str:
     return os.path.basename(os.fspath(path)).split(".")[0]
 
 
+def claim_stem(found: dict[str, Path], path: Path) -> None:
+    """Add `path` under its stem; a second path of one stem is refused: outputs are named by stem, so theirs
+    would overwrite each other."""
+    stem = stem_of(path)
+    if stem in found:
+        raise InputError(f"{path}: same stem {stem!r} as {found[stem]}; their outputs would overwrite each "
+                         "other, remove or rename one of them")
+    found[stem] = path
+
+
 def temporary_path(path: Path, suffix: str = "") -> Path:
     """Where a file is written before it is renamed over `path`: beside it, named by this process's id."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")

@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.contracts import PreprocessManifest, TensorSpec, numpy_dtype
 from harness.errors import ContractError, InputError
-from harness.files import stem_of
+from harness.files import claim_stem, stem_of
 from preprocess.records import JOURNAL_NAME as PREPROCESS_JOURNAL
 
 _DIGITS = re.compile(r"(\d+)")
@@ -81,11 +81,7 @@ def _refuse_shared_stems(files: list[Path]) -> None:
     """Outputs are named by stem: two inputs of one stem would overwrite each other's."""
     found: dict[str, Path] = {}
     for path in files:
-        stem = stem_of(path)
-        if stem in found:
-            raise InputError(f"{path}: same stem {stem!r} as {found[stem]}; their outputs would overwrite each "
-                             "other, remove or rename one of them")
-        found[stem] = path
+        claim_stem(found, path)
 
 
 def _files_in(directory: Path) -> list[Path]:

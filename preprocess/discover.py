@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import InputError
-from harness.files import stem_of
+from harness.files import claim_stem
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SHOWN = 3  # examples named in the warning line
@@ -51,11 +51,7 @@ def find_images(root: Path) -> Discovery:
         if not path.is_file():
             ignored.append({"path": str(path), "reason": "not a regular file (a broken link?)"})
             continue
-        stem = stem_of(path)
-        if stem in found:
-            raise InputError(f"{path}: same stem {stem!r} as {found[stem]}; outputs would overwrite each "
-                             "other, rename one of them")
-        found[stem] = path
+        claim_stem(found, path)
     if not found:
         raise InputError(f"{root}: no images ({' '.join(IMAGE_SUFFIXES)}) found; check --input")
     return Discovery(found, ignored)

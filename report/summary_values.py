@@ -4,11 +4,10 @@ line naming the file and the field. The sidecar reader checks the declared top-l
 report shows as numbers are checked here, and the containers again, so that no reader below meets a null."""
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
-from harness.contracts import InferSummary
+from harness.contracts import InferSummary, field_error
 from harness.errors import ContractError
 
 CONTAINERS = {"timings": dict, "throughput": dict, "engine": dict, "extra": dict, "energy": dict,
@@ -77,7 +76,4 @@ def _check_amount(source: str, field: str, value: Any, optional: bool = True) ->
 
 
 def _field_error(source: str, field: str, value: Any, expected: str) -> ContractError:
-    shown = json.dumps(value, default=str)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return ContractError(f"{source}: {InferSummary.KIND} field {field!r} is {shown}, expected {expected}; "
-                         "rerun infer for this run")
+    return field_error(source, InferSummary.KIND, field, value, expected)
