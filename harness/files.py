@@ -57,7 +57,17 @@ def writer_gone(tmp: Path) -> bool:
         return True
     except PermissionError:  # another user's process
         return False
-    return False
+    return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """An ended process its parent (or an init that reaps late, as in some containers) has not reaped yet: it
+    answers kill(pid, 0) but writes nothing more."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def remove_leftover_temporaries(directory: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,20 @@ def test_a_temporary_file_is_abandoned_only_when_its_writer_has_ended(tmp_path):
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     assert writer_gone(mine.with_name(mine.name.replace(str(os.getpid()), ended.stdout.strip()))) is True
     assert writer_gone(tmp_path / ".bs64.aoti.pt2.no-pid.tmp.pt2") is True
+
+
+def test_a_writer_that_ended_but_is_not_yet_reaped_is_gone(tmp_path):
+    """A killed worker stays a zombie until its parent, or an init that reaps late, collects it."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 30
+    while Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        assert time.time() < deadline, "the child did not end"
+        time.sleep(0.01)
+    left = tmp_path / f".img.bin.{child.pid}.tmp"
+    try:
+        assert writer_gone(left) is True  # kill(pid, 0) still answers for it
+    finally:
+        child.wait()
 
 
 def test_leftover_temporaries_go_but_a_live_writers_stay(tmp_path):
