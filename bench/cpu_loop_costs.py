@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.contracts import ConvertManifest, numpy_dtype  # noqa: E402
 from infer.dataset import list_bin_files, plan_batches, read_batch  # noqa: E402
 from infer.readers import Reader  # noqa: E402
-from infer.txt_format import per_value_txt, txt_per_input  # noqa: E402
+from harness.txt_format import per_value_txt, txt_per_input  # noqa: E402
 from harness.output_formats import output_format, output_names  # noqa: E402
 from infer.writers import OutputWriter, write_batch  # noqa: E402
 from targets import get_target  # noqa: E402

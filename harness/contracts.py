@@ -346,6 +346,16 @@ class OutOfMemoryRecord(Sidecar):
     message: str = ""
 
 
+# Hidden files that say a stage's run into a directory has started and not finished (read by the next stages)
+PREPROCESS_JOURNAL_NAME = ".preprocess.progress"  # written by preprocess/records.py
+INFER_RECORD_NAME = ".infer_run.json"  # written by infer/run_record.py
+
+
+def infer_in_progress(result_dir: Path) -> bool:
+    """Whether a dataset run into `result_dir` started and has not written its summary yet."""
+    return (Path(result_dir) / INFER_RECORD_NAME).is_file()
+
+
 def run_summary_path(result_dir: Path) -> Path:
     """Where infer writes a run's summary: `<output>/<dirname>_summary.json`, beside the result directory as
     ais_bench does, so that the result directory holds outputs only (ModelZoo scripts read every file in it)."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from harness.contracts import numpy_dtype
 from harness.errors import ContractError
-from infer.txt_format import txt_per_input
+from harness.txt_format import txt_per_input
 
 WholeCheck = Callable[[Path], bool]
 

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.contracts import PreprocessManifest, TensorSpec, numpy_dtype
+from harness.contracts import PREPROCESS_JOURNAL_NAME as PREPROCESS_JOURNAL, PreprocessManifest, TensorSpec, numpy_dtype
 from harness.errors import ContractError, InputError
 from harness.files import claim_stem, stem_of
-from preprocess.records import JOURNAL_NAME as PREPROCESS_JOURNAL
 
 _DIGITS = re.compile(r"(\d+)")
 

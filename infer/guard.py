@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 
-from harness.contracts import InferSummary
+from harness.contracts import InferSummary, infer_in_progress
 from harness.errors import HarnessError
 from harness.locks import claimed_output_dir
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files
 from infer.resume import finished_run
-from infer.run_record import in_progress
 from infer.model_source import load_model
 from infer.run import run, split_calibration, summary_file
 
@@ -19,7 +18,7 @@ def already_done(config: InferConfig) -> InferSummary | None:
     """The summary of an unchanged finished dataset run in the result directory (unless --force)."""
     out_dir = config.output / config.output_dirname
     path = summary_file(config, out_dir)
-    if config.force or config.input is None or not path.exists() or in_progress(out_dir):
+    if config.force or config.input is None or not path.exists() or infer_in_progress(out_dir):
         return None
     try:
         manifest, artifact = load_model(config.model, config.dym_batch)

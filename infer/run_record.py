@@ -15,23 +15,18 @@ import json
 import time
 from pathlib import Path
 
-from harness.contracts import ConvertManifest, InferSummary, PreprocessManifest, TensorSpec
+from harness.contracts import INFER_RECORD_NAME, ConvertManifest, InferSummary, PreprocessManifest, TensorSpec
 from harness.errors import HarnessError
 from harness.files import read_json, sha256_file, sha256_text, write_json
 from harness.output_formats import parse_output_name
 from infer.dataset import input_entries, preprocess_dir
 
-RECORD_NAME = ".infer_run.json"
+RECORD_NAME = INFER_RECORD_NAME
 KIND = "harness.infer_in_progress"
 
 
 def record_path(out_dir: Path) -> Path:
     return Path(out_dir) / RECORD_NAME
-
-
-def in_progress(out_dir: Path) -> bool:
-    """Whether a dataset run into `out_dir` started and has not written its summary yet."""
-    return record_path(out_dir).is_file()
 
 
 def _file_identity(path: Path) -> dict:

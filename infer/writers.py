@@ -1,7 +1,7 @@
 """Output side of the loop: per-input files in ais_bench's naming and formats, written behind compute.
 
 TXT formatting is CPU work that mostly holds the GIL against the reader threads and the target calls
-(infer/txt_format.py), so on machines with cores to spare it runs in worker processes, a batch per task.
+(harness/txt_format.py), so on machines with cores to spare it runs in worker processes, a batch per task.
 BIN and NPY cost little Python per file and go through threads. With `--io processes` this class is
 not used: infer/io_workers.py writes every format from shared memory.
 """

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from harness.contracts import InferSummary, run_summary_file
+from harness.contracts import INFER_RECORD_NAME, InferSummary, infer_in_progress, run_summary_file
 from harness.errors import BusyError, InputError
 from harness.files import atomic_write_text, sha256_file, write_json
 from harness.locks import held_by
 from harness.output_formats import parse_output_name
 from harness.outputs import read_outputs
-from infer.run_record import RECORD_NAME, in_progress
 from postprocess.cli import PostprocessConfig
 from tasks import ScoringRequest, Task, task_for_model
 
@@ -33,8 +32,8 @@ def refuse_unfinished(directory: Path) -> None:
     if holder is not None:
         raise BusyError(f"{directory}: a run ({holder}) is still writing this directory; wait for it to finish, "
                         "then postprocess")
-    if in_progress(directory):
-        raise InputError(f"{directory}: its infer run has not finished ({RECORD_NAME} is there); "
+    if infer_in_progress(directory):
+        raise InputError(f"{directory}: its infer run has not finished ({INFER_RECORD_NAME} is there); "
                          "rerun the same infer command to finish it, then postprocess")
 
 

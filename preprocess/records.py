@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from harness.contracts import PreprocessManifest
+from harness.contracts import PREPROCESS_JOURNAL_NAME, PreprocessManifest
 from harness.files import atomic_write_text, raise_if_disk_full, stem_of
 
-JOURNAL_NAME = ".preprocess.progress"
+JOURNAL_NAME = PREPROCESS_JOURNAL_NAME
 STAT_FIELDS = ("size", "mtime_ns")
 MATCHED_FIELDS = ("source", *STAT_FIELDS)  # an entry holding these as the image has them now is done
 

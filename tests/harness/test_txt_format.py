@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infer.txt_format import format_txt, txt_per_input
+from harness.txt_format import format_txt, txt_per_input
 from tests.conftest import ais_bench_txt
 
 
