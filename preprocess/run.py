@@ -87,7 +87,10 @@ def _pool_map(todo: dict[str, Path], config: PreprocessConfig, task: Task, recip
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
     """A failure, Ctrl-C or a SIGTERM only this process got: the workers stop now (they leave quietly on
     SIGTERM), instead of the pool's exit waiting for every chunk still queued."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    if hasattr(pool, "terminate_workers"):  # Python 3.14+: shuts the pool down too
+        pool.terminate_workers()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # before 3.14; shutdown() forgets them
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
