@@ -75,15 +75,27 @@ def _texts(matrix: Matrix) -> dict:
 
 
 def _input_hashes(matrix: Matrix) -> dict:
-    paths = {"data": matrix.data.path, **{f"{m.name}:{k}": getattr(m, k) for c in matrix.cells for m in [c.model]
-                                           for k in ("checkpoint", "onnx") if getattr(m, k)}}
+    """Content hash of each input file: the data set, the labels and every model file, by its path (two models of
+    one name with other weights each keep their own)."""
+    paths = {"data": matrix.data.path, **{_model_file_key(name, path): path for name, path in _model_files(matrix)}}
     hashes = {name: content_hash(Path(path)) for name, path in paths.items()}
     hashes["labels"] = sha256_text(Path(matrix.data.labels).read_text(encoding="utf-8"))
     return hashes
 
 
+def _model_files(matrix: Matrix) -> list[tuple[str, str]]:
+    return [(name, getattr(c.model, name)) for c in matrix.cells for name in ("checkpoint", "onnx")
+            if getattr(c.model, name)]
+
+
+def _model_file_key(name: str, path: str) -> str:
+    return f"{name}:{path}"
+
+
 def _cell_key(cell: Cell, inputs: dict) -> str:
-    own = {k: v for k, v in inputs.items() if ":" not in k or k.startswith(f"{cell.model.name}:")}
+    files = {_model_file_key(name, getattr(cell.model, name)) for name in ("checkpoint", "onnx")
+             if getattr(cell.model, name)}
+    own = {k: v for k, v in inputs.items() if ":" not in k or k in files}
     return sha256_text(json.dumps({"cell": cell.to_dict(), "inputs": own, "version": FLEET_VERSION},
                                   sort_keys=True))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.errors import InputError
 from harness.files import sha256_text
+from harness.vocabulary import PRECISIONS
 
 SWEEPS = ("accuracy", "pure")
 TRANSFERS = ("auto", "object_store")
@@ -18,6 +19,7 @@ DEFAULT_PURE = {"loop": 200, "warmup": 20, "time_limit": 60}
 PREPROCESS_KEYS = {"mode", "preset", "resize", "input_size", "interpolation", "mean", "std"}
 # A device resource a target's cell asks Ray for; a target not listed (cpu, null) asks for CPUs only.
 DEVICE_RESOURCES = {"nvidia": ("GPU", "num_gpus"), "ascend": ("NPU", "resources")}
+MATRIX_KEYS = ("data", "models", "targets", "precisions", "batch_sizes", "sweep", "pure", "calib", "shards")
 
 
 @dataclass(frozen=True)
@@ -95,21 +97,62 @@ class Matrix:
 def load_matrix(path: Path) -> Matrix:
     path = Path(path)
     raw = _read(path)
+    unknown = sorted(set(raw) - set(MATRIX_KEYS))
+    if unknown:
+        raise InputError(f"{path}: unknown keys {unknown}; a matrix file has {', '.join(MATRIX_KEYS)} (see "
+                         "docs/fleet.md)")
     data = _data_entry(raw.get("data"), path)
     models = [_model_entry(m, path) for m in _list(raw, "models", path)]
     targets = [_target_entry(t, path, raw.get("shards", 1)) for t in _list(raw, "targets", path)]
-    precisions = [str(p) for p in raw.get("precisions", ["fp32"])]
-    batches = [_positive(b, "batch_sizes", path) for b in raw.get("batch_sizes", [8])]
-    sweeps = raw.get("sweep", ["accuracy"])
-    sweeps = [sweeps] if isinstance(sweeps, str) else list(sweeps)
+    precisions = [_precision(p, path) for p in _axis(raw, "precisions", ["fp32"], path)]
+    batches = [_positive(b, "batch_sizes", path) for b in _axis(raw, "batch_sizes", [8], path)]
+    sweeps = _axis(raw, "sweep", ["accuracy"], path)
     unknown = [s for s in sweeps if s not in SWEEPS]
     if unknown:
         raise InputError(f"{path}: unknown sweep {unknown}; use {' and/or '.join(SWEEPS)}")
-    pure = {**DEFAULT_PURE, **(raw.get("pure") or {})}
-    calib = {"count": 48, "method": "entropy", **(raw.get("calib") or {})}
+    pure = {**DEFAULT_PURE, **_mapping(raw, "pure", path)}
+    calib = {"count": 48, "method": "entropy", **_mapping(raw, "calib", path)}
     cells = [Cell(m, t, p, b, s, pure if s == "pure" else {}, calib if p == "int8" else {})
              for m in models for t in targets for p in precisions for b in batches for s in sweeps]
+    _refuse_duplicates(cells, path)
     return Matrix(source=path, data=data, cells=cells)
+
+
+def _axis(raw: dict, key: str, default: list, path: Path) -> list:
+    """One axis of the matrix: a non-empty list (a single value is a list of one), each value once."""
+    value = raw.get(key, default)
+    value = [value] if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{path}: '{key}' must be a non-empty list, found {value!r} (see docs/fleet.md)")
+    repeated = sorted({str(v) for v in value if value.count(v) > 1})
+    if repeated:
+        raise InputError(f"{path}: '{key}' lists {', '.join(repeated)} more than once; list each value once")
+    return value
+
+
+def _precision(value: object, path: Path) -> str:
+    if value not in PRECISIONS:
+        raise InputError(f"{path}: precisions takes {', '.join(PRECISIONS)}, found {value!r}")
+    return str(value)
+
+
+def _mapping(raw: dict, key: str, path: Path) -> dict:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: '{key}' must be a mapping (e.g. {key}: {{...}}), found {value!r} (see "
+                         "docs/fleet.md)")
+    return value
+
+
+def _refuse_duplicates(cells: list[Cell], path: Path) -> None:
+    """Two entries that make the same cell (the same model or target listed twice) would run it twice into one
+    directory."""
+    seen: set[str] = set()
+    for cell in cells:
+        if cell.cell_id in seen:
+            raise InputError(f"{path}: cell {cell.cell_id} comes out of the matrix twice (a model or target "
+                             "listed twice with the same settings); list each once")
+        seen.add(cell.cell_id)
 
 
 def _read(path: Path) -> dict:
@@ -139,7 +182,7 @@ def _list(raw: dict, key: str, path: Path) -> list:
 
 
 def _positive(value, what: str, path: Path) -> int:
-    if not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InputError(f"{path}: {what} takes integers of 1 or more, found {value!r}")
     return value
 

@@ -38,8 +38,7 @@ def is_complete(work: Path, cell: Cell, key: str) -> bool:
 def store_cell(work: Path, cell: Cell, key: str, results: list[dict], status: str, reason: str,
                texts: dict) -> Path:
     """Keep a finished cell: one run's files as sent, or the shards' outputs merged and scored once."""
-    directory = cell_dir(work, cell)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = _staging_dir(work, cell)
     if len(results) > 1:
         names = _store_shards(directory, cell, results, texts)
     else:
@@ -50,6 +49,27 @@ def store_cell(work: Path, cell: Cell, key: str, results: list[dict], status: st
               "definition": cell.to_dict(), "runs": [_run_record(r) for r in results],
               "device_idle": _idle_states(cell, results), "files": sorted(names)}
     write_json(directory / CELL_FILE, record)
+    return _replace_cell_dir(work, cell, directory)
+
+
+def _staging_dir(work: Path, cell: Cell) -> Path:
+    """An empty directory beside the cell's, where this attempt's files are written before they replace it."""
+    staging = cell_dir(work, cell).with_name(f".{cell.cell_id}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _replace_cell_dir(work: Path, cell: Cell, staging: Path) -> Path:
+    """The cell's directory becomes this attempt's files only: a file of an earlier attempt (its result.json
+    when this one ran out of memory, a shard's log) would be read by the report as this cell's."""
+    directory = cell_dir(work, cell)
+    old = directory.with_name(f".{cell.cell_id}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if directory.exists():
+        directory.rename(old)
+    staging.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
     return directory
 
 
@@ -58,14 +78,13 @@ def _run_record(result: dict) -> dict:
 
 
 def store_failure(work: Path, cell: Cell, key: str, reason: str, results: list[dict]) -> Path:
-    directory = cell_dir(work, cell)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = _staging_dir(work, cell)
     for index, result in enumerate(r for r in results if r.get("files", {}).get("stages.log")):
         _write(directory / f"stages.{index}.log", result["files"]["stages.log"])
     write_json(directory / CELL_FILE, {
         "kind": CELL_KIND, "cell": cell.cell_id, "key": key, "status": "failed", "reason": reason,
         "definition": cell.to_dict(), "runs": [_run_record(r) for r in results], "files": []})
-    return directory
+    return _replace_cell_dir(work, cell, directory)
 
 
 def _write(path: Path, data: bytes) -> None:

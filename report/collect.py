@@ -65,7 +65,7 @@ def collect(inputs: list[Path]) -> Collected:
             if path.resolve() not in seen:  # overlapping inputs (work and work/results) count a file once
                 seen.add(path.resolve())
                 _collect_file(path, root, found)
-    if not (found.perf or found.accuracy or found.parity or found.calib_sweeps):
+    if not (found.perf or found.accuracy or found.parity or found.calib_sweeps or found.out_of_memory):
         if found.errors:
             first = found.errors[0]
             more = f" ({len(found.errors) - 1} more file(s) skipped)" if len(found.errors) > 1 else ""

@@ -6,6 +6,7 @@ exits non-zero (9) when a tolerance is not met, so it can gate a pipeline.
 """
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,18 +82,20 @@ def run(config: CompareConfig) -> dict:
     rows = parity.sample_metrics(outputs_a, outputs_b)
     totals = parity.aggregate(rows)
     checks = parity.evaluate(totals, profile)
+    nonfinite = parity.nonfinite_problem(rows)
     result = {"kind": COMPARE_KIND, "schema_version": SCHEMA_VERSION, "a": run_a, "b": run_b, "reference": "b",
               "output_index": config.output_index, "profile": profile,
               "profile_source": "flag" if config.tolerance_profile else "inferred",
               "definitions": parity.DEFINITIONS,
-              "aggregate": totals, "checks": checks, "passed": all(c["passed"] for c in checks),
-              "samples": rows}
+              "aggregate": totals, "checks": checks, "nonfinite": nonfinite,
+              "passed": nonfinite is None and all(c["passed"] for c in checks), "samples": rows}
     config.output.parent.mkdir(parents=True, exist_ok=True)
     write_json(config.output, json_safe(result))
     print(summary_text(result, config.output))
     if not result["passed"]:
-        failed = "; ".join(f"{c['metric']} {fmt_sig(c['value'])} not {c['op']} {c['threshold']:g}"
-                           for c in checks if not c["passed"])
+        failed = "; ".join(([nonfinite] if nonfinite else []) +
+                           [f"{c['metric']} {fmt_sig(c['value'])} not {c['op']} {c['threshold']:g}"
+                            for c in checks if not c["passed"]])
         raise ParityFailure(f"parity check failed ({profile}): {failed}; details in {config.output}")
     return result
 
@@ -101,6 +104,12 @@ def _label(run_info: dict) -> str:
     if "target" not in run_info:
         return run_info["dir"]
     return f"{run_info['target']} {run_info['precision']} bs{run_info['batch_size']} on {run_info['device']}"
+
+
+def _cosine_order(row: dict) -> float:
+    """Lowest cosine first, a sample whose cosine is not a number before any."""
+    cosine = row["cosine"]
+    return cosine if isinstance(cosine, float) and math.isfinite(cosine) else -math.inf
 
 
 def summary_text(result: dict, output: Path) -> str:
@@ -118,8 +127,10 @@ def summary_text(result: dict, output: Path) -> str:
     for name, value in result["aggregate"].items():
         if name not in shown and name != "count":
             lines.append(f"{name:<20} {fmt_sig(value):>12}")
-    worst = sorted(result["samples"], key=lambda r: r["cosine"])[:WORST_SHOWN]
+    worst = sorted(result["samples"], key=_cosine_order)[:WORST_SHOWN]
     lines.append("")
+    if result.get("nonfinite"):
+        lines.append(result["nonfinite"])
     lines.append("lowest cosine: " + ", ".join(f"{r['stem']} ({fmt_sig(r['cosine'])})" for r in worst))
     flipped = [r["stem"] for r in result["samples"] if not r["top1_agree"]]
     if flipped:

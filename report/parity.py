@@ -115,6 +115,7 @@ def _chunk_metrics(stems: list[str], a: np.ndarray, b: np.ndarray) -> list[dict]
                             f"{b.shape[1]}; compare runs of the same model")
     errors = row_errors(a, b)
     cosine = row_cosine(a, b)
+    finite_a, finite_b = np.isfinite(a).all(axis=1), np.isfinite(b).all(axis=1)
     top1_a, top1_b = a.argmax(axis=1), b.argmax(axis=1)
     k = min(TOP_K, a.shape[1])
     top_a, top_b = top_k(a, k), top_k(b, k)
@@ -124,10 +125,24 @@ def _chunk_metrics(stems: list[str], a: np.ndarray, b: np.ndarray) -> list[dict]
         rows.append({"stem": stem, **{name: float(values[i]) for name, values in errors.items()},
                      "cosine": float(cosine[i]),
                      "top1_a": int(top1_a[i]), "top1_b": int(top1_b[i]),
-                     "top1_agree": bool(top1_a[i] == top1_b[i]), "top5_overlap": overlap})
+                     "top1_agree": bool(top1_a[i] == top1_b[i]), "top5_overlap": overlap,
+                     "finite_a": bool(finite_a[i]), "finite_b": bool(finite_b[i])})
     return rows
 
 
+def nonfinite_problem(rows: list[dict]) -> str | None:
+    """Which samples hold NaN or inf, on which side; None when none does. Their errors and cosine are not
+    figures (a NaN compares false with every limit), so they are named rather than averaged in."""
+    parts = []
+    for side in ("a", "b"):
+        stems = [r["stem"] for r in rows if not r[f"finite_{side}"]]
+        if stems:
+            example = ", ".join(stems[:3]) + (" ..." if len(stems) > 3 else "")
+            parts.append(f"{len(stems)} of {len(rows)} samples of --{side} ({example})")
+    if not parts:
+        return None
+    return ("outputs hold NaN or inf: " + "; ".join(parts) + "; rerun or rebuild that run (an fp16 overflow, a "
+            "damaged artifact) before judging parity")
 
 
 def aggregate(rows: list[dict]) -> dict:
@@ -143,7 +158,9 @@ def aggregate(rows: list[dict]) -> dict:
             "cosine_mean": float(column("cosine").mean()),
             "top1_agreement": float(column("top1_agree").mean()),
             "top5_overlap_mean": float(column("top5_overlap").mean()),
-            "top5_overlap_min": float(column("top5_overlap").min())}
+            "top5_overlap_min": float(column("top5_overlap").min()),
+            "nonfinite_samples_a": sum(1 for r in rows if not r["finite_a"]),
+            "nonfinite_samples_b": sum(1 for r in rows if not r["finite_b"])}
 
 
 def evaluate(aggregate_values: dict, profile: str) -> list[dict]:

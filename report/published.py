@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from harness.errors import ContractError
@@ -31,6 +32,10 @@ def _record(row: dict, path: Path, line: int) -> PerfRecord:
         gpus = int(row["gpus"] or 1)
     except ValueError:
         raise ContractError(f"{path}:{line}: img_s, batch_size and gpus must be numbers") from None
+    if not math.isfinite(img_s) or img_s <= 0 or (batch is not None and batch < 1) or gpus < 1:
+        raise ContractError(f"{path}:{line}: img_s must be a finite number above 0 and batch_size and gpus whole "
+                            f"numbers of 1 or more, found img_s {row['img_s']!r}, batch_size {row['batch_size']!r}, "
+                            f"gpus {row['gpus']!r}; fix the row")
     compute_only = row["metric"] == COMPUTE_ONLY
     return PerfRecord(status=PUBLISHED, origin="published", model=row["model"], target=row["target"],
                       device=row["device"], software=row["software"], precision=row["precision"],

@@ -98,15 +98,33 @@ class ParityRecord:
 
 
 def perf_from_summary(summary: InferSummary, path: Path) -> PerfRecord:
+    devices = str(summary.device).split(",")
     return PerfRecord(
         status=MEASURED, origin="harness", model=summary.model, target=summary.target,
-        device=summary.device_name or f"{summary.target} device {summary.device}",
+        device=_device_label(summary, devices),
         software=summary.software, precision=summary.precision, batch_size=summary.batch_size,
         img_s_compute=summary.img_s_compute, img_s_e2e=summary.img_s_end_to_end,
         compute_ms=summary.compute_stats, samples_ms=list(summary.compute_ms), memory=summary.peak_memory_mib,
-        mode=summary.mode, conditions=", ".join(run_labels(summary) + summary.timing_labels + summary.settings),
-        source=str(path),
-        gpus=len(str(summary.device).split(",")), energy=EnergySummary.from_dict(summary.energy))
+        mode=summary.mode,
+        conditions=", ".join(run_labels(summary) + _combined_label(devices) + summary.timing_labels
+                             + summary.settings),
+        source=str(path), gpus=len(devices), energy=EnergySummary.from_dict(summary.energy))
+
+
+def _device_label(summary: InferSummary, devices: list[str]) -> str:
+    """The device name; a run over several devices (infer --device 0,1, a sharded fleet cell) is its own series,
+    never one device's: its compute-only figure is the sum over them."""
+    name = summary.device_name or f"{summary.target} device {summary.device}"
+    if len(devices) == 1:
+        return name
+    return f"{name} x{len(devices)} (devices {','.join(devices)} combined)"
+
+
+def _combined_label(devices: list[str]) -> list[str]:
+    if len(devices) == 1:
+        return []
+    return [f"{len(devices)} devices: compute-only img/s is the sum over them, end-to-end all images over the "
+            "longest walltime; ms/batch is per device"]
 
 
 def run_labels(summary: InferSummary) -> list[str]:
