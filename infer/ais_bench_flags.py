@@ -17,11 +17,13 @@ NEUTRAL = {
     "--auto_set_dymshape_mode": _FALSE,
     "--auto_set_dymdims_mode": _FALSE, "--divide_input": _FALSE, "--run_mode": ("array", "files", "full", "tensor"),
     "--output_batchsize_axis": ("0",), "--threads": ("1",), "--pure_data_type": ("zero", "random"),
-    "--npu_id": None, "--profiler_rename": None,
+    "--profiler_rename": None,
     "--energy_consumption": None,  # every run measures energy (summary.json `energy`), ais_bench's figure too
 }
-# flag -> the target option it sets on the ascend target (elsewhere only its off value is accepted)
-ASCEND_OPTIONS = {"--pipeline": "pipeline"}
+# flag -> the target option it sets on the ascend target
+ASCEND_OPTIONS = {"--pipeline": "pipeline", "--npu_id": "npu_id"}
+# flag -> the values accepted on other targets (None: any, it means nothing there)
+OTHER_TARGETS = {"--pipeline": ("0",), "--npu_id": None}
 TARGET_OPTION_ARG = "--ais_bench_option"  # how such a flag reaches infer's own parser
 # flag -> why the harness has no such run
 UNSUPPORTED = {
@@ -50,11 +52,19 @@ def take_ais_bench_flags(argv: Sequence[str]) -> list[str]:
             i += 1
         i += 1
         if name in ASCEND_OPTIONS:
-            rest.append(f"{TARGET_OPTION_ARG}={name}={'1' if _truthy(name, value) else '0'}")  # one token: argparse
-            # would take a separate "--pipeline=1" for an option
+            # one token: argparse would take a separate "--pipeline=1" for an option
+            rest.append(f"{TARGET_OPTION_ARG}={name}={_option_value(name, value)}")
         else:
             _check(name, value)
     return rest
+
+
+def _option_value(name: str, value: str) -> str:
+    if name == "--npu_id":
+        if not value.strip().isdigit():
+            raise InputError(f"{name} {value}: give an NPU ID, a whole number of 0 or more (npu-smi info -m)")
+        return str(int(value))
+    return "1" if _truthy(name, value) else "0"
 
 
 def _truthy(name: str, value: str) -> bool:
@@ -65,13 +75,14 @@ def _truthy(name: str, value: str) -> bool:
 
 
 def ascend_bench_options(flags: dict, target: str) -> dict:
-    """The target options that ais_bench flags like --pipeline set: on the ascend target, the same switch;
-    elsewhere only the ais_bench default is accepted."""
+    """The target options that ais_bench flags like --pipeline and --npu_id set: on the ascend target, the same
+    setting; elsewhere only the ais_bench default of --pipeline is accepted, and --npu_id means nothing."""
     options = {}
     for flag, value in flags.items():
+        accepted = OTHER_TARGETS[flag]
         if target == "ascend":
             options[ASCEND_OPTIONS[flag]] = value
-        elif value != "0":
+        elif accepted is not None and value not in accepted:
             raise InputError(f"{flag} {value}: this harness implements only {flag} 0 (the ais_bench default) "
                              f"on the {target} target; drop the flag or use ais_bench itself")
     return options

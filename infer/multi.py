@@ -20,7 +20,25 @@ from harness.files import write_json
 from harness.procs import killed_with_parent
 from harness.stats import end_to_end_throughput, summarize_ms
 from infer import run_record
+from infer.ais_bench_flags import ascend_bench_options
 from infer.cli import InferConfig
+from infer.model_source import load_model
+
+
+ONE_DEVICE_OPTIONS = ("npu_id",)  # target options that name one device's hardware (ascend: whose power is read)
+
+
+def _refuse_one_device_options(config: InferConfig, devices: list[str]) -> None:
+    """Such an option would give every worker the figures of that one device."""
+    if not config.ais_bench_flags and not any(name in config.options for name in ONE_DEVICE_OPTIONS):
+        return
+    manifest, _ = load_model(config.model, config.dym_batch)
+    given = {**ascend_bench_options(config.ais_bench_flags, manifest.target), **config.options}
+    for name in ONE_DEVICE_OPTIONS:
+        if name in given:
+            raise InputError(f"--option {name}={given[name]} (ais_bench: --{name}) names one device, but --device "
+                             f"{config.device} runs {len(devices)}: each would report that one's figures; drop it "
+                             "(each device's own is looked up)")
 
 
 def _devices(text: str) -> list[str]:
@@ -61,6 +79,7 @@ def _part_name(dirname: str, device: str) -> str:
 
 def run_multi_device(config: InferConfig) -> InferSummary:
     devices = _devices(config.device)
+    _refuse_one_device_options(config, devices)
     out_root = config.output or Path(tempfile.mkdtemp(prefix="infer-multi-"))
     dirname = config.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
     run_dir = out_root / dirname

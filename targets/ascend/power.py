@@ -13,6 +13,7 @@ the duration; that figure is reported beside ours, or why ais_bench has none.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ CHIP_POWER = "NPU Real-time Power(W)"
 RATED_POWER = "Rated Power Dissipation(W)"
 FIELD = re.compile(r"^\s*(?P<label>\S.*?)\s+:\s*(?P<value>.*?)\s*$")
 NPU_SMI_TIMEOUT_S = 10
+# The devices an ACL process sees, by Chip Logic ID, renumbered from 0 in its own device ids (CANN runtime).
+VISIBLE_DEVICES = "ASCEND_RT_VISIBLE_DEVICES"
 AIS_BENCH_METHOD = ("ais_bench --energy_consumption: mean of the first 'Power Dissipation(W)' line at start "
                     "and at end x duration")
 
@@ -91,13 +94,35 @@ def parse_power_info(text: str) -> NpuPower:
     return power
 
 
-def npu_location(chip_table: str, device: int) -> tuple[int, int] | None:
-    """(NPU ID, Chip ID) of a device (its Chip Logic ID) from `npu-smi info -m`."""
+def npu_location(chip_table: str, logic_id: int) -> tuple[int, int] | None:
+    """(NPU ID, Chip ID) of a Chip Logic ID from `npu-smi info -m`."""
     for line in chip_table.splitlines():
         tokens = line.split()
-        if len(tokens) >= 4 and tokens[0].isdigit() and tokens[1].isdigit() and tokens[2] == str(device):
+        if len(tokens) >= 4 and tokens[0].isdigit() and tokens[1].isdigit() and tokens[2] == str(logic_id):
             return int(tokens[0]), int(tokens[1])
     return None
+
+
+def chip_logic_id(device: int) -> int:
+    """The Chip Logic ID of this process's device `device`: the device itself, or its entry in
+    ASCEND_RT_VISIBLE_DEVICES, which renumbers the listed chips from 0 (npu-smi knows only the real ids).
+    ValueError, saying why, when the variable has no whole-number entry for the device."""
+    visible = os.environ.get(VISIBLE_DEVICES, "").strip()
+    if not visible:
+        return device
+    ids = []
+    for item in visible.split(","):
+        if not item.isdigit():  # CANN reads the ids before the first that is not one ("1, 2,3" is 1 alone)
+            break
+        ids.append(int(item))
+    if device >= len(ids):
+        raise ValueError(f"{VISIBLE_DEVICES}={visible} has no Chip Logic ID for device {device}")
+    return ids[device]
+
+
+def device_note(device: int, logic_id: int) -> str:
+    """What the power figure's name says when the device is not its own Chip Logic ID."""
+    return "" if logic_id == device else f"device {device} = Chip Logic ID {logic_id} through {VISIBLE_DEVICES}"
 
 
 class NpuSmiPowerGauge:
@@ -153,22 +178,27 @@ def ascend_energy_meter(device: int, npu_id: int | None = None) -> EnergyMeter:
         npu_smi = require_tool("npu-smi", "install the Ascend driver")
     except HarnessError as exc:
         return UnavailableMeter(str(exc), counter="npu-smi")
+    note = ""
     if npu_id is not None:
         if not str(npu_id).isdigit():
             return UnavailableMeter(f"--option npu_id={npu_id} is not an NPU ID (a number from npu-smi info -m)")
         location = (int(npu_id), None)
     else:
         try:
+            logic_id = chip_logic_id(device)
             table = run_tool([npu_smi, "info", "-m"], timeout=NPU_SMI_TIMEOUT_S).output
-        except HarnessError as exc:
+        except (HarnessError, ValueError) as exc:
             return UnavailableMeter(f"{exc}; pass --option npu_id=<NPU ID>", counter="npu-smi")
-        location = npu_location(table, device)
-    if location is None:
-        return UnavailableMeter(f"device {device} is not a Chip Logic ID in `npu-smi info -m`; pass "
-                                "--option npu_id=<NPU ID>", counter="npu-smi")
+        location, note = npu_location(table, logic_id), device_note(device, logic_id)
+        if location is None:
+            where = f"{logic_id} ({note})" if note else f"device {device}"
+            return UnavailableMeter(f"{where} is not a Chip Logic ID in `npu-smi info -m`; pass "
+                                    "--option npu_id=<NPU ID>", counter="npu-smi")
     gauge = NpuSmiPowerGauge(npu_smi, *location)
     try:
-        gauge.name += f" ({gauge.sample().measured(gauge.chip_id)[1]})"
+        covers = gauge.sample().measured(gauge.chip_id)[1]
     except CounterUnreadable:
-        pass  # the meter reports the reason, and ais_bench's figure where it has one
+        covers = ""  # the meter reports the reason, and ais_bench's figure where it has one
+    said = ", ".join(part for part in (covers, note) if part)
+    gauge.name += f" ({said})" if said else ""
     return AscendPowerMeter(gauge)

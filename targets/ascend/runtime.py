@@ -79,8 +79,9 @@ class AscendSession(Session):
                 raise TargetError(f"{self._om}: the Ascend runtime refused the model path ({exc}); check its "
                                   "permissions, owner and characters (ais_bench's FAQ security_error)") from None
             raise TargetError(f"{self._om}: the Ascend runtime cannot load it on device {self._device} "
-                              f"({exc}); check that `npu-smi info` lists device {self._device} and that the OM "
-                              "was built for its SoC") from None
+                              f"({exc}); check that `npu-smi info` lists device {self._device}, that the OM "
+                              "was built for its SoC and that it is whole (a cut copy fails too: rerun convert or "
+                              "copy it again)") from None
 
     def _check_om(self, desc, expected: TensorSpec | None) -> None:
         spec = self._input

@@ -80,10 +80,11 @@ class InferenceSession:
             raise RuntimeError(f"acl set device {device_id} failed, ret 107001 (invalid device id)")
         try:
             header, onnx_bytes = read_om(Path(model_path))
-        except (OSError, ValueError) as exc:
+            model = SimModel(header, onnx_bytes)
+        except Exception as exc:  # a damaged OM fails aclmdlLoadFromFile, whatever part of it is damaged
             raise RuntimeError(f"load model from file failed: {model_path} ({exc})") from None
         self._header, self._options, self._device = header, options, int(device_id)
-        self._model = SimModel(header, onnx_bytes)
+        self._model = model
         self._gears = header.get("gears")
         self._max_batch = max(self._gears) if self._gears else header["input"]["shape"][0]
         self._current = None if self._gears else self._max_batch
