@@ -16,12 +16,13 @@ from harness.errors import ContractError, InputError
 from harness.files import copy_atomic
 from harness.onnx_meta import is_qdq_onnx, onnx_io
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, is_random_weights
-from harness.vocabulary import InputForm, Precision
+from harness.vocabulary import INPUT_FORM_LAYOUT, InputForm, Precision
 from targets.base import BuildRequest, BuildResult
 from targets.options import BUILD
 
 
 IMAGE_CHANNELS = (1, 3)  # grey or RGB: how a channels axis is told from an image side
+INPUT_DTYPES = tuple(dtype for dtype, _ in INPUT_FORM_LAYOUT.values())  # what preprocess writes
 QDQ_TOLERANCE = 1e-2  # relative, for a model quantized in TensorFlow (one 8-bit step is 1/255 of a range)
 
 
@@ -85,16 +86,38 @@ def check_channels_first(path: Path, spec) -> None:
                          "or convert the TensorFlow model with --tensorflow")
 
 
+def check_task_io(path: Path, spec: TensorSpec, model: str) -> None:
+    """The stages feed the .bin files preprocess writes (float32 or uint8) of one fixed size, and the model's task
+    reads a fixed number of outputs: any other input, or an output the task would not read, is refused here."""
+    from harness.onnx_meta import read_onnx
+    from tasks import task_for_model
+
+    if spec.dtype not in INPUT_DTYPES:
+        raise InputError(f"{path}: input {spec.name!r} is {spec.dtype}; the harness feeds "
+                         f"{' or '.join(INPUT_DTYPES)} images (preprocess --mode): export the model with a float32 "
+                         "input (an fp16 model keeps float32 I/O with Casts at its edges)")
+    if any(side <= 0 for side in spec.shape[2:]):
+        raise InputError(f"{path}: input {spec.name!r} has a dynamic image size {spec.shape}; the harness feeds "
+                         "images of one size: export the model with a fixed height and width")
+    outputs = [value.name for value in read_onnx(path, load_external_data=False).graph.output]
+    task = task_for_model(model)
+    if len(outputs) != len(task.outputs.names):
+        raise InputError(f"{path}: {len(outputs)} outputs ({', '.join(outputs)}); the {task.name} task reads "
+                         f"{len(task.outputs.names)} ({', '.join(task.outputs.names)}), so one would be scored "
+                         "as another: export the model with only the outputs the task reads")
+
+
 def given_onnx(plan: Plan) -> OnnxResult:
     input_spec, _ = onnx_io(plan.onnx_input)
     check_channels_first(plan.onnx_input, input_spec)
+    check_task_io(plan.onnx_input, input_spec, plan.name)
     mismatch = check_preprocess(plan, input_spec.shape[1:], {"input_size": input_spec.shape[-1]})
     static = input_spec.shape[0]
     if static > 0 and plan.config.batch_sizes != [static]:
         raise ContractError(f"{plan.onnx_input}: its batch size is fixed at {static}; convert with "
                             f"--batchsize {static} or export it with a dynamic batch axis")
     discard_sidecar(plan)
-    copy_atomic(plan.onnx_input, plan.onnx_path)
+    copy_onnx(plan.onnx_input, plan.onnx_path)
     say(f"simplifying -> {plan.sim_path.name}")
     simplify_onnx(plan.onnx_path, plan.sim_path)
     input_spec, output_spec = onnx_io(plan.sim_path)
@@ -102,6 +125,27 @@ def given_onnx(plan: Plan) -> OnnxResult:
     data_config = with_mismatch({"input_size": input_spec.shape[2], "input_shape": input_spec.shape[1:]}, mismatch)
     return OnnxResult(input_spec, output_spec, verification, data_config,
                       {"weights": "in the ONNX", "layout": None})
+
+
+def copy_onnx(source: Path, destination: Path) -> None:
+    """The given ONNX as one file: weights kept in external data files are taken into it (read beside `source`),
+    as the copy in the output directory has no data files beside it."""
+    from convert.external_data import external_data_locations
+
+    if not external_data_locations(source):
+        copy_atomic(source, destination)
+        return
+    from harness.onnx_meta import read_onnx
+
+    model = read_onnx(source)  # loads the external data
+    try:
+        serialized = model.SerializeToString()
+    except ValueError as exc:  # protobuf's 2 GiB limit
+        raise InputError(f"{source}: its weights do not fit in one ONNX file ({exc}); models over 2 GiB are not "
+                         "supported by convert (onnxsim)") from None
+    from harness.files import atomic_write_bytes
+
+    atomic_write_bytes(destination, serialized)
 
 
 def with_mismatch(data_config: dict, mismatch: dict) -> dict:
@@ -124,6 +168,7 @@ def tensorflow_onnx(plan: Plan) -> OnnxResult:
     say(f"simplifying -> {plan.sim_path.name}")
     simplify_onnx(plan.onnx_path, plan.sim_path)
     input_spec, output_spec = onnx_io(plan.sim_path)
+    check_task_io(plan.sim_path, input_spec, plan.name)
     check_preprocess(plan, input_spec.shape[1:])
     batch = np.load(work / "reference_input.npy")
     record = verification_record(run_onnxruntime(plan.sim_path, batch), np.load(work / "reference_output.npy"),

@@ -64,6 +64,21 @@ def file_record(path: Path, previous: dict | None) -> dict:
     return record
 
 
+def external_data_records(onnx: Path, record: dict, before: dict) -> dict[str, dict]:
+    """File records of the given ONNX's external data files (role `onnx_data:<location>`); their locations are kept
+    in the ONNX's record and read again only when the .onnx changed."""
+    from convert.external_data import external_data_files, external_data_locations
+
+    previous = before.get("onnx_input") or {}
+    if previous.get("sha256") == record["sha256"] and "external_data" in previous:
+        locations = list(previous["external_data"])
+    else:
+        locations = external_data_locations(onnx)
+    record["external_data"] = locations  # [] too: an unchanged .onnx is not parsed again
+    return {f"onnx_data:{location}": file_record(data, before.get(f"onnx_data:{location}"))
+            for location, data in zip(locations, external_data_files(onnx, locations))}
+
+
 def code_hash(modules: tuple[str, ...]) -> str:
     paths = [CONVERTER_DIR / name for name in modules]
     return sha256_text("\n".join(f"{p.name}:{sha256_file(p)}" for p in paths if p.is_file()))
@@ -91,7 +106,9 @@ def config_with_bases(path: Path, seen: set[Path] | None = None) -> list[Path]:
 def _model_source(plan: Plan, files: dict) -> dict:
     versions = {name: package_version(name) for name in SOURCE_PACKAGES[plan.kind]}
     if plan.kind == "onnx":
-        return {"kind": "onnx", "sha256": files["onnx_input"]["sha256"]}
+        data = {role.split(":", 1)[1]: record["sha256"] for role, record in files.items()
+                if role.startswith("onnx_data:")}
+        return {"kind": "onnx", "sha256": files["onnx_input"]["sha256"], **({"external_data": data} if data else {})}
     if plan.kind == "tensorflow":
         from convert.tf_source import source_fingerprint
 
@@ -152,6 +169,8 @@ def compute_fingerprint(plan: Plan, previous: ConvertManifest | None) -> Fingerp
     for role, path in (("checkpoint", plan.checkpoint), ("onnx_input", plan.onnx_input)):
         if path is not None:
             files[role] = file_record(path, before.get(role))
+    if plan.onnx_input is not None:
+        files.update(external_data_records(plan.onnx_input, files["onnx_input"], before))
     values = _values(plan, files)
     parts = {name: canonical_hash(value) for name, value in values.items()}
     if "checkpoint" in files:

@@ -165,6 +165,15 @@ def _precision_supported(config: ConvertConfig, target: Target) -> None:
         raise InputError(f"{config.calib}: calibration directory not found")
 
 
+def _model_buildable(config: ConvertConfig, kind: str, target: Target) -> None:
+    """A target engine that builds from the PyTorch module has nothing to build from in a given ONNX or
+    TensorFlow model: refused before any work, rather than after the ONNX is simplified."""
+    if kind in ("onnx", "tensorflow") and target.pytorch_model_only:
+        given = "--onnx" if kind == "onnx" else "--tensorflow"
+        raise InputError(f"{config.onnx or config.tensorflow}: {target.pytorch_model_only}, not from {given}; "
+                         "convert the PyTorch model (--model, --checkpoint) instead")
+
+
 def _preprocess_manifest(directory: Path | None) -> dict | None:
     if directory is None:
         return None
@@ -231,6 +240,7 @@ def resolve_plan(config: ConvertConfig) -> Plan:
     target = get_target(config.target, **config.options)
     _note_run_time_options(target, config.options)
     _precision_supported(config, target)
+    _model_buildable(config, kind, target)
     preprocess = _preprocess_manifest(config.preprocess)
     out_dir = ensure_writable_dir(Path(config.output).expanduser()).resolve()
     return Plan(config=config, name=name, kind=kind, spec=spec, mmcls_config=mmcls_config,

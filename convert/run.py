@@ -49,9 +49,32 @@ def _convert(config: ConvertConfig) -> ConvertManifest:
         if is_random_weights(previous.source):
             print(f"convert: warning: {previous.source['weights']}; {RANDOM_WEIGHTS_NOTE}", flush=True)
         return previous
-    from convert.build import build, say
+    from convert.build import say
 
-    manifest = build(plan, fingerprint, previous)
+    manifest = build_keeping_previous(plan, fingerprint, previous)
     manifest.write(plan.out_dir)
     say(f"wrote {manifest.artifact} and {plan.sidecar_path}")
     return manifest
+
+
+def build_keeping_previous(plan: Plan, fingerprint, previous: ConvertManifest | None) -> ConvertManifest:
+    """A rebuild removes convert.json before it replaces a file; one that fails (a refused input, Ctrl-C) before
+    any file the previous convert.json describes was replaced puts it back, so that conversion stays usable."""
+    from convert.build import build
+
+    try:
+        return build(plan, fingerprint, previous)
+    except BaseException:
+        restore_previous(plan, previous)
+        raise
+
+
+def restore_previous(plan: Plan, previous: ConvertManifest | None) -> None:
+    if previous is None or plan.sidecar_path.exists():
+        return
+    described = list(dict.fromkeys([*previous.hashes.get("files", {}), previous.artifact]))
+    try:
+        if outputs_intact(previous, plan.out_dir, described):
+            previous.write(plan.out_dir)
+    except OSError:  # the build's own error says more than a failed restore would
+        pass

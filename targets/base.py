@@ -220,6 +220,9 @@ class Target(ABC):
     # False: the target's own compiler applies the precision (atc --precision_mode), so convert hands
     # it the fp32 simplified ONNX for every precision instead of an fp16/int8 variant.
     precision_in_onnx: bool = True
+    # Set (to why) when the build exports the PyTorch module itself (nvidia's torch engine): a given ONNX or
+    # TensorFlow model has nothing to build from.
+    pytorch_model_only: str = ""
     options_class: type[TargetOptions] = TargetOptions  # the options it declares (targets/options.py)
 
     def __init__(self, **options: Any) -> None:

@@ -12,13 +12,14 @@ from pathlib import Path
 from harness.contracts import ConvertManifest
 from harness.errors import TargetError
 from harness.startup import mark
-from harness.vocabulary import PRECISIONS
+from harness.vocabulary import PRECISIONS, Precision
 from targets.base import BuildRequest, BuildResult, Target
 from targets.nvidia import plan as plans
 from targets.nvidia.compat import check_tensorrt_engine, check_torch_artifact, read_meta, write_meta
 from targets.nvidia.options import NvidiaOptions, choose_engine, effective_precision, tensorrt_version
 
 SUFFIXES = {"tensorrt": ".plan", "torch": ".pt2"}
+TORCH_ENGINE_PRECISIONS = (Precision.FP32, Precision.FP16)
 
 
 class NvidiaTarget(Target):
@@ -34,6 +35,9 @@ class NvidiaTarget(Target):
         self.artifact_suffix = SUFFIXES[self.engine]
         # The torch engine casts the PyTorch program itself; an fp16 / Q/DQ ONNX is for TensorRT only.
         self.precision_in_onnx = self.engine == "tensorrt"
+        if self.engine == "torch":  # it exports the module itself, not the ONNX
+            self.pytorch_model_only = ("the nvidia target's torch engine builds from a PyTorch model (use --option "
+                                       "engine=tensorrt, which needs TensorRT, for an ONNX)")
         self._jit_cache: dict | None = None
 
     def _driver_jit_cache(self) -> dict:
@@ -46,6 +50,13 @@ class NvidiaTarget(Target):
 
     def resolved_options(self) -> NvidiaOptions:
         return dataclasses.replace(self.options, engine=self.engine)
+
+    def check_precision(self, precision: str) -> None:
+        """Asked before convert does any work, so a refusal leaves an earlier conversion as it was."""
+        super().check_precision(precision)
+        if self.engine == "torch" and precision not in TORCH_ENGINE_PRECISIONS:
+            raise TargetError(f"the torch engine runs {' and '.join(TORCH_ENGINE_PRECISIONS)}, not {precision}; "
+                              "int8 needs engine=tensorrt with a Q/DQ ONNX")
 
     # ---- build ---------------------------------------------------------------------------------
     def build(self, request: BuildRequest) -> BuildResult:
