@@ -10,7 +10,7 @@ from typing import Sequence
 from harness.cli import Parser
 from harness.vocabulary import InputForm
 from preprocess.decode import BYTES_PER_PIXEL_BOUND, DEFAULT_MAX_PIXELS
-from tasks.classification.presets import INTERPOLATIONS, PRESETS
+from tasks.classification.presets import CROP_MODES, INTERPOLATIONS, PRESETS
 
 
 @dataclass
@@ -23,6 +23,7 @@ class PreprocessConfig:
     resize: int | None = None
     input_size: int | None = None
     interpolation: str | None = None
+    crop: str | None = None
     mean: list[float] | None = None
     std: list[float] | None = None
     workers: int | None = None
@@ -71,9 +72,12 @@ def parse_args(argv: Sequence[str]) -> PreprocessConfig:
     p.add_argument("--mode", choices=tuple(InputForm), default=InputForm.FLOAT32,
                    help="float32 CHW normalised (default) or uint8 HWC pixels, normalised on the device (Ascend: "
                         "AIPP; cpu, nvidia: the model's first op, see docs/nvidia.md)")
-    p.add_argument("--resize", type=int, help="shorter side before the crop")
+    p.add_argument("--resize", type=int, help="size the shorter side (--crop says which) is scaled to before the crop")
     p.add_argument("--input-size", type=int, help="center crop size")
     p.add_argument("--interpolation", choices=INTERPOLATIONS)
+    p.add_argument("--crop", choices=CROP_MODES, help="how the image meets the crop (timm's crop_mode): center "
+                                                      "(shorter side to --resize), squash (both sides), border "
+                                                      "(longer side, padded with the mean colour)")
     p.add_argument("--mean", type=_floats, help="three values, e.g. '0.485 0.456 0.406'")
     p.add_argument("--std", type=_floats, help="three values")
     p.add_argument("--workers", type=int, help="processes (default: all cores)")

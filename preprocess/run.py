@@ -107,7 +107,7 @@ def run(config: PreprocessConfig) -> PreprocessManifest:
     task = task_for_model(config.model)
     recipe = task.resolve_recipe(config.model, config.preset, config.mode, resize=config.resize,
                                  input_size=config.input_size, interpolation=config.interpolation,
-                                 mean=config.mean, std=config.std)
+                                 crop=config.crop, mean=config.mean, std=config.std)
     discovery = find_images(config.input)
     report_ignored(discovery.ignored, config.input)
     with claimed_output_dir(config.output, "preprocess") as out_dir:

@@ -5,14 +5,16 @@ import re
 from pathlib import Path
 
 from harness.errors import InputError
+from harness.files import stem_of
 
 INTEGER = re.compile(r"-?[0-9]+")
 
 
 def read_labels(path: Path) -> dict[str, int]:
-    """`<file name> <class index>` per line -> {stem: index}; the stem drops everything after the first dot.
-    The index is the last field, so a file name may hold spaces (or be separated by a tab). A second line for
-    the same image must give the same index, and an index is never negative."""
+    """`<file name> <class index>` per line -> {stem: index}; the stem is named as preprocess names its outputs:
+    the base name (a folder before it, `val/` or `./`, is dropped) up to its first dot. The index is the last
+    field, so a file name may hold spaces (or be separated by a tab). A second line for the same image must give
+    the same index, and an index is never negative."""
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a BOM is no part of the first name
     except FileNotFoundError:
@@ -47,7 +49,7 @@ def _label_line(path: Path, number: int, line: str) -> tuple[str, int] | None:
     if index < 0:
         raise InputError(f"{path}:{number}: class index {index} is negative; class indices start at 0: fix or "
                          "remove the line")
-    return parts[0].split(".")[0], index
+    return stem_of(parts[0]), index
 
 
 def _integer(text: str) -> int | None:

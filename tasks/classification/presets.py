@@ -21,6 +21,9 @@ PRESETS = {
                           "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
 }
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+# timm's eval crop modes (transforms_imagenet_eval): center = shorter side to `resize`, center crop; squash = both
+# sides to `resize`; border = longer side to `resize`, padded with the mean colour; each then crops `input_size`.
+CROP_MODES = ("center", "squash", "border")
 # Pixels are taken as stored, as torchvision's ImageFolder and the ModelZoo scripts take them (PIL does not
 # rotate on open): the EXIF Orientation tag is not applied, so accuracy matches those tools.
 EXIF_ORIENTATION = "not applied (pixels as stored, like torchvision and the ModelZoo scripts)"
@@ -32,7 +35,8 @@ def resize_for(input_size: int, crop_pct: float) -> int:
 
 
 def timm_data_config(arch: str) -> dict:
-    """input_size, crop_pct, interpolation, mean, std from timm's pretrained config (no download), or {}."""
+    """input_size, crop_pct, crop mode, interpolation, mean, std from timm's pretrained config (no download), or {}.
+    A non-square input size is kept as [height, width]: resolve_recipe refuses it unless --input-size replaces it."""
     from convert.frameworks import import_timm
 
     timm = import_timm()
@@ -43,8 +47,9 @@ def timm_data_config(arch: str) -> dict:
     cfg = get_pretrained_cfg(arch)
     if cfg is None:
         return {}
-    config = {"input_size": int(cfg.input_size[-1]), "crop_pct": float(cfg.crop_pct),
-              "interpolation": cfg.interpolation, "mean": [float(v) for v in cfg.mean],
+    height, width = (int(v) for v in cfg.input_size[-2:])
+    config = {"input_size": width if height == width else [height, width], "crop_pct": float(cfg.crop_pct),
+              "crop": cfg.crop_mode, "interpolation": cfg.interpolation, "mean": [float(v) for v in cfg.mean],
               "std": [float(v) for v in cfg.std]}
     return {k: v for k, v in config.items() if v not in (None, "")}
 
@@ -75,18 +80,32 @@ def resolve_recipe(model: str | None = None, preset: str | None = None, mode: st
     model_config, source = model_data_config(model) if model and not preset else ({}, "")
     explicit = {k: v for k, v in overrides.items() if v is not None}
     recipe = {**PRESETS[name], **model_config, **explicit}
+    _check_square(recipe, model, source)
     if "crop_pct" in recipe and "resize" not in explicit:
         recipe["resize"] = resize_for(int(recipe["input_size"]), float(recipe["crop_pct"]))
     dtype, layout = INPUT_FORM_LAYOUT[InputForm(mode)]
     recipe.update({"preset": name, "model": model, "data_source": source or f"preset {name}",
-                   "channel_order": "RGB", "crop": "center", "dtype": dtype, "layout": layout,
+                   "channel_order": "RGB", "crop": recipe.get("crop") or "center", "dtype": dtype, "layout": layout,
                    "exif_orientation": EXIF_ORIENTATION})
     if recipe["interpolation"] not in INTERPOLATIONS:
         raise InputError(f"unknown interpolation {recipe['interpolation']!r}; choose one of "
                          f"{', '.join(INTERPOLATIONS)}")
+    if recipe["crop"] not in CROP_MODES:
+        raise InputError(f"unknown crop mode {recipe['crop']!r} ({recipe['data_source']}); choose one of "
+                         f"{', '.join(CROP_MODES)} with --crop")
     if len(recipe["mean"]) != 3 or len(recipe["std"]) != 3 or min(recipe["std"]) <= 0:
         raise InputError("mean and std take three values each, std > 0")
     return recipe
+
+
+def _check_square(recipe: dict, model: str | None, source: str) -> None:
+    """A non-square input size (timm's [height, width]) is refused: the harness crops square images, and a square
+    crop of either side would feed the model another size than it was trained and scored at."""
+    size = recipe["input_size"]
+    if isinstance(size, (list, tuple)):
+        raise InputError(f"{model}: {source} gives a non-square input size {size[0]}x{size[1]} "
+                         "(height x width); the harness preprocesses square crops only: pass --input-size (and "
+                         "--resize) for a square recipe the model accepts, or choose another model")
 
 
 def model_recipe_fields(model: str) -> dict:

@@ -57,7 +57,10 @@ def score(outputs: dict[str, np.ndarray], labels: dict[str, int], topk: int) -> 
     if not stems:
         raise InputError("no output has a label: the result directory and the label file name "
                          "different images; check --labels")
-    logits = np.stack([outputs[s].reshape(-1) for s in stems]).astype(np.float32)
+    logits = np.stack([outputs[s].reshape(-1) for s in stems])
+    # at least float32, never narrower than the outputs: float64 or int64 scores cast to float32 could tie
+    # (or swap) classes the model told apart
+    logits = logits.astype(np.result_type(logits.dtype, np.float32), copy=False)
     n_classes = logits.shape[1]
     offset = class_offset(n_classes)
     truth = np.array([labels[s] for s in stems])

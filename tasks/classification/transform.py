@@ -1,5 +1,7 @@
-"""The classification transform: resize the shorter side, center crop, normalise (the ModelZoo formula,
-kept in float32 like the original)."""
+"""The classification transform: resize, center crop, normalise (the ModelZoo formula, kept in float32 like the
+original). The resize and crop follow timm's eval crop modes: `center` (shorter side, then crop: torchvision's
+Resize + CenterCrop), `squash` (both sides, aspect ratio not kept) and `border` (longer side, then pad with the
+mean colour and crop)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,9 +27,36 @@ def resize_shorter(img: Image.Image, size: int, interpolation: str) -> Image.Ima
     return img.resize(new, _RESAMPLE[interpolation])
 
 
-def center_crop(img: Image.Image, size: int) -> Image.Image:
-    """Crop offsets rounded like the ModelZoo scripts; a crop larger than the image pads with black."""
+def resize_squash(img: Image.Image, size: int, interpolation: str) -> Image.Image:
+    """Both sides to `size`, the aspect ratio not kept (timm's crop_mode 'squash')."""
+    if img.size == (size, size):
+        return img
+    return img.resize((size, size), _RESAMPLE[interpolation])
+
+
+def resize_longer(img: Image.Image, size: int, interpolation: str) -> Image.Image:
+    """Longer side to `size`, the other rounded to keep the aspect ratio (timm's ResizeKeepRatio, longest=1)."""
     width, height = img.size
+    ratio = max(width, height) / size
+    new = (round(width / ratio), round(height / ratio))
+    return img if new == img.size else img.resize(new, _RESAMPLE[interpolation])
+
+
+def border_fill(recipe: dict) -> tuple[int, int, int]:
+    """The pixel a 'border' crop pads with: the mean colour, as timm rounds it."""
+    red, green, blue = (round(255 * float(v)) for v in recipe["mean"])
+    return red, green, blue
+
+
+def center_crop(img: Image.Image, size: int, fill: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
+    """Crop offsets rounded like the ModelZoo scripts; a crop larger than the image first pads it with `fill`,
+    a half more on the right and bottom, as torchvision's CenterCrop and timm's CenterCropOrPad do."""
+    width, height = img.size
+    if size > width or size > height:
+        left, top = max(size - width, 0) // 2, max(size - height, 0) // 2
+        padded = Image.new("RGB", (max(size, width), max(size, height)), fill)
+        padded.paste(img, (left, top))
+        img, (width, height) = padded, padded.size
     top = int(round((height - size) / 2.0))
     left = int(round((width - size) / 2.0))
     return img.crop((left, top, left + size, top + size))
@@ -44,8 +73,16 @@ def to_tensor(img: Image.Image, recipe: dict) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def resize_and_crop(img: Image.Image, recipe: dict) -> Image.Image:
+    """The recipe's crop mode: resize by `resize`, then a center crop of `input_size`."""
+    resize, size, interpolation = int(recipe["resize"]), int(recipe["input_size"]), recipe["interpolation"]
+    crop = recipe.get("crop", "center")  # preprocess.json of an older harness: center was the only mode
+    if crop == "squash":
+        return center_crop(resize_squash(img, resize, interpolation), size)
+    if crop == "border":
+        return center_crop(resize_longer(img, resize, interpolation), size, border_fill(recipe))
+    return center_crop(resize_shorter(img, resize, interpolation), size)
+
+
 def preprocess_image(path: Path, recipe: dict, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    img = load_rgb(path, max_pixels)
-    img = resize_shorter(img, int(recipe["resize"]), recipe["interpolation"])
-    img = center_crop(img, int(recipe["input_size"]))
-    return to_tensor(img, recipe)
+    return to_tensor(resize_and_crop(load_rgb(path, max_pixels), recipe), recipe)
