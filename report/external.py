@@ -8,7 +8,7 @@ from harness.errors import ContractError
 from harness.stats import compute_only_throughput
 from report.parsers.ais_bench import AisBenchLog, AisBenchRun, model_name_from_path
 from report.parsers.trtexec import TrtexecRun
-from report.records import MEASURED, PerfRecord
+from report.records import MEASURED, PerfRecord, combined_devices
 
 ARTIFACT_SUFFIXES = re.compile(r"([._-]sim)?\.(onnx|engine|plan|trt)$", re.IGNORECASE)
 ASCEND_DEVICE = "Ascend NPU (chip not recorded by ais_bench)"
@@ -88,10 +88,11 @@ def perf_from_ais_bench_log(log: AisBenchLog, path: Path, meta: dict) -> list[Pe
         total = sum(r.img_s_compute for r in records)  # a device's throughput was recomputed for its batch
     combined = PerfRecord(
         status=MEASURED, origin="ais_bench", model=first.model, target=first.target,
-        device=f"{meta.get('device') or 'Ascend NPU'} x{len(records)} (devices {','.join(devices) or '?'} combined)",
+        device=combined_devices(meta.get("device") or "Ascend NPU", len(records)),
         software=first.software, precision=first.precision, batch_size=first.batch_size,
         img_s_compute=total, mode="ais_bench", gpus=len(records), source=str(path),
-        conditions="sum of the per-device throughputs ('summary throughput' of the multi-device run)")
+        conditions=f"devices {','.join(devices) or '?'}: sum of the per-device throughputs ('summary throughput' of "
+                   "the multi-device run)")
     return records + [combined]
 
 

@@ -111,19 +111,21 @@ def perf_from_summary(summary: InferSummary, path: Path) -> PerfRecord:
         source=str(path), gpus=len(devices), energy=EnergySummary.from_dict(summary.energy))
 
 
+def combined_devices(name: str, count: int) -> str:
+    """The series of a run over `count` devices of one kind: never one device's (its compute-only figure is the
+    sum over them), and the same whichever devices ran it (their ids go in the conditions)."""
+    return f"{name} x{count} combined"
+
+
 def _device_label(summary: InferSummary, devices: list[str]) -> str:
-    """The device name; a run over several devices (infer --device 0,1, a sharded fleet cell) is its own series,
-    never one device's: its compute-only figure is the sum over them."""
     name = summary.device_name or f"{summary.target} device {summary.device}"
-    if len(devices) == 1:
-        return name
-    return f"{name} x{len(devices)} (devices {','.join(devices)} combined)"
+    return name if len(devices) == 1 else combined_devices(name, len(devices))
 
 
 def _combined_label(devices: list[str]) -> list[str]:
     if len(devices) == 1:
         return []
-    return [f"{len(devices)} devices: compute-only img/s is the sum over them, end-to-end all images over the "
+    return [f"devices {','.join(devices)}: compute-only img/s is the sum over them, end-to-end all images over the "
             "longest walltime; ms/batch is per device"]
 
 

@@ -74,7 +74,7 @@ EXPECTED = {
         ais(AIS_2023, 1, 276.54867008654026, 3.616000032424927, 3.555000066757202, 3.9134000968933105,
             "tools_aisbench_readme_multidevice_2dev", device=f"{ASCEND}, device 2"),
         ais(AIS_2023, 1, 557.9376050278543, None, None, None, "tools_aisbench_readme_multidevice_2dev",
-            device="Ascend NPU x2 (devices 1,2 combined)")],
+            device="Ascend NPU x2 combined")],
 }
 
 

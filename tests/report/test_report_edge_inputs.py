@@ -31,18 +31,24 @@ def test_a_run_over_two_devices_is_its_own_series_never_one_device(tmp_path):
     found = collect([tmp_path / "runs"])
     by_source = {r.source.rsplit("/", 1)[-1]: r for r in found.perf}
     two = by_source["two_summary.json"]
-    assert two.device == "NVIDIA H200 x2 (devices 0,1 combined)" and two.gpus == 2
-    assert "compute-only img/s is the sum over them" in two.conditions
+    assert two.device == "NVIDIA H200 x2 combined" and two.gpus == 2
+    assert two.conditions.startswith("devices 0,1: compute-only img/s is the sum over them")
     assert by_source["one_summary.json"].device == "NVIDIA H200" and by_source["one_summary.json"].conditions == ""
 
+    other = _summary("NVIDIA H200", 4.0, devices=2)
+    other["device"], other["batch_size"] = "2,3", 8  # another pair of the same kind, another batch size
+    write_json(tmp_path / "pair" / "two_summary.json", other)
+    pairs = [s for s in build_series(collect([tmp_path / "runs", tmp_path / "pair"]).perf)
+             if s.device == "NVIDIA H200 x2 combined"]
+    assert len(pairs) == 1 and pairs[0].img_s(8) == 32000.0 and pairs[0].img_s(64) == 64000.0  # whichever devices
     series = {s.device: s.img_s(64) for s in build_series(found.perf)}
-    assert series == {"NVIDIA H200": 32000.0, "NVIDIA H200 x2 (devices 0,1 combined)": 64000.0, "NVIDIA T4": 8000.0}
+    assert series == {"NVIDIA H200": 32000.0, "NVIDIA H200 x2 combined": 64000.0, "NVIDIA T4": 8000.0}
 
     cli.run(cli.ReportConfig(input=[tmp_path / "runs"], output=tmp_path / "out", include_published=False,
                              baseline="H200 fp16"))
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     devices = {r["device"]: (r["img_s_compute"], r["gpus"]) for r in report["perf"]}
-    assert devices["NVIDIA H200 x2 (devices 0,1 combined)"] == (64000.0, 2)
+    assert devices["NVIDIA H200 x2 combined"] == (64000.0, 2)
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "| 64 | 32,000.0 | 64,000.0 | 8,000.0 |" in markdown
     assert "| 64 | 2.000 | 0.250 |" in markdown  # T4 over one H200, not over the sum of two
