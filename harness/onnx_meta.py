@@ -44,23 +44,12 @@ def read_onnx(path: Path, load_external_data: bool = True) -> Any:
         raise InputError(f"{path}: ONNX file not found") from None
     except Exception as exc:  # protobuf's DecodeError, or onnx's own errors for external data
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if load_external_data and _parses_without_external_data(onnx, path):
-            raise InputError(f"{path}: its external data cannot be read ({reason}); keep the data files onnx.save "
-                             "wrote beside the .onnx, or save the model as one file") from None
         raise InputError(f"{path}: not an ONNX model (protobuf cannot parse it: {reason}); pass a .onnx file "
                          "written by torch.onnx.export or onnx.save") from None
     if not model.graph.node:
         raise InputError(f"{path}: not an ONNX model (no graph: empty or another kind of protobuf); pass a "
                          ".onnx file written by torch.onnx.export or onnx.save")
     return model
-
-
-def _parses_without_external_data(onnx: Any, path: Path) -> bool:
-    try:
-        onnx.load(str(path), load_external_data=False)
-    except Exception:  # any failure: the file itself is not a model
-        return False
-    return True
 
 
 def graph_inputs(graph: Any) -> list:

@@ -47,13 +47,46 @@ def end_to_end_throughput(images: int, wall_s: float) -> float:
 
 
 def median_ci95_halfwidth(values: list[float]) -> float:
-    """Half-width of a distribution-free 95% confidence interval of the median, relative to it."""
+    """Half-width of a distribution-free 95% confidence interval of the median, relative to it: the
+    narrowest pair of order statistics, symmetric in rank, that holds the median with at least 95%
+    probability (exact binomial coverage; inf below 6 values, where no pair does)."""
     ordered = sorted(values)
     n = len(ordered)
-    if n < 6:
+    k = _median_ci_rank(n)
+    if k is None:
         return math.inf
-    k = int(math.floor((n - 1.96 * math.sqrt(n)) / 2.0))
-    k = max(k, 0)
     low, high = ordered[k], ordered[n - 1 - k]
     med = _percentile(ordered, 50)
     return (high - low) / 2.0 / med if med > 0 else math.inf
+
+
+def _median_ci_rank(n: int, level: float = 0.95) -> int | None:
+    """The largest 0-based k such that [x_(k), x_(n-1-k)] covers the median with probability >= level:
+    P(k < B < n-1-k+1) for B ~ Binomial(n, 1/2), i.e. B from k+1 to n-1-k. None when even k = 0 falls short."""
+    if n < 2:
+        return None
+    log_half_n = n * math.log(0.5)
+
+    def pmf(b: int) -> float:
+        return math.exp(math.lgamma(n + 1) - math.lgamma(b + 1) - math.lgamma(n - b + 1) + log_half_n)
+
+    # widen from the centre: B in [lo, hi] with lo = k + 1 and hi = n - 1 - k
+    lo, hi = (n - 1) // 2 + 1, n - 1 - (n - 1) // 2
+    if lo > hi:
+        lo, hi = hi, lo
+    covered = sum(pmf(b) for b in range(lo, hi + 1))
+    while covered < level:
+        if lo - 1 < 1:
+            return None
+        lo, hi = lo - 1, hi + 1
+        covered += pmf(lo) + pmf(hi)
+    return lo - 1
+
+
+PADDED_SHARE_SHOWN = 0.01  # padded rows are labelled once they are more than 1% of the rows run
+
+
+def padded_share(padded_slots: int, batches: int, batch_size: int) -> float:
+    """The share of the rows run that were padding of a last partial batch (0 when nothing ran)."""
+    rows = batches * batch_size
+    return padded_slots / rows if rows > 0 else 0.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 # Keys of `engine` holding a library version, and settings that change the numbers.
 ENGINE_VERSION_KEYS = ("torch", "onnxruntime", "tensorrt", "cuda", "cann", "ais_bench", "aclruntime", "provider")
 ENGINE_SETTING_KEYS = ("input_form", "tf32_allowed", "threads", "in_flight_max", "gears", "runtime")
+P99_BATCHES = 100  # below this many timed batches no batch lies beyond the 99th percentile
 
 
 class SummaryViews:
@@ -20,6 +21,8 @@ class SummaryViews:
     timings: dict
     throughput: dict
     batch_size: int
+    num_batches: int
+    padded_slots: int
 
     @property
     def simulated(self) -> bool:
@@ -41,14 +44,43 @@ class SummaryViews:
 
     @property
     def timing_labels(self) -> list[str]:
-        """What the timings do not mean: compute-only time that may hold host time, above harness.perf's share."""
+        """What the timings do not mean: compute-only time that may hold host time (above harness.perf's share),
+        compute-only counting padded rows (above harness.stats' share), a median that did not reach the
+        --stable_ci asked for."""
+        return [label for label in (self._host_time_label(), self._padding_label(), self._unstable_median_label())
+                if label]
+
+    @property
+    def percentile_label(self) -> str:
+        """Said beside a p99 of the compute times taken from fewer than 100 batches ('' otherwise)."""
+        count = int(self.compute_stats.get("count") or 0)
+        if not 0 < count < P99_BATCHES:
+            return ""
+        return f"p99 of {count} batches (fewer than {P99_BATCHES}: near the slowest one)"
+
+    def _host_time_label(self) -> str:
         from harness.perf import host_time_exceeds
 
         info = self.host_in_compute
         if info is None or not host_time_exceeds(info):
-            return []
-        return [f"compute-only may include host time (up to {float(info['share_of_compute']) * 100:.1f}%, in "
-                f"{info.get('batches')} of {info.get('of')} batches)"]
+            return ""
+        return (f"compute-only may include host time (up to {float(info['share_of_compute']) * 100:.1f}%, in "
+                f"{info.get('batches')} of {info.get('of')} batches)")
+
+    def _padding_label(self) -> str:
+        from harness.stats import PADDED_SHARE_SHOWN, padded_share
+
+        share = padded_share(self.padded_slots, self.num_batches, self.batch_size)
+        if share <= PADDED_SHARE_SHOWN:
+            return ""
+        return f"compute-only counts padded rows ({share * 100:.1f}% of the rows run)"
+
+    def _unstable_median_label(self) -> str:
+        median_ci = self.extra.get("median_ci95")
+        if not isinstance(median_ci, dict) or median_ci.get("stable", True) is not False:
+            return ""
+        return f"median not stable: 95% CI {_share(median_ci.get('reached'))}, --stable_ci asked " \
+               f"{_share(median_ci.get('asked'))}"
 
     @property
     def device_idle(self) -> dict | None:
@@ -110,3 +142,10 @@ class SummaryViews:
             parts.append(f"CUDA graph: {graphs[str(self.batch_size)]}")
         parts += [f"{key}={self.engine[key]}" for key in ENGINE_SETTING_KEYS if key in self.engine]
         return parts
+
+
+def _share(value: object) -> str:
+    """A relative half-width as '+-1.5%', 'unknown' where the summary holds no number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "unknown"
+    return f"+-{value * 100:.2g}%"

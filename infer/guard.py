@@ -28,7 +28,7 @@ def already_done(config: InferConfig) -> InferSummary | None:
         return None
     summary = finished_run(out_dir, path, inputs, artifact, config.outfmt, config.dym_batch or config.batchsize)
     if summary is not None:
-        print(f"[INFO] {out_dir}: these {summary.num_inputs} inputs already have their outputs from this model "
+        print(f"[INFO] {out_dir}: these {len(inputs)} inputs already have their outputs from this model "
               f"({path.name}); nothing to do, pass --force to run again")
     return summary
 

@@ -41,6 +41,12 @@ class LoopResult:
     phases: dict = field(default_factory=dict)  # the loop thread's walltime by phase, and GC pauses
     energy: EnergyReading | None = None  # the device's energy over the timed loop
     started_at: float = 0.0  # time.perf_counter() when the timed loop began
+    runs_per_input: int = 1  # dataset mode's --loop: each input ran this many times in the timed loop
+
+    @property
+    def timed_images(self) -> int:
+        """Images the timed loop inferred, each --loop repetition counted: what end-to-end and energy divide by."""
+        return self.images * self.runs_per_input
 
 
 def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray:
@@ -167,7 +173,7 @@ def _pipeline(session: Session, reader: Reader | IOWorkers, groups: list[list[Pa
     wall = time.perf_counter() - start
     bar.close()
     return LoopResult(wall_s=wall, images=images, batches=len(groups), padded_slots=padded, started_at=start,
-                      files=writer.files if writer else [],
+                      runs_per_input=loop, files=writer.files if writer else [],
                       phases={k: round(v, 4) for k, v in clock.seconds.items()})
 
 

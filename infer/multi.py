@@ -127,6 +127,7 @@ def merge(parts: list[InferSummary], devices: list[str], wall: float) -> InferSu
     first = parts[0]
     compute = [ms for p in parts for ms in p.compute_ms]
     images = sum(p.num_inputs for p in parts)
+    runs = int(first.extra.get("runs_per_input", 1))  # dataset --loop N: each input ran N times, on every device
     longest = max(p.throughput.get("wall_s", 0.0) for p in parts)
     merged = dataclasses.replace(first)
     merged.device = ",".join(devices)
@@ -138,13 +139,13 @@ def merge(parts: list[InferSummary], devices: list[str], wall: float) -> InferSu
     merged.timings = {"compute": summarize_ms(compute)}
     merged.throughput = {
         "compute_only": sum(p.throughput["compute_only"] for p in parts),
-        "end_to_end": end_to_end_throughput(images, longest),
+        "end_to_end": end_to_end_throughput(images * runs, longest),
         "wall_s": longest, "process_wall_s": wall,
         "per_device": {d: p.throughput for d, p in zip(devices, parts)},
     }
     merged.energy = merge_energy([p.energy for p in parts], devices)
-    labelled = {k: first.extra[k] for k in ("labels", "random_weights", "preprocess_mismatch",
-                                                          "calibration_left_out", "calibration_overlap") if k in first.extra}
+    labelled = {k: first.extra[k] for k in ("labels", "random_weights", "preprocess_mismatch", "calibration_left_out",
+                                            "calibration_overlap", "runs_per_input") if k in first.extra}
     merged.extra = {"devices": devices, "per_device_engine": {d: p.engine for d, p in zip(devices, parts)},
                     **labelled}
     warnings = [f"device {d}: {p.extra['warning']}" for d, p in zip(devices, parts) if p.extra.get("warning")]

@@ -5,6 +5,7 @@ own: the result directory holds outputs only.
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,8 @@ from harness.files import ensure_writable_dir, remove_leftover_temporaries, stem
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
 from harness.bytecode import bytecode_cached
 from harness.startup import age_at, begin_run, mark, marks
-from harness.stats import compute_only_throughput, end_to_end_throughput, summarize_ms
+from harness.stats import (PADDED_SHARE_SHOWN, compute_only_throughput, end_to_end_throughput,
+                           median_ci95_halfwidth, padded_share, summarize_ms)
 from harness.vocabulary import InputForm, RunMode
 from infer.ais_bench_flags import ascend_bench_options
 from infer.cli import InferConfig
@@ -226,10 +228,16 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     # float32 CHW, or uint8 HWC normalised by the model's first op (convert/input_form.py): the report labels it
     engine.setdefault("input_form", (manifest.data_config.get("input_form") or {}).get("form", InputForm.FLOAT32))
     host_in_compute = host_time_in_compute(timings)
+    median_ci = median_stability(config, phases["compute"])
     warnings = [w for w in (stability(stats["compute"], target=manifest.target),
-                            resolution_warning(engine, stats["compute"]), host_time_warning(host_in_compute)) if w]
+                            resolution_warning(engine, stats["compute"]), host_time_warning(host_in_compute),
+                            padding_warning(result, batch_size), median_ci_warning(median_ci)) if w]
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
              "warning": "; ".join(warnings)}
+    if median_ci:
+        extra["median_ci95"] = median_ci
+    if result.runs_per_input > 1:
+        extra["runs_per_input"] = result.runs_per_input
     if host_in_compute is not None:
         extra["host_in_compute"] = host_in_compute
     if result.io:
@@ -250,10 +258,42 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
         num_inputs=result.images, num_batches=result.batches, padded_slots=result.padded_slots,
         timings=stats,
         throughput={"compute_only": compute_only_throughput(batch_size, compute_mean),
-                    "end_to_end": end_to_end_throughput(result.images, result.wall_s),
+                    "end_to_end": end_to_end_throughput(result.timed_images, result.wall_s),
                     "wall_s": result.wall_s},
         engine=engine, environment=_environment(), files=result.files,
-        compute_ms=phases["compute"], energy=summarize_energy(result.energy, result.images).to_dict(), extra=extra)
+        compute_ms=phases["compute"], energy=summarize_energy(result.energy, result.timed_images).to_dict(),
+        extra=extra)
+
+
+def padding_warning(result: LoopResult, batch_size: int) -> str:
+    """Compute-only divides batch rows by compute time (ais_bench's formula), padded rows included: say so
+    where they are more than a trace of the rows."""
+    share = padded_share(result.padded_slots, result.batches, batch_size)
+    if share <= PADDED_SHARE_SHOWN:
+        return ""
+    real = result.batches * batch_size - result.padded_slots
+    return (f"compute-only counts padded rows, as ais_bench's formula does: {result.padded_slots} of "
+            f"{result.batches * batch_size} rows ({share * 100:.1f}%) were padding of a last partial batch, so "
+            f"real images went through at {real / (result.batches * batch_size) * 100:.1f}% of that rate")
+
+
+def median_stability(config: InferConfig, compute_ms: list[float]) -> dict | None:
+    """Pure mode with --stable_ci: the half-width the median reached against the one asked for."""
+    if config.input is not None or config.stable_ci <= 0:
+        return None
+    reached = median_ci95_halfwidth(compute_ms)
+    return {"asked": config.stable_ci, "reached": reached if math.isfinite(reached) else None,
+            "batches": len(compute_ms), "stable": reached <= config.stable_ci}
+
+
+def median_ci_warning(median_ci: dict | None) -> str:
+    if not median_ci or median_ci["stable"]:
+        return ""
+    reached = ("not measurable (fewer than 6 batches)" if median_ci["reached"] is None
+               else f"+-{median_ci['reached'] * 100:.2g}%")
+    return (f"the median compute time did not become stable: its 95% confidence interval is {reached} after "
+            f"{median_ci['batches']} batches, --stable_ci asked for +-{median_ci['asked'] * 100:.2g}%; "
+            "raise --time_limit")
 
 
 def resolution_warning(engine: dict, compute: dict) -> str:
@@ -283,6 +323,8 @@ def print_summary(summary: InferSummary, show_transfers: bool, out_dir: Path | N
     if show_transfers:
         line("H2D_latency", "h2d")
     line("NPU_compute_time" if summary.target == "ascend" else "compute_time", "compute")
+    if summary.percentile_label:
+        print(f"[INFO] percentile(99%): {summary.percentile_label}")
     if show_transfers:
         line("D2H_latency", "d2h")
     mean = summary.timings.get("compute", {}).get("mean", 0.0)
@@ -291,8 +333,10 @@ def print_summary(summary: InferSummary, show_transfers: bool, out_dir: Path | N
           f"{summary.throughput['compute_only']:.2f}")
     print(f"[INFO] compute-only throughput: {summary.throughput['compute_only']:.2f} img/s "
           f"({summary.device_name or summary.target})")
+    runs = summary.extra.get("runs_per_input", 1)
     print(f"[INFO] end-to-end throughput: {summary.throughput['end_to_end']:.2f} img/s over "
-          f"{summary.num_inputs} inputs in {summary.throughput['wall_s']:.3f} s (host walltime)")
+          f"{summary.num_inputs} inputs{f' run {runs} times each (--loop)' if runs > 1 else ''} in "
+          f"{summary.throughput['wall_s']:.3f} s (host walltime)")
     print(energy_line(summary.energy))
     if summary.extra.get("warning"):
         print(f"[WARN] {summary.extra['warning']}")

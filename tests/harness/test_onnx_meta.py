@@ -69,20 +69,6 @@ def test_a_file_that_is_not_onnx_is_one_input_error_naming_it(tmp_path):
         read_onnx(tmp_path / "missing.onnx")
 
 
-def test_missing_external_data_is_named_as_such_not_as_a_corrupt_model(tmp_path):
-    weights = onnx.numpy_helper.from_array(np.ones((3, 3), dtype=np.float32), "w")  # raw data: it goes external
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], [weights])
-    path = tmp_path / "m.onnx"
-    onnx.save(helper.make_model(graph), str(path), save_as_external_data=True, location="m.data", size_threshold=0)
-    assert read_onnx(path).graph.initializer[0].name == "w"
-    (tmp_path / "m.data").unlink()
-    with pytest.raises(InputError, match=r"m.onnx: its external data cannot be read \(.*m.data.*keep the data files"):
-        read_onnx(path)
-    assert read_onnx(path, load_external_data=False).graph.node  # the graph itself is whole
-
-
 def test_ort_specs_use_the_same_names(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     session = ort.InferenceSession(str(_relu_model(tmp_path / "m.onnx")), providers=["CPUExecutionProvider"])
