@@ -9,6 +9,7 @@ from pathlib import Path
 from convert.calibration import calibration_mismatch_record
 from convert.fingerprint import SOURCE_PACKAGES, Fingerprint, output_record, outputs_intact
 from convert.loader import ModelLoader
+from convert.onnx_checks import check_channels_first, check_task_io
 from convert.onnx_tools import simplify_onnx, verify_against_onnx
 from convert.plan import Plan, check_preprocess, previous_input_size
 from harness.contracts import ConvertManifest, TensorSpec
@@ -16,13 +17,10 @@ from harness.errors import ContractError, InputError
 from harness.files import copy_atomic
 from harness.onnx_meta import is_qdq_onnx, onnx_io
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, is_random_weights
-from harness.vocabulary import INPUT_FORM_LAYOUT, InputForm, Precision
+from harness.vocabulary import InputForm, Precision
 from targets.base import BuildRequest, BuildResult
 from targets.options import BUILD
 
-
-IMAGE_CHANNELS = (1, 3)  # grey or RGB: how a channels axis is told from an image side
-INPUT_DTYPES = tuple(dtype for dtype, _ in INPUT_FORM_LAYOUT.values())  # what preprocess writes
 QDQ_TOLERANCE = 1e-2  # relative, for a model quantized in TensorFlow (one 8-bit step is 1/255 of a range)
 
 
@@ -39,10 +37,16 @@ class OnnxResult:
     source: dict
 
 
+def set_aside_path(plan: Plan) -> Path:
+    """Where a rebuild keeps the previous convert.json until it succeeds (convert/run.py puts it back on failure)."""
+    return plan.sidecar_path.with_name(f".{plan.sidecar_path.name}.previous")
+
+
 def discard_sidecar(plan: Plan) -> None:
-    """Before the first output is replaced: a stale convert.json must not describe new files."""
+    """Before the first output is replaced: a stale convert.json must not describe new files. It is set aside,
+    not deleted, so that a build refused before it replaced a file can put it back byte for byte."""
     try:
-        os.unlink(plan.sidecar_path)
+        os.replace(plan.sidecar_path, set_aside_path(plan))
     except FileNotFoundError:
         pass
 
@@ -72,39 +76,6 @@ def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
     say(f"onnxruntime vs PyTorch: max relative error {verification['max_relative_error']:.2e}")
     return OnnxResult(input_spec, output_spec, verification, with_mismatch(loaded.data_config, mismatch),
                       loaded.source)
-
-
-def check_channels_first(path: Path, spec) -> None:
-    """The stages feed [N, C, H, W]; a channels-last input (a TensorFlow export, say) would take them as garbage."""
-    shape = list(spec.shape)
-    if len(shape) != 4:
-        raise InputError(f"{path}: input {spec.name!r} has shape {shape}; the harness feeds image batches "
-                         "[N, C, H, W]: export the model with such an input")
-    if shape[3] in IMAGE_CHANNELS and shape[1] not in IMAGE_CHANNELS:
-        raise InputError(f"{path}: input {spec.name!r} is channels last {shape} (NHWC); the harness feeds "
-                         f"[N, C, H, W]: export it with an NCHW input (tf2onnx --inputs-as-nchw {spec.name}), "
-                         "or convert the TensorFlow model with --tensorflow")
-
-
-def check_task_io(path: Path, spec: TensorSpec, model: str) -> None:
-    """The stages feed the .bin files preprocess writes (float32 or uint8) of one fixed size, and the model's task
-    reads a fixed number of outputs: any other input, or an output the task would not read, is refused here."""
-    from harness.onnx_meta import read_onnx
-    from tasks import task_for_model
-
-    if spec.dtype not in INPUT_DTYPES:
-        raise InputError(f"{path}: input {spec.name!r} is {spec.dtype}; the harness feeds "
-                         f"{' or '.join(INPUT_DTYPES)} images (preprocess --mode): export the model with a float32 "
-                         "input (an fp16 model keeps float32 I/O with Casts at its edges)")
-    if any(side <= 0 for side in spec.shape[2:]):
-        raise InputError(f"{path}: input {spec.name!r} has a dynamic image size {spec.shape}; the harness feeds "
-                         "images of one size: export the model with a fixed height and width")
-    outputs = [value.name for value in read_onnx(path, load_external_data=False).graph.output]
-    task = task_for_model(model)
-    if len(outputs) != len(task.outputs.names):
-        raise InputError(f"{path}: {len(outputs)} outputs ({', '.join(outputs)}); the {task.name} task reads "
-                         f"{len(task.outputs.names)} ({', '.join(task.outputs.names)}), so one would be scored "
-                         "as another: export the model with only the outputs the task reads")
 
 
 def given_onnx(plan: Plan) -> OnnxResult:

@@ -52,29 +52,36 @@ def _convert(config: ConvertConfig) -> ConvertManifest:
     from convert.build import say
 
     manifest = build_keeping_previous(plan, fingerprint, previous)
-    manifest.write(plan.out_dir)
     say(f"wrote {manifest.artifact} and {plan.sidecar_path}")
     return manifest
 
 
 def build_keeping_previous(plan: Plan, fingerprint, previous: ConvertManifest | None) -> ConvertManifest:
-    """A rebuild removes convert.json before it replaces a file; one that fails (a refused input, Ctrl-C) before
-    any file the previous convert.json describes was replaced puts it back, so that conversion stays usable."""
-    from convert.build import build
+    """A rebuild sets convert.json aside before it replaces a file; one that fails (a refused input, Ctrl-C)
+    while every file the previous convert.json describes is unchanged puts it back, so that conversion stays
+    usable. The set-aside copy goes once the new convert.json is written."""
+    from convert.build import build, set_aside_path
 
     try:
-        return build(plan, fingerprint, previous)
+        manifest = build(plan, fingerprint, previous)
     except BaseException:
         restore_previous(plan, previous)
         raise
+    manifest.write(plan.out_dir)
+    set_aside_path(plan).unlink(missing_ok=True)
+    return manifest
 
 
 def restore_previous(plan: Plan, previous: ConvertManifest | None) -> None:
-    if previous is None or plan.sidecar_path.exists():
-        return
-    described = list(dict.fromkeys([*previous.hashes.get("files", {}), previous.artifact]))
+    from convert.build import set_aside_path
+
+    aside = set_aside_path(plan)
     try:
-        if outputs_intact(previous, plan.out_dir, described):
-            previous.write(plan.out_dir)
-    except OSError:  # the build's own error says more than a failed restore would
+        if previous is not None and aside.exists() and not plan.sidecar_path.exists():
+            described = list(dict.fromkeys([*previous.hashes.get("files", {}), previous.artifact]))
+            if outputs_intact(previous, plan.out_dir, described):
+                aside.replace(plan.sidecar_path)
+                return
+        aside.unlink(missing_ok=True)
+    except Exception:  # any: never hide the build's own error behind a failed restore
         pass

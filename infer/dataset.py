@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.contracts import PREPROCESS_JOURNAL_NAME as PREPROCESS_JOURNAL, PreprocessManifest, TensorSpec, numpy_dtype
+from harness.contracts import PREPROCESS_JOURNAL_NAME, PreprocessManifest, TensorSpec, numpy_dtype
 from harness.errors import ContractError, InputError
 from harness.files import claim_stem, stem_of
 
@@ -96,8 +96,8 @@ def _described_files(files: list[Path], manifest: PreprocessManifest, directory:
     """The files preprocess.json lists, of those given: all of them for a whole directory (one missing is
     refused); others, such as the .bin of an image since removed, are left out with one warning line."""
     source = directory / PreprocessManifest.FILENAME
-    if (directory / PREPROCESS_JOURNAL).exists():  # a preprocess running, or stopped part way
-        raise InputError(f"{directory}: preprocess has not finished here ({PREPROCESS_JOURNAL} is there); rerun "
+    if (directory / PREPROCESS_JOURNAL_NAME).exists():  # a preprocess running, or stopped part way
+        raise InputError(f"{directory}: preprocess has not finished here ({PREPROCESS_JOURNAL_NAME} is there); rerun "
                          "the same preprocess command to finish it, then infer")
     if not manifest.files:  # written before the file list existed
         return files

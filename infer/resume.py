@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.contracts import InferSummary, TensorSpec, numpy_dtype
+from harness.contracts import INFER_RECORD_NAME, InferSummary, TensorSpec, numpy_dtype
 from harness.errors import HarnessError
 from harness.files import stem_of
 from harness.output_formats import output_format, output_names
@@ -74,7 +74,7 @@ def resume_or_replace(files: list[Path], out_dir: Path, summary: Path, outfmt: s
 
 
 def why_replaced(record: dict | None, identity: dict, summary: Path) -> str:
-    name = run_record.RECORD_NAME
+    name = INFER_RECORD_NAME
     if record is None:
         return (f"holds a finished run ({summary.name})" if summary.exists() else
                 f"no {name} says which run wrote the outputs there (an older harness, or another tool)")

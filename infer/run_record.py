@@ -21,12 +21,11 @@ from harness.files import read_json, sha256_file, sha256_text, write_json
 from harness.output_formats import parse_output_name
 from infer.dataset import input_entries, preprocess_dir
 
-RECORD_NAME = INFER_RECORD_NAME
 KIND = "harness.infer_in_progress"
 
 
 def record_path(out_dir: Path) -> Path:
-    return Path(out_dir) / RECORD_NAME
+    return Path(out_dir) / INFER_RECORD_NAME
 
 
 def _file_identity(path: Path) -> dict:

@@ -15,7 +15,6 @@ from typing import Iterable
 from harness.contracts import PREPROCESS_JOURNAL_NAME, PreprocessManifest
 from harness.files import atomic_write_text, raise_if_disk_full, stem_of
 
-JOURNAL_NAME = PREPROCESS_JOURNAL_NAME
 STAT_FIELDS = ("size", "mtime_ns")
 MATCHED_FIELDS = ("source", *STAT_FIELDS)  # an entry holding these as the image has them now is done
 
@@ -51,7 +50,7 @@ def is_legacy(manifest: PreprocessManifest) -> bool:
 def read_journal(out_dir: Path) -> tuple[dict | None, dict[str, dict]]:
     """(recipe, stem -> entry) of an unfinished run's journal; a line cut short by a kill is left out."""
     try:
-        lines = (Path(out_dir) / JOURNAL_NAME).read_text(encoding="utf-8").splitlines()
+        lines = (Path(out_dir) / PREPROCESS_JOURNAL_NAME).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return None, {}
     records = []
@@ -116,13 +115,13 @@ def bins_of_other_images(out_dir: Path, images: dict[str, Path]) -> list[str]:
 
 def start_journal(out_dir: Path, recipe: dict) -> None:
     """A new journal for a run under `recipe`, recording nothing yet."""
-    atomic_write_text(Path(out_dir) / JOURNAL_NAME, json.dumps({"recipe": recipe}) + "\n")
+    atomic_write_text(Path(out_dir) / PREPROCESS_JOURNAL_NAME, json.dumps({"recipe": recipe}) + "\n")
 
 
 def journal_finished(out_dir: Path, entry: dict) -> None:
     """Record one finished .bin (called by the worker that wrote it, after the rename). One short write with
     O_APPEND, so the lines of several workers do not interleave; a line cut by a kill is skipped on reading."""
-    path = Path(out_dir) / JOURNAL_NAME
+    path = Path(out_dir) / PREPROCESS_JOURNAL_NAME
     data = (json.dumps(entry) + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # removed meanwhile: no header, not trusted
     try:
@@ -135,4 +134,4 @@ def journal_finished(out_dir: Path, entry: dict) -> None:
 
 
 def end_journal(out_dir: Path) -> None:
-    (Path(out_dir) / JOURNAL_NAME).unlink(missing_ok=True)
+    (Path(out_dir) / PREPROCESS_JOURNAL_NAME).unlink(missing_ok=True)

@@ -5,14 +5,14 @@ import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from harness.contracts import PreprocessManifest
+from harness.contracts import PREPROCESS_JOURNAL_NAME, PreprocessManifest
 from harness.errors import DiskFullError, InputError
 from harness.files import atomic_write_bytes, human_bytes, remove_leftover_temporaries
 from harness.locks import claimed_output_dir
 from harness.procs import quiet_worker
 from preprocess.cli import PreprocessConfig
 from preprocess.discover import Discovery, find_images, report_ignored
-from preprocess.records import (JOURNAL_NAME, bins_of_other_images, done_entries, end_journal, file_entry, is_legacy,
+from preprocess.records import (bins_of_other_images, done_entries, end_journal, file_entry, is_legacy,
                                 journal_finished, recipe_changes, recorded_entries, remove_bins, same_recipe,
                                 source_stat, start_journal)
 from tasks import Task, get_task, task_for_model
@@ -186,4 +186,4 @@ def _remove_stale(out_dir: Path, input_dir: Path, images: dict[str, Path], todo:
 
 
 def _written_by_preprocess(out_dir: Path) -> bool:
-    return (out_dir / PreprocessManifest.FILENAME).exists() or (out_dir / JOURNAL_NAME).exists()
+    return (out_dir / PreprocessManifest.FILENAME).exists() or (out_dir / PREPROCESS_JOURNAL_NAME).exists()

@@ -35,9 +35,10 @@ class NvidiaTarget(Target):
         self.artifact_suffix = SUFFIXES[self.engine]
         # The torch engine casts the PyTorch program itself; an fp16 / Q/DQ ONNX is for TensorRT only.
         self.precision_in_onnx = self.engine == "tensorrt"
-        if self.engine == "torch":  # it exports the module itself, not the ONNX
-            self.pytorch_model_only = ("the nvidia target's torch engine builds from a PyTorch model (use --option "
-                                       "engine=tensorrt, which needs TensorRT, for an ONNX)")
+        if self.engine == "torch":  # it exports the module itself, not the ONNX, and casts to fp16 at most
+            self.precisions = TORCH_ENGINE_PRECISIONS
+            self.pytorch_model_only = ("the nvidia target's torch engine builds from a PyTorch model (a given ONNX "
+                                       "or TensorFlow model needs --option engine=tensorrt, and TensorRT)")
         self._jit_cache: dict | None = None
 
     def _driver_jit_cache(self) -> dict:
@@ -53,10 +54,11 @@ class NvidiaTarget(Target):
 
     def check_precision(self, precision: str) -> None:
         """Asked before convert does any work, so a refusal leaves an earlier conversion as it was."""
+        if self.engine == "torch" and precision in PRECISIONS and precision not in self.precisions:
+            raise TargetError(f"the torch engine runs {' and '.join(self.precisions)}, not {precision}; {precision} "
+                              "needs --option engine=tensorrt (TensorRT; int8 calibrated with --calib or from a Q/DQ "
+                              "ONNX)")
         super().check_precision(precision)
-        if self.engine == "torch" and precision not in TORCH_ENGINE_PRECISIONS:
-            raise TargetError(f"the torch engine runs {' and '.join(TORCH_ENGINE_PRECISIONS)}, not {precision}; "
-                              "int8 needs engine=tensorrt with a Q/DQ ONNX")
 
     # ---- build ---------------------------------------------------------------------------------
     def build(self, request: BuildRequest) -> BuildResult:

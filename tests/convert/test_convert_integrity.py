@@ -48,7 +48,7 @@ def test_an_onnx_the_stages_cannot_feed_or_score_is_refused(tmp_path, case, shap
     onnx_model(tmp_path / "m.onnx", shape, outputs, TensorProto.FLOAT16 if fp16 else None)
     proc = convert(tmp_path, "--onnx", str(tmp_path / "m.onnx"))
     assert_one_line_error(proc, f"{tmp_path / 'm.onnx'}: ", *needles)
-    assert proc.returncode == 3
+    assert proc.returncode == 4  # the model and the task (or the inputs the stages make) disagree
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
@@ -113,3 +113,26 @@ def test_a_refused_rebuild_keeps_the_earlier_conversion(tmp_path):
     assert (tmp_path / "out" / "convert.json").read_bytes() == before
     again = convert(tmp_path, "--onnx", str(tmp_path / "tiny.onnx"))
     assert again.returncode == 0 and "up to date" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_failed_rebuild_that_replaced_a_file_leaves_no_convert_json(tmp_path):
+    """The previous convert.json is put back only while every file it describes is unchanged."""
+    import os
+
+    from convert.build import discard_sidecar, set_aside_path
+    from convert.cli import parse_args
+    from convert.plan import resolve_plan
+    from convert.run import previous_manifest, restore_previous
+
+    tiny_classifier_onnx(tmp_path / "tiny.onnx")
+    assert convert(tmp_path, "--onnx", str(tmp_path / "tiny.onnx")).returncode == 0
+    plan = resolve_plan(parse_args(["--onnx", str(tmp_path / "tiny.onnx"), "--target", "cpu", "--output",
+                                    str(tmp_path / "out")]))
+    previous = previous_manifest(plan)
+    assert previous is not None
+    discard_sidecar(plan)
+    assert set_aside_path(plan).exists() and not plan.sidecar_path.exists()
+    artifact = tmp_path / "out" / previous.artifact
+    os.utime(artifact, ns=(artifact.stat().st_atime_ns, artifact.stat().st_mtime_ns + 10**9))  # rewritten
+    restore_previous(plan, previous)
+    assert not plan.sidecar_path.exists() and not set_aside_path(plan).exists()

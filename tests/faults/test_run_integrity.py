@@ -16,7 +16,7 @@ import pytest
 import tests.conftest as conftest
 from harness.contracts import run_summary_path
 from harness.outputs import read_outputs
-from infer.run_record import RECORD_NAME
+from harness.contracts import INFER_RECORD_NAME
 from tests.conftest import make_convert_dir, write_bins
 from tests.faults.helpers import assert_clean_failure, fault_cli, full_disk_cli
 
@@ -97,7 +97,7 @@ def interrupted(work: Path, model: str, case: str) -> None:
     proc = full_disk_cli(case, "img_5_0.txt", *infer_args(work, model), base=work)
     assert proc.returncode == 9, proc.stderr
     run = work / "res" / "run"
-    assert (run / RECORD_NAME).is_file() and not run_summary_path(run).exists()
+    assert (run / INFER_RECORD_NAME).is_file() and not run_summary_path(run).exists()
     assert 0 < len(list(run.glob("*_0.txt"))) < COUNT
 
 
@@ -108,9 +108,9 @@ def test_a_run_of_another_model_replaces_the_outputs_an_interrupted_one_left(wor
     assert proc.returncode == 0, proc.stderr
     assert "resuming" not in proc.stdout
     line = next(line for line in proc.stdout.splitlines() if "replacing" in line)
-    assert line.startswith("[WARN]") and "from another run (other artifact" in line and RECORD_NAME in line
+    assert line.startswith("[WARN]") and "from another run (other artifact" in line and INFER_RECORD_NAME in line
     assert json.loads(run_summary_path(work / "res" / "run").read_text())["num_inputs"] == COUNT
-    assert not (work / "res" / "run" / RECORD_NAME).exists()
+    assert not (work / "res" / "run" / INFER_RECORD_NAME).exists()
     assert top1(work) == solo(work, "B")
 
 
@@ -131,7 +131,7 @@ def test_outputs_without_a_run_record_are_run_again(work):
     proc = fault_cli("infer: outputs without a run record", *infer_args(work, "B"), base=work)
     assert proc.returncode == 0, proc.stderr
     assert "resuming" not in proc.stdout
-    assert f"[WARN] {run}: no {RECORD_NAME} says which run wrote the outputs there" in proc.stdout
+    assert f"[WARN] {run}: no {INFER_RECORD_NAME} says which run wrote the outputs there" in proc.stdout
     assert json.loads(run_summary_path(run).read_text())["num_inputs"] == COUNT
     assert top1(work) == solo(work, "B")
 

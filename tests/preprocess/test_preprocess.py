@@ -179,21 +179,3 @@ def test_empty_dir_and_duplicate_stems_are_errors(tmp_path):
                                   str(tmp_path / "o2")), "same stem")
 
 
-
-
-def test_stopping_workers_uses_the_pools_own_terminate_where_python_has_it():
-    """Python 3.14's ProcessPoolExecutor.terminate_workers replaces reading the pool's private process table."""
-    from preprocess.run import _stop_workers
-
-    class Pool:
-        calls: list[str] = []
-
-        def terminate_workers(self):
-            self.calls.append("terminate_workers")
-
-        def shutdown(self, wait=True, cancel_futures=False):
-            self.calls.append("shutdown")
-
-    pool = Pool()
-    _stop_workers(pool)
-    assert pool.calls == ["terminate_workers"]

@@ -37,5 +37,6 @@ def test_given_onnx_for_the_torch_engine_is_refused_before_any_file_is_written(t
 def test_int8_for_the_torch_engine_is_refused_before_any_file_is_written(tmp_path):
     proc = run_cli("-m", "convert", "--model", "resnet18", "--target", "nvidia", "--option", "engine=torch",
                    "--precision", "int8", "--calib", str(tmp_path), "--output", str(tmp_path / "out"))
-    assert_one_line_error(proc, "the torch engine runs fp32 and fp16, not int8")
+    assert_one_line_error(proc, "the torch engine runs fp32 and fp16, not int8", "--option engine=tensorrt")
+    assert proc.returncode == 7  # TargetError: what the target cannot do
     assert not (tmp_path / "out").exists()
