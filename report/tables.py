@@ -76,11 +76,20 @@ def target_table(records: list[PerfRecord], facts: list[energy.DeviceFacts] = ()
         e = energy.columns(r, list(facts))
         bases += [e["energy_basis"]] if e["energy_basis"] not in bases else []
         rows.append([fmt(r.batch_size), r.mode, fmt(c.get("mean"), 3), fmt(c.get("median"), 3),
-                     fmt(c.get("p99"), 3), fmt(r.ms_per_frame, 3), fmt(r.img_s_compute), fmt(r.img_s_e2e),
+                     _p99(c), fmt(r.ms_per_frame, 3), fmt(r.img_s_compute), fmt(r.img_s_e2e),
                      fmt(cv * 100 if cv is not None else None, 2), fmt(r.memory.get("host_peak_rss_mib")),
                      fmt(r.memory.get("device_peak_mib")), fmt_sig(e["j_per_image"]), fmt(e["img_per_j"], 2),
                      fmt(e["watts"]), _cost(e), r.source])
     return md_table(headers, rows) + "\n\n" + "\n".join(f"Energy: {basis}" for basis in bases)
+
+
+def _p99(compute_ms: dict) -> str:
+    """The p99, and the batches it comes from where they are too few for a batch to lie beyond it."""
+    from harness.summary_views import P99_BATCHES
+
+    count = compute_ms.get("count")
+    few = isinstance(count, (int, float)) and 0 < count < P99_BATCHES
+    return fmt(compute_ms.get("p99"), 3) + (f" (of {int(count)} batches: near the slowest)" if few else "")
 
 
 def _cost(columns: dict) -> str:
