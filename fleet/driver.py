@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleet.cluster import alive_node_resources, connect, describe, fits, import_ray
-from fleet.matrix import Cell, Matrix, load_matrix
+from fleet.matrix import MODEL_FILE_KINDS, Cell, Matrix, load_matrix
 from fleet.node import run_cell_task
 from fleet.shipping import content_hash, ship
-from fleet.store import cell_dir, is_complete, store_cell, store_failure
+from fleet.store import cell_dir, is_complete, recover_cell_dir, store_cell, store_failure
 from harness.errors import HarnessError, InputError
 from harness.files import sha256_text, write_json
 
@@ -48,6 +48,7 @@ def run(config: FleetConfig) -> dict:
     texts = _texts(matrix)
     inputs = _input_hashes(matrix)
     keys = {c.cell_id: _cell_key(c, inputs) for c in matrix.cells}
+    _recover_interrupted_stores(config, matrix)
     todo = [c for c in matrix.cells if not is_complete(config.work, c, keys[c.cell_id])]
     for cell in matrix.cells:
         if cell not in todo:
@@ -57,6 +58,14 @@ def run(config: FleetConfig) -> dict:
         print(f"fleet: {len(todo)} cell(s) to run on Ray ({how})", flush=True)
         _run_cells(config, matrix, todo, keys, texts)
     return _finish(config, matrix)
+
+
+def _recover_interrupted_stores(config: FleetConfig, matrix: Matrix) -> None:
+    """A driver killed while it swapped a cell's directory left its attempts beside it: keep the last whole one."""
+    for cell in matrix.cells:
+        recovered = recover_cell_dir(config.work, cell)
+        if recovered:
+            print(f"fleet: {cell.cell_id}: {recovered}", flush=True)
 
 
 def _texts(matrix: Matrix) -> dict:
@@ -75,26 +84,26 @@ def _texts(matrix: Matrix) -> dict:
 
 
 def _input_hashes(matrix: Matrix) -> dict:
-    """Content hash of each input file: the data set, the labels and every model file, by its path (two models of
-    one name with other weights each keep their own)."""
-    paths = {"data": matrix.data.path, **{_model_file_key(name, path): path for name, path in _model_files(matrix)}}
+    """Content hash of each input: the data set, the labels and every model file (an ONNX model with its external
+    data files), by its path (two models of one name with other weights each keep their own)."""
+    paths = {"data": matrix.data.path,
+             **{_model_file_key(kind, path): path for cell in matrix.cells for kind, path in _model_files(cell)}}
     hashes = {name: content_hash(Path(path)) for name, path in paths.items()}
     hashes["labels"] = sha256_text(Path(matrix.data.labels).read_text(encoding="utf-8"))
     return hashes
 
 
-def _model_files(matrix: Matrix) -> list[tuple[str, str]]:
-    return [(name, getattr(c.model, name)) for c in matrix.cells for name in ("checkpoint", "onnx")
-            if getattr(c.model, name)]
+def _model_files(cell: Cell) -> list[tuple[str, str]]:
+    """(kind, path) of each model file the cell names: its checkpoint and/or its ONNX model."""
+    return [(kind, getattr(cell.model, kind)) for kind in MODEL_FILE_KINDS if getattr(cell.model, kind)]
 
 
-def _model_file_key(name: str, path: str) -> str:
-    return f"{name}:{path}"
+def _model_file_key(kind: str, path: str) -> str:
+    return f"{kind}:{path}"
 
 
 def _cell_key(cell: Cell, inputs: dict) -> str:
-    files = {_model_file_key(name, getattr(cell.model, name)) for name in ("checkpoint", "onnx")
-             if getattr(cell.model, name)}
+    files = {_model_file_key(kind, path) for kind, path in _model_files(cell)}
     own = {k: v for k, v in inputs.items() if ":" not in k or k in files}
     return sha256_text(json.dumps({"cell": cell.to_dict(), "inputs": own, "version": FLEET_VERSION},
                                   sort_keys=True))
@@ -107,12 +116,10 @@ def _run_cells(config: FleetConfig, matrix: Matrix, cells: list[Cell], keys: dic
     pending: dict = {}
     for cell in cells:
         cell_shipments = {"data": shipped[matrix.data.path]}
-        for name in ("checkpoint", "onnx"):
-            path = getattr(cell.model, name)
-            if path:
-                if path not in shipped:
-                    shipped[path] = ship(Path(path), matrix.data.transfer, ray.put)
-                cell_shipments[name] = shipped[path]
+        for kind, path in _model_files(cell):
+            if path not in shipped:
+                shipped[path] = ship(Path(path), matrix.data.transfer, ray.put)
+            cell_shipments[kind] = shipped[path]
         options = {**cell.resources(), "max_retries": config.max_retries, "retry_exceptions": False}
         refs = [task.options(**options).remote(cell, (i, cell.shards), cell_shipments, texts, str(config.cache))
                 for i in range(cell.shards)]

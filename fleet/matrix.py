@@ -6,6 +6,7 @@ is the content hash of its definition and its inputs: a stored cell whose key is
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from harness.vocabulary import PRECISIONS
 SWEEPS = ("accuracy", "pure")
 TRANSFERS = ("auto", "object_store")
 DEFAULT_PURE = {"loop": 200, "warmup": 20, "time_limit": 60}
+DEFAULT_CALIB = {"count": 48, "method": "entropy"}
 PREPROCESS_KEYS = {"mode", "preset", "resize", "input_size", "interpolation", "mean", "std"}
 # A device resource a target's cell asks Ray for; a target not listed (cpu, null) asks for CPUs only.
 DEVICE_RESOURCES = {"nvidia": ("GPU", "num_gpus"), "ascend": ("NPU", "resources")}
+MODEL_FILE_KINDS = ("checkpoint", "onnx")  # a model's files: shipped to the nodes, hashed into its cells' keys
 MATRIX_KEYS = ("data", "models", "targets", "precisions", "batch_sizes", "sweep", "pure", "calib", "shards")
 
 
@@ -110,8 +113,8 @@ def load_matrix(path: Path) -> Matrix:
     unknown = [s for s in sweeps if s not in SWEEPS]
     if unknown:
         raise InputError(f"{path}: unknown sweep {unknown}; use {' and/or '.join(SWEEPS)}")
-    pure = {**DEFAULT_PURE, **_mapping(raw, "pure", path)}
-    calib = {"count": 48, "method": "entropy", **_mapping(raw, "calib", path)}
+    pure = {**DEFAULT_PURE, **_settings(raw, "pure", PURE_CHECKS, path)}
+    calib = {**DEFAULT_CALIB, **_settings(raw, "calib", CALIB_CHECKS, path)}
     cells = [Cell(m, t, p, b, s, pure if s == "pure" else {}, calib if p == "int8" else {})
              for m in models for t in targets for p in precisions for b in batches for s in sweeps]
     _refuse_duplicates(cells, path)
@@ -136,12 +139,45 @@ def _precision(value: object, path: Path) -> str:
     return str(value)
 
 
-def _mapping(raw: dict, key: str, path: Path) -> dict:
+def _settings(raw: dict, key: str, checks: dict, path: Path) -> dict:
+    """A mapping of settings (pure, calib): each key one it knows, each value what its stage accepts."""
     value = raw.get(key) or {}
     if not isinstance(value, dict):
         raise InputError(f"{path}: '{key}' must be a mapping (e.g. {key}: {{...}}), found {value!r} (see "
                          "docs/fleet.md)")
+    unknown = sorted(set(value) - set(checks), key=str)
+    if unknown:
+        raise InputError(f"{path}: '{key}' has unknown keys {unknown}; it takes {', '.join(checks)} (see "
+                         "docs/fleet.md)")
+    for name, setting in value.items():
+        expected = checks[name](setting)
+        if expected:
+            raise InputError(f"{path}: '{key}.{name}' takes {expected}, found {setting!r}")
     return value
+
+
+def _integer_problem(value, smallest: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+        return f"an integer of {smallest} or more"
+    return ""
+
+
+def _number_problem(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return "a finite number of 0 or more"
+    return ""
+
+
+def _calib_method_problem(value) -> str:
+    from convert.cli import CALIB_METHODS
+
+    return "" if value in CALIB_METHODS else f"one of {', '.join(CALIB_METHODS)}"
+
+
+# What infer's --loop, --warmup_count, --time_limit, --stable_ci and convert's --calib-count, --calib-method take.
+PURE_CHECKS = {"loop": lambda v: _integer_problem(v, 1), "warmup": lambda v: _integer_problem(v, 0),
+               "time_limit": _number_problem, "stable_ci": _number_problem}
+CALIB_CHECKS = {"count": lambda v: _integer_problem(v, 1), "method": _calib_method_problem}
 
 
 def _refuse_duplicates(cells: list[Cell], path: Path) -> None:
@@ -222,7 +258,7 @@ def _model_entry(raw, path: Path) -> ModelEntry:
     if unknown:
         raise InputError(f"{path}: model {raw['name']}: unknown preprocess keys {sorted(unknown)}; allowed: "
                          f"{sorted(PREPROCESS_KEYS)}")
-    files = {k: _resolve(str(raw[k]), path.parent) for k in ("checkpoint", "onnx") if raw.get(k)}
+    files = {k: _resolve(str(raw[k]), path.parent) for k in MODEL_FILE_KINDS if raw.get(k)}
     return ModelEntry(name=str(raw["name"]), preprocess=dict(raw.get("preprocess") or {}), **files)
 
 

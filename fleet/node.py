@@ -15,7 +15,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from fleet.matrix import DEVICE_RESOURCES, Cell
+from fleet.matrix import DEVICE_RESOURCES, MODEL_FILE_KINDS, Cell
 from fleet.shipping import materialize, node_lock
 from harness.errors import HarnessError
 from fleet.stages import (OUT_OF_MEMORY_EXIT, StageFailed, StageRunner, convert_args, convert_key, infer_args,
@@ -74,7 +74,7 @@ def _run_stages(cell: Cell, shard: tuple[int, int], shipments: dict, texts: dict
     device, visibility = device_for(cell, node)
     stage = StageRunner(env=stage_env(visibility), log=log)
     data = materialize(shipments["data"], cache, get)
-    model_files = {k: materialize(s, cache, get) for k, s in shipments.items() if k in ("checkpoint", "onnx")}
+    model_files = {k: materialize(s, cache, get) for k, s in shipments.items() if k in MODEL_FILE_KINDS}
     labels = _write_text(cache / "labels", texts, "labels")
     classes = _write_text(cache / "labels", texts, "classes")
     prep_key = recipe_key(cell, shipments["data"].sha256)

@@ -10,7 +10,7 @@ import os
 import shutil
 import tarfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -28,26 +28,58 @@ class Shipment:
     is_dir: bool
     refs: list  # [ObjectRef of the tar], nested in a list so Ray hands the task the reference, not the bytes
     transfer: str = "auto"
+    companions: list = field(default_factory=list)  # a file's companions (ONNX external data), beside it
 
 
-def content_hash(path: Path) -> str:
-    """sha256 over each file's relative name and content hash, in sorted order (a file: its own hash)."""
+def companion_files(path: Path) -> list[str]:
+    """The files that belong to the file `path` and travel and hash with it, relative to its directory: an ONNX
+    model's external data (the weights onnx.save wrote beside it). Each must be there, inside that directory."""
     path = Path(path)
-    if path.is_file():
-        return sha256_file(path)
-    if not path.is_dir():
+    if path.suffix.lower() != ".onnx" or not path.is_file():
+        return []
+    from convert.external_data import external_data_files, external_data_locations
+
+    locations = external_data_locations(path)
+    for location in locations:
+        if Path(location).is_absolute() or ".." in Path(location).parts:
+            raise InputError(f"{path}: external data location {location!r} is outside the model's directory; save "
+                             "the model with its data files beside it (onnx.save location=<file name>)")
+    external_data_files(path, locations)
+    return locations
+
+
+def input_files(path: Path) -> dict[str, Path]:
+    """Every file of an input by its name inside it: a directory's files, or a file with its companions."""
+    path = Path(path)
+    if path.is_dir():
+        return {p.relative_to(path).as_posix(): p for p in sorted(path.rglob("*")) if p.is_file()}
+    if not path.is_file():
         raise InputError(f"{path}: not found; fix the path in the matrix file")
+    return {path.name: path, **{location: path.parent / location for location in companion_files(path)}}
+
+
+def content_hash(path: Path, files: dict[str, Path] | None = None) -> str:
+    """sha256 over each file's name inside the input and its content hash (a file alone: its own hash), so a change
+    in any file of a directory or in a model's external data changes it. `files`: input_files(path), when known."""
+    files = input_files(path) if files is None else files
+    if not Path(path).is_dir() and len(files) == 1:
+        return sha256_file(Path(path))
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
+    for name, file in files.items():
+        digest.update(f"{name}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()
 
 
-def pack(path: Path) -> bytes:
-    """A tar of the file or of the directory's contents (symlinks followed, as preprocess follows them)."""
+def pack(path: Path, files: dict[str, Path] | None = None) -> bytes:
+    """A tar of the directory's contents, or of the file and its companions at their places beside it (symlinks
+    followed, as preprocess follows them)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", dereference=True) as tar:
-        tar.add(str(path), arcname=Path(path).name if Path(path).is_file() else ".")
+        if Path(path).is_dir():
+            tar.add(str(path), arcname=".")
+        else:
+            for name, file in (input_files(path) if files is None else files).items():
+                tar.add(str(file), arcname=name)
     return buffer.getvalue()
 
 
@@ -55,10 +87,12 @@ def ship(path: Path, transfer: str, put) -> Shipment:
     """Describe `path` for the nodes and put its tar into the object store with `put` (ray.put), once. With
     transfer auto, a path larger than AUTO_SHIP_MAX_BYTES is not put: it must be on a path every node has."""
     path = Path(path)
-    digest = content_hash(path)
-    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
-    refs = [put(pack(path))] if transfer == "object_store" or size <= AUTO_SHIP_MAX_BYTES else []
-    return Shipment(path=str(path), sha256=digest, is_dir=path.is_dir(), refs=refs, transfer=transfer)
+    files = input_files(path)
+    size = sum(file.stat().st_size for file in files.values())
+    refs = [put(pack(path, files))] if transfer == "object_store" or size <= AUTO_SHIP_MAX_BYTES else []
+    companions = [] if path.is_dir() else [name for name in files if name != path.name]
+    return Shipment(path=str(path), sha256=content_hash(path, files), is_dir=path.is_dir(), refs=refs,
+                    transfer=transfer, companions=companions)
 
 
 @contextmanager
@@ -77,7 +111,7 @@ def materialize(shipment: Shipment, cache: Path, get) -> Path:
     """The local path of a shipment on this node: the driver's path when this node has it (a shared path, trusted
     to hold the same content), else the object store's tar, unpacked once under cache/inputs/<content hash>."""
     local = Path(shipment.path)
-    if shipment.transfer == "auto" and local.exists() and local.is_dir() == shipment.is_dir:
+    if shipment.transfer == "auto" and _has_locally(shipment):
         return local
     if not shipment.refs:
         raise InputError(f"{local}: not on this node and too large to send through the object store unasked; put "
@@ -91,4 +125,10 @@ def materialize(shipment: Shipment, cache: Path, get) -> Path:
             with tarfile.open(fileobj=io.BytesIO(get(shipment.refs[0])), mode="r") as tar:
                 tar.extractall(target, filter="data")
             done.touch()
-    return target if shipment.is_dir else target / Path(shipment.path).name
+    return target if shipment.is_dir else target / Path(shipment.path).name  # its companions beside it
+
+
+def _has_locally(shipment: Shipment) -> bool:
+    local = Path(shipment.path)
+    return (local.exists() and local.is_dir() == shipment.is_dir
+            and all((local.parent / name).is_file() for name in shipment.companions))

@@ -54,23 +54,51 @@ def store_cell(work: Path, cell: Cell, key: str, results: list[dict], status: st
 
 def _staging_dir(work: Path, cell: Cell) -> Path:
     """An empty directory beside the cell's, where this attempt's files are written before they replace it."""
-    staging = cell_dir(work, cell).with_name(f".{cell.cell_id}.new")
+    staging = _new_dir(work, cell)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     return staging
 
 
+def _new_dir(work: Path, cell: Cell) -> Path:
+    return cell_dir(work, cell).with_name(f".{cell.cell_id}.new")
+
+
+def _old_dir(work: Path, cell: Cell) -> Path:
+    return cell_dir(work, cell).with_name(f".{cell.cell_id}.old")
+
+
 def _replace_cell_dir(work: Path, cell: Cell, staging: Path) -> Path:
     """The cell's directory becomes this attempt's files only: a file of an earlier attempt (its result.json
-    when this one ran out of memory, a shard's log) would be read by the report as this cell's."""
+    when this one ran out of memory, a shard's log) would be read by the report as this cell's. A kill between the
+    two renames leaves no cell directory: recover_cell_dir puts one back."""
     directory = cell_dir(work, cell)
-    old = directory.with_name(f".{cell.cell_id}.old")
+    old = _old_dir(work, cell)
     shutil.rmtree(old, ignore_errors=True)
     if directory.exists():
         directory.rename(old)
     staging.rename(directory)
     shutil.rmtree(old, ignore_errors=True)
     return directory
+
+
+def recover_cell_dir(work: Path, cell: Cell) -> str:
+    """Undo a store the driver did not finish (killed mid-swap): a staged attempt with its cell.json (written
+    last) is whole and takes the cell's place, else a cell directory set aside is put back; what is left beside
+    is removed. Says what it did, '' when nothing was left."""
+    directory, new, old = cell_dir(work, cell), _new_dir(work, cell), _old_dir(work, cell)
+    if not (new.exists() or old.exists()):
+        return ""
+    done = ""
+    if (new / CELL_FILE).is_file():
+        _replace_cell_dir(work, cell, new)
+        done = "recovered its last attempt, stored whole when the driver stopped"
+    elif not directory.exists() and old.is_dir():
+        old.rename(directory)
+        done = "recovered its earlier attempt, set aside when the driver stopped"
+    shutil.rmtree(new, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    return done
 
 
 def _run_record(result: dict) -> dict:

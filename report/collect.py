@@ -1,10 +1,11 @@
 """Find result files under the report inputs by what they hold, whatever their names, and turn each into records.
 
-Recognised (recursively): JSON holding a harness infer summary (kind harness.infer, as `summary.json` inside the
-result directory or `<dirname>_summary.json` beside it), a ModelZoo result.json, a report.compare result, a
-calibration sweep or an ais_bench / ais_infer summary (NPU_compute_time, `*_summary.json` or `sumary.json`);
-text holding a trtexec performance summary (`*.trtexec.log`, `trtexec.log`, `result-FP32.txt`, ...) or an
-ais_bench / ais_infer / msit printed Performance Summary. Binary files and the numeric TXT outputs of a run are
+Recognised (recursively, passing over directories whose name starts with '.'): JSON holding a harness infer
+summary (kind harness.infer, as `summary.json` inside the result directory or `<dirname>_summary.json` beside it),
+a ModelZoo result.json, a report.compare result, a calibration sweep or an ais_bench / ais_infer summary
+(NPU_compute_time, `*_summary.json` or `sumary.json`); text holding a trtexec performance summary
+(`*.trtexec.log`, `trtexec.log`, `result-FP32.txt`, ...) or an ais_bench / ais_infer / msit printed Performance
+Summary. Binary files and the numeric TXT outputs of a run are
 passed over. A file that is unreadable, of an unknown version or whose batch size cannot be known is skipped with
 its reason and the report is made from the rest. External files carry no model name, chip or precision of their
 own; a `report-meta.json` in their directory (or above) gives them: {"model": ..., "device": ..., "precision":
@@ -81,7 +82,8 @@ def _files_under(root: Path):
         yield root
         return
     for directory, subdirs, names in os.walk(root):
-        subdirs.sort()
+        # a hidden directory holds no result of its own: an attempt being stored beside its cell (.<cell>.new)
+        subdirs[:] = sorted(name for name in subdirs if not name.startswith("."))
         for name in sorted(names):
             yield Path(directory) / name
 

@@ -3,6 +3,7 @@ cell keys of two models of one name with other weights. No Ray: the matrix and t
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,183 @@ def test_a_cell_stored_again_holds_only_the_files_of_its_last_attempt(tmp_path):
     store_cell(work, cell, "key3", [_result(scored)], "ok", "", {})
     store_failure(work, cell, "key4", "node lost", [_result({"stages.log": b"preprocess ..."})])
     assert sorted(p.name for p in directory.iterdir()) == ["cell.json", "stages.0.log"]
+
+
+def external_data_onnx(directory: Path) -> Path:
+    """The tiny classifier (8x8 input) saved with its weights in `weights.data` beside `ext.onnx`."""
+    import onnx
+
+    from tests.conftest import tiny_classifier_onnx
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tiny_classifier_onnx(directory / "plain.onnx", 8, 10)
+    onnx.save(onnx.load(str(directory / "plain.onnx")), str(directory / "ext.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="weights.data", size_threshold=0)
+    (directory / "plain.onnx").unlink()
+    return directory / "ext.onnx"
+
+
+def test_an_onnx_model_with_external_data_reaches_a_node_without_the_path_whole(tmp_path):
+    """The .onnx and its weights.data travel together through the object store, and convert there finds both."""
+    from fleet.node import _run_stages
+    from fleet.shipping import ship
+
+    model = external_data_onnx(tmp_path / "models")
+    matrix = load_matrix(write(tmp_path / "m.yaml", base(
+        models=[{"name": "tiny", "onnx": str(model), "preprocess": {"preset": "resnet", "resize": 8,
+                                                                    "input_size": 8}}],
+        batch_sizes=[4], sweep=["pure"], pure={"loop": 2, "warmup": 0, "time_limit": 5})))
+    store: dict = {}
+
+    def put(data: bytes) -> int:
+        store[len(store)] = data
+        return len(store) - 1
+
+    shipments = {"data": ship(REPO_SAMPLE, "auto", put), "onnx": ship(model, "auto", put)}
+    (tmp_path / "models").rename(tmp_path / "elsewhere")  # this node does not have the driver's path
+    node = {"node_id": "f" * 56, "ip": "127.0.0.1", "hostname": "here", "pid": 0, "accelerator_ids": {}}
+    log: list[str] = []
+    files = _run_stages(matrix.cells[0], (0, 1), shipments, {"labels": "", "classes": None}, tmp_path / "cache",
+                        tmp_path / "cache" / "node", node, log, store.__getitem__)
+    assert "__status__" not in files, "".join(log)
+    source = json.loads(files["convert.json"])["source"]["files"]
+    assert source["onnx_input"]["external_data"] == ["weights.data"]
+    unpacked = tmp_path / "cache" / "node" / "inputs" / shipments["onnx"].sha256
+    assert sorted(p.name for p in unpacked.iterdir()) == ["ext.onnx", "weights.data"]
+
+
+def test_new_weights_in_the_external_data_of_an_onnx_model_rerun_its_cells(tmp_path):
+    """On a shared path only the data file changes: the key of the cell changes with it, and the shipment's hash
+    (which names the node's unpacked copy and converted model) too."""
+    from fleet.shipping import ship
+
+    model = external_data_onnx(tmp_path / "models")
+    path = write(tmp_path / "m.yaml", base(models=[{"name": "tiny", "onnx": str(model)}]))
+
+    def key_and_hash() -> tuple[str, str]:
+        matrix = load_matrix(path)
+        return (driver._cell_key(matrix.cells[0], driver._input_hashes(matrix)),
+                ship(model, "auto", lambda data: None).sha256)
+
+    before = key_and_hash()
+    data = tmp_path / "models" / "weights.data"  # float32 tensors one after another: new weights, same .onnx
+    import numpy as np
+
+    (2.0 * np.fromfile(data, dtype="<f4")).astype("<f4").tofile(data)
+    after = key_and_hash()
+    assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_missing_external_data_is_one_line_naming_it_before_any_cell_runs(tmp_path):
+    model = external_data_onnx(tmp_path / "models")
+    (tmp_path / "models" / "weights.data").unlink()
+    path = write(tmp_path / "m.yaml", base(models=[{"name": "tiny", "onnx": str(model)}]))
+    proc = run_cli("-m", "fleet", "--matrix", str(path), "--work", str(tmp_path / "work"))
+    assert_one_line_error(proc, f"{tmp_path / 'models' / 'weights.data'}: external data of {model} not found")
+
+
+def scored_files(cell, top1: str) -> dict:
+    from tasks.classification.record import MODELZOO_TITLE
+    from tests.report.report_fixtures import summary_dict
+
+    summary = summary_dict(target="cpu", precision="fp32", batch_size=4, compute_ms=[1.0], device_name="cpu",
+                           model="resnet18", mode="dataset")
+    result = {"title": MODELZOO_TITLE, "value": [{"key": "Number of images", "value": "4"},
+                                                 {"key": "Top1 accuracy", "value": top1}]}
+    return {f"{cell.run_name}_summary.json": json.dumps(summary).encode(),
+            f"{cell.run_name}/result.json": json.dumps(result).encode()}
+
+
+def store_killed_between_the_renames(monkeypatch, work: Path, cell, key: str, files: dict) -> None:
+    """store_cell as a driver killed after the cell's directory was set aside, before the new one took its place."""
+    from fleet import store
+
+    real_rename = Path.rename
+
+    def rename(self, target):
+        if self.name == f".{cell.cell_id}.new":
+            raise SystemExit("driver killed")
+        return real_rename(self, target)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "rename", rename)
+        with pytest.raises(SystemExit):
+            store.store_cell(work, cell, key, [_result(files)], "ok", "", {})
+    assert not store.cell_dir(work, cell).exists()
+
+
+@pytest.mark.parametrize("staged_whole, kept_top1", [(True, "80.0%"), (False, "75.0%")])
+def test_a_driver_killed_mid_swap_keeps_a_whole_attempt_and_does_not_rerun_it(tmp_path, monkeypatch, capsys,
+                                                                              staged_whole, kept_top1):
+    """Killed between the two renames: the staged attempt (whole: its cell.json is there) or else the one set
+    aside takes the cell's place; the rerun skips the cell and nothing is left beside it."""
+    from fleet.store import store_cell
+
+    path = write(tmp_path / "m.yaml", base(batch_sizes=[4]))
+    matrix = load_matrix(path)
+    (cell,) = matrix.cells
+    key = driver._cell_key(cell, driver._input_hashes(matrix))
+    work = tmp_path / "work"
+    store_cell(work, cell, key, [_result(scored_files(cell, "75.0%"))], "ok", "", {})
+    store_killed_between_the_renames(monkeypatch, work, cell, key, scored_files(cell, "80.0%"))
+    if not staged_whole:
+        (work / "fleet" / f".{cell.cell_id}.new" / "cell.json").unlink()
+
+    def no_ray():
+        raise AssertionError("a cell with a whole attempt stored is not run again")
+
+    monkeypatch.setattr(driver, "connect", no_ray)
+    summary = driver.run(driver.FleetConfig(matrix=path, work=work, report=False))
+    assert summary["cells"][cell.cell_id]["status"] == "ok"
+    assert "stored results are complete and unchanged, skipped" in capsys.readouterr().out
+    assert sorted(p.name for p in (work / "fleet").iterdir()) == ["fleet.json", cell.cell_id]
+    result = json.loads((work / "fleet" / cell.cell_id / cell.run_name / "result.json").read_text())
+    assert result["value"][1]["value"] == kept_top1
+
+
+def test_the_report_passes_over_attempts_stored_beside_a_cell(tmp_path, monkeypatch):
+    """An attempt left beside its cell (.<cell>.old, .<cell>.new) is not reported as more rows of the cell."""
+    from fleet.store import store_cell
+    from report.collect import collect
+
+    (cell,) = load_matrix(write(tmp_path / "m.yaml", base(batch_sizes=[4]))).cells
+    work = tmp_path / "work"
+    store_cell(work, cell, "key1", [_result(scored_files(cell, "75.0%"))], "ok", "", {})
+    store_killed_between_the_renames(monkeypatch, work, cell, "key2", scored_files(cell, "80.0%"))
+    store_cell(work, cell, "key3", [_result(scored_files(cell, "70.0%"))], "ok", "", {})
+    (work / "fleet" / f".{cell.cell_id}.new").mkdir()
+    (work / "fleet" / cell.cell_id).rename(work / "fleet" / f".{cell.cell_id}.old")
+    shutil.copytree(work / "fleet" / f".{cell.cell_id}.old", work / "fleet" / cell.cell_id)
+    found = collect([work / "fleet"])
+    assert len(found.accuracy) == 1 and len(found.perf) == 1
+    assert all(f"/.{cell.cell_id}." not in source for source in found.sources)
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"calib": {"counts": 100}}, "'calib' has unknown keys ['counts']; it takes count, method"),
+    ({"pure": {"loops": 50}}, "'pure' has unknown keys ['loops']; it takes loop, warmup, time_limit, stable_ci"),
+    ({"pure": {"loop": 0}}, "'pure.loop' takes an integer of 1 or more, found 0"),
+    ({"pure": {"loop": 2.5}}, "'pure.loop' takes an integer of 1 or more, found 2.5"),
+    ({"pure": {"warmup": True}}, "'pure.warmup' takes an integer of 0 or more, found True"),
+    ({"pure": {"time_limit": float("nan")}}, "'pure.time_limit' takes a finite number of 0 or more, found nan"),
+    ({"pure": {"stable_ci": -0.01}}, "'pure.stable_ci' takes a finite number of 0 or more, found -0.01"),
+    ({"pure": {"time_limit": "10s"}}, "'pure.time_limit' takes a finite number of 0 or more, found '10s'"),
+    ({"calib": {"count": -5}}, "'calib.count' takes an integer of 1 or more, found -5"),
+    ({"calib": {"method": "kl"}}, "'calib.method' takes one of minmax, entropy, percentile, found 'kl'"),
+])
+def test_pure_and_calib_settings_a_stage_would_not_take_as_meant_are_refused(tmp_path, change, needle):
+    path = write(tmp_path / "m.yaml", base(**change))
+    with pytest.raises(InputError) as caught:
+        load_matrix(path)
+    assert str(caught.value).startswith(f"{path}: ") and needle in str(caught.value)
+
+
+def test_pure_and_calib_settings_reach_the_cells(tmp_path):
+    path = write(tmp_path / "m.yaml", base(precisions=["int8"], sweep=["pure"], calib={"count": 100},
+                                           pure={"loop": 50, "stable_ci": 0.05, "time_limit": 7.5}))
+    (cell,) = load_matrix(path).cells
+    assert cell.calib == {"count": 100, "method": "entropy"}
+    assert cell.pure == {"loop": 50, "warmup": 20, "time_limit": 7.5, "stable_ci": 0.05}
+    proc = run_cli("-m", "fleet", "--matrix", str(write(tmp_path / "bad.yaml", base(calib={"counts": 100}))),
+                   "--work", str(tmp_path / "work"))
+    assert_one_line_error(proc, str(tmp_path / "bad.yaml"), "'calib' has unknown keys ['counts']")
