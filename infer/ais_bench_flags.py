@@ -5,7 +5,9 @@ Flags and defaults from ais_bench's own parser (2025 generation, `ais_bench/infe
 """
 from __future__ import annotations
 
-from typing import Sequence
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
 
 from harness.errors import InputError
 
@@ -20,10 +22,6 @@ NEUTRAL = {
     "--profiler_rename": None,
     "--energy_consumption": None,  # every run measures energy (summary.json `energy`), ais_bench's figure too
 }
-# flag -> the target option it sets on the ascend target
-ASCEND_OPTIONS = {"--pipeline": "pipeline", "--npu_id": "npu_id"}
-# flag -> the values accepted on other targets (None: any, it means nothing there)
-OTHER_TARGETS = {"--pipeline": ("0",), "--npu_id": None}
 TARGET_OPTION_ARG = "--ais_bench_option"  # how such a flag reaches infer's own parser
 # flag -> why the harness has no such run
 UNSUPPORTED = {
@@ -34,36 +32,13 @@ UNSUPPORTED = {
 }
 
 
-def take_ais_bench_flags(argv: Sequence[str]) -> list[str]:
-    """argv without the neutral ais_bench flags; InputError for a flag whose run the harness cannot make."""
-    rest: list[str] = []
-    items = list(argv)
-    i = 0
-    while i < len(items):
-        name, sep, value = items[i].partition("=")
-        if name not in NEUTRAL and name not in UNSUPPORTED and name not in ASCEND_OPTIONS:
-            rest.append(items[i])
-            i += 1
-            continue
-        if not sep:
-            if i + 1 >= len(items):
-                raise InputError(f"{name} needs a value")
-            value = items[i + 1]
-            i += 1
-        i += 1
-        if name in ASCEND_OPTIONS:
-            # one token: argparse would take a separate "--pipeline=1" for an option
-            rest.append(f"{TARGET_OPTION_ARG}={name}={_option_value(name, value)}")
-        else:
-            _check(name, value)
-    return rest
+def _npu_id(name: str, value: str) -> str:
+    if not re.fullmatch(r"[0-9]+", value.strip()):  # str.isdigit() takes '²', which int() refuses
+        raise InputError(f"{name} {value}: give an NPU ID, a whole number of 0 or more (npu-smi info -m)")
+    return str(int(value))
 
 
-def _option_value(name: str, value: str) -> str:
-    if name == "--npu_id":
-        if not value.strip().isdigit():
-            raise InputError(f"{name} {value}: give an NPU ID, a whole number of 0 or more (npu-smi info -m)")
-        return str(int(value))
+def _switch(name: str, value: str) -> str:
     return "1" if _truthy(name, value) else "0"
 
 
@@ -74,18 +49,68 @@ def _truthy(name: str, value: str) -> bool:
     return word in _TRUE
 
 
-def ascend_bench_options(flags: dict, target: str) -> dict:
+@dataclass(frozen=True)
+class OptionFlag:
+    """An ais_bench flag that sets an ascend target option."""
+
+    option: str  # the ascend target option it sets
+    value: Callable[[str, str], str]  # (flag, value) -> the option's value, InputError when it is none
+    elsewhere: tuple[str, ...] | None  # the values accepted on other targets (None: any, it means nothing there)
+
+
+OPTION_FLAGS = {
+    "--pipeline": OptionFlag("pipeline", _switch, elsewhere=("0",)),
+    "--npu_id": OptionFlag("npu_id", _npu_id, elsewhere=None),
+}
+
+
+def take_ais_bench_flags(argv: Sequence[str]) -> list[str]:
+    """argv without the neutral ais_bench flags; InputError for a flag whose run the harness cannot make."""
+    rest: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        name, sep, value = items[i].partition("=")
+        if name not in NEUTRAL and name not in UNSUPPORTED and name not in OPTION_FLAGS:
+            rest.append(items[i])
+            i += 1
+            continue
+        if not sep:
+            if i + 1 >= len(items):
+                raise InputError(f"{name} needs a value")
+            value = items[i + 1]
+            i += 1
+        i += 1
+        if name in OPTION_FLAGS:
+            # one token: argparse would take a separate "--pipeline=1" for an option
+            rest.append(f"{TARGET_OPTION_ARG}={name}={OPTION_FLAGS[name].value(name, value)}")
+        else:
+            _check(name, value)
+    return rest
+
+
+def ascend_bench_options(flags: Mapping[str, str], target: str) -> dict:
     """The target options that ais_bench flags like --pipeline and --npu_id set: on the ascend target, the same
     setting; elsewhere only the ais_bench default of --pipeline is accepted, and --npu_id means nothing."""
     options = {}
     for flag, value in flags.items():
-        accepted = OTHER_TARGETS[flag]
+        accepted = OPTION_FLAGS[flag].elsewhere
         if target == "ascend":
-            options[ASCEND_OPTIONS[flag]] = value
+            options[OPTION_FLAGS[flag].option] = value
         elif accepted is not None and value not in accepted:
             raise InputError(f"{flag} {value}: this harness implements only {flag} 0 (the ais_bench default) "
                              f"on the {target} target; drop the flag or use ais_bench itself")
     return options
+
+
+def given_target_options(flags: Mapping[str, str], target: str, options: Mapping[str, str]) -> dict:
+    """The target options a run is given: those its ais_bench flags set, then its own --option ones over them."""
+    return {**ascend_bench_options(flags, target), **options}
+
+
+def ais_bench_flag_of(option: str) -> str | None:
+    """The ais_bench flag that sets this target option, if one does."""
+    return next((flag for flag, record in OPTION_FLAGS.items() if record.option == option), None)
 
 
 def _check(name: str, value: str) -> None:

@@ -20,25 +20,26 @@ from harness.files import write_json
 from harness.procs import killed_with_parent
 from harness.stats import end_to_end_throughput, summarize_ms
 from infer import run_record
-from infer.ais_bench_flags import ascend_bench_options
+from infer.ais_bench_flags import ais_bench_flag_of, given_target_options
 from infer.cli import InferConfig
 from infer.model_source import load_model
-
-
-ONE_DEVICE_OPTIONS = ("npu_id",)  # target options that name one device's hardware (ascend: whose power is read)
+from targets import target_class
 
 
 def _refuse_one_device_options(config: InferConfig, devices: list[str]) -> None:
-    """Such an option would give every worker the figures of that one device."""
-    if not config.ais_bench_flags and not any(name in config.options for name in ONE_DEVICE_OPTIONS):
+    """An option that names one device's hardware (its target declares it so) would give every worker the
+    figures of that one device."""
+    if not config.ais_bench_flags and not config.options:
         return
     manifest, _ = load_model(config.model, config.dym_batch)
-    given = {**ascend_bench_options(config.ais_bench_flags, manifest.target), **config.options}
-    for name in ONE_DEVICE_OPTIONS:
-        if name in given:
-            raise InputError(f"--option {name}={given[name]} (ais_bench: --{name}) names one device, but --device "
-                             f"{config.device} runs {len(devices)}: each would report that one's figures; drop it "
-                             "(each device's own is looked up)")
+    given = given_target_options(config.ais_bench_flags, manifest.target, config.options)
+    named = target_class(manifest.target).options_class.one_device_keys(given)
+    if named:
+        name, flag = named[0], ais_bench_flag_of(named[0])
+        also = f" (ais_bench: {flag})" if flag else ""
+        raise InputError(f"--option {name}={given[name]}{also} names one device, but --device {config.device} "
+                         f"runs {len(devices)}: each would report that one's figures; drop it (each device's own "
+                         "is looked up)")
 
 
 def _devices(text: str) -> list[str]:
@@ -54,7 +55,8 @@ def _worker_argv(config: InferConfig, device: str, index: int, count: int, out_r
             "--output", str(out_root), "--output_dirname", dirname, "--outfmt", config.outfmt,
             "--loop", str(config.loop), "--warmup_count", str(config.warmup_count),
             "--time_limit", str(config.time_limit), "--stable_ci", str(config.stable_ci),
-            "--summary_name", _part_name(dirname, device), "--io", config.io, "--io_workers", str(config.io_workers), "--no-progress"]
+            "--summary_name", _part_name(dirname, device), "--io", config.io, "--io_workers", str(config.io_workers),
+            "--no-progress"]
     if config.batchsize:
         argv += ["--batchsize", str(config.batchsize)]
     if config.dym_batch:

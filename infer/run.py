@@ -20,7 +20,7 @@ from harness.startup import age_at, begin_run, mark, marks
 from harness.stats import (PADDED_SHARE_SHOWN, compute_only_throughput, end_to_end_throughput,
                            median_ci95_halfwidth, padded_share, summarize_ms)
 from harness.vocabulary import InputForm, RunMode
-from infer.ais_bench_flags import ascend_bench_options
+from infer.ais_bench_flags import given_target_options
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files, preprocess_dir
 from infer.loop import LoopResult, run_dataset, run_pure
@@ -80,7 +80,7 @@ def run(config: InferConfig) -> InferSummary:
     manifest, artifact = load_model(config.model, config.dym_batch)
     mark("artifact checked")
     mismatch = preprocess_mismatch(config, manifest)
-    given = {**ascend_bench_options(config.ais_bench_flags, manifest.target), **config.options}
+    given = given_target_options(config.ais_bench_flags, manifest.target, config.options)
     target = target_for_artifact(manifest.target, manifest.target_info.get("options", {}), given)
     out_dir = result_dir(config)
     mark("target ready")

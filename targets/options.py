@@ -3,7 +3,9 @@
 Each field is declared with `option(default, help, stage, ...)`. The stage says where it acts:
 BUILD options shape the artifact, so convert puts them into the build key and records them in
 convert.json, and infer takes them from there; RUN options act only when infer opens the artifact,
-so changing one never rebuilds. `python -m convert --list-options TARGET` prints the declarations.
+so changing one never rebuilds. An option declared `one_device` names one device's hardware (which NPU's
+power to read): a run over several devices refuses it. `python -m convert --list-options TARGET` prints the
+declarations.
 """
 from __future__ import annotations
 
@@ -24,11 +26,13 @@ NONE_WORDS = ("", "none")
 
 
 def option(default: Any, help: str, stage: str, choices: tuple | None = None, minimum: float | None = None,
-           above: float | None = None) -> Any:
-    """One declared option: its default, a one-line help, its stage and the values it takes."""
+           above: float | None = None, one_device: bool = False) -> Any:
+    """One declared option: its default, a one-line help, its stage, the values it takes and whether it names
+    one device (so that it cannot serve several)."""
     assert stage in STAGES, stage
     return dataclasses.field(default=default, metadata={"help": help, "stage": stage, "choices": choices,
-                                                         "minimum": minimum, "above": above})
+                                                         "minimum": minimum, "above": above,
+                                                         "one_device": one_device})
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class OptionSpec:
     choices: tuple | None
     minimum: float | None
     above: float | None
+    one_device: bool = False
 
     def describe_values(self) -> str:
         if self.choices:
@@ -89,6 +94,12 @@ class TargetOptions:
         return values
 
     @classmethod
+    def one_device_keys(cls, given: Mapping[str, Any]) -> list[str]:
+        """The given options that name one device's hardware, which a run over several devices cannot share."""
+        specs = cls.specs()
+        return [key for key in given if key in specs and specs[key].one_device]
+
+    @classmethod
     def stage_of(cls, key: str) -> str | None:
         spec = cls.specs().get(key)
         return spec.stage if spec else None
@@ -118,7 +129,8 @@ def _spec(field: dataclasses.Field, hint: Any) -> OptionSpec:
     kind = next((a for a in args if a is not type(None)), hint) if args else hint
     meta = field.metadata
     return OptionSpec(field.name, kind, type(None) in args, field.default, meta.get("help", ""),
-                      meta.get("stage", RUN), meta.get("choices"), meta.get("minimum"), meta.get("above"))
+                      meta.get("stage", RUN), meta.get("choices"), meta.get("minimum"), meta.get("above"),
+                      meta.get("one_device", False))
 
 
 def _convert(target: str, spec: OptionSpec, raw: Any) -> Any:

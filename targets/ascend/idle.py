@@ -14,7 +14,7 @@ from harness.errors import HarnessError
 from harness.idle import IdleState, decide, not_checked
 from harness.tools import require_tool, run_tool
 from targets.ascend.npu_smi import BUS_ID, _cells_tokens, _main_row
-from targets.ascend.power import NPU_SMI_TIMEOUT_S, chip_logic_id, npu_location
+from targets.ascend.power import NPU_SMI_TIMEOUT_S, npu_location_for
 
 USAGE = re.compile(r"(\d+)\s*/\s*(\d+)")
 MIB = 1 << 20
@@ -64,19 +64,17 @@ def processes_on(text: str, npu: int, chip: int | None) -> list[dict]:
 
 
 def npu_idle_state(device: int, npu_id: int | None = None) -> IdleState:
+    """The state of the NPU npu_location_for finds for the device, the one whose power is read."""
     try:
         npu_smi = require_tool("npu-smi", "install the Ascend driver")
-        location = (int(npu_id), None) if npu_id is not None and str(npu_id).isdigit() else None
-        logic_id = chip_logic_id(device)
-        if location is None:
-            location = npu_location(run_tool([npu_smi, "info", "-m"], timeout=NPU_SMI_TIMEOUT_S).output, logic_id)
+        location = npu_location_for(npu_smi, device, npu_id)
         text = run_tool([npu_smi, "info"], timeout=NPU_SMI_TIMEOUT_S).output
-    except (HarnessError, ValueError) as exc:
-        return not_checked(f"npu-smi: {exc}: the NPU was not checked")
-    npu, chip = location if location is not None else (logic_id, None)
+    except HarnessError as exc:
+        return not_checked(f"the NPU was not checked: {exc}")
+    npu, chip = location.npu_id, location.chip_id
     row = chip_rows(text).get(npu)
     if row is None:
-        return not_checked(f"npu-smi info lists no NPU {npu}: the NPU was not checked")
+        return not_checked(f"the NPU was not checked: npu-smi info lists no NPU {npu}")
     aicore, facts = chip_facts(row)
     return decide(f"npu-smi info, NPU {npu}: running processes, AICore utilization, memory in use", aicore,
                   processes_on(text, npu, chip), facts)

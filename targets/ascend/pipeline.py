@@ -76,13 +76,13 @@ def per_batch(values: list[float] | None, batches: int) -> list[float | None]:
 
 def batch_timings(compute: list[float], h2d: list[float] | None, d2h: list[float] | None,
                   batches: int) -> list[BatchTiming]:
-    """One BatchTiming per batch of a group run in one call (a group of one: the sequential path)."""
+    """One BatchTiming per batch of a group run in one call (a group of one: the sequential path). The
+    refusals advise only what helps on either path: the caller adds what helps on its own."""
     if not compute:  # counted as 0 ms, it would raise compute-only throughput without bound
         raise TargetError(f"the runtime recorded no execution time for {batches} batch(es) it ran "
-                          "(summary().exec_time_list is empty), so compute time cannot be measured; run with "
-                          "--option pipeline=0, or update aclruntime")
+                          "(summary().exec_time_list is empty), so compute time cannot be measured; update aclruntime")
     if len(compute) % batches:
-        raise TargetError(f"the runtime recorded {len(compute)} executions for {batches} batches; run with "
-                          "--option pipeline=0")
+        raise TargetError(f"the runtime recorded {len(compute)} executions for {batches} batches, so compute time "
+                          "per batch cannot be measured; update aclruntime")
     return [BatchTiming(compute_ms=c or 0.0, h2d_ms=h, d2h_ms=d)  # c is a number here: the list splits evenly
             for c, h, d in zip(per_batch(compute, batches), per_batch(h2d, batches), per_batch(d2h, batches))]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from harness.energy import CounterUnreadable, EnergyMeter, EnergyReading, SampledPowerMeter, UnavailableMeter
@@ -26,6 +27,8 @@ CHIP_POWER = "NPU Real-time Power(W)"
 RATED_POWER = "Rated Power Dissipation(W)"
 FIELD = re.compile(r"^\s*(?P<label>\S.*?)\s+:\s*(?P<value>.*?)\s*$")
 NPU_SMI_TIMEOUT_S = 10
+WHOLE_NUMBER = re.compile(r"[0-9]+")  # str.isdigit() takes '²', which int() refuses
+PASS_NPU_ID = "pass --option npu_id=<NPU ID>"
 # The devices an ACL process sees, by Chip Logic ID, renumbered from 0 in its own device ids (CANN runtime).
 VISIBLE_DEVICES = "ASCEND_RT_VISIBLE_DEVICES"
 AIS_BENCH_METHOD = ("ais_bench --energy_consumption: mean of the first 'Power Dissipation(W)' line at start "
@@ -84,7 +87,7 @@ def _ais_bench_reading(text: str) -> float | None:
 def parse_power_info(text: str) -> NpuPower:
     power = NpuPower(ais_bench_watts=_ais_bench_reading(text))
     for block in _blocks(text):
-        chip = int(block["Chip ID"]) if block.get("Chip ID", "").isdigit() else None
+        chip = int(block["Chip ID"]) if WHOLE_NUMBER.fullmatch(block.get("Chip ID", "")) else None
         if CARD_POWER in block and block.get("Chip Name", "MCU").upper() == "MCU":
             power.card_watts = _number(block[CARD_POWER])
         if _number(block.get(CHIP_POWER, "")) is not None:
@@ -94,35 +97,81 @@ def parse_power_info(text: str) -> NpuPower:
     return power
 
 
-def npu_location(chip_table: str, logic_id: int) -> tuple[int, int] | None:
-    """(NPU ID, Chip ID) of a Chip Logic ID from `npu-smi info -m`."""
+def _chip_rows(chip_table: str) -> list[tuple[int, int, int]]:
+    """(NPU ID, Chip ID, Chip Logic ID) of each chip row of `npu-smi info -m` (an MCU row has no logic id)."""
+    rows = []
     for line in chip_table.splitlines():
         tokens = line.split()
-        if len(tokens) >= 4 and tokens[0].isdigit() and tokens[1].isdigit() and tokens[2] == str(logic_id):
-            return int(tokens[0]), int(tokens[1])
-    return None
+        if len(tokens) >= 4 and all(WHOLE_NUMBER.fullmatch(t) for t in tokens[:3]):
+            rows.append((int(tokens[0]), int(tokens[1]), int(tokens[2])))
+    return rows
 
 
-def chip_logic_id(device: int) -> int:
+def npu_location(chip_table: str, logic_id: int) -> tuple[int, int] | None:
+    """(NPU ID, Chip ID) of a Chip Logic ID from `npu-smi info -m`."""
+    return next(((npu, chip) for npu, chip, logic in _chip_rows(chip_table) if logic == logic_id), None)
+
+
+def chip_logic_id(device: int, valid: Collection[int] | None = None) -> int:
     """The Chip Logic ID of this process's device `device`: the device itself, or its entry in
     ASCEND_RT_VISIBLE_DEVICES, which renumbers the listed chips from 0 (npu-smi knows only the real ids).
-    ValueError, saying why, when the variable has no whole-number entry for the device."""
+    CANN reads the entries before the first that is not a whole number or not a chip it has ("1, 2,3" is 1
+    alone; "1,3,8" on eight chips is 1,3): `valid`, the Chip Logic IDs npu-smi lists, decides the latter;
+    without it every whole number counts. ValueError, saying why, when the device has no entry."""
     visible = os.environ.get(VISIBLE_DEVICES, "").strip()
     if not visible:
         return device
-    ids = []
+    ids, stop = [], ""
     for item in visible.split(","):
-        if not item.isdigit():  # CANN reads the ids before the first that is not one ("1, 2,3" is 1 alone)
+        if not WHOLE_NUMBER.fullmatch(item):
+            stop = f"{item!r}, not a whole number"
+        elif valid is not None and int(item) not in valid:
+            stop = f"{item}, not a Chip Logic ID in npu-smi info -m"
+        if stop:
             break
         ids.append(int(item))
     if device >= len(ids):
-        raise ValueError(f"{VISIBLE_DEVICES}={visible} has no Chip Logic ID for device {device}")
+        read_as = f" (CANN stops at {stop})" if stop else ""
+        raise ValueError(f"{VISIBLE_DEVICES}={visible} has no Chip Logic ID for device {device}{read_as}")
     return ids[device]
 
 
 def device_note(device: int, logic_id: int) -> str:
     """What the power figure's name says when the device is not its own Chip Logic ID."""
     return "" if logic_id == device else f"device {device} = Chip Logic ID {logic_id} through {VISIBLE_DEVICES}"
+
+
+class NpuNotFound(HarnessError):
+    """Which NPU this process's device is could not be found; the message ends with what to pass instead."""
+
+
+@dataclass(frozen=True)
+class NpuLocation:
+    npu_id: int
+    chip_id: int | None  # None: the NPU's only chip, or npu_id given (npu-smi answers for the NPU)
+    note: str = ""  # how the device maps to it, where not one to one
+
+
+def npu_location_for(npu_smi: str, device: int, npu_id: int | None = None) -> NpuLocation:
+    """The NPU of this process's device `device`, whose power and idle state npu-smi reports: `npu_id` when
+    given (infer --option npu_id=N, as ais_bench's --npu_id), else the device's Chip Logic ID looked up in
+    `npu-smi info -m`. NpuNotFound says why not."""
+    if npu_id is not None:
+        if not WHOLE_NUMBER.fullmatch(str(npu_id)):
+            raise NpuNotFound(f"--option npu_id={npu_id} is not an NPU ID (a whole number from npu-smi info -m); "
+                              f"{PASS_NPU_ID}")
+        return NpuLocation(int(npu_id), None)
+    try:
+        table = run_tool([npu_smi, "info", "-m"], timeout=NPU_SMI_TIMEOUT_S).output
+        logic_id = chip_logic_id(device, {logic for _, _, logic in _chip_rows(table)} or None)
+    except (HarnessError, ValueError) as exc:
+        raise NpuNotFound(f"{exc}; {PASS_NPU_ID}") from None
+    note = device_note(device, logic_id)
+    location = npu_location(table, logic_id)
+    if location is None:
+        where = f"{logic_id} ({note})" if note else f"device {device}"
+        raise NpuNotFound(f"{where} is not a Chip Logic ID in `npu-smi info -m`; {PASS_NPU_ID}")
+    return NpuLocation(*location, note)
 
 
 class NpuSmiPowerGauge:
@@ -172,33 +221,17 @@ class AscendPowerMeter(SampledPowerMeter):
 
 
 def ascend_energy_meter(device: int, npu_id: int | None = None) -> EnergyMeter:
-    """The meter of one NPU; `npu_id` (infer --option npu_id=N, as ais_bench's --npu_id) overrides the
-    NPU ID found for the device in `npu-smi info -m`."""
+    """The meter of one NPU (npu_location_for says which)."""
     try:
         npu_smi = require_tool("npu-smi", "install the Ascend driver")
+        location = npu_location_for(npu_smi, device, npu_id)
     except HarnessError as exc:
         return UnavailableMeter(str(exc), counter="npu-smi")
-    note = ""
-    if npu_id is not None:
-        if not str(npu_id).isdigit():
-            return UnavailableMeter(f"--option npu_id={npu_id} is not an NPU ID (a number from npu-smi info -m)")
-        location = (int(npu_id), None)
-    else:
-        try:
-            logic_id = chip_logic_id(device)
-            table = run_tool([npu_smi, "info", "-m"], timeout=NPU_SMI_TIMEOUT_S).output
-        except (HarnessError, ValueError) as exc:
-            return UnavailableMeter(f"{exc}; pass --option npu_id=<NPU ID>", counter="npu-smi")
-        location, note = npu_location(table, logic_id), device_note(device, logic_id)
-        if location is None:
-            where = f"{logic_id} ({note})" if note else f"device {device}"
-            return UnavailableMeter(f"{where} is not a Chip Logic ID in `npu-smi info -m`; pass "
-                                    "--option npu_id=<NPU ID>", counter="npu-smi")
-    gauge = NpuSmiPowerGauge(npu_smi, *location)
+    gauge = NpuSmiPowerGauge(npu_smi, location.npu_id, location.chip_id)
     try:
         covers = gauge.sample().measured(gauge.chip_id)[1]
     except CounterUnreadable:
         covers = ""  # the meter reports the reason, and ais_bench's figure where it has one
-    said = ", ".join(part for part in (covers, note) if part)
+    said = ", ".join(part for part in (covers, location.note) if part)
     gauge.name += f" ({said})" if said else ""
     return AscendPowerMeter(gauge)

@@ -11,6 +11,7 @@ that the copies of one batch overlap the execution of another; otherwise each ba
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ REOPEN_FLOOR_MS = 2.0 ** -8
 
 def device_index(device: str) -> int:
     text = str(device).strip()
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]+", text):  # str.isdigit() takes '²', which int() refuses
         raise InputError(f"Ascend device {device!r}: expected one NPU index such as 0")
     return int(text)
 
@@ -174,11 +175,11 @@ class AscendSession(Session):
         batches = list(group.values())
         arrays = [self._feed(batch, gear) for batch in batches]
         outputs, compute, resolution, (h2d, d2h) = self._execute(arrays, gear)
-        timings = batch_timings(compute, h2d, d2h, len(arrays))
+        timings = self._timings(compute, h2d, d2h, len(arrays))
         if resolution > RESOLUTION_LIMIT * min(t.compute_ms for t in timings) and resolution >= REOPEN_FLOOR_MS:
             self._reopen()
             outputs, compute, resolution, (h2d, d2h) = self._execute(arrays, gear)
-            timings = batch_timings(compute, h2d, d2h, len(arrays))
+            timings = self._timings(compute, h2d, d2h, len(arrays))
         self._resolutions.append(resolution)
         if self._pipeline.active:
             self._pipeline.ran(len(arrays))
@@ -186,6 +187,14 @@ class AscendSession(Session):
             rows = batch.shape[0]
             kept = [self._rows(out, spec, gear)[:rows] for out, spec in zip(batch_outputs, self._outputs)]
             self._done[handle] = (kept, timing)
+
+    def _timings(self, compute: list[float], h2d: list[float] | None, d2h: list[float] | None,
+                 batches: int) -> list[BatchTiming]:
+        try:
+            return batch_timings(compute, h2d, d2h, batches)
+        except TargetError as exc:
+            advice = ", or run with --option pipeline=0 (one batch at a time)" if self._pipeline.active else ""
+            raise TargetError(f"{self._om.name}: {exc}{advice}") from None
 
     def _execute(self, arrays: list[np.ndarray], gear: int):
         backend = self._backend

@@ -37,7 +37,7 @@ class AscendOptions(TargetOptions):
                                               "precision rule; the label says what it computes in", BUILD)
     aipp: bool = option(True, "insert AIPP when the preprocess manifest is uint8; 0: never", BUILD)
     npu_id: int | None = option(None, "the NPU ID whose power infer samples (default: the device's, from "
-                                      "npu-smi info -m)", RUN, minimum=0)
+                                      "npu-smi info -m)", RUN, minimum=0, one_device=True)
     pipeline: str = option("auto", "run the batches in flight together through aclruntime's run_pipeline, copies "
                                    "overlapping execution; auto: where the runtime has it, 1: refuse to run "
                                    "without it, 0: one batch at a time", RUN, choices=PIPELINE_CHOICES)
@@ -152,8 +152,9 @@ class AscendTarget(Target):
 
     def idle_state(self, device: str):
         from targets.ascend.idle import npu_idle_state
+        from targets.ascend.runtime import device_index
 
-        return npu_idle_state(int(device) if str(device).isdigit() else 0, self.options.npu_id)
+        return npu_idle_state(device_index(device), self.options.npu_id)
 
     def versions(self) -> dict:
         """CANN version and which precision flag its atc takes: both change what atc builds."""

@@ -135,3 +135,19 @@ def test_the_cli_refuses_an_unknown_option_in_one_line(tmp_path: Path):
     proc = run_cli("-m", "convert", "--onnx", str(onnx), "--target", "null", "--option", "workspace=1",
                    "--output", str(tmp_path / "out"))
     assert_one_line_error(proc, "unknown null target option 'workspace'", "compute_ms, memory_mib")
+
+
+@dataclass(frozen=True)
+class MeteredOptions(TargetOptions):
+    target = "metered"
+    sensor: int | None = option(None, "the sensor whose power is read", RUN, minimum=0, one_device=True)
+    exact: bool = option(False, "strict arithmetic", RUN)
+
+
+def test_an_option_declared_one_device_is_named_among_the_given_ones():
+    """A run over several devices asks the target which given options name one device (infer/multi.py)."""
+    assert MeteredOptions.one_device_keys({"exact": "1", "sensor": "2", "undeclared": "x"}) == ["sensor"]
+    assert MeteredOptions.one_device_keys({"exact": "1"}) == []
+    assert SampleOptions.one_device_keys({"width": "16", "exact": "1"}) == []
+    ascend = target_class("ascend").options_class
+    assert ascend.one_device_keys({"pipeline": "0", "npu_id": "1"}) == ["npu_id"]
