@@ -1,12 +1,28 @@
 # The harness pipeline: make preprocess convert infer postprocess TARGET=cpu|nvidia|ascend
 # Every stage is idempotent: an unchanged rerun skips finished work, an interrupted one resumes.
 
+# What to run comes from the make command line (or the defaults below), never from the environment: a shell's
+# WORK, DATA, MODEL or A (HPC sites export WORK as the user's work file system) would otherwise be used silently,
+# and make clean would remove it. Which Python and which simulation (PYTHON, VENV, TF_PYTHON, TF_VENV, ASCEND_SIM,
+# ASCEND_SIM_API) may come from either: they choose tools, not what a run measures or where it writes.
+SETTINGS := TARGET MODEL CHECKPOINT DATA LABELS CLASSES BS BATCHES PRECISION WORK DEVICE OUTFMT ENGINE SOC MODE \
+            OPTIONS LAYOUT OPSET CALIB CALIB_COUNT CALIB_METHOD ACCEPT_MISMATCH TF_MODEL TF_INPUTS TF_OUTPUTS \
+            WARMUP LOOP TIME_LIMIT REF_RUN A B COMPARE_OUT PROFILE REPORT_INPUTS REPORT BASELINE IMAGE MATRIX \
+            CALIB_COUNTS CALIB_METHODS
+FROM_ENVIRONMENT := $(foreach v,$(SETTINGS),$(if $(filter environment,$(origin $(v))),$(v)))
+$(foreach v,$(FROM_ENVIRONMENT),$(info make: $(v) from the environment is not used; pass $(v)=... on the make \
+command line to set it)$(eval undefine $(v)))
+
+# The stages of one command run one after another, also under make -j (each stage uses the cores itself):
+# infer must not read an artifact that convert is still replacing, nor postprocess score outputs infer replaces.
+.NOTPARALLEL:
+
 TARGET    ?= cpu
 MODEL     ?= efficientnet_lite0
 CHECKPOINT ?=
 DATA      ?= data/sample
 LABELS    ?= $(DATA)/val_label.txt
-CLASSES   ?= $(wildcard $(DATA)/classes.txt)
+CLASSES   ?= $(call path_exists,$(DATA)/classes.txt)
 BS        ?= 8
 BATCHES   ?=
 PRECISION ?= fp32
@@ -51,10 +67,19 @@ export PYTHONPATH := $(CURDIR)/targets/ascend/sim:$(AIS_BENCH_TREE)$(if $(PYTHON
 export ASCEND_TOOLKIT_HOME ?= $(CURDIR)/targets/ascend/sim
 endif
 
-DATANAME  := $(notdir $(abspath $(DATA)))
-PREP      := $(WORK)/prep/$(MODEL)-$(MODE)-$(DATANAME)
 EMPTY     :=
 SPACE     := $(EMPTY) $(EMPTY)
+# Paths may hold spaces: recipes pass each one as a single shell word ($(call q,PATH), quoted where the shell
+# would split or expand it); make's own path functions split words at spaces, so a space stands in as SPACE_MARK
+# while they work on a path.
+SHELL_SPECIALS := ' " $$ ; & | ( ) < > * ? [ ] ` \ \# ~ ! { }
+needs_quotes = $(findstring $(SPACE),$(1))$(strip $(foreach c,$(SHELL_SPECIALS),$(findstring $(c),$(1))))
+q         = $(if $(call needs_quotes,$(1)),'$(subst ','\'',$(1))',$(1))
+SPACE_MARK := |harness-space|
+path_name = $(subst $(SPACE_MARK),$(SPACE),$(notdir $(abspath $(subst $(SPACE),$(SPACE_MARK),$(1)))))
+path_exists = $(wildcard $(subst $(SPACE),\$(SPACE),$(1)))
+DATANAME  := $(call path_name,$(DATA))
+PREP      := $(WORK)/prep/$(MODEL)-$(MODE)-$(DATANAME)
 # BATCHES builds a dynamic artifact for that range; it is another artifact than the static BS one.
 BATCHTAG  := bs$(BS)$(if $(strip $(BATCHES)),-b$(subst $(SPACE),_,$(strip $(BATCHES))))
 # uint8 input for cpu / nvidia: the normalisation is inside the artifact, which therefore differs
@@ -64,7 +89,7 @@ RESULTS   := $(WORK)/results
 RUN       := $(MODEL)-$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)-bs$(BS)$(UINT8_IN)-$(DATANAME)
 MISMATCH_FLAG := $(if $(ACCEPT_MISMATCH),--accept-preprocess-mismatch)
 TARGET_OPTIONS := $(if $(ENGINE),--option engine=$(ENGINE)) $(if $(SOC),--option soc_version=$(SOC)) \
-                  $(foreach o,$(OPTIONS),--option $(o))
+                  $(foreach o,$(OPTIONS),--option $(call q,$(o)))
 
 .PHONY: fleet one-image all setup tf-setup preprocess convert infer postprocess bench compare report calib-sweep bench-precision test clean
 .DEFAULT_GOAL := all
@@ -87,23 +112,26 @@ $(TF_VENV)/.installed: requirements-tf.txt
 	touch $@
 
 preprocess: $(SETUP)
-	$(PYTHON) -m preprocess --input $(DATA) --output $(PREP) --model $(MODEL) --mode $(MODE)
+	$(PYTHON) -m preprocess --input $(call q,$(DATA)) --output $(call q,$(PREP)) --model $(call q,$(MODEL)) \
+	  --mode $(MODE)
 
 convert: $(SETUP) $(if $(TF_MODEL),$(TF_SETUP))
-	$(PYTHON) -m convert --model $(MODEL) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) --layout $(LAYOUT) \
-	  $(if $(TF_MODEL),--tensorflow $(TF_MODEL) --tf-python $(TF_PYTHON)) \
+	$(PYTHON) -m convert --model $(call q,$(MODEL)) $(if $(CHECKPOINT),--checkpoint $(call q,$(CHECKPOINT))) \
+	  --layout $(LAYOUT) $(if $(TF_MODEL),--tensorflow $(call q,$(TF_MODEL)) --tf-python $(call q,$(TF_PYTHON))) \
 	  $(if $(TF_INPUTS),--tf-inputs $(TF_INPUTS)) $(if $(TF_OUTPUTS),--tf-outputs $(TF_OUTPUTS)) \
 	  --target $(TARGET) --precision $(PRECISION) --batchsize $(BS) $(if $(BATCHES),--batches "$(BATCHES)") \
-	  $(if $(CALIB),--calib $(CALIB) --calib-count $(CALIB_COUNT) --calib-method $(CALIB_METHOD)) \
-	  $(if $(OPSET),--opset $(OPSET)) --preprocess $(PREP) --output $(MODELDIR) $(TARGET_OPTIONS) $(MISMATCH_FLAG)
+	  $(if $(CALIB),--calib $(call q,$(CALIB)) --calib-count $(CALIB_COUNT) --calib-method $(CALIB_METHOD)) \
+	  $(if $(OPSET),--opset $(OPSET)) --preprocess $(call q,$(PREP)) --output $(call q,$(MODELDIR)) $(TARGET_OPTIONS) \
+	  $(MISMATCH_FLAG)
 
 infer: $(SETUP)
-	$(PYTHON) -m infer --model $(MODELDIR) --input $(PREP) --output $(RESULTS) --output_dirname $(RUN) \
+	$(PYTHON) -m infer --model $(call q,$(MODELDIR)) --input $(call q,$(PREP)) --output $(call q,$(RESULTS)) \
+	  --output_dirname $(call q,$(RUN)) \
 	  --outfmt $(OUTFMT) --batchsize $(BS) --device $(DEVICE) $(TARGET_OPTIONS) $(MISMATCH_FLAG)
 
 postprocess: $(SETUP)
-	$(PYTHON) -m postprocess --result $(RESULTS)/$(RUN) --labels $(LABELS) \
-	  $(if $(CLASSES),--classes $(CLASSES))
+	$(PYTHON) -m postprocess --result $(call q,$(RESULTS)/$(RUN)) --labels $(call q,$(LABELS)) \
+	  $(if $(CLASSES),--classes $(call q,$(CLASSES)))
 
 # ---- throughput sweep, output parity, vendor report -------------------------------------------
 # A static build (no BATCHES) takes its own batch size only, so its sweep is BS.
@@ -115,9 +143,12 @@ BENCH      := $(WORK)/bench/$(MODEL)/$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECI
 REF_RUN    ?= $(MODEL)-cpu-fp32-bs$(BS)-$(DATANAME)
 A          ?= $(RESULTS)/$(RUN)
 B          ?= $(RESULTS)/$(REF_RUN)
-COMPARE_OUT ?= $(WORK)/compare/$(notdir $(A))--vs--$(notdir $(B)).compare.json
+COMPARE_OUT ?= $(WORK)/compare/$(call path_name,$(A))--vs--$(call path_name,$(B)).compare.json
 PROFILE    ?=
-REPORT_INPUTS ?= $(RESULTS) $(WORK)/bench $(WORK)/compare $(WORK)/calib-sweep
+# REPORT_INPUTS lists directories (split at spaces); without it, those of WORK that exist, WORK may hold spaces.
+REPORT_INPUTS ?=
+WORK_REPORT_INPUTS = $(foreach d,results bench compare calib-sweep,$(if $(call path_exists,$(WORK)/$(d)),\
+                     $(call q,$(WORK)/$(d))))
 REPORT     ?= report/out
 BASELINE   ?=
 
@@ -125,7 +156,8 @@ BASELINE   ?=
 # place and the sweep goes on; any other failure does not stop the sweep either, but fails the rule at the end.
 bench: $(SETUP)
 	@failed=""; oom=""; for bs in $(SWEEP); do \
-	  $(PYTHON) -m infer --model $(MODELDIR) --batchsize $$bs --output $(BENCH) --output_dirname bs$$bs \
+	  $(PYTHON) -m infer --model $(call q,$(MODELDIR)) --batchsize $$bs --output $(call q,$(BENCH)) \
+	    --output_dirname bs$$bs \
 	    --warmup_count $(WARMUP) --loop $(LOOP) --time_limit $(TIME_LIMIT) --stable_ci 0.01 \
 	    --device $(DEVICE) $(TARGET_OPTIONS) --no-progress; rc=$$?; \
 	  if [ $$rc -eq 8 ]; then oom="$$oom $$bs"; elif [ $$rc -ne 0 ]; then failed="$$failed $$bs"; fi; \
@@ -136,22 +168,24 @@ bench: $(SETUP)
 # One image (or a few: IMAGE="a.jpg b.jpg") through every artifact built for MODEL, top-5 side by side.
 IMAGE ?=
 one-image: $(SETUP)
-	$(PYTHON) -m infer.side_by_side --models $(WORK)/models/$(MODEL) --image $(IMAGE) \
-	  $(if $(wildcard $(PREP)/preprocess.json),--preprocess $(PREP)) $(if $(CLASSES),--classes $(CLASSES))
+	$(PYTHON) -m infer.side_by_side --models $(call q,$(WORK)/models/$(MODEL)) --image $(IMAGE) \
+	  $(if $(call path_exists,$(PREP)/preprocess.json),--preprocess $(call q,$(PREP))) \
+	  $(if $(CLASSES),--classes $(call q,$(CLASSES)))
 
 compare: $(SETUP)
-	$(PYTHON) -m report.compare --a $(A) --b $(B) --output $(COMPARE_OUT) \
-	  $(if $(PROFILE),--tolerance-profile $(PROFILE))
+	$(PYTHON) -m report.compare --a $(call q,$(A)) --b $(call q,$(B)) --output $(call q,$(COMPARE_OUT)) \
+	  $(if $(PROFILE),--tolerance-profile $(call q,$(PROFILE)))
 
 report: $(SETUP)
-	$(PYTHON) -m report --input $(or $(wildcard $(REPORT_INPUTS)),$(REPORT_INPUTS)) --output $(REPORT) \
-	  $(if $(BASELINE),--baseline "$(BASELINE)")
+	$(PYTHON) -m report --input $(if $(REPORT_INPUTS),$(or $(wildcard $(REPORT_INPUTS)),$(REPORT_INPUTS)),\
+	  $(or $(strip $(WORK_REPORT_INPUTS)),$(call q,$(RESULTS)))) --output $(call q,$(REPORT)) \
+	  $(if $(BASELINE),--baseline $(call q,$(BASELINE)))
 
 # ---- fleet: every cell of a matrix file as a Ray task (RAY_ADDRESS joins a cluster, else Ray starts here) ----
 MATRIX ?= fleet/examples/cpu.yaml
 
 fleet: $(SETUP)
-	$(PYTHON) -m fleet --matrix $(MATRIX) --work $(WORK)
+	$(PYTHON) -m fleet --matrix $(call q,$(MATRIX)) --work $(call q,$(WORK))
 
 # ---- precision: calibration-count sweep and CPU int8/fp16 speed (run make preprocess convert first) ----
 CALIB_COUNTS  ?= 50 100 200 500
@@ -160,17 +194,26 @@ FP32_ONNX     := $(WORK)/models/$(MODEL)/cpu-fp32-$(BATCHTAG)/$(MODEL).sim.onnx
 CALIB_SWEEP   := $(WORK)/calib-sweep/$(MODEL)-$(DATANAME)
 
 calib-sweep: $(SETUP)
-	$(PYTHON) -m convert.calib_sweep --onnx $(FP32_ONNX) --data $(PREP) --labels $(LABELS) --model $(MODEL) \
-	  --counts $(CALIB_COUNTS) --methods $(CALIB_METHODS) --work $(CALIB_SWEEP) --out $(CALIB_SWEEP)/calib_sweep.json
+	$(PYTHON) -m convert.calib_sweep --onnx $(call q,$(FP32_ONNX)) --data $(call q,$(PREP)) --labels $(call q,$(LABELS)) \
+	  --model $(call q,$(MODEL)) --counts $(CALIB_COUNTS) --methods $(CALIB_METHODS) --work $(call q,$(CALIB_SWEEP)) \
+	  --out $(call q,$(CALIB_SWEEP)/calib_sweep.json)
 
 bench-precision: $(SETUP)
-	$(PYTHON) bench/precision_cpu.py --onnx $(FP32_ONNX) --calib $(PREP) --count $(CALIB_COUNT) \
-	  --method $(CALIB_METHOD) --batch $(BS) --work $(WORK)/bench-precision/$(MODEL) \
-	  --json $(WORK)/bench-precision/$(MODEL)/precision_cpu.json
+	$(PYTHON) bench/precision_cpu.py --onnx $(call q,$(FP32_ONNX)) --calib $(call q,$(PREP)) --count $(CALIB_COUNT) \
+	  --method $(CALIB_METHOD) --batch $(BS) --work $(call q,$(WORK)/bench-precision/$(MODEL)) \
+	  --json $(call q,$(WORK)/bench-precision/$(MODEL)/precision_cpu.json)
 
 # The TensorFlow tests run under HARNESS_TF_PYTHON (set here, so a missing environment fails them).
 test: $(SETUP) $(TF_SETUP)
 	$(if $(TF_SETUP),HARNESS_TF_PYTHON=$(abspath $(TF_PYTHON))) $(PYTHON) -m pytest -q tests
 
+# WORK holds only what the stages write: a WORK with anything else in it (WORK=. or a data directory given by
+# mistake) is refused, not removed.
+WORK_ENTRIES := prep models results bench compare calib-sweep bench-precision fleet
 clean:
-	rm -rf $(WORK)
+	@if [ -d $(call q,$(WORK)) ]; then \
+	  others=$$(ls -A $(call q,$(WORK)) | grep -vxF $(foreach e,$(WORK_ENTRIES),-e $(e)) | head -n 3 | paste -sd ' '); \
+	  if [ -n "$$others" ]; then \
+	    echo "make clean: "$(call q,$(WORK))" holds files the harness did not write ($$others); nothing removed:" \
+	      "remove it yourself, or pass WORK= the harness's work directory" >&2; exit 3; fi; \
+	  rm -rf $(call q,$(WORK)); fi

@@ -1,0 +1,100 @@
+"""What a user types: the pipeline under make -j, paths with spaces, settings in the environment, make clean."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+SAMPLE = ROOT / "data" / "sample"
+
+
+def make(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "-s", *args, f"PYTHON={sys.executable}"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env=env)
+
+
+def four_images(directory: Path) -> Path:
+    directory.mkdir(parents=True)
+    images = sorted(SAMPLE.glob("*.JPEG"))[:4]
+    for image in images:
+        shutil.copy(image, directory / image.name)
+    labels = {line.split()[0]: line for line in (SAMPLE / "val_label.txt").read_text().splitlines() if line.strip()}
+    (directory / "val_label.txt").write_text("".join(labels[i.name] + "\n" for i in images))
+    return directory
+
+
+def scored_images(result_dir: Path) -> str:
+    table = {v["key"]: v["value"] for v in json.loads((result_dir / "result.json").read_text())["value"]}
+    return table["Number of images"]
+
+
+def pipeline(data: Path, work: Path, *extra: str) -> subprocess.CompletedProcess:
+    return make(*extra, "preprocess", "convert", "infer", "postprocess", "TARGET=null", "BS=2",
+                f"DATA={data}", f"WORK={work}")
+
+
+def test_make_j2_runs_the_stages_one_after_another(tmp_path):
+    data = four_images(tmp_path / "imgs")
+    proc = pipeline(data, tmp_path / "work", "-j2")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert scored_images(tmp_path / "work" / "results" / "efficientnet_lite0-null-fp32-bs2-imgs") == "4"
+
+
+def test_data_and_work_with_spaces_reach_each_stage_whole(tmp_path):
+    data = four_images(tmp_path / "my images")
+    (data / "classes.txt").write_text("".join(f"class {i}\n" for i in range(1000)))
+    work = tmp_path / "my work"
+    proc = pipeline(data, work)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (work / "prep" / "efficientnet_lite0-float32-my images" / "preprocess.json").is_file()
+    result_dir = work / "results" / "efficientnet_lite0-null-fp32-bs2-my images"
+    assert scored_images(result_dir) == "4"
+    dry = make("-n", "postprocess", f"DATA={data}", f"WORK={work}")
+    assert f"--classes '{data / 'classes.txt'}'" in dry.stdout
+    report = make("report", f"WORK={work}", f"REPORT={tmp_path / 'report'}")
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "report" / "report.md").is_file()
+
+
+def test_settings_in_the_environment_are_not_used(tmp_path):
+    env = {**os.environ, "WORK": str(tmp_path / "users-own"), "DATA": str(tmp_path / "elsewhere"),
+           "ASCEND_SIM_API": "2023"}
+    proc = make("-n", "preprocess", "clean", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert str(tmp_path) not in proc.stdout
+    assert "--input data/sample --output work/prep/" in proc.stdout
+    assert "make: WORK from the environment is not used; pass WORK=... on the make command line" in proc.stdout
+    assert "make: DATA from the environment is not used" in proc.stdout
+    assert "ASCEND_SIM_API" not in proc.stdout  # a tool choice may come from the environment
+    given = make("-n", "clean", f"WORK={tmp_path / 'w'}", env=env)
+    assert str(tmp_path / "w") in given.stdout
+
+
+@pytest.mark.parametrize("foreign", ["thesis.tex", "my notes"])
+def test_clean_refuses_a_work_directory_holding_other_files(tmp_path, foreign):
+    work = tmp_path / "work"
+    (work / "prep").mkdir(parents=True)
+    (work / foreign).write_text("mine")
+    proc = make("clean", f"WORK={work}")
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("make: ***")]
+    assert len(lines) == 1, proc.stderr
+    assert str(work) in lines[0] and foreign in lines[0] and "nothing removed" in lines[0]
+    assert (work / foreign).read_text() == "mine" and (work / "prep").is_dir()
+
+
+def test_clean_removes_a_harness_work_directory(tmp_path):
+    work = tmp_path / "my work"
+    for entry in ("prep/a", "models/m", "results/r", "bench", "fleet"):
+        (work / entry).mkdir(parents=True)
+    proc = make("clean", f"WORK={work}")
+    assert proc.returncode == 0, proc.stderr
+    assert not work.exists()
+    assert make("clean", f"WORK={work}").returncode == 0
