@@ -29,6 +29,14 @@ def test_a_single_value_is_a_list_of_one(tmp_path):
     assert [(c.precision, c.batch_size, c.sweep) for c in matrix.cells] == [("fp16", 4, "pure")]
 
 
+def assert_refused(tmp_path, change: dict, needle: str) -> None:
+    """The matrix with `change` is refused in one line that names its file."""
+    path = write(tmp_path / "m.yaml", base(**change))
+    with pytest.raises(InputError) as caught:
+        load_matrix(path)
+    assert str(caught.value).startswith(f"{path}: ") and needle in str(caught.value)
+
+
 @pytest.mark.parametrize("change, needle", [
     ({"precisions": []}, "'precisions' must be a non-empty list, found []"),
     ({"batch_sizes": []}, "'batch_sizes' must be a non-empty list"),
@@ -46,10 +54,7 @@ def test_a_single_value_is_a_list_of_one(tmp_path):
     ({"targets": ["cpu", {"name": "cpu"}]}, "comes out of the matrix twice"),
 ])
 def test_a_matrix_that_would_run_nothing_something_twice_or_not_what_it_says_is_refused(tmp_path, change, needle):
-    path = write(tmp_path / "m.yaml", base(**change))
-    with pytest.raises(InputError) as caught:
-        load_matrix(path)
-    assert str(caught.value).startswith(f"{path}: ") and needle in str(caught.value)
+    assert_refused(tmp_path, change, needle)
 
 
 def test_the_command_says_it_in_one_line(tmp_path):
@@ -282,10 +287,7 @@ def test_the_report_passes_over_attempts_stored_beside_a_cell(tmp_path, monkeypa
     ({"calib": {"method": "kl"}}, "'calib.method' takes one of minmax, entropy, percentile, found 'kl'"),
 ])
 def test_pure_and_calib_settings_a_stage_would_not_take_as_meant_are_refused(tmp_path, change, needle):
-    path = write(tmp_path / "m.yaml", base(**change))
-    with pytest.raises(InputError) as caught:
-        load_matrix(path)
-    assert str(caught.value).startswith(f"{path}: ") and needle in str(caught.value)
+    assert_refused(tmp_path, change, needle)
 
 
 def test_pure_and_calib_settings_reach_the_cells(tmp_path):
