@@ -77,7 +77,7 @@ needs_quotes = $(findstring $(SPACE),$(1))$(strip $(foreach c,$(SHELL_SPECIALS),
 q         = $(if $(call needs_quotes,$(1)),'$(subst ','\'',$(1))',$(1))
 SPACE_MARK := |harness-space|
 path_name = $(subst $(SPACE_MARK),$(SPACE),$(notdir $(abspath $(subst $(SPACE),$(SPACE_MARK),$(1)))))
-path_exists = $(wildcard $(subst $(SPACE),\$(SPACE),$(1)))
+path_exists = $(if $(shell [ -e $(call q,$(1)) ] && echo y),$(1))
 DATANAME  := $(call path_name,$(DATA))
 PREP      := $(WORK)/prep/$(MODEL)-$(MODE)-$(DATANAME)
 # BATCHES builds a dynamic artifact for that range; it is another artifact than the static BS one.
@@ -168,7 +168,8 @@ bench: $(SETUP)
 # One image (or a few: IMAGE="a.jpg b.jpg") through every artifact built for MODEL, top-5 side by side.
 IMAGE ?=
 one-image: $(SETUP)
-	$(PYTHON) -m infer.side_by_side --models $(call q,$(WORK)/models/$(MODEL)) --image $(IMAGE) \
+	$(PYTHON) -m infer.side_by_side --models $(call q,$(WORK)/models/$(MODEL)) \
+	  --image $(foreach i,$(IMAGE),$(call q,$(i))) \
 	  $(if $(call path_exists,$(PREP)/preprocess.json),--preprocess $(call q,$(PREP))) \
 	  $(if $(CLASSES),--classes $(call q,$(CLASSES)))
 
@@ -207,12 +208,14 @@ bench-precision: $(SETUP)
 test: $(SETUP) $(TF_SETUP)
 	$(if $(TF_SETUP),HARNESS_TF_PYTHON=$(abspath $(TF_PYTHON))) $(PYTHON) -m pytest -q tests
 
-# WORK holds only what the stages write: a WORK with anything else in it (WORK=. or a data directory given by
+# The default WORK (./work, the checkout's own scratch directory, ignored by git) is removed whole. A WORK given on
+# the command line must hold only what the stages write: anything else in it (WORK=. or a data directory given by
 # mistake) is refused, not removed.
 WORK_ENTRIES := prep models results bench compare calib-sweep bench-precision fleet
 clean:
 	@if [ -d $(call q,$(WORK)) ]; then \
-	  others=$$(ls -A $(call q,$(WORK)) | grep -vxF $(foreach e,$(WORK_ENTRIES),-e $(e)) | head -n 3 | paste -sd ' '); \
+	  others=$(if $(filter file,$(origin WORK)),,$$(ls -A $(call q,$(WORK)) \
+	    | grep -vxF $(foreach e,$(WORK_ENTRIES),-e $(e)) | head -n 3 | paste -sd ' ')); \
 	  if [ -n "$$others" ]; then \
 	    echo "make clean: "$(call q,$(WORK))" holds files the harness did not write ($$others); nothing removed:" \
 	      "remove it yourself, or pass WORK= the harness's work directory" >&2; exit 3; fi; \

@@ -37,16 +37,11 @@ class OnnxResult:
     source: dict
 
 
-def set_aside_path(plan: Plan) -> Path:
-    """Where a rebuild keeps the previous convert.json until it succeeds (convert/run.py puts it back on failure)."""
-    return plan.sidecar_path.with_name(f".{plan.sidecar_path.name}.previous")
-
-
 def discard_sidecar(plan: Plan) -> None:
     """Before the first output is replaced: a stale convert.json must not describe new files. It is set aside,
     not deleted, so that a build refused before it replaced a file can put it back byte for byte."""
     try:
-        os.replace(plan.sidecar_path, set_aside_path(plan))
+        os.replace(plan.sidecar_path, plan.set_aside_path)
     except FileNotFoundError:
         pass
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.contracts import TensorSpec
-from harness.errors import ContractError, InputError
+from harness.errors import InputError
 from harness.vocabulary import INPUT_FORM_LAYOUT
 
 IMAGE_CHANNELS = (1, 3)  # grey or RGB: how a channels axis is told from an image side
@@ -30,15 +30,15 @@ def check_task_io(path: Path, spec: TensorSpec, model: str) -> None:
     from tasks import task_for_model
 
     if spec.dtype not in INPUT_DTYPES:
-        raise ContractError(f"{path}: input {spec.name!r} is {spec.dtype}; the harness feeds "
-                            f"{' or '.join(INPUT_DTYPES)} images (preprocess --mode): export the model with a "
-                            "float32 input (an fp16 model keeps float32 I/O with Casts at its edges)")
+        raise InputError(f"{path}: input {spec.name!r} is {spec.dtype}; the harness feeds "
+                         f"{' or '.join(INPUT_DTYPES)} images (preprocess --mode): export the model with a "
+                         "float32 input (an fp16 model keeps float32 I/O with Casts at its edges)")
     if any(side <= 0 for side in spec.shape[2:]):
-        raise ContractError(f"{path}: input {spec.name!r} has a dynamic image size {spec.shape}; the harness feeds "
-                            "images of one size: export the model with a fixed height and width")
+        raise InputError(f"{path}: input {spec.name!r} has a dynamic image size {spec.shape}; the harness feeds "
+                         "images of one size: export the model with a fixed height and width")
     outputs = [value.name for value in read_onnx(path, load_external_data=False).graph.output]
     task = task_for_model(model)
     if len(outputs) != len(task.outputs.names):
-        raise ContractError(f"{path}: {len(outputs)} outputs ({', '.join(outputs)}); the {task.name} task reads "
-                            f"{len(task.outputs.names)} ({', '.join(task.outputs.names)}), so one would be scored "
-                            "as another: export the model with only the outputs the task reads")
+        raise InputError(f"{path}: {len(outputs)} outputs ({', '.join(outputs)}); the {task.name} task reads "
+                         f"{len(task.outputs.names)} ({', '.join(task.outputs.names)}), so one would be scored "
+                         "as another: export the model with only the outputs the task reads")

@@ -63,6 +63,11 @@ class Plan:
     def sidecar_path(self) -> Path:
         return self.out_dir / ConvertManifest.FILENAME
 
+    @property
+    def set_aside_path(self) -> Path:
+        """Where a rebuild keeps the previous convert.json until it succeeds (put back if it fails first)."""
+        return self.out_dir / f".{ConvertManifest.FILENAME}.previous"
+
 
 def readable_file(path: Path, what: str) -> Path:
     """The resolved path of an existing, readable file, or one InputError line naming it."""

@@ -16,10 +16,20 @@ from harness.recipe_check import RANDOM_WEIGHTS_NOTE, is_random_weights
 
 
 def previous_manifest(plan: Plan) -> ConvertManifest | None:
+    """The conversion in the output directory: its convert.json, or the one a rebuild killed part way (kill -9)
+    set aside, put back while every file it describes is unchanged."""
+    if not plan.sidecar_path.exists():
+        restore_previous(plan, _readable(plan.set_aside_path))
     if not plan.sidecar_path.exists():
         return None
+    return _readable(plan.sidecar_path)
+
+
+def _readable(path: Path) -> ConvertManifest | None:
+    if not path.exists():
+        return None
     try:
-        return ConvertManifest.read(plan.out_dir)
+        return ConvertManifest.read_file(path)
     except HarnessError:  # unreadable or from another stage: rebuild and replace it
         return None
 
@@ -46,6 +56,7 @@ def _convert(config: ConvertConfig) -> ConvertManifest:
             previous.source["files"] = fingerprint.files
             previous.write(plan.out_dir)
         print(f"convert: {plan.name} for {plan.target.name} is up to date ({plan.sidecar_path})", flush=True)
+        plan.set_aside_path.unlink(missing_ok=True)  # a rebuild killed after it wrote convert.json left it
         if is_random_weights(previous.source):
             print(f"convert: warning: {previous.source['weights']}; {RANDOM_WEIGHTS_NOTE}", flush=True)
         return previous
@@ -60,7 +71,7 @@ def build_keeping_previous(plan: Plan, fingerprint, previous: ConvertManifest | 
     """A rebuild sets convert.json aside before it replaces a file; one that fails (a refused input, Ctrl-C)
     while every file the previous convert.json describes is unchanged puts it back, so that conversion stays
     usable. The set-aside copy goes once the new convert.json is written."""
-    from convert.build import build, set_aside_path
+    from convert.build import build
 
     try:
         manifest = build(plan, fingerprint, previous)
@@ -68,14 +79,12 @@ def build_keeping_previous(plan: Plan, fingerprint, previous: ConvertManifest | 
         restore_previous(plan, previous)
         raise
     manifest.write(plan.out_dir)
-    set_aside_path(plan).unlink(missing_ok=True)
+    plan.set_aside_path.unlink(missing_ok=True)
     return manifest
 
 
 def restore_previous(plan: Plan, previous: ConvertManifest | None) -> None:
-    from convert.build import set_aside_path
-
-    aside = set_aside_path(plan)
+    aside = plan.set_aside_path
     try:
         if previous is not None and aside.exists() and not plan.sidecar_path.exists():
             described = list(dict.fromkeys([*previous.hashes.get("files", {}), previous.artifact]))

@@ -18,7 +18,7 @@ SWEEPS = ("accuracy", "pure")
 TRANSFERS = ("auto", "object_store")
 DEFAULT_PURE = {"loop": 200, "warmup": 20, "time_limit": 60}
 DEFAULT_CALIB = {"count": 48, "method": "entropy"}
-PREPROCESS_KEYS = {"mode", "preset", "resize", "input_size", "interpolation", "mean", "std"}
+PREPROCESS_KEYS = {"mode", "preset", "resize", "input_size", "interpolation", "crop", "mean", "std"}
 # A device resource a target's cell asks Ray for; a target not listed (cpu, null) asks for CPUs only.
 DEVICE_RESOURCES = {"nvidia": ("GPU", "num_gpus"), "ascend": ("NPU", "resources")}
 MODEL_FILE_KINDS = ("checkpoint", "onnx")  # a model's files: shipped to the nodes, hashed into its cells' keys

@@ -9,7 +9,17 @@ from __future__ import annotations
 # Keys of `engine` holding a library version, and settings that change the numbers.
 ENGINE_VERSION_KEYS = ("torch", "onnxruntime", "tensorrt", "cuda", "cann", "ais_bench", "aclruntime", "provider")
 ENGINE_SETTING_KEYS = ("input_form", "tf32_allowed", "threads", "in_flight_max", "gears", "runtime")
-P99_BATCHES = 100  # below this many timed batches no batch lies beyond the 99th percentile
+# Up to this many timed batches, the interpolated 99th percentile falls between the two slowest batches.
+P99_BATCHES = 100
+
+
+def few_batches_p99_note(count: object) -> str:
+    """What a p99 of `count` batches is where they are too few for it to be more than the slowest ones ('' else)."""
+    if isinstance(count, bool) or not isinstance(count, (int, float)) or not 0 < count <= P99_BATCHES:
+        return ""
+    if count < 2:
+        return "p99 of 1 batch: that batch"
+    return f"p99 of {int(count)} batches: between the two slowest"
 
 
 class SummaryViews:
@@ -47,16 +57,13 @@ class SummaryViews:
         """What the timings do not mean: compute-only time that may hold host time (above harness.perf's share),
         compute-only counting padded rows (above harness.stats' share), a median that did not reach the
         --stable_ci asked for."""
-        return [label for label in (self._host_time_label(), self._padding_label(), self._unstable_median_label())
-                if label]
+        return [label for label in (self._host_time_label(), self._padding_label(), self._unstable_median_label(),
+                                    self._repeated_inputs_label()) if label]
 
     @property
     def percentile_label(self) -> str:
-        """Said beside a p99 of the compute times taken from fewer than 100 batches ('' otherwise)."""
-        count = int(self.compute_stats.get("count") or 0)
-        if not 0 < count < P99_BATCHES:
-            return ""
-        return f"p99 of {count} batches (fewer than {P99_BATCHES}: near the slowest one)"
+        """Said beside a p99 of the compute times taken from too few batches ('' otherwise)."""
+        return few_batches_p99_note(self.compute_stats.get("count"))
 
     def _host_time_label(self) -> str:
         from harness.perf import host_time_exceeds
@@ -75,12 +82,20 @@ class SummaryViews:
             return ""
         return f"compute-only counts padded rows ({share * 100:.1f}% of the rows run)"
 
+    def _repeated_inputs_label(self) -> str:
+        """Dataset --loop N: every run counts, but each input was read and its output written once, so the
+        end-to-end figure is not that of N times the data."""
+        runs = self.extra.get("runs_per_input")
+        if isinstance(runs, bool) or not isinstance(runs, int) or runs < 2:
+            return ""
+        return f"end-to-end over {runs} runs of each input (each read and written once)"
+
     def _unstable_median_label(self) -> str:
         median_ci = self.extra.get("median_ci95")
         if not isinstance(median_ci, dict) or median_ci.get("stable", True) is not False:
             return ""
-        return f"median not stable: 95% CI {_share(median_ci.get('reached'))}, --stable_ci asked " \
-               f"{_share(median_ci.get('asked'))}"
+        return f"median not stable: 95% CI {half_width_text(median_ci.get('reached'))}, --stable_ci asked " \
+               f"{half_width_text(median_ci.get('asked'))}"
 
     @property
     def device_idle(self) -> dict | None:
@@ -144,8 +159,10 @@ class SummaryViews:
         return parts
 
 
-def _share(value: object) -> str:
-    """A relative half-width as '+-1.5%', 'unknown' where the summary holds no number."""
+def half_width_text(value: object) -> str:
+    """A relative half-width as '+-1.5%' (two significant digits, whole percents from 100 on), 'unknown' where
+    there is no number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "unknown"
-    return f"+-{value * 100:.2g}%"
+    percent = value * 100
+    return f"+-{percent:.2g}%" if percent < 100 else f"+-{percent:.0f}%"

@@ -6,6 +6,7 @@ worker processes (`--io`).
 from __future__ import annotations
 
 import gc
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ class LoopResult:
     energy: EnergyReading | None = None  # the device's energy over the timed loop
     started_at: float = 0.0  # time.perf_counter() when the timed loop began
     runs_per_input: int = 1  # dataset mode's --loop: each input ran this many times in the timed loop
+    # pure mode with --time_limit and --stable_ci: the median's 95% half-width the loop last saw, against the asked
+    median_ci95: dict | None = None
 
     @property
     def timed_images(self) -> int:
@@ -188,6 +191,7 @@ def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, ti
     mark("warm-up batches")
     in_flight: list[int] = []
     count = 0
+    stop = StopRule(time_limit, stable_ci)
     # as in dataset mode, so the two compare like for like
     with frozen_heap() as pauses, metered(session.energy_meter()) as energy:
         start = time.perf_counter()
@@ -196,23 +200,43 @@ def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, ti
             count += 1
             if len(in_flight) >= PIPELINE_DEPTH:
                 session.collect(in_flight.pop(0))
-            if count >= loop and _should_stop(session, start, time_limit, stable_ci):
+            if count >= loop and stop.reached_end(session, start):
                 break
         while in_flight:
             session.collect(in_flight.pop(0))
         wall = time.perf_counter() - start
     return LoopResult(wall_s=wall, images=count * batch_size, batches=count, phases={"gc_pauses": round(pauses[0], 4)},
-                      energy=energy.reading, started_at=start)
+                      energy=energy.reading, started_at=start, median_ci95=stop.record())
 
 
-def _should_stop(session: Session, start: float, time_limit: float, stable_ci: float) -> bool:
-    if time_limit <= 0:
-        return True
-    if time.perf_counter() - start >= time_limit:
-        return True
-    if stable_ci > 0 and len(session.timings) >= 10 and len(session.timings) % 5 == 0:
-        return median_ci95_halfwidth([t.compute_ms for t in session.timings]) <= stable_ci
-    return False
+@dataclass
+class StopRule:
+    """When pure mode's loop ends after its --loop batches: at once without --time_limit; with it, when time runs
+    out or, with --stable_ci, when the median's 95% interval is that narrow. Keeps what it last saw of the median,
+    so the summary says what the loop decided on."""
+
+    time_limit: float
+    stable_ci: float
+    reached: float | None = None
+    batches: int = 0
+    stable: bool = False
+
+    def reached_end(self, session: Session, start: float) -> bool:
+        if self.time_limit <= 0:
+            return True
+        timed_out = time.perf_counter() - start >= self.time_limit
+        count = len(session.timings)
+        if self.stable_ci > 0 and (timed_out or (count >= 10 and count % 5 == 0)):
+            self.reached = median_ci95_halfwidth([t.compute_ms for t in session.timings])
+            self.batches, self.stable = count, self.reached <= self.stable_ci
+            return timed_out or self.stable
+        return timed_out
+
+    def record(self) -> dict | None:
+        if self.time_limit <= 0 or self.stable_ci <= 0:
+            return None  # the median's stability was not asked for (--stable_ci acts with --time_limit only)
+        reached = self.reached if self.reached is not None and math.isfinite(self.reached) else None
+        return {"asked": self.stable_ci, "reached": reached, "batches": self.batches, "stable": self.stable}
 
 
 def _progress(total: int, enabled: bool):

@@ -150,6 +150,9 @@ def merge(parts: list[InferSummary], devices: list[str], wall: float) -> InferSu
                                             "calibration_overlap", "runs_per_input") if k in first.extra}
     merged.extra = {"devices": devices, "per_device_engine": {d: p.engine for d, p in zip(devices, parts)},
                     **labelled}
+    stability = [p.extra["median_ci95"] for p in parts if isinstance(p.extra.get("median_ci95"), dict)]
+    if stability:  # the report labels a median that did not become stable on any device
+        merged.extra["median_ci95"] = next((s for s in stability if s.get("stable") is False), stability[0])
     warnings = [f"device {d}: {p.extra['warning']}" for d, p in zip(devices, parts) if p.extra.get("warning")]
     if warnings:
         merged.extra["warning"] = "; ".join(warnings)

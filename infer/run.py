@@ -5,7 +5,6 @@ own: the result directory holds outputs only.
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -17,8 +16,7 @@ from harness.files import ensure_writable_dir, remove_leftover_temporaries, stem
 from harness.recipe_check import RANDOM_WEIGHTS_NOTE, check_recipe, is_random_weights
 from harness.bytecode import bytecode_cached
 from harness.startup import age_at, begin_run, mark, marks
-from harness.stats import (PADDED_SHARE_SHOWN, compute_only_throughput, end_to_end_throughput,
-                           median_ci95_halfwidth, padded_share, summarize_ms)
+from harness.stats import PADDED_SHARE_SHOWN, compute_only_throughput, end_to_end_throughput, padded_share, summarize_ms
 from harness.vocabulary import InputForm, RunMode
 from infer.ais_bench_flags import given_target_options
 from infer.cli import InferConfig
@@ -228,7 +226,7 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     # float32 CHW, or uint8 HWC normalised by the model's first op (convert/input_form.py): the report labels it
     engine.setdefault("input_form", (manifest.data_config.get("input_form") or {}).get("form", InputForm.FLOAT32))
     host_in_compute = host_time_in_compute(timings)
-    median_ci = median_stability(config, phases["compute"])
+    median_ci = result.median_ci95
     warnings = [w for w in (stability(stats["compute"], target=manifest.target),
                             resolution_warning(engine, stats["compute"]), host_time_warning(host_in_compute),
                             padding_warning(result, batch_size), median_ci_warning(median_ci)) if w]
@@ -277,23 +275,18 @@ def padding_warning(result: LoopResult, batch_size: int) -> str:
             f"real images went through at {real / (result.batches * batch_size) * 100:.1f}% of that rate")
 
 
-def median_stability(config: InferConfig, compute_ms: list[float]) -> dict | None:
-    """Pure mode with --stable_ci: the half-width the median reached against the one asked for."""
-    if config.input is not None or config.stable_ci <= 0:
-        return None
-    reached = median_ci95_halfwidth(compute_ms)
-    return {"asked": config.stable_ci, "reached": reached if math.isfinite(reached) else None,
-            "batches": len(compute_ms), "stable": reached <= config.stable_ci}
-
-
 def median_ci_warning(median_ci: dict | None) -> str:
+    """Pure mode with --stable_ci: the time limit ended the loop before the median was as stable as asked."""
+    from harness.summary_views import half_width_text
+
     if not median_ci or median_ci["stable"]:
         return ""
-    reached = ("not measurable (fewer than 6 batches)" if median_ci["reached"] is None
-               else f"+-{median_ci['reached'] * 100:.2g}%")
-    return (f"the median compute time did not become stable: its 95% confidence interval is {reached} after "
-            f"{median_ci['batches']} batches, --stable_ci asked for +-{median_ci['asked'] * 100:.2g}%; "
-            "raise --time_limit")
+    if median_ci["reached"] is None:
+        seen = f"could not be measured ({median_ci['batches']} timed batches; it takes 6)"
+    else:
+        seen = f"is {half_width_text(median_ci['reached'])} after {median_ci['batches']} batches"
+    return (f"the median compute time did not become stable: its 95% confidence interval {seen}, --stable_ci "
+            f"asked for {half_width_text(median_ci['asked'])}; raise --time_limit")
 
 
 def resolution_warning(engine: dict, compute: dict) -> str:

@@ -84,12 +84,11 @@ def target_table(records: list[PerfRecord], facts: list[energy.DeviceFacts] = ()
 
 
 def _p99(compute_ms: dict) -> str:
-    """The p99, and the batches it comes from where they are too few for a batch to lie beyond it."""
-    from harness.summary_views import P99_BATCHES
+    """The p99, and what it is where its batches are too few for it to be more than the slowest ones."""
+    from harness.summary_views import few_batches_p99_note
 
-    count = compute_ms.get("count")
-    few = isinstance(count, (int, float)) and 0 < count < P99_BATCHES
-    return fmt(compute_ms.get("p99"), 3) + (f" (of {int(count)} batches: near the slowest)" if few else "")
+    note = few_batches_p99_note(compute_ms.get("count"))
+    return fmt(compute_ms.get("p99"), 3) + (f" ({note})" if note else "")
 
 
 def _cost(columns: dict) -> str:

@@ -95,9 +95,11 @@ class TargetOptions:
 
     @classmethod
     def one_device_keys(cls, given: Mapping[str, Any]) -> list[str]:
-        """The given options that name one device's hardware, which a run over several devices cannot share."""
+        """The given options that name one device's hardware, which a run over several devices cannot share
+        (`none` names none: each device's own is looked up)."""
         specs = cls.specs()
-        return [key for key in given if key in specs and specs[key].one_device]
+        return [key for key, value in given.items() if key in specs and specs[key].one_device
+                and str(value).strip().lower() not in NONE_WORDS]
 
     @classmethod
     def stage_of(cls, key: str) -> str | None:

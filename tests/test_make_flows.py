@@ -90,6 +90,14 @@ def test_clean_refuses_a_work_directory_holding_other_files(tmp_path, foreign):
     assert (work / foreign).read_text() == "mine" and (work / "prep").is_dir()
 
 
+def test_clean_checks_only_a_work_directory_given_on_the_command_line():
+    """The default ./work is the checkout's own scratch directory (examples write there too): removed whole."""
+    default = make("-n", "clean")
+    assert "others=;" in default.stdout and "rm -rf work" in default.stdout
+    given = make("-n", "clean", "WORK=work")
+    assert "grep -vxF -e prep" in given.stdout
+
+
 def test_clean_removes_a_harness_work_directory(tmp_path):
     work = tmp_path / "my work"
     for entry in ("prep/a", "models/m", "results/r", "bench", "fleet"):

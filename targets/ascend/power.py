@@ -158,8 +158,8 @@ def npu_location_for(npu_smi: str, device: int, npu_id: int | None = None) -> Np
     `npu-smi info -m`. NpuNotFound says why not."""
     if npu_id is not None:
         if not WHOLE_NUMBER.fullmatch(str(npu_id)):
-            raise NpuNotFound(f"--option npu_id={npu_id} is not an NPU ID (a whole number from npu-smi info -m); "
-                              f"{PASS_NPU_ID}")
+            raise NpuNotFound(f"--option npu_id={npu_id} is not an NPU ID: give a whole number from npu-smi info "
+                              "-m")
         return NpuLocation(int(npu_id), None)
     try:
         table = run_tool([npu_smi, "info", "-m"], timeout=NPU_SMI_TIMEOUT_S).output
@@ -169,8 +169,8 @@ def npu_location_for(npu_smi: str, device: int, npu_id: int | None = None) -> Np
     note = device_note(device, logic_id)
     location = npu_location(table, logic_id)
     if location is None:
-        where = f"{logic_id} ({note})" if note else f"device {device}"
-        raise NpuNotFound(f"{where} is not a Chip Logic ID in `npu-smi info -m`; {PASS_NPU_ID}")
+        where = f"device {device} (Chip Logic ID {logic_id} through {VISIBLE_DEVICES})" if note else f"device {device}"
+        raise NpuNotFound(f"{where} is not listed in `npu-smi info -m`; {PASS_NPU_ID}")
     return NpuLocation(*location, note)
 
 

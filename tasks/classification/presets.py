@@ -104,8 +104,9 @@ def _check_square(recipe: dict, model: str | None, source: str) -> None:
     size = recipe["input_size"]
     if isinstance(size, (list, tuple)):
         raise InputError(f"{model}: {source} gives a non-square input size {size[0]}x{size[1]} "
-                         "(height x width); the harness preprocesses square crops only: pass --input-size (and "
-                         "--resize) for a square recipe the model accepts, or choose another model")
+                         "(height x width); the harness runs square inputs only: preprocess takes --input-size (and "
+                         "--resize) for a square crop the model accepts, convert a square data config (an entry in "
+                         "harness/models.py) or a square ONNX (--onnx); or choose another model")
 
 
 def model_recipe_fields(model: str) -> dict:

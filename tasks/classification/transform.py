@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from harness.errors import InputError
 from preprocess.decode import DEFAULT_MAX_PIXELS, load_rgb
 
 _RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
@@ -34,11 +35,18 @@ def resize_squash(img: Image.Image, size: int, interpolation: str) -> Image.Imag
     return img.resize((size, size), _RESAMPLE[interpolation])
 
 
+class UnfitImage(ValueError):
+    """An image the recipe cannot make a tensor of (the message says why, preprocess_image names the file)."""
+
+
 def resize_longer(img: Image.Image, size: int, interpolation: str) -> Image.Image:
     """Longer side to `size`, the other rounded to keep the aspect ratio (timm's ResizeKeepRatio, longest=1)."""
     width, height = img.size
     ratio = max(width, height) / size
     new = (round(width / ratio), round(height / ratio))
+    if min(new) < 1:
+        raise UnfitImage(f"{width}x{height} is too thin for the border crop mode (its shorter side would be "
+                         f"{min(new)} pixels at {size})")
     return img if new == img.size else img.resize(new, _RESAMPLE[interpolation])
 
 
@@ -85,4 +93,7 @@ def resize_and_crop(img: Image.Image, recipe: dict) -> Image.Image:
 
 
 def preprocess_image(path: Path, recipe: dict, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    return to_tensor(resize_and_crop(load_rgb(path, max_pixels), recipe), recipe)
+    try:
+        return to_tensor(resize_and_crop(load_rgb(path, max_pixels), recipe), recipe)
+    except UnfitImage as exc:
+        raise InputError(f"{path}: {exc}; remove it or rerun with --skip-bad") from None

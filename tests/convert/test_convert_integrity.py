@@ -48,7 +48,7 @@ def test_an_onnx_the_stages_cannot_feed_or_score_is_refused(tmp_path, case, shap
     onnx_model(tmp_path / "m.onnx", shape, outputs, TensorProto.FLOAT16 if fp16 else None)
     proc = convert(tmp_path, "--onnx", str(tmp_path / "m.onnx"))
     assert_one_line_error(proc, f"{tmp_path / 'm.onnx'}: ", *needles)
-    assert proc.returncode == 4  # the model and the task (or the inputs the stages make) disagree
+    assert proc.returncode == 3
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
@@ -85,6 +85,7 @@ def test_external_data_onnx_converts_and_rebuilds_when_only_its_data_changes(tmp
     second = convert(tmp_path, "--onnx", str(tmp_path / "ext.onnx"))
     assert second.returncode == 0 and "up to date" not in second.stdout, second.stdout + second.stderr
     np.testing.assert_allclose(simplified_weight(tmp_path / "out"), 2.0 * weight, rtol=1e-6)
+    assert not (tmp_path / "out" / ".convert.json.previous").exists()  # the rebuild's set-aside copy is gone
 
 
 def test_missing_external_data_is_one_line_naming_it(tmp_path):
@@ -111,6 +112,7 @@ def test_a_refused_rebuild_keeps_the_earlier_conversion(tmp_path):
                       str(tmp_path / "bins4"), "--calib-count", "2", "--accept-preprocess-mismatch")
     assert_one_line_error(refused, "calibration data is 3x4x4 float32")
     assert (tmp_path / "out" / "convert.json").read_bytes() == before
+    assert not (tmp_path / "out" / ".convert.json.previous").exists()
     again = convert(tmp_path, "--onnx", str(tmp_path / "tiny.onnx"))
     assert again.returncode == 0 and "up to date" in again.stdout, again.stdout + again.stderr
 
@@ -119,7 +121,7 @@ def test_a_failed_rebuild_that_replaced_a_file_leaves_no_convert_json(tmp_path):
     """The previous convert.json is put back only while every file it describes is unchanged."""
     import os
 
-    from convert.build import discard_sidecar, set_aside_path
+    from convert.build import discard_sidecar
     from convert.cli import parse_args
     from convert.plan import resolve_plan
     from convert.run import previous_manifest, restore_previous
@@ -130,9 +132,13 @@ def test_a_failed_rebuild_that_replaced_a_file_leaves_no_convert_json(tmp_path):
                                     str(tmp_path / "out")]))
     previous = previous_manifest(plan)
     assert previous is not None
+    before = plan.sidecar_path.read_bytes()
+    discard_sidecar(plan)  # a rebuild killed (kill -9) right after: the next run finds the conversion as it was
+    assert previous_manifest(plan) == previous and plan.sidecar_path.read_bytes() == before
+    assert not plan.set_aside_path.exists()
     discard_sidecar(plan)
-    assert set_aside_path(plan).exists() and not plan.sidecar_path.exists()
+    assert plan.set_aside_path.exists() and not plan.sidecar_path.exists()
     artifact = tmp_path / "out" / previous.artifact
     os.utime(artifact, ns=(artifact.stat().st_atime_ns, artifact.stat().st_mtime_ns + 10**9))  # rewritten
     restore_previous(plan, previous)
-    assert not plan.sidecar_path.exists() and not set_aside_path(plan).exists()
+    assert not plan.sidecar_path.exists() and not plan.set_aside_path.exists()

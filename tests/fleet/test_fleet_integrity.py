@@ -299,3 +299,14 @@ def test_pure_and_calib_settings_reach_the_cells(tmp_path):
     proc = run_cli("-m", "fleet", "--matrix", str(write(tmp_path / "bad.yaml", base(calib={"counts": 100}))),
                    "--work", str(tmp_path / "work"))
     assert_one_line_error(proc, str(tmp_path / "bad.yaml"), "'calib' has unknown keys ['counts']")
+
+
+def test_a_models_crop_mode_reaches_preprocess_and_its_recipe(tmp_path):
+    from fleet.stages import preprocess_args, recipe_key
+
+    path = write(tmp_path / "m.yaml", base(models=[{"name": "resnet18", "preprocess": {"crop": "border"}}]))
+    (cell,) = load_matrix(path).cells
+    args = preprocess_args(cell, tmp_path / "img", tmp_path / "prep")
+    assert args[args.index("--crop") + 1] == "border"
+    plain = write(tmp_path / "p.yaml", base(models=["resnet18"]))
+    assert recipe_key(cell, "d" * 64) != recipe_key(load_matrix(plain).cells[0], "d" * 64)

@@ -60,6 +60,12 @@ def test_padded_rows_label_the_compute_only_figure():
     assert trace.timing_labels == []
 
 
+def test_repeated_inputs_label_the_end_to_end_figure():
+    assert summary(extra={"runs_per_input": 3}).timing_labels == [
+        "end-to-end over 3 runs of each input (each read and written once)"]
+    assert summary(extra={"runs_per_input": 1}).timing_labels == []
+
+
 def test_a_median_that_did_not_become_stable_is_labelled():
     unstable = summary(extra={"median_ci95": {"asked": 0.01, "reached": 0.034, "batches": 40, "stable": False}})
     assert unstable.timing_labels == ["median not stable: 95% CI +-3.4%, --stable_ci asked +-1%"]
@@ -70,5 +76,6 @@ def test_a_median_that_did_not_become_stable_is_labelled():
 
 
 def test_a_p99_of_few_batches_says_so():
-    assert summary(compute_ms=[1.0] * 9).percentile_label == "p99 of 9 batches (fewer than 100: near the slowest one)"
-    assert summary(compute_ms=[1.0] * 100).percentile_label == ""
+    assert summary(compute_ms=[1.0] * 9).percentile_label == "p99 of 9 batches: between the two slowest"
+    assert summary(compute_ms=[1.0] * 100).percentile_label == "p99 of 100 batches: between the two slowest"
+    assert summary(compute_ms=[1.0] * 101).percentile_label == ""  # p99 is the 100th of 101: a batch of its own

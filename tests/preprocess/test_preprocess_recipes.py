@@ -63,3 +63,19 @@ def test_a_non_square_timm_model_is_refused_in_one_line(tmp_path):
                    "vit_base_patch16_sapiens2", "--no-progress")
     assert_one_line_error(proc, "vit_base_patch16_sapiens2", "non-square input size 1024x768", "--input-size")
     assert proc.returncode == 3 and not out.exists()
+
+
+def test_an_image_too_thin_for_the_border_crop_is_one_bad_image(tmp_path):
+    """600x1 at 256: its shorter side would round to 0 pixels; --skip-bad goes on without it."""
+    images = tmp_path / "img"
+    images.mkdir()
+    Image.new("RGB", (600, 1), (10, 20, 30)).save(images / "thin.png")
+    Image.new("RGB", (40, 30), (10, 20, 30)).save(images / "fine.png")
+    args = ["-m", "preprocess", "--input", str(images), "--resize", "256", "--input-size", "224", "--crop", "border",
+            "--workers", "1", "--no-progress"]
+    refused = run_cli(*args, "--output", str(tmp_path / "a"))
+    assert_one_line_error(refused, f"{images / 'thin.png'}: 600x1 is too thin for the border crop mode", "--skip-bad")
+    assert refused.returncode == 3
+    skipped = run_cli(*args, "--output", str(tmp_path / "b"), "--skip-bad")
+    assert skipped.returncode == 0, skipped.stderr
+    assert sorted(p.name for p in (tmp_path / "b").glob("*.bin")) == ["fine.bin"]

@@ -148,6 +148,7 @@ def test_an_option_declared_one_device_is_named_among_the_given_ones():
     """A run over several devices asks the target which given options name one device (infer/multi.py)."""
     assert MeteredOptions.one_device_keys({"exact": "1", "sensor": "2", "undeclared": "x"}) == ["sensor"]
     assert MeteredOptions.one_device_keys({"exact": "1"}) == []
+    assert MeteredOptions.one_device_keys({"sensor": "none"}) == []  # none named: each device looks up its own
     assert SampleOptions.one_device_keys({"width": "16", "exact": "1"}) == []
     ascend = target_class("ascend").options_class
     assert ascend.one_device_keys({"pipeline": "0", "npu_id": "1"}) == ["npu_id"]

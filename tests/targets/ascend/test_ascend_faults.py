@@ -106,7 +106,7 @@ def test_an_npu_not_found_is_one_reason_for_the_idle_check_and_the_energy_alike(
     assert state.idle is None and state.method == f"the NPU was not checked: {reason}"
     _two_npus(ascend_sim, "")
     reason = ascend_energy_meter(2).reason  # two NPUs, Chip Logic IDs 0 and 1
-    assert reason == "device 2 is not a Chip Logic ID in `npu-smi info -m`; pass --option npu_id=<NPU ID>"
+    assert reason == "device 2 is not listed in `npu-smi info -m`; pass --option npu_id=<NPU ID>"
     assert npu_idle_state(2).method == f"the NPU was not checked: {reason}"
 
 

@@ -94,7 +94,7 @@ def test_energy_over_a_pure_loop_on_the_simulated_npu(ascend_sim, tmp_path, sim_
 
 def test_unknown_device_or_missing_npu_smi_is_unavailable(ascend_sim, monkeypatch):
     meter = ascend_energy_meter(5)
-    assert isinstance(meter, UnavailableMeter) and "device 5 is not a Chip Logic ID" in meter.reason
+    assert isinstance(meter, UnavailableMeter) and "device 5 is not listed in `npu-smi info -m`" in meter.reason
     assert "is not an NPU ID" in ascend_energy_meter(0, "x").reason
     monkeypatch.setenv("PATH", "/nonexistent")
     assert "npu-smi is not available" in ascend_energy_meter(0).reason
