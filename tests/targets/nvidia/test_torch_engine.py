@@ -51,7 +51,7 @@ def test_build_exports_a_program_that_reproduces_the_module(tmp_path):
 
 
 def test_build_refuses_int8_and_a_request_without_a_model(tmp_path):
-    with pytest.raises(TargetError, match="int8 needs engine=tensorrt"):
+    with pytest.raises(TargetError, match="int8 needs --option engine=tensorrt"):
         build(tmp_path, precision="int8")
     target = get_target("nvidia", engine="torch")
     request = BuildRequest(onnx=tmp_path / "x.onnx", out_dir=tmp_path, model="x", precision="fp32",
