@@ -50,7 +50,8 @@ class CompileCache:
 
     @classmethod
     def open(cls, artifact: Path, key: str) -> "CompileCache":
-        directory = artifact.parent / CACHE_DIRNAME / key
+        # absolute: inductor compiles its C++ in other working directories (make passes WORK=work, relative)
+        directory = Path(artifact).resolve().parent / CACHE_DIRNAME / key
         warm = directory.is_dir() and any(not p.name.endswith(TURN_SUFFIX) for p in directory.iterdir())
         cache = cls(directory, "warm" if warm else "cold")
         cache.activate()

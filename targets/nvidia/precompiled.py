@@ -94,13 +94,17 @@ def turn_file(directory: Path, graph: Path) -> Path:
 
 def earlier_refusal(directory: Path) -> tuple[str, bool]:
     """Why an earlier process refused this cache's AOTInductor packages ("" when none did), and whether that still
-    holds: while the C++ compiler is the one they were refused under (a record that names none always holds)."""
+    holds: while the C++ compiler is the one they were refused under and the cache was reached by the same
+    absolute path. A record without that path comes from before caches were reached by absolute paths, when a
+    relative one (make's WORK=work) made inductor's C++ compile fail: it no longer holds, and the package is
+    tried once more."""
     try:
         record = json.loads((Path(directory) / AOTI_REFUSED).read_text())
-        reason, made_with = record.get("reason", "refused"), record.get("compiler")
+        reason, made_with, made_in = record.get("reason", "refused"), record.get("compiler"), record.get("cache_dir")
     except (OSError, ValueError, AttributeError):
         return "", False
-    return reason, made_with is None or made_with == cxx_runtime.compiler_identity()
+    same_place = made_in == str(Path(directory).resolve())
+    return reason, same_place and (made_with is None or made_with == cxx_runtime.compiler_identity())
 
 
 def refuse_aoti(directory: Path, reason: str) -> None:
@@ -110,7 +114,7 @@ def refuse_aoti(directory: Path, reason: str) -> None:
     for leftover in directory.glob(".bs*.aoti.pt2.*.tmp.pt2"):
         if writer_gone(leftover):
             leftover.unlink(missing_ok=True)
-    record = {"reason": reason, "compiler": cxx_runtime.compiler_identity()}
+    record = {"reason": reason, "compiler": cxx_runtime.compiler_identity(), "cache_dir": str(directory.resolve())}
     with atomic_output(directory / AOTI_REFUSED) as tmp:
         tmp.write_text(json.dumps(record) + "\n")
 

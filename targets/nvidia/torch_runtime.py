@@ -238,8 +238,9 @@ class TorchRunner(DeviceRunner):
                 self._aoti_reason, self._aoti_note = earlier, f"refused by an earlier process: {earlier}"
                 self._saved_graph = INDUCTOR
             elif earlier:
-                print(f"[INFO] AOTInductor packages are tried again in {self._cache.directory}: the C++ compiler is "
-                      f"not the one they were refused under ({earlier})", file=sys.stderr)
+                print(f"[INFO] AOTInductor packages are tried again in {self._cache.directory}: the C++ compiler, or "
+                      f"the path the cache was reached by, is not the one they were refused under ({earlier})",
+                      file=sys.stderr)
                 forget_refusal(self._cache.directory)
 
     def _leave_aoti(self, note: str, refusal: str = "") -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,29 @@ def test_second_open_is_warm_and_an_unusable_cache_is_rebuilt(tmp_path, restore_
     assert second.state == "rebuilt" and second.directory.is_dir() and not any(second.directory.iterdir())
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unusable" in err[0] and "rebuilding" in err[0]
+
+
+def test_the_cache_is_found_by_an_absolute_path_whatever_the_artifact_path(tmp_path, monkeypatch, restore_env):
+    """A relative cache path reached inductor's C++ compiler from another working directory: `cc1plus: fatal
+    error: work/models/.../.compile-cache/...` (make's WORK=work), so the package form was refused."""
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.pt2").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    cache = CompileCache.open(Path("m") / "a.pt2", "k1")
+    assert cache.directory == tmp_path / "m" / CACHE_DIRNAME / "k1" and cache.directory.is_absolute()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "m" / CACHE_DIRNAME / "k1")
+
+
+def test_a_refusal_recorded_without_the_caches_absolute_path_no_longer_holds(tmp_path):
+    """Such a record comes from when a relative cache path made inductor's C++ compile fail: try the package again."""
+    import json
+
+    from targets.nvidia import precompiled
+
+    precompiled.refuse_aoti(tmp_path, "PackageRefused: made here")
+    assert precompiled.earlier_refusal(tmp_path) == ("PackageRefused: made here", True)
+    record = json.loads((tmp_path / precompiled.AOTI_REFUSED).read_text())
+    assert record["cache_dir"] == str(tmp_path.resolve())
+    del record["cache_dir"]
+    (tmp_path / precompiled.AOTI_REFUSED).write_text(json.dumps(record))
+    assert precompiled.earlier_refusal(tmp_path) == ("PackageRefused: made here", False)
