@@ -11,7 +11,6 @@ that the copies of one batch overlap the execution of another; otherwise each ba
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from harness.contracts import TensorSpec, numpy_dtype
 from harness.errors import ContractError, InputError, TargetError
 from targets.ascend.acl_backend import Backend, dtype_name, open_backend
 from targets.ascend.pipeline import GROUP_MAX, PipelineChoice, batch_timings
+from targets.ascend.power import WHOLE_NUMBER
 from targets.base import BatchTiming, Session
 
 
@@ -33,7 +33,7 @@ REOPEN_FLOOR_MS = 2.0 ** -8
 
 def device_index(device: str) -> int:
     text = str(device).strip()
-    if not re.fullmatch(r"[0-9]+", text):  # str.isdigit() takes '²', which int() refuses
+    if not WHOLE_NUMBER.fullmatch(text):
         raise InputError(f"Ascend device {device!r}: expected one NPU index such as 0")
     return int(text)
 
