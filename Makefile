@@ -139,6 +139,10 @@ SWEEP      := $(or $(BATCHES),$(BS))
 WARMUP     ?= 20
 LOOP       ?= 200
 TIME_LIMIT ?= 60
+# --stable_ci acts with a time limit only (infer refuses it alone): a TIME_LIMIT of zero (0, 0.0, 0.) runs LOOP
+# batches; anything else, numbers or not, goes to infer, which checks it
+BENCH_TIME_LIMIT = $$(awk -v t=$(call q,$(TIME_LIMIT)) \
+  'BEGIN { if (t + 0 != 0 || t !~ /^[0-9.]*$$/) printf "--time_limit %s --stable_ci 0.01", t }')
 BENCH      := $(WORK)/bench/$(MODEL)/$(TARGET)$(if $(ENGINE),-$(ENGINE))-$(PRECISION)
 REF_RUN    ?= $(MODEL)-cpu-fp32-bs$(BS)-$(DATANAME)
 A          ?= $(RESULTS)/$(RUN)
@@ -158,7 +162,7 @@ bench: $(SETUP)
 	@failed=""; oom=""; for bs in $(SWEEP); do \
 	  $(PYTHON) -m infer --model $(call q,$(MODELDIR)) --batchsize $$bs --output $(call q,$(BENCH)) \
 	    --output_dirname bs$$bs \
-	    --warmup_count $(WARMUP) --loop $(LOOP) --time_limit $(TIME_LIMIT) --stable_ci 0.01 \
+	    --warmup_count $(WARMUP) --loop $(LOOP) $(BENCH_TIME_LIMIT) \
 	    --device $(DEVICE) $(TARGET_OPTIONS) --no-progress; rc=$$?; \
 	  if [ $$rc -eq 8 ]; then oom="$$oom $$bs"; elif [ $$rc -ne 0 ]; then failed="$$failed $$bs"; fi; \
 	done; \

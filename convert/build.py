@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convert.calibration import calibration_mismatch_record
+from convert.checkpoints import CHECKPOINT_RECORD_KEYS
 from convert.fingerprint import SOURCE_PACKAGES, Fingerprint, output_record, outputs_intact
 from convert.loader import ModelLoader
 from convert.onnx_checks import check_channels_first, check_task_io
@@ -52,9 +53,19 @@ def warn_random_weights(source: dict) -> None:
 
 
 def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
+    refuse_headless(plan)
     say(f"loading {plan.name} ({plan.kind}) {plan.checkpoint or 'with random weights'}")
-    loaded = loader.load()  # a checkpoint that does not fit fails here, before any file is touched
+    try:
+        loaded = loader.load()  # a checkpoint that does not fit fails here, before any file is touched
+    except ContractError as exc:
+        raise with_head_hint(plan, exc) from None
     warn_random_weights(loaded.source)
+    if plan.kind == "mmcls":
+        loaded.data_config.update(mmcls_data_config(plan))
+    if plan.checkpoint is not None:
+        from convert.checkpoint_record import say_checkpoint_record
+
+        say_checkpoint_record(plan.checkpoint, loaded.source)
     mismatch = check_preprocess(plan, loaded.input_size, loaded.data_config)
     from convert.export import export_onnx, verify_against_torch
     from convert.input_form import export_shape
@@ -71,6 +82,51 @@ def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
     say(f"onnxruntime vs PyTorch: max relative error {verification['max_relative_error']:.2e}")
     return OnnxResult(input_spec, output_spec, verification, with_mismatch(loaded.data_config, mismatch),
                       loaded.source)
+
+
+def refuse_headless(plan: Plan) -> None:
+    """A timm architecture whose pretrained config has no classifier (num_classes 0: DINO, MAE and CLIP image
+    towers) outputs features; scored as class scores they would give an accuracy that means nothing."""
+    if plan.kind != "timm" or plan.spec.registered:  # a registered spec (or --num-classes) builds its own head
+        return
+    from convert.frameworks import import_timm
+
+    import_timm()
+    from timm.models import get_pretrained_cfg
+
+    config = get_pretrained_cfg(plan.spec.arch)
+    if config is not None and config.num_classes == 0:
+        raise InputError(f"{plan.spec.arch}: timm's pretrained config gives it no classifier (num_classes 0, a "
+                         "feature extractor), so its output would be features, not class scores; convert a "
+                         "checkpoint with a classification head with --num-classes N (its classes), or a model tag "
+                         "that has one")
+
+
+def mmcls_data_config(plan: Plan) -> dict:
+    """The recipe of the config's test pipeline, so that data preprocessed otherwise is refused as for a timm
+    model's data config; said when mmcls would resize with cv2, which preprocess (PIL) does not."""
+    from tasks.classification.mmcls_pipeline import mmcls_config_recipe
+
+    recipe = mmcls_config_recipe(plan.mmcls_config)
+    if recipe.get("resize_backend", "pillow") != "pillow":
+        say(f"warning: {plan.mmcls_config.name}: mmcls's test pipeline resizes with {recipe['resize_backend']}, "
+            "preprocess with PIL (antialiased): accuracy can differ a little from mmcls's own test")
+    return recipe
+
+
+def with_head_hint(plan: Plan, refusal: ContractError) -> ContractError:
+    """A checkpoint refused because its classifier has another number of classes than the head built: say the
+    flag that builds its head (a fine-tune to another label set)."""
+    if plan.kind != "timm" or plan.checkpoint is None:
+        return refusal
+    from convert.checkpoint_record import classifier_classes
+
+    found, default = classifier_classes(plan.checkpoint, plan.spec.arch, tuple(plan.config.allow_pickle_globals))
+    built = plan.config.num_classes or (plan.spec.num_classes if plan.spec.registered else default)
+    if found is None or found == built:
+        return refusal
+    return ContractError(f"{refusal}; its classifier has {found} classes, the model built {built}: for a head "
+                         f"fine-tuned to {found} classes convert with --num-classes {found}")
 
 
 def given_onnx(plan: Plan) -> OnnxResult:
@@ -160,7 +216,8 @@ def reused_onnx(plan: Plan, previous: ConvertManifest) -> OnnxResult:
     discard_sidecar(plan)
     say(f"{previous.sim_onnx} is up to date; rebuilding the target artifact only")
     warn_random_weights(previous.source)
-    source = {k: previous.source.get(k) for k in ("weights", "layout")}
+    source = {k: previous.source.get(k) for k in ("weights", "layout", *CHECKPOINT_RECORD_KEYS)
+              if k in ("weights", "layout") or k in previous.source}
     if "tensorflow" in previous.source:
         source["tensorflow"] = previous.source["tensorflow"]
     return OnnxResult(any_batch(previous.input), any_batch(previous.output), previous.verification,

@@ -10,9 +10,12 @@ from pathlib import Path
 
 from harness.errors import InputError
 
-# Keys under which training scripts nest the weights: mmcls/timm {"state_dict"}, others {"model"}.
-CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
-WRAPPER_PREFIXES = ("module.",)  # DataParallel / DistributedDataParallel
+# Keys under which training scripts nest the weights: mmcls/timm {"state_dict"}, others {"model"}; a file that
+# holds only EMA weights (timm's "state_dict_ema", "model_ema") gives those. convert.json records the key taken.
+CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module", "net", "state_dict_ema", "model_ema")
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DistributedDataParallel, torch.compile
+# What unwrap_state_dict records of the weights it took, kept in convert.json `source`.
+CHECKPOINT_RECORD_KEYS = ("checkpoint_key", "checkpoint_unused", "checkpoint_prefix_removed", "checkpoint_dtypes")
 MODELZOO_SE_KEY = re.compile(r"^layer\d+\.\d+\.fc1\.weight$")
 # torch has worded the refusal differently across releases; any of these names the refused global.
 REFUSED_GLOBAL = (re.compile(r"Unsupported global: GLOBAL ([\w.]+)"),
@@ -89,10 +92,11 @@ def sniff_checkpoint(path: Path) -> Path:
     return path
 
 
-def read_checkpoint(path: Path, allow_globals: tuple[str, ...] = ()) -> dict:
-    """The tensors of a .pth/.pt (weights_only) or .safetensors file, unwrapped from their container."""
+def read_checkpoint(path: Path, allow_globals: tuple[str, ...] = (), record: dict | None = None) -> dict:
+    """The tensors of a .pth/.pt (weights_only) or .safetensors file, unwrapped from their container; `record`,
+    when given, receives which weights those are (CHECKPOINT_RECORD_KEYS, for convert.json)."""
     if Path(path).suffix == ".safetensors":
-        return _read_safetensors(path)
+        return _read_safetensors(path, record)
     import torch
 
     try:
@@ -108,7 +112,7 @@ def read_checkpoint(path: Path, allow_globals: tuple[str, ...] = ()) -> dict:
     except Exception as exc:  # a damaged file surfaces as whatever the unpickler trips over
         raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: "
                          f"{_short(str(exc))}); it is damaged or truncated, save it again") from None
-    return unwrap_state_dict(loaded, path)
+    return unwrap_state_dict(loaded, path, record)
 
 
 def _unpickling_error(path: Path, message: str) -> InputError:
@@ -122,7 +126,7 @@ def _unpickling_error(path: Path, message: str) -> InputError:
                       "model.state_dict() and convert that")
 
 
-def _read_safetensors(path: Path) -> dict:
+def _read_safetensors(path: Path, record: dict | None = None) -> dict:
     try:
         from safetensors.torch import load_file
     except ImportError:
@@ -130,7 +134,7 @@ def _read_safetensors(path: Path) -> dict:
 
         raise MissingDependencyError("safetensors", "pip install safetensors") from None
     try:
-        return unwrap_state_dict(load_file(str(path), device="cpu"), path)
+        return unwrap_state_dict(load_file(str(path), device="cpu"), path, record)
     except Exception as exc:  # safetensors raises its own SafetensorError
         raise InputError(f"{path}: not a readable safetensors file ({_short(str(exc))})") from None
 
@@ -144,10 +148,16 @@ def _is_tensor(value) -> bool:
     return hasattr(value, "shape") and hasattr(value, "dtype")
 
 
-def unwrap_state_dict(obj, path: Path) -> dict:
-    """Descend through container dicts to the name -> tensor mapping and drop wrapper prefixes."""
+def unwrap_state_dict(obj, path: Path, record: dict | None = None) -> dict:
+    """Descend through container dicts to the name -> tensor mapping and drop wrapper prefixes. `record` gets
+    the container keys taken, the other weight sets passed over (a training checkpoint's EMA beside its weights),
+    the prefixes removed and the floating dtypes."""
+    keys: list[str] = []
+    unused: list[str] = []
     while isinstance(obj, dict) and not all(_is_tensor(v) for v in obj.values()):
-        inner = next((obj[k] for k in CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
+        key = next((k for k in CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
+        unused += [".".join([*keys, str(k)]) for k, v in obj.items() if k != key and _holds_tensors(v)]
+        inner = None if key is None else obj[key]
         if inner is None:
             tensors = {k: v for k, v in obj.items() if _is_tensor(v)}
             if tensors:
@@ -156,13 +166,29 @@ def unwrap_state_dict(obj, path: Path) -> dict:
             keys = ", ".join(list(map(str, obj))[:6])
             raise InputError(f"{path}: no state dict found (top-level keys: {keys}); expected tensors or "
                              f"one of {', '.join(CONTAINER_KEYS)}")
+        keys.append(str(key))
         obj = inner
     if not isinstance(obj, dict) or not obj:
         raise InputError(f"{path}: holds {type(obj).__name__}, not a state dict of named tensors")
-    for prefix in WRAPPER_PREFIXES:
-        if all(k.startswith(prefix) for k in obj):
-            obj = {k[len(prefix):]: v for k, v in obj.items()}
+    removed = []
+    while prefix := wrapper_prefix(obj):  # nested wrappers: a compiled module inside DistributedDataParallel
+        removed.append(prefix)
+        obj = {k[len(prefix):]: v for k, v in obj.items()}
+    if record is not None:
+        dtypes = {str(v.dtype).removeprefix("torch.") for v in obj.values() if _is_tensor(v)}
+        record.update(checkpoint_key=".".join(keys) or None, checkpoint_unused=unused,
+                      checkpoint_prefix_removed="".join(removed) or None,
+                      checkpoint_dtypes=sorted(d for d in dtypes if d.startswith(("float", "bfloat"))))
     return dict(obj)
+
+
+def _holds_tensors(value) -> bool:
+    return isinstance(value, dict) and any(_is_tensor(v) for v in value.values())
+
+
+def wrapper_prefix(state: dict) -> str | None:
+    """The wrapper prefix every key of the state dict starts with, if any."""
+    return next((p for p in WRAPPER_PREFIXES if state and all(str(k).startswith(p) for k in state)), None)
 
 
 def detect_layout(keys, plain_default: str = "timm") -> str:

@@ -46,6 +46,7 @@ class ConvertConfig:
     calib_method: str = "minmax"
     accept_preprocess_mismatch: bool = False
     allow_pickle_globals: list[str] = field(default_factory=list)
+    num_classes: int | None = None  # the classifier's classes when a checkpoint's head is not the architecture's
 
 
 def parse_batches(text: str) -> list[int]:
@@ -133,6 +134,9 @@ def build_parser() -> Parser:
     p.add_argument("--calib", type=Path, help="directory of .bin calibration inputs (int8)")
     p.add_argument("--calib-count", type=_positive_int, default=500, help="calibration inputs to use")
     p.add_argument("--calib-method", choices=CALIB_METHODS, default="minmax")
+    p.add_argument("--num-classes", type=_positive_int, help="classes of the checkpoint's classifier, for a head "
+                                                              "fine-tuned to another label set (default: the "
+                                                              "architecture's, e.g. 1000)")
     p.add_argument("--allow-pickle-global", action="append", default=[], metavar="MODULE.NAME",
                    help="let weights-only loading accept this pickled class or function (only for a "
                         "checkpoint you trust); repeatable")
@@ -150,4 +154,4 @@ def parse_args(argv: Sequence[str]) -> ConvertConfig:
         batch_sizes=sizes, dynamic_batch=dynamic, opset=args.opset, options=dict(args.option),
         preprocess=args.preprocess, calib=args.calib, calib_count=args.calib_count,
         calib_method=args.calib_method, accept_preprocess_mismatch=args.accept_preprocess_mismatch,
-        allow_pickle_globals=args.allow_pickle_global)
+        allow_pickle_globals=args.allow_pickle_global, num_classes=args.num_classes)

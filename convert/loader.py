@@ -76,12 +76,14 @@ def load_model(plan: Plan) -> LoadedModel:
 
     torch.manual_seed(RANDOM_SEED)
     # Read first: a checkpoint that cannot be read fails before the architecture is built.
-    state = read_checkpoint(plan.checkpoint, tuple(plan.config.allow_pickle_globals)) if plan.checkpoint else None
+    record: dict = {}
+    state = (read_checkpoint(plan.checkpoint, tuple(plan.config.allow_pickle_globals), record)
+             if plan.checkpoint else None)
     build = _mmcls_module if plan.kind == "mmcls" else _timm_module
     module, input_size, data_config = build(plan)
     if plan.checkpoint is not None:
         layout = load_weights(module, state, plan.checkpoint, plan.config.layout, plan)
-        source = {"weights": "checkpoint", "layout": layout}
+        source = {"weights": "checkpoint", "layout": layout, **record}
     else:
         source = {"weights": f"random (seed {RANDOM_SEED})", "layout": None}
     if plan.kind == "mmcls":

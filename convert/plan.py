@@ -8,7 +8,7 @@ import importlib
 import importlib.util
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from convert.cli import ConvertConfig
@@ -125,7 +125,27 @@ def _model_source(config: ConvertConfig) -> tuple[str, str, ModelSpec | None, Pa
         return "mmcls", config.model or mmcls_config.stem, None, mmcls_config, None
     if not config.model:
         raise InputError("say which model to convert: --model NAME, --mmcls-config FILE or --onnx FILE")
-    return "timm", config.model, resolve_model(config.model), None, None
+    return "timm", config.model, with_num_classes(resolve_model(config.model), config.num_classes), None, None
+
+
+def with_num_classes(spec: ModelSpec, num_classes: int | None) -> ModelSpec:
+    """The spec with a classifier of `num_classes`: the loader builds a spec's own head size for timm (as for a
+    registered entry), so a fine-tuned checkpoint loads whole instead of being refused."""
+    if num_classes is None:
+        return spec
+    return replace(spec, num_classes=num_classes, registered=True)
+
+
+def _num_classes_applies(config: ConvertConfig) -> None:
+    """--num-classes sets the head timm builds; the other model sources bring their own."""
+    if config.num_classes is None:
+        return
+    given = next((flag for flag, value in (("--onnx", config.onnx), ("--tensorflow", config.tensorflow),
+                                           ("--mmcls-config", config.mmcls_config)) if value is not None), None)
+    if given is not None:
+        raise InputError(f"--num-classes {config.num_classes}: a {given} model has its classifier already (an mmcls "
+                         "config sets its head's num_classes); drop --num-classes, it sets the head of a --model "
+                         "timm architecture")
 
 
 def _checkpoint(config: ConvertConfig, kind: str, spec: ModelSpec | None) -> Path | None:
@@ -237,6 +257,7 @@ def _tensorflow_source(config: ConvertConfig, kind: str) -> tuple[Path | None, P
 
 
 def resolve_plan(config: ConvertConfig) -> Plan:
+    _num_classes_applies(config)
     kind, name, spec, mmcls_config, onnx_input = _model_source(config)
     tensorflow, tf_python = _tensorflow_source(config, kind)
     if not SAFE_NAME.match(name):

@@ -114,6 +114,9 @@ def load_matrix(path: Path) -> Matrix:
     if unknown:
         raise InputError(f"{path}: unknown sweep {unknown}; use {' and/or '.join(SWEEPS)}")
     pure = {**DEFAULT_PURE, **_settings(raw, "pure", PURE_CHECKS, path)}
+    if "stable_ci" in pure and not pure["time_limit"]:
+        raise InputError(f"{path}: 'pure.stable_ci' acts with a time limit only (it ends a loop that time_limit "
+                         "lets go on), and 'pure.time_limit' is 0; give time_limit in seconds, or drop stable_ci")
     calib = {**DEFAULT_CALIB, **_settings(raw, "calib", CALIB_CHECKS, path)}
     cells = [Cell(m, t, p, b, s, pure if s == "pure" else {}, calib if p == "int8" else {})
              for m in models for t in targets for p in precisions for b in batches for s in sweeps]
@@ -232,7 +235,7 @@ def _data_entry(raw, path: Path) -> DataEntry:
     data_dir = _resolve(raw["path"], base)
     labels = _resolve(raw.get("labels") or str(Path(data_dir) / "val_label.txt"), base)
     classes = raw.get("classes")
-    if classes is None and (Path(data_dir) / "classes.txt").is_file():
+    if "classes" not in raw and (Path(data_dir) / "classes.txt").is_file():  # `classes: null` says there is none
         classes = str(Path(data_dir) / "classes.txt")
     transfer = raw.get("transfer", "auto")
     if transfer not in TRANSFERS:

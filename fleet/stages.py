@@ -100,8 +100,9 @@ def infer_args(cell: Cell, model_dir: Path, prep: Path, runs: Path, device: str,
             cell.batch_size, "--device", device, "--no-progress"]
     if cell.sweep == "pure":
         pure = cell.pure
-        args += ["--warmup_count", pure["warmup"], "--loop", pure["loop"], "--time_limit", pure["time_limit"],
-                 "--stable_ci", pure.get("stable_ci", 0.01)]
+        args += ["--warmup_count", pure["warmup"], "--loop", pure["loop"]]
+        if float(pure["time_limit"]) > 0:  # --stable_ci acts with a time limit only; without one, `loop` batches
+            args += ["--time_limit", pure["time_limit"], "--stable_ci", pure.get("stable_ci", 0.01)]
     else:
         args += ["--input", prep, "--outfmt", "TXT"]
         index, count = shard

@@ -19,6 +19,8 @@ class EnergySummary(EnergyReading):
     joules_per_image: float | None = None
     images_per_second_per_watt: float | None = None  # = images per joule
     counter_to_sampled_ratio: float | None = None
+    # several devices: what peak_watts is, or why there is none (each device's own peak: comparison.per_device)
+    peak_watts_basis: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,9 +56,18 @@ def summarize_energy(reading: EnergyReading | None, images: int) -> EnergySummar
     return summary
 
 
-def merge_energy(parts: Sequence[dict], devices: Sequence[str]) -> dict:
+PEAK_SUMMED = ("sum of the devices' peaks, their timed loops running at once (an upper bound: the peaks need not "
+               "have come at the same moment)")
+PEAK_APART = ("none: the devices' timed loops did not run at once, or when they ran is not recorded, so their peaks "
+              "do not add up (each device's peak: comparison.per_device)")
+
+
+def merge_energy(parts: Sequence[dict], devices: Sequence[str], span_s: float | None = None,
+                 side_by_side: bool = False) -> dict:
     """One `energy` for a run on several devices: joules add up; any device without a figure makes
-    the total unavailable, naming it."""
+    the total unavailable, naming it. Average watts divide by `span_s`, the walltime from the first device's
+    timed loop start to the last one's end, where known: loops that did not overlap did not draw at once.
+    The devices' peaks add up only where their loops ran `side_by_side`; else there is no combined peak."""
     missing = [f"device {d}: {p.get('unavailable') or 'no energy recorded'}" for d, p in zip(devices, parts)
                if not p.get("available")]
     images = sum(int(p.get("images") or 0) for p in parts)
@@ -64,11 +75,12 @@ def merge_energy(parts: Sequence[dict], devices: Sequence[str]) -> dict:
         return EnergySummary(images=images, unavailable="; ".join(missing) or "no device").to_dict()
     joules = sum(p["joules"] for p in parts)
     peaks = [p["peak_watts"] for p in parts if p.get("peak_watts") is not None]
-    seconds = max(p["seconds"] for p in parts)
+    seconds = max([p["seconds"] for p in parts] + ([span_s] if span_s is not None else []))
     merged = EnergySummary(counter=", ".join(sorted({p["counter"] for p in parts})),
                            resolution=parts[0].get("resolution", ""), method=parts[0].get("method", ""),
                            seconds=seconds, joules=joules, average_watts=joules / seconds if seconds > 0 else None,
-                           peak_watts=sum(peaks) if len(peaks) == len(parts) else None,
+                           peak_watts=sum(peaks) if side_by_side and len(peaks) == len(parts) else None,
+                           peak_watts_basis=PEAK_SUMMED if side_by_side else PEAK_APART,
                            samples=sum(p.get("samples", 0) for p in parts), images=images, available=True,
                            joules_per_image=joules / images if images else None,
                            images_per_second_per_watt=images / joules if joules > 0 else None)
@@ -85,7 +97,8 @@ def energy_line(energy: dict) -> str:
     line = (f"[INFO] energy: {energy['joules']:.2f} J over {energy['seconds']:.2f} s, "
             f"{energy['average_watts']:.1f} W average")
     if energy.get("peak_watts") is not None:
-        line += f", {energy['peak_watts']:.1f} W peak"
+        summed = " (the devices' peaks added)" if energy.get("peak_watts_basis") == PEAK_SUMMED else ""
+        line += f", {energy['peak_watts']:.1f} W peak{summed}"
     if energy.get("joules_per_image") is not None:
         line += f", {energy['joules_per_image']:.4g} J/image, {energy['images_per_second_per_watt']:.4g} img/s/W"
     return line + f" ({energy['counter']})"

@@ -11,9 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.errors import DiskFullError, InputError
+from harness.errors import DiskFullError, HarnessError, InputError
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+DIRECTORY_GONE = (errno.ENOENT, errno.ENOTDIR, errno.ESTALE)
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+NAME_MAX = 255  # bytes in one file name (Linux file systems)
+# An input's longest output name as first written: '.<stem>_99.txt.<pid of up to 7 digits>.tmp' (temporary_path)
+OUTPUT_NAME_EXTRA = len(".") + len("_99.txt") + len(".4194304.tmp")
 
 
 def stem_of(path: str | os.PathLike) -> str:
@@ -26,6 +31,10 @@ def claim_stem(found: dict[str, Path], path: Path) -> None:
     """Add `path` under its stem; a second path of one stem is refused: outputs are named by stem, so theirs
     would overwrite each other."""
     stem = stem_of(path)
+    if len(os.fsencode(stem)) > NAME_MAX - OUTPUT_NAME_EXTRA:  # bytes as the file system stores them
+        raise InputError(f"{path}: name too long: its outputs, {stem[:12]}…_0.txt and the like, are written first "
+                         f"under a temporary name that would pass the file system's {NAME_MAX} bytes; rename it to "
+                         f"a name of at most {NAME_MAX - OUTPUT_NAME_EXTRA} bytes before its first dot")
     if stem in found:
         raise InputError(f"{path}: same stem {stem!r} as {found[stem]}; their outputs would overwrite each "
                          "other, remove or rename one of them")
@@ -88,7 +97,10 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     """
     path = Path(path)
     tmp = temporary_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    except OSError as exc:
+        raise write_error(exc, path, len(data)) from None
     try:
         view = memoryview(data)
         while view:
@@ -103,7 +115,8 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        raise_if_disk_full(exc, path, len(data))
+        if isinstance(exc, OSError):
+            raise write_error(exc, path, len(data)) from None
         raise
 
 
@@ -118,14 +131,20 @@ def write_new_or_replace(path: str | Path, data: bytes | memoryview) -> None:
     except FileExistsError:
         atomic_write_bytes(path, data)
         return
+    except OSError as exc:
+        raise write_error(exc, path, len(data)) from None
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
     except BaseException as exc:
         os.close(fd)
-        os.unlink(path)
-        raise_if_disk_full(exc, path, len(data))
+        try:
+            os.unlink(path)
+        except FileNotFoundError:  # its directory went away
+            pass
+        if isinstance(exc, OSError):
+            raise write_error(exc, path, len(data)) from None
         raise
     os.close(fd)
 
@@ -175,6 +194,25 @@ def disk_full_error(path: Path, needed: int) -> DiskFullError:
     return DiskFullError(f"{path}: no space left on the device writing {human_bytes(needed)} ({free} free "
                          "there); free space or choose another directory and rerun the same command "
                          "(files already finished are kept)")
+
+
+def write_error(exc: OSError, path: str | Path, needed: int) -> HarnessError:
+    """One line for a file that could not be written: a full disk (exit 9); else (exit 3) its directory lost or
+    not writable, a name too long, or the system's own reason where the harness cannot tell the cause."""
+    if exc.errno in NO_SPACE:
+        return disk_full_error(Path(path), needed)
+    reason = exc.strerror or str(exc)
+    if exc.errno in DIRECTORY_GONE:
+        return InputError(f"{path}: cannot be written ({reason}): its directory was removed or became unreachable "
+                          "during the run; restore it (or choose another directory) and rerun the same command")
+    if exc.errno in NOT_WRITABLE:
+        return InputError(f"{path}: cannot be written ({reason}): its directory is read-only or not writable by "
+                          "this user; make it writable (or choose another directory) and rerun the same command")
+    if exc.errno == errno.ENAMETOOLONG:
+        return InputError(f"{path}: cannot be written ({reason}): the name, or the temporary name it is first "
+                          f"written under, passes the file system's {NAME_MAX} bytes; give the input a shorter name")
+    return InputError(f"{path}: cannot be written ({reason}); rerun the same command once that is fixed (files "
+                      "already finished are kept)")
 
 
 def raise_if_disk_full(exc: BaseException, path: Path, needed: int) -> None:

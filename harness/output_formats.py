@@ -78,9 +78,10 @@ def output_names(stems: list[str], count: int, fmt: OutputFormat) -> list[list[s
 
 
 def parse_output_name(name: str) -> tuple[str, int, OutputFormat] | None:
-    """(stem, output index, format) of an output file name, None for any other name."""
+    """(stem, output index, format) of an output file name, None for any other name. The stem may be empty:
+    an input named '.x.bin' has the stem '' (the name before its first dot) and writes '_0.txt', as ais_bench does."""
     suffixes = "|".join(re.escape(fmt.suffix) for fmt in FORMATS.values())
-    match = re.match(rf"^(?P<stem>.+)_(?P<index>\d+)\.(?P<ext>{suffixes})$", name, re.IGNORECASE)
+    match = re.match(rf"^(?P<stem>.*)_(?P<index>\d+)\.(?P<ext>{suffixes})$", name, re.IGNORECASE)
     if not match:
         return None
     return match["stem"], int(match["index"]), format_of_suffix(match["ext"])
@@ -96,12 +97,14 @@ def _exact_size(encode_batch: Callable[[np.ndarray], list[bytes]]):
 
 
 def _txt_whole_check(shape: tuple[int, ...], dtype: np.dtype) -> WholeCheck:
-    """A TXT file is complete when it has its exact number of lines (one per last-dimension row)."""
+    """A TXT file is complete when it has its exact number of lines (one per last-dimension row) and of values
+    (each one followed by a space, as ais_bench writes them)."""
     lines = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    values = int(np.prod(shape))
 
     def whole_txt(path: Path) -> bool:
         data = Path(path).read_bytes()
-        return data.endswith(b"\n") and data.count(b"\n") == lines
+        return data.endswith(b"\n") and data.count(b"\n") == lines and data.count(b" ") == values
     return whole_txt
 
 

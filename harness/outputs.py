@@ -88,7 +88,7 @@ def read_output_file(path: Path, layout: OutputLayout) -> np.ndarray:
         array = output_format(layout.outfmt).read(path, layout.dtype)
     except (OSError, ValueError, EOFError) as exc:
         raise InputError(f"{path}: unreadable {layout.outfmt} output ({_first_line(exc)}); rerun infer "
-                         "for this directory") from None
+                         "for this directory with --force (its size looks whole, so a plain rerun keeps it)") from None
     return _shape_like(array, layout.shape, path)
 
 

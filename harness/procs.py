@@ -12,6 +12,9 @@ import ctypes
 import os
 import signal
 import sys
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 PR_SET_PDEATHSIG = 1
 
@@ -35,6 +38,35 @@ def killed_with_parent() -> None:
         _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Start child interpreters inside this block, so that Ctrl-C or SIGTERM while they start leaves no traceback.
+
+    A child begins with SIGINT blocked (the mask is inherited through fork and exec), so a Ctrl-C that reaches it
+    before quiet_worker runs (while Python starts and imports numpy) waits instead of raising KeyboardInterrupt;
+    quiet_worker unblocks it. This process takes a stop signal of the block's few milliseconds once the block
+    ends, so it never leaves a child half started (one that finds no start-up data: EOFError)."""
+    arrived: list[int] = []
+    handlers: dict[int, Callable] = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {s: h for s in STOP_SIGNALS if callable(h := signal.getsignal(s))}
+    for signum in handlers:
+        signal.signal(signum, lambda received, frame: arrived.append(received))
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if hasattr(signal, "pthread_sigmask") else None
+    try:
+        yield
+    finally:
+        if blocked is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if arrived:
+            handlers[arrived[0]](arrived[0], None)
+
+
 def die_with_parent(parent_pid: int) -> None:
     """The same, asked for by the child itself once it runs (a pool worker, the compile child)."""
     killed_with_parent()
@@ -55,3 +87,5 @@ def quiet_worker(parent_pid: int) -> None:
     if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
         signal.signal(signal.SIGINT, _leave_quietly)
     signal.signal(signal.SIGTERM, _leave_quietly)
+    if hasattr(signal, "pthread_sigmask"):  # started under interrupts_held: a Ctrl-C that came meanwhile acts now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -34,9 +34,18 @@ def check_recipe(prep_dir: Path, recipe: dict, model: str, model_config: dict, a
         fields = "; ".join(f"{name} {d['preprocessed']} (model: {d['model']})" for name, d in differences.items())
         data = f"{use} data preprocessed" if use else "preprocessed"
         raise ContractError(f"{prep_dir}: {data} with {fields}; preprocess again for this model with "
-                            f"`python -m preprocess --model {model} --input IMAGES --output {prep_dir}` (or "
-                            f"`make preprocess MODEL={model}`), or pass {ACCEPT_FLAG} to go on")
+                            f"{preprocess_command(model, model_config, prep_dir)}, or pass {ACCEPT_FLAG} to go on")
     return differences
+
+
+def preprocess_command(model: str, model_config: dict, prep_dir: Path) -> str:
+    """The command that prepares data as the model expects: an mmcls model's recipe is its config's test
+    pipeline, any other model's its name's data config."""
+    mmcls_config = model_config.get("mmcls_config")
+    if mmcls_config:
+        return f"`python -m preprocess --mmcls-config {mmcls_config} --input IMAGES --output {prep_dir}`"
+    return (f"`python -m preprocess --model {model} --input IMAGES --output {prep_dir}` (or "
+            f"`make preprocess MODEL={model}`)")
 
 
 def is_random_weights(source: dict) -> bool:

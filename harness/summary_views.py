@@ -56,9 +56,9 @@ class SummaryViews:
     def timing_labels(self) -> list[str]:
         """What the timings do not mean: compute-only time that may hold host time (above harness.perf's share),
         compute-only counting padded rows (above harness.stats' share), a median that did not reach the
-        --stable_ci asked for."""
+        --stable_ci asked for, end-to-end over repeated inputs, timings of the part of a run left after a resume."""
         return [label for label in (self._host_time_label(), self._padding_label(), self._unstable_median_label(),
-                                    self._repeated_inputs_label()) if label]
+                                    self._repeated_inputs_label(), self._resumed_label()) if label]
 
     @property
     def percentile_label(self) -> str:
@@ -89,6 +89,14 @@ class SummaryViews:
         if isinstance(runs, bool) or not isinstance(runs, int) or runs < 2:
             return ""
         return f"end-to-end over {runs} runs of each input (each read and written once)"
+
+    def _resumed_label(self) -> str:
+        """A run resumed after an interruption: its timings are those of the inputs its last process ran."""
+        before = self.extra.get("resumed_after")
+        if isinstance(before, bool) or not isinstance(before, int) or before < 1:
+            return ""
+        return (f"timed over {self.num_inputs} of {self.num_inputs + before} inputs (resumed: {before} written "
+                "before an interruption, untimed)")
 
     def _unstable_median_label(self) -> str:
         median_ci = self.extra.get("median_ci95")

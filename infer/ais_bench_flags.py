@@ -64,14 +64,26 @@ OPTION_FLAGS = {
 }
 
 
+def dash_spelling(flag: str) -> str:
+    """ait and msit benchmark's spelling of an ais_bench flag: --npu_id is --npu-id, --dymHW --dym-hw."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "-", flag).lower().replace("_", "-")
+
+
+# ait/msit spelling -> ais_bench's, for the flags handled here (infer's own parser takes its flags' dash spellings)
+DASH_SPELLINGS = {dash_spelling(flag): flag for flag in (*NEUTRAL, *UNSUPPORTED, *OPTION_FLAGS)
+                  if dash_spelling(flag) != flag}
+
+
 def take_ais_bench_flags(argv: Sequence[str]) -> list[str]:
-    """argv without the neutral ais_bench flags; InputError for a flag whose run the harness cannot make."""
+    """argv without the neutral ais_bench flags; InputError for a flag whose run the harness cannot make. Flags
+    spelled as ait/msit benchmark spell them are taken alike, and named as the user spelled them."""
     rest: list[str] = []
     items = list(argv)
     i = 0
     while i < len(items):
         name, sep, value = items[i].partition("=")
-        if name not in NEUTRAL and name not in UNSUPPORTED and name not in OPTION_FLAGS:
+        flag = DASH_SPELLINGS.get(name, name)
+        if flag not in NEUTRAL and flag not in UNSUPPORTED and flag not in OPTION_FLAGS:
             rest.append(items[i])
             i += 1
             continue
@@ -81,11 +93,11 @@ def take_ais_bench_flags(argv: Sequence[str]) -> list[str]:
             value = items[i + 1]
             i += 1
         i += 1
-        if name in OPTION_FLAGS:
+        if flag in OPTION_FLAGS:
             # one token: argparse would take a separate "--pipeline=1" for an option
-            rest.append(f"{TARGET_OPTION_ARG}={name}={OPTION_FLAGS[name].value(name, value)}")
+            rest.append(f"{TARGET_OPTION_ARG}={flag}={OPTION_FLAGS[flag].value(name, value)}")
         else:
-            _check(name, value)
+            _check(flag, value, name)
     return rest
 
 
@@ -113,11 +125,11 @@ def ais_bench_flag_of(option: str) -> str | None:
     return next((flag for flag, record in OPTION_FLAGS.items() if record.option == option), None)
 
 
-def _check(name: str, value: str) -> None:
-    if name in UNSUPPORTED:
-        raise InputError(f"{name} is an ais_bench flag for {UNSUPPORTED[name]}, which this harness does not run; "
-                         "use ais_bench itself for such a model")
-    neutral = NEUTRAL[name]
+def _check(flag: str, value: str, spelled: str) -> None:
+    if flag in UNSUPPORTED:
+        raise InputError(f"{spelled} is an ais_bench flag for {UNSUPPORTED[flag]}, which this harness does not "
+                         "run; use ais_bench itself for such a model")
+    neutral = NEUTRAL[flag]
     if neutral is not None and value.strip().lower() not in neutral:
-        raise InputError(f"{name} {value}: this harness implements only {name} {neutral[0]} (the ais_bench "
+        raise InputError(f"{spelled} {value}: this harness implements only {spelled} {neutral[0]} (the ais_bench "
                          f"default); drop the flag or use ais_bench itself")

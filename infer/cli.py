@@ -3,7 +3,8 @@
 `--model` takes a convert output directory or a bare OM; `--input` a directory, or a comma-separated list of
 .bin/.npy files; `--loop N` runs every batch N times (all timed) as ais_bench does; `--dymBatch N` picks the
 gear of a dynamic-batch OM. ais_bench flags without a harness equivalent are refused by name
-(infer/ais_bench_flags.py).
+(infer/ais_bench_flags.py). ait and msit benchmark's dash spellings (`--om-model`, `--output-dirname`,
+`--batch-size`, `--dym-batch`, `--warmup-count`, `--npu-id`, ...) are taken as the same flags.
 """
 from __future__ import annotations
 
@@ -42,6 +43,23 @@ class InferConfig:
     accept_preprocess_mismatch: bool = False
     score_calibration_images: bool = False
     force: bool = False  # run again even when the result directory holds a finished run of the same inputs
+    start_barrier: str | None = None  # "READY_FD,GO_FD": a --device 0,1 worker waits there before its timed loop
+
+
+# ait / msit benchmark's spellings of infer's flags. Rewritten before parsing rather than declared as second
+# option strings, so that the abbreviations argparse takes (--batch, --warmup) stay unambiguous.
+AIT_SPELLINGS = {"--om-model": "--model", "--output-dirname": "--output_dirname", "--batch-size": "--batchsize",
+                 "--dym-batch": "--dymBatch", "--warmup-count": "--warmup_count",
+                 "--display-all-summary": "--display_all_summary"}
+
+
+def with_ait_spellings(argv: Sequence[str]) -> list[str]:
+    """argv with ait/msit benchmark's dash spellings (`--batch-size 4`, `--om-model=x.om`) as infer names them."""
+    out = []
+    for item in argv:
+        name, sep, value = item.partition("=")
+        out.append(AIT_SPELLINGS[name] + sep + value if name in AIT_SPELLINGS else item)
+    return out
 
 
 def parse_args(argv: Sequence[str]) -> InferConfig:
@@ -65,7 +83,8 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
     p.add_argument("--time_limit", type=float, default=0.0,
                    help="pure mode: keep iterating up to this many seconds until the median is stable")
     p.add_argument("--stable_ci", type=float, default=0.0,
-                   help="pure mode: stop once the median's 95%% CI half-width is within this fraction")
+                   help="pure mode with --time_limit: stop once the median's 95%% CI half-width is within this "
+                        "fraction")
     p.add_argument("--option", action="append", type=parse_key_value, default=[], metavar="KEY=VALUE",
                    help="target option, e.g. engine=torch")
     p.add_argument("--no-progress", dest="progress", action="store_false")
@@ -87,10 +106,11 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
     p.add_argument(TARGET_OPTION_ARG, dest="ais_bench_flags", action="append", type=parse_key_value, default=[],
                    help=argparse_hidden())
     p.add_argument("--summary_name", default="", help=argparse_hidden())
-    args = vars(p.parse_args(take_ais_bench_flags(argv)))
+    p.add_argument("--start_barrier", type=barrier_fds, help=argparse_hidden())
+    args = vars(p.parse_args(take_ais_bench_flags(with_ait_spellings(argv))))
     args["options"] = dict(args.pop("option"))
     args["ais_bench_flags"] = dict(args.pop("ais_bench_flags"))
-    problem = numeric_flag_problem(args)
+    problem = numeric_flag_problem(args) or flag_combination_problem(args)
     if problem:
         p.error(problem)
     return InferConfig(**args)
@@ -112,6 +132,30 @@ def numeric_flag_problem(args: dict) -> str:
         if not math.isfinite(args[key]) or args[key] < 0:
             return f"{flag} must be a finite number of 0 or more, got {args[key]}"
     return ""
+
+
+def flag_combination_problem(args: dict) -> str:
+    """What is asked of a loop that would not take it, '' when nothing: the run would not be the measurement its
+    command line describes."""
+    if args["time_limit"] > 0 and args["input"] is not None:
+        return ("--time_limit acts in pure mode only (without --input): a dataset run infers each input once, or "
+                "--loop N times; drop --time_limit, or --input to measure on random data")
+    if args["stable_ci"] > 0 and args["time_limit"] <= 0:
+        fix = ("drop --stable_ci" if args["input"] is not None else
+               "add --time_limit SECONDS (the most the loop may run), or drop --stable_ci")
+        return (f"--stable_ci acts with --time_limit only: it ends a pure-mode loop that --time_limit lets go on "
+                f"once the median is that stable, and without it the loop runs --loop batches; {fix}")
+    return ""
+
+
+def barrier_fds(text: str) -> str:
+    """Two inherited pipe descriptors, READY,GO (infer/barrier.py); set by the parent of a --device 0,1 run."""
+    import argparse
+
+    fds = text.split(",")
+    if len(fds) != 2 or not all(fd.isascii() and fd.isdigit() for fd in fds):
+        raise argparse.ArgumentTypeError(f"expected two descriptors READY,GO, got {text!r}")
+    return text
 
 
 def argparse_hidden():

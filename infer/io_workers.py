@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.errors import TargetError, Terminated, WorkerLost
-from harness.procs import quiet_worker
+from harness.procs import interrupts_held, quiet_worker
 from infer.dataset import Batch, pad_rows, read_rows, stems_of
 from harness.output_formats import output_format, output_names
 from infer import readers
@@ -106,7 +106,8 @@ class IOWorkers:
         for _ in range(workers):
             parent, child = context.Pipe()
             proc = context.Process(target=_serve, args=(child, layout), daemon=True, name="infer-io")
-            proc.start()
+            with interrupts_held():
+                proc.start()
             child.close()
             self._conns.append(parent)
             self._procs.append(proc)

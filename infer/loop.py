@@ -11,7 +11,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -51,6 +51,20 @@ class LoopResult:
         """Images the timed loop inferred, each --loop repetition counted: what end-to-end and energy divide by."""
         return self.images * self.runs_per_input
 
+    def clock_record(self) -> dict:
+        """When the timed loop ran on the machine's monotonic clock, which every process of one boot shares: how
+        the loops of a --device 0,1 run's workers are put on one time line (infer/multi.py)."""
+        start = self.started_at + time.monotonic() - time.perf_counter()
+        return {"boot_id": boot_id(), "monotonic_start_s": start, "monotonic_end_s": start + self.wall_s}
+
+
+def boot_id() -> str | None:
+    """This boot's id (Linux): monotonic times of two processes compare only when it is the same."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip() or None
+    except OSError:
+        return None
+
 
 def random_batch(spec: TensorSpec, batch_size: int, seed: int = 0) -> np.ndarray:
     return random_array(spec.batch_shape(batch_size), numpy_dtype(spec.dtype), seed)
@@ -63,10 +77,12 @@ def dataset_peak(loop: int) -> int:
 
 def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: Path | None, outfmt: str,
                 warmup_count: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
-                io: str = "auto", loop: int = 1, workers: int = 0) -> LoopResult:
+                io: str = "auto", loop: int = 1, workers: int = 0,
+                before_loop: Callable[[], None] | None = None) -> LoopResult:
     """Read, infer and write every file (no outputs when out_dir is None); `io` says whether reading
     and writing run in threads of this process or in worker processes. Each batch runs `loop` times, all
-    timed, as ais_bench's --loop; the last run's outputs are written."""
+    timed, as ais_bench's --loop; the last run's outputs are written. `before_loop` runs after the warm-up,
+    just before the timed loop (a --device 0,1 worker's start barrier)."""
     groups = plan_batches(files, batch_size, shard)
     spec = session.inputs()[0]
     shape, dtype = spec.batch_shape(batch_size), numpy_dtype(spec.dtype)
@@ -82,8 +98,11 @@ def run_dataset(session: Session, files: list[Path], batch_size: int, out_dir: P
         if groups and warmup_count > 0:
             session.warmup(read_batch(0, groups[0], reader.buffers[0]).data, warmup_count, dataset_peak(loop))
             mark("warm-up batches")
+        bar = _progress(sum(len(g) for g in groups), progress)  # made before the barrier: tqdm's import is slow
+        if before_loop is not None:
+            before_loop()
         with frozen_heap() as pauses, metered(session.energy_meter()) as energy:
-            result = _pipeline(session, reader, groups, batch_size, writer, progress, loop)
+            result = _pipeline(session, reader, groups, batch_size, writer, bar, loop)
         result.phases["gc_pauses"] = round(pauses[0], 4)
         result.energy = energy.reading
     finally:
@@ -137,8 +156,7 @@ class PhaseClock:
 
 
 def _pipeline(session: Session, reader: Reader | IOWorkers, groups: list[list[Path]], batch_size: int,
-              writer: OutputWriter | IOWorkers | None, progress: bool, loop: int = 1) -> LoopResult:
-    bar = _progress(sum(len(g) for g in groups), progress)
+              writer: OutputWriter | IOWorkers | None, bar, loop: int = 1) -> LoopResult:
     in_flight: list[tuple[int, Batch | None]] = []  # None: a repeated run of a batch still in flight
     images = padded = 0
     start = time.perf_counter()
@@ -181,14 +199,17 @@ def _pipeline(session: Session, reader: Reader | IOWorkers, groups: list[list[Pa
 
 
 def run_pure(session: Session, batch_size: int, loop: int, warmup_count: int, time_limit: float = 0.0,
-             stable_ci: float = 0.0) -> LoopResult:
-    """`loop` timed batches; with time_limit, go on until the median is stable or time runs out."""
+             stable_ci: float = 0.0, before_loop: Callable[[], None] | None = None) -> LoopResult:
+    """`loop` timed batches; with time_limit, go on until the median is stable or time runs out. `before_loop` runs
+    after the warm-up, just before the timed loop (a --device 0,1 worker's start barrier)."""
     spec = session.inputs()[0]
     data = session.allocate_host(spec.batch_shape(batch_size), numpy_dtype(spec.dtype))
     fill_random(data)
     mark("random input drawn")
     session.warmup(data, warmup_count, PIPELINE_DEPTH)  # the most the loop below keeps in flight
     mark("warm-up batches")
+    if before_loop is not None:
+        before_loop()
     in_flight: list[int] = []
     count = 0
     stop = StopRule(time_limit, stable_ci)

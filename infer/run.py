@@ -19,6 +19,7 @@ from harness.startup import age_at, begin_run, mark, marks
 from harness.stats import PADDED_SHARE_SHOWN, compute_only_throughput, end_to_end_throughput, padded_share, summarize_ms
 from harness.vocabulary import InputForm, RunMode
 from infer.ais_bench_flags import given_target_options
+from infer.barrier import StartBarrier
 from infer.cli import InferConfig
 from infer.dataset import list_bin_files, preprocess_dir
 from infer.loop import LoopResult, run_dataset, run_pure
@@ -75,6 +76,7 @@ def run(config: InferConfig) -> InferSummary:
         from infer.multi import run_multi_device
 
         return run_multi_device(config)
+    barrier = StartBarrier.from_flag(config.start_barrier)  # first: before any child could inherit its pipes
     manifest, artifact = load_model(config.model, config.dym_batch)
     mark("artifact checked")
     mismatch = preprocess_mismatch(config, manifest)
@@ -87,7 +89,7 @@ def run(config: InferConfig) -> InferSummary:
     if idle.idle is False:
         print(f"[WARN] {idle.warning()}", flush=True)
     try:
-        summary = _run_session(config, manifest, artifact, target, out_dir, mismatch)
+        summary = _run_session(config, manifest, artifact, target, out_dir, mismatch, barrier)
     except BaseException as exc:
         if out_dir is not None and isinstance(exc, DeviceOutOfMemory):
             from infer.out_of_memory import write_out_of_memory
@@ -113,7 +115,8 @@ def run(config: InferConfig) -> InferSummary:
 
 
 def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path, target, out_dir: Path | None,
-                 mismatch: dict):
+                 mismatch: dict, barrier: StartBarrier | None = None):
+    before_loop = barrier.wait if barrier is not None else None
     opening = time.perf_counter()
     with target.open(artifact, manifest, config.device, batch_hint=requested_batch(config, manifest)) as session:
         opened = time.perf_counter()
@@ -134,10 +137,10 @@ def _run_session(config: InferConfig, manifest: ConvertManifest, artifact: Path,
                 done, files = [f for f in files if f not in set(todo)], todo
             result = run_dataset(session, files, batch_size, out_dir, config.outfmt, config.warmup_count,
                                  _shard(config.shard), config.progress, config.io, config.loop,
-                                 config.io_workers)
+                                 config.io_workers, before_loop)
         else:
             result = run_pure(session, batch_size, config.loop, config.warmup_count,
-                              config.time_limit, config.stable_ci)
+                              config.time_limit, config.stable_ci, before_loop)
         mark("first timed batch", result.started_at)
         summary = build_summary(config, manifest, artifact, session, batch_size, result)
         summary.extra["startup"] = {"session_open_s": round(opened - opening, 2),
@@ -236,6 +239,7 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
         extra["median_ci95"] = median_ci
     if result.runs_per_input > 1:
         extra["runs_per_input"] = result.runs_per_input
+    extra["timed_loop"] = result.clock_record()
     if host_in_compute is not None:
         extra["host_in_compute"] = host_in_compute
     if result.io:

@@ -18,7 +18,7 @@ import numpy as np
 from harness.files import write_new_or_replace
 from harness.output_formats import output_format, output_names
 from harness.perf import usable_cores
-from harness.procs import quiet_worker
+from harness.procs import interrupts_held, quiet_worker
 
 WRITE_PROCESSES = 4
 MAX_PENDING_BATCHES = 8  # batches copied and queued for writing: bounds memory when writes lag
@@ -55,7 +55,10 @@ class OutputWriter:
             self._pool: Executor = _process_pool(processes)
             # A pool starts a worker per task submitted while none is idle: one short task each starts
             # them all, and imports done, before the timed loop.
-            list(self._pool.map(time.sleep, [0.2] * processes))
+            with interrupts_held():  # each submission here starts a worker
+                started = [self._pool.submit(time.sleep, 0.2) for _ in range(processes)]
+            for future in started:
+                future.result()
         else:
             self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="infer-writer")
         self._futures: list[Future] = []

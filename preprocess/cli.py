@@ -30,6 +30,7 @@ class PreprocessConfig:
     skip_bad: bool = False
     progress: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS
+    mmcls_config: str | None = None
 
 
 def _floats(text: str) -> list[float]:
@@ -68,6 +69,9 @@ def parse_args(argv: Sequence[str]) -> PreprocessConfig:
     p.add_argument("--output", "-o", required=True, type=Path, help="directory for <stem>.bin + preprocess.json")
     p.add_argument("--model", help="registered model (harness/models.py) or timm architecture name: its data config "
                                    "(registry entry, or timm's pretrained config) gives the recipe")
+    p.add_argument("--mmcls-config", help="mmcls config file (or built-in name) whose test pipeline (Resize, "
+                                          "CenterCrop, Normalize) gives the recipe, as convert --mmcls-config "
+                                          "reads it; explicit flags still win")
     p.add_argument("--preset", choices=sorted(PRESETS), help="a preset recipe instead of the model's data config")
     p.add_argument("--mode", choices=tuple(InputForm), default=InputForm.FLOAT32,
                    help="float32 CHW normalised (default) or uint8 HWC pixels, normalised on the device (Ascend: "

@@ -103,11 +103,30 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="img", desc="preprocess", disable=None if enabled else True, leave=False)
 
 
+def recipe_flags(config: PreprocessConfig) -> dict:
+    """The recipe flags given; an mmcls config's test pipeline fills those not given."""
+    flags = {"resize": config.resize, "input_size": config.input_size, "interpolation": config.interpolation,
+             "crop": config.crop, "mean": config.mean, "std": config.std}
+    if config.mmcls_config is None:
+        return flags
+    from convert.plan import resolve_mmcls_config
+    from tasks.classification.mmcls_pipeline import mmcls_config_recipe
+
+    pipeline = mmcls_config_recipe(resolve_mmcls_config(config.mmcls_config))
+    return {name: pipeline.get(name) if value is None else value for name, value in flags.items()}
+
+
+def model_name(config: PreprocessConfig) -> str | None:
+    """--model, else the stem of --mmcls-config, as convert names the model."""
+    if config.model or config.mmcls_config is None:
+        return config.model
+    return Path(config.mmcls_config).name.removesuffix(".py")
+
+
 def run(config: PreprocessConfig) -> PreprocessManifest:
-    task = task_for_model(config.model)
-    recipe = task.resolve_recipe(config.model, config.preset, config.mode, resize=config.resize,
-                                 input_size=config.input_size, interpolation=config.interpolation,
-                                 crop=config.crop, mean=config.mean, std=config.std)
+    model = model_name(config)
+    task = task_for_model(model)
+    recipe = task.resolve_recipe(model, config.preset, config.mode, **recipe_flags(config))
     discovery = find_images(config.input)
     report_ignored(discovery.ignored, config.input)
     with claimed_output_dir(config.output, "preprocess") as out_dir:

@@ -106,7 +106,7 @@ def perf_from_summary(summary: InferSummary, path: Path) -> PerfRecord:
         img_s_compute=summary.img_s_compute, img_s_e2e=summary.img_s_end_to_end,
         compute_ms=summary.compute_stats, samples_ms=list(summary.compute_ms), memory=summary.peak_memory_mib,
         mode=summary.mode,
-        conditions=", ".join(run_labels(summary) + _combined_label(devices) + summary.timing_labels
+        conditions=", ".join(run_labels(summary) + _combined_label(summary, devices) + summary.timing_labels
                              + summary.settings),
         source=str(path), gpus=len(devices), energy=EnergySummary.from_dict(summary.energy))
 
@@ -122,11 +122,14 @@ def _device_label(summary: InferSummary, devices: list[str]) -> str:
     return name if len(devices) == 1 else combined_devices(name, len(devices))
 
 
-def _combined_label(devices: list[str]) -> list[str]:
+def _combined_label(summary: InferSummary, devices: list[str]) -> list[str]:
     if len(devices) == 1:
         return []
-    return [f"devices {','.join(devices)}: compute-only img/s is the sum over them, end-to-end all images over the "
-            "longest walltime; ms/batch is per device"]
+    wall = ("the walltime from the first device's timed loop start to the last one's end"
+            if summary.extra.get("end_to_end_wall") == "span" else
+            "the longest device's walltime (how their loops overlapped is not recorded: taken as at once)")
+    return [f"devices {','.join(devices)}: compute-only img/s is the sum over them, end-to-end all images over "
+            f"{wall}; ms/batch is per device"]
 
 
 def run_labels(summary: InferSummary) -> list[str]:

@@ -108,3 +108,18 @@ def test_clean_removes_a_harness_work_directory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert not work.exists()
     assert make("clean", f"WORK={work}").returncode == 0
+
+
+@pytest.mark.parametrize("time_limit", ["0", "0.000", "0.", "0.3"])
+def test_bench_runs_with_and_without_a_time_limit(tmp_path, time_limit):
+    # --stable_ci acts with --time_limit only (infer refuses it alone): a TIME_LIMIT of 0 must not pass it
+    from tests.conftest import make_convert_dir
+
+    model = make_convert_dir(tmp_path / "model", target="null", batch=2)
+    proc = make("bench", "TARGET=null", "BS=2", f"MODELDIR={model}", f"WORK={tmp_path / 'work'}", "WARMUP=1",
+                "LOOP=3", f"TIME_LIMIT={time_limit}")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    summaries = list((tmp_path / "work" / "bench").rglob("bs2_summary.json"))
+    assert len(summaries) == 1
+    stability = json.loads(summaries[0].read_text())["extra"].get("median_ci95")
+    assert (stability is not None) == (float(time_limit) > 0)

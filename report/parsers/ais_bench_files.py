@@ -71,7 +71,9 @@ def parse_summary(data: dict) -> dict:
         raise InputError("not an ais_bench summary: no NPU_compute_time key")
     out: dict = {name: _stat_dict(data[key]) for key, name in STAT_KEYS.items() if isinstance(data.get(key), dict)}
     out["throughput"] = float(data.get("throughput", 0.0))
-    out["batch_size"] = batch_size_from_args(data.get("args"))
+    out["batchsize_flag"] = batch_size_from_args(data.get("args"))
+    computed = formula_batch(out["throughput"], out.get("compute_ms", {}).get("mean"))
+    out["batch_size"] = computed if computed is not None else out["batchsize_flag"]
     times = data.get("npu_compute_time_list")
     if isinstance(times, list) and times and all(isinstance(v, (list, tuple)) for v in times):
         out["compute_intervals"] = len(times)  # --pipeline: overlapping [start, end] pairs, not durations
@@ -84,6 +86,15 @@ def parse_summary(data: dict) -> dict:
     if "pid" in data:
         out["pid"] = data["pid"]
     return out
+
+
+def formula_batch(throughput: float, mean_ms: float | None) -> int | None:
+    """The batch ais_bench computed its throughput with (1000 * batch / mean, inverted) when that is a whole
+    number; from 2023-01 this is the batch fed, which a --batchsize flag need not be."""
+    if not mean_ms or mean_ms <= 0:
+        return None
+    value = throughput * mean_ms / 1000.0
+    return round(value) if round(value) >= 1 and abs(value - round(value)) < 0.01 * value else None
 
 
 def find_summary(result_dir: Path) -> tuple[Path, str] | None:
@@ -192,7 +203,7 @@ def read_result(result_dir: Path, log: Path | None = None) -> dict:
         result.update({"summary_file": str(path), "summary_layout": layout})
     if log is not None:
         result["log"] = read_log(Path(log))
-        if result.get("batch_size") is None and "batch_size" in result["log"]:
+        if "batch_size" in result["log"]:  # printed in the throughput formula: the batch it was computed with
             result["batch_size"] = result["log"]["batch_size"]
     if found is None and log is None:
         raise InputError(f"{result_dir}: no {result_dir.name}_summary.json beside it and no sumary.json in it; "

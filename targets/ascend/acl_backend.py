@@ -8,7 +8,9 @@
 - release: free_resource() where it exists; finalize() once per process at exit (static in 2024+);
 - MemorySummary (H2D/D2H lists) only where aclruntime has it;
 - BaseTensor (host pointer feeds) only from aclruntime 2022-10 on;
-- the model path checks of 2025 (om_file.py), made here first so that a refusal says what to change;
+- the model path checks of 2025 (om_file.py): made first where the front end has them; the C++ session's own
+  refusal ("please check model path") is explained by the rules it applies (no owner check); other errors,
+  and runtimes without the checks (ait benchmark's, which already has free_resource), are not held to them;
 - infer_pipeline / run_pipeline (newer generations only; pipeline.py says which path runs).
 2025 timestamps are float32 ms since the session was created, so their resolution coarsens as the session
 ages (1 ms after 4 hours): `timestamp_resolution_ms` says how fine the last batch's were.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -31,6 +34,9 @@ HOW_TO_INSTALL = ("build and install aclruntime and ais_bench from gitee ascend/
 # aclruntime.dtype numbering (= ACL aclDataType)
 ACL_DTYPES = {0: "float32", 1: "float16", 2: "int8", 3: "int32", 4: "uint8", 6: "int16", 7: "uint16",
               8: "uint32", 9: "int64", 10: "uint64", 11: "double", 12: "bool"}
+PATH_CHECK = "check_model_path_legality"  # ais_bench 2025's interface; ait benchmark's has none
+SESSION_PATH_REFUSAL = "please check model path"  # 2025 PyInferenceSession.cpp, after CheckFileBeforeRead
+SESSION_OM_SIZE_MAX = 64 << 30  # File.h MAX_OM_SIZE
 BASE_TENSOR_SINCE = "aclruntime from ais_bench 2022-10-21 or later (the ais_bench package of CANN 6.0 or newer)"
 
 _finalizers: list[Callable[[], None]] = []
@@ -223,13 +229,32 @@ def _import_infer_session():
     return InferSession
 
 
-def _check_path(om_path: str, aclruntime) -> None:
-    """The 2025 generation (free_resource arrived with the path checks) refuses some paths: say why first."""
-    if not hasattr(aclruntime.InferenceSession, "free_resource"):
-        return
+def _front_end_checks_path(infer_session: Any) -> bool:
+    """Whether this ais_bench front end checks the model path itself (its interface imports the check)."""
+    module = sys.modules.get(getattr(infer_session, "__module__", ""), None)
+    return callable(getattr(module, PATH_CHECK, None))
+
+
+def _check_path(om_path: str) -> None:
     problem = om_path_problem(om_path)
     if problem:
         raise InputError(f"{om_path}: {problem}")
+
+
+def _explain_refused_path(om_path: str, exc: Exception) -> None:
+    """The 2025 C++ session's own refusal: which of its rules failed and what to change. Any other error (a
+    load failure quotes the path too) is the runtime's to tell, and so is a refusal no rule here explains."""
+    if SESSION_PATH_REFUSAL not in str(exc):
+        return
+    problem = session_path_problem(om_path)
+    if problem:
+        raise InputError(f"{om_path}: {problem}")
+
+
+def session_path_problem(om_path: str) -> str | None:
+    """What File::CheckFileBeforeRead (2025 File.cpp) refuses about an OM path, or None: ais_bench's rules
+    without the owner, up to 64 GiB."""
+    return om_path_problem(om_path, check_owner=False, size_max=SESSION_OM_SIZE_MAX)
 
 
 def open_backend(om_path: str, device_id: int, require_pipeline: bool = False) -> Backend:
@@ -237,11 +262,16 @@ def open_backend(om_path: str, device_id: int, require_pipeline: bool = False) -
     has no pipelined path (None: it has one); when it is required, its absence is refused before loading."""
     infer_session = _import_infer_session()
     aclruntime = _import_aclruntime()
-    _check_path(om_path, aclruntime)
+    if infer_session is not None and _front_end_checks_path(infer_session):
+        _check_path(om_path)  # before its own refusal, which logs and says only "illegal"
     problem = pipeline_problem(aclruntime, infer_session)
     if require_pipeline and problem:
         raise MissingDependencyError("the pipelined path (--option pipeline=1)", PIPELINE_SINCE, why=problem)
-    backend = _open(om_path, device_id, aclruntime, infer_session)
+    try:
+        backend = _open(om_path, device_id, aclruntime, infer_session)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        _explain_refused_path(om_path, exc)
+        raise
     backend.pipeline_problem = problem
     return backend
 

@@ -18,10 +18,12 @@ import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.errors import ContractError, InputError, TargetError
-from targets.ascend.acl_backend import Backend, dtype_name, open_backend
+from targets.ascend.acl_backend import SESSION_PATH_REFUSAL, Backend, dtype_name, open_backend
 from targets.ascend.pipeline import GROUP_MAX, PipelineChoice, batch_timings
 from targets.ascend.power import WHOLE_NUMBER
 from targets.base import BatchTiming, Session
+
+PATH_ILLEGAL = "illegal. Please check"  # ais_bench 2025's front end refusing a model path (path_security_check.py)
 
 
 # A batch whose duration may be off by more than this fraction (one timestamp step) is timed again,
@@ -76,7 +78,7 @@ class AscendSession(Session):
         try:
             return open_backend(str(self._om), self._device, self._require_pipeline)
         except (RuntimeError, ValueError, TypeError) as exc:
-            if "path" in str(exc).lower():
+            if SESSION_PATH_REFUSAL in str(exc) or PATH_ILLEGAL in str(exc):
                 raise TargetError(f"{self._om}: the Ascend runtime refused the model path ({exc}); check its "
                                   "permissions, owner and characters (ais_bench's FAQ security_error)") from None
             raise TargetError(f"{self._om}: the Ascend runtime cannot load it on device {self._device} "

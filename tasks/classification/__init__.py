@@ -31,7 +31,7 @@ class ClassificationTask(Task):
         return preprocess_image(path, recipe, max_pixels)
 
     def evaluate(self, outputs: dict[str, dict[str, np.ndarray]], request: ScoringRequest) -> AccuracyRecord:
-        from tasks.classification.contract import check_same_length, report_labels_outside
+        from tasks.classification.contract import check_class_names, check_same_length, report_labels_outside
         from tasks.classification.labels import read_class_names, read_labels
         from tasks.classification.record import details, f1_line, modelzoo_table
         from tasks.classification.scoring import score
@@ -40,6 +40,8 @@ class ClassificationTask(Task):
         check_same_length(logits, request.result_dir)
         labels = read_labels(request.truth)
         names = read_class_names(request.names)
+        if logits:
+            check_class_names(names, next(iter(logits.values())).size, request.names, request.result_dir)
         unlabelled = sorted(s for s in logits if s not in labels)
         missing = sorted(s for s in labels if s not in logits)
         scored = score(logits, labels, request.topk)

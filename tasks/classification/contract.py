@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import InputError
+from harness.errors import ContractError, InputError
 from harness.outputs import output_files
 from tasks.base import OutputContract
 
@@ -49,3 +49,27 @@ def report_labels_outside(labels: dict[str, int], scored_stems: list[str], n_cla
         print(f"postprocess: warning: {label_file}: {len(outside)} labels outside the model's {n_classes - offset} "
               f"classes (e.g. {outside[0]} -> {labels[outside[0]]}); they count as misses", flush=True)
     return outside
+
+
+def check_class_names(names: dict[int, str], n_classes: int, classes_file: Path | None, result_dir: Path) -> None:
+    """The classes file names the label set; outputs of another number of classes (an ImageNet-21k or embedding
+    head, a fine-tune) rank other classes than the labels index, so their accuracy would mean nothing. A file that
+    names only some classes (indices with gaps) gives names, not the label set, and is not compared."""
+    named = len(names)
+    offset = class_offset(n_classes)
+    if names and min(names) == 1 and max(names) == named and named == n_classes - offset:
+        raise ContractError(f"{classes_file}: numbers its {named} classes from 1, the labels index them from 0 "
+                            f"(after the background score of the outputs in {result_dir} is dropped), so every name "
+                            "would be one class off; number the classes from 0")
+    if not names or max(names) + 1 != named:
+        return
+    if offset and named == n_classes:
+        raise ContractError(f"{classes_file}: names {named} classes, background included; the outputs in "
+                            f"{result_dir} hold {n_classes} scores, whose index 0 (background) is dropped before "
+                            f"scoring, so the labels index {named - offset} classes: remove the background line "
+                            "and number the classes from 0")
+    if named != n_classes - offset:
+        raise ContractError(f"{classes_file}: names {named} classes, the outputs in {result_dir} hold {n_classes} "
+                            "scores each, so their class indices are not those of the labels; score them with the "
+                            "labels and classes file of the model's own classes, or convert a model whose head has "
+                            f"{named} classes")

@@ -78,3 +78,11 @@ def test_data_through_the_object_store_arrives_whole(tmp_path):
     store.clear()  # a second cell on the node reuses the unpacked copy
     assert materialize(shipment, tmp_path / "cache", store.__getitem__) == local
     assert materialize(ship(REPO_SAMPLE, "auto", put), tmp_path / "cache", store.__getitem__) == REPO_SAMPLE
+
+
+def test_classes_null_means_no_classes_file_though_the_data_has_one(tmp_path):
+    assert (REPO_SAMPLE / "classes.txt").is_file()
+    found = load_matrix(write(tmp_path / "m.yaml", base(data={"path": str(REPO_SAMPLE)})))
+    assert found.data.classes == str(REPO_SAMPLE / "classes.txt")
+    none = load_matrix(write(tmp_path / "n.yaml", base(data={"path": str(REPO_SAMPLE), "classes": None})))
+    assert none.data.classes is None

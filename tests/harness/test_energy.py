@@ -183,10 +183,12 @@ def test_summary_figures_follow_from_joules_and_images():
 def test_merged_devices_add_joules_or_name_the_missing_one():
     a = {"available": True, "joules": 30.0, "seconds": 2.0, "images": 100, "counter": "c", "peak_watts": 20.0}
     b = {"available": True, "joules": 10.0, "seconds": 1.0, "images": 60, "counter": "c", "peak_watts": 12.0}
-    merged = merge_energy([a, b], ["0", "1"])
+    merged = merge_energy([a, b], ["0", "1"], side_by_side=True)
     assert merged["joules"] == 40.0 and merged["images"] == 160 and merged["seconds"] == 2.0
     assert merged["joules_per_image"] == pytest.approx(40.0 / 160)
     assert merged["average_watts"] == pytest.approx(40.0 / 2.0) and merged["peak_watts"] == 32.0
+    apart = merge_energy([a, b], ["0", "1"])  # loops not known to have run at once: no combined peak
+    assert apart["peak_watts"] is None and apart["joules"] == 40.0
     missing = merge_energy([a, {"available": False, "unavailable": "no RAPL", "images": 3}], ["0", "1"])
     assert not missing["available"] and missing["joules"] is None and missing["unavailable"] == "device 1: no RAPL"
 

@@ -1,6 +1,7 @@
 """The atomic-write helpers: a failed writer never leaves a half file or a temporary one behind; per-input stems."""
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.files import atomic_output, copy_atomic, remove_leftover_temporaries, temporary_path, writer_gone
+from harness.errors import InputError
+from harness.files import (NAME_MAX, OUTPUT_NAME_EXTRA, atomic_output, claim_stem, copy_atomic,
+                           remove_leftover_temporaries, temporary_path, write_error, writer_gone)
 
 
 def test_atomic_output_renames_over_the_target_when_the_block_succeeds(tmp_path):
@@ -107,3 +110,30 @@ def test_leftover_temporaries_go_but_a_live_writers_stay(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+@pytest.mark.parametrize("code, words", [
+    (errno.ENOENT, "directory was removed"), (errno.EROFS, "read-only or not writable"),
+    (errno.ENAMETOOLONG, "shorter name"), (errno.EIO, "rerun the same command once that is fixed")])
+def test_a_failed_write_is_named_by_its_cause(code, words):
+    error = write_error(OSError(code, os.strerror(code)), Path("/r/x_0.txt"), 10)
+    assert isinstance(error, InputError) and words in str(error) and str(error).startswith("/r/x_0.txt")
+    other_causes = ("directory was removed", "read-only or not writable", "shorter name", "once that is fixed")
+    assert sum(cause in str(error) for cause in other_causes) == 1
+
+
+def test_an_input_whose_outputs_would_pass_the_name_limit_is_refused_before_any_write(tmp_path):
+    longest = "a" * (NAME_MAX - OUTPUT_NAME_EXTRA)
+    found: dict = {}
+    claim_stem(found, tmp_path / f"{longest}.bin")
+    written = temporary_path(tmp_path / f"{longest}_99.txt").name.replace(str(os.getpid()), "4194304")
+    assert len(written.encode()) == NAME_MAX  # the limit is exactly what the file system takes
+    with pytest.raises(InputError, match="name too long"):
+        claim_stem(found, tmp_path / f"{longest}b.bin")
+
+
+def test_a_name_that_is_not_utf8_is_measured_in_its_own_bytes(tmp_path):
+    name = os.fsdecode(b"caf\xe9.bin")  # Latin-1 from an archive: a surrogate escape in Python
+    found: dict = {}
+    claim_stem(found, tmp_path / name)
+    assert found == {os.fsdecode(b"caf\xe9"): tmp_path / name}

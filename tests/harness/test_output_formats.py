@@ -36,7 +36,8 @@ def test_names_follow_ais_bench_and_parse_back():
     assert names == [["img_1_0.txt", "img_1_1.txt"], ["a_b_0.txt", "a_b_1.txt"]]
     assert parse_output_name("a_b_1.TXT")[:2] == ("a_b", 1)
     assert parse_output_name("a_b_1.TXT")[2] is FORMATS["TXT"]
-    assert parse_output_name("summary.json") is None and parse_output_name("_1.txt") is None
+    assert parse_output_name("summary.json") is None
+    assert parse_output_name("_1.txt")[:2] == ("", 1)  # the output of '.x.bin', whose stem is empty (ais_bench's)
     assert parse_output_name("x_1.csv") is None  # not registered
 
 

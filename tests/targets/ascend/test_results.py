@@ -138,3 +138,11 @@ def test_real_ais_bench_round_trip(ascend_sim, tmp_path):
     assert printed["batch_size"] == 2
     text = (tmp_path / "result" / "result_bs2" / "sample_1_0.txt").read_text()
     assert text.endswith(" \n") and len(text.split()) == 10
+
+
+def test_summary_batch_is_the_one_its_throughput_was_computed_with_not_the_flag():
+    # ais_bench 2023 fed batches of 16 while its argv said --batchsize 8: 8 would sit beside a bs16 throughput
+    data = json.loads((SAMPLES / "ais_bench_2023_flag" / "flag8_summary.json").read_text())
+    got = results.parse_summary(data)
+    assert got["batchsize_flag"] == 8 and got["batch_size"] == 16
+    assert got["throughput"] == pytest.approx(1000 * 16 / got["compute_ms"]["mean"])

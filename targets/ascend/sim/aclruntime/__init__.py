@@ -1,8 +1,9 @@
 """Simulated `aclruntime` (tests and `make ASCEND_SIM=1`), following the real pybind module in
 ../shared/upstream/ais_bench/<generation>/backend/python (PyInferenceSession.cpp, PyTensor.cpp).
 
-ASCEND_SIM_API=2023|2025 (default 2025) selects the generation at import time:
+ASCEND_SIM_API=2023|2024|2025 (default 2025) selects the generation at import time:
 2023: exec_time_list of float32 ms durations, finalize() an instance method, no free_resource(), no path checks;
+2024: ait benchmark (2023-10 to 2024): the 2025 bindings without the constructor checks (no model path checks);
 2025: exec_time_list of float32 (start_ms, end_ms) since session creation, static finalize(), free_resource(),
       constructor checks of loop, log_level, the model path (File::CheckFileBeforeRead) and device id,
       InferenceSession.run_pipeline over BaseTensor host pointers (_pipeline.py).
