@@ -56,14 +56,18 @@ TF_SETUP  := $(if $(SETUP),$(if $(filter $(TF_VENV)/bin/python,$(TF_PYTHON)),$(T
 
 # ASCEND_SIM=1 runs TARGET=ascend against the simulated atc/npu-smi/aclruntime in targets/ascend/sim under
 # Huawei's real ais_bench front end from ../shared/upstream (ASCEND_SIM_API=2025 or 2023 picks the
-# generation); no Ascend hardware needed, see docs/ascend.md. The fake tools run under the first python3 on PATH.
+# generation; 2024 is ait benchmark's runtime, which came without ais_bench's front end, so none is on the path);
+# no Ascend hardware needed, see docs/ascend.md. The fake tools run under the first python3 on PATH.
 ASCEND_SIM ?=
 ASCEND_SIM_API ?= 2025
-AIS_BENCH_TREE := $(abspath $(CURDIR)/../shared/upstream/ais_bench/$(if $(filter 2023,$(ASCEND_SIM_API)),2023-03,2025-12))
+AIS_BENCH_TREE := $(if $(filter 2023,$(ASCEND_SIM_API)),2023-03,$(if $(filter 2025,$(ASCEND_SIM_API)),2025-12,))
 ifneq ($(ASCEND_SIM),)
+ifeq ($(filter 2023 2024 2025,$(ASCEND_SIM_API)),)
+$(error ASCEND_SIM_API=$(ASCEND_SIM_API): the simulation has the generations 2023, 2024 (ait) and 2025; pick one of them)
+endif
 export ASCEND_SIM_API
 export PATH := $(CURDIR)/targets/ascend/sim/bin:$(abspath $(dir $(PYTHON))):$(PATH)
-export PYTHONPATH := $(CURDIR)/targets/ascend/sim:$(AIS_BENCH_TREE)$(if $(PYTHONPATH),:$(PYTHONPATH))
+export PYTHONPATH := $(CURDIR)/targets/ascend/sim$(if $(AIS_BENCH_TREE),:$(abspath $(CURDIR)/../shared/upstream/ais_bench/$(AIS_BENCH_TREE)))$(if $(PYTHONPATH),:$(PYTHONPATH))
 export ASCEND_TOOLKIT_HOME ?= $(CURDIR)/targets/ascend/sim
 endif
 

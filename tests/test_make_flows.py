@@ -123,3 +123,19 @@ def test_bench_runs_with_and_without_a_time_limit(tmp_path, time_limit):
     assert len(summaries) == 1
     stability = json.loads(summaries[0].read_text())["extra"].get("median_ci95")
     assert (stability is not None) == (float(time_limit) > 0)
+
+
+@pytest.mark.parametrize("generation, tree", [("2023", "2023-03"), ("2024", None), ("2025", "2025-12")])
+def test_each_simulated_ascend_generation_gets_its_own_front_end(generation, tree):
+    proc = make("--eval", "show-path: ; @echo $$PYTHONPATH", "show-path", "ASCEND_SIM=1",
+                f"ASCEND_SIM_API={generation}")
+    assert proc.returncode == 0, proc.stderr
+    fronts = [p for p in proc.stdout.strip().split(":") if "upstream/ais_bench" in p]
+    # ait benchmark's runtime (2024) shipped without ais_bench's front end: the harness drives aclruntime alone
+    assert [Path(p).name for p in fronts] == ([tree] if tree else [])
+
+
+def test_an_ascend_generation_the_simulation_lacks_is_refused_by_make():
+    proc = make("-n", "infer", "TARGET=ascend", "ASCEND_SIM=1", "ASCEND_SIM_API=2026")
+    assert proc.returncode != 0
+    assert "ASCEND_SIM_API=2026: the simulation has the generations 2023, 2024 (ait) and 2025" in proc.stderr
