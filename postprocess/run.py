@@ -72,7 +72,7 @@ def run(config: PostprocessConfig) -> dict:
     table = record.result
     if summary_path is not None:  # which run these figures are of: the report shows them only beside that run
         record.details["run_summary"] = {"file": summary_path.name, "sha256": sha256_file(summary_path)}
-    labels = run_labels(summary)
+    labels = run_labels(summary) + record.labels
     if labels:  # only labelled runs carry the extra key; others stay byte-identical to ModelZoo's
         table["labels"] = labels
     # one line, as the ModelZoo script's json.dump writes it

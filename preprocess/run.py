@@ -126,8 +126,13 @@ def model_name(config: PreprocessConfig) -> str | None:
 def run(config: PreprocessConfig) -> PreprocessManifest:
     model = model_name(config)
     task = task_for_model(model)
-    recipe = task.resolve_recipe(model, config.preset, config.mode, **recipe_flags(config))
-    discovery = find_images(config.input)
+    recipe = task.resolve_recipe(None if config.mmcls_config and not config.model else model, config.preset,
+                                 config.mode, **recipe_flags(config))
+    if config.mmcls_config and not config.model:
+        # the config's stem names the model, but no registry or timm entry of that name speaks for its recipe
+        recipe.update(model=model, data_source=f"test pipeline of {Path(config.mmcls_config).name}, the rest "
+                                               f"{recipe['data_source']}")
+    discovery = find_images(config.input, config.output)
     report_ignored(discovery.ignored, config.input)
     with claimed_output_dir(config.output, "preprocess") as out_dir:
         return _preprocess(config, task, recipe, discovery, out_dir)

@@ -30,7 +30,10 @@ def accuracy_record(path: Path, read_meta: Callable[[], dict]) -> AccuracyRecord
     if summary is not None:
         problem = why_not_this_run(path, values, details, summary_path, summary)
     row = _run_columns(summary) if summary is not None else _meta_columns(path, read_meta)
-    row["labels"] = "; ".join(filter(None, [problem, row.get("labels") or "; ".join(values.get("labels") or [])]))
+    # result.json adds the scoring's own labels (top-k columns that hold every class) to the run's
+    shown = [row["labels"]] if row.get("labels") else []
+    shown += [label for label in values.get("labels") or [] if not any(label in part for part in shown)]
+    row["labels"] = "; ".join(filter(None, [problem, *shown]))
     if problem:
         return AccuracyRecord(**row, images=None, top1=None, top5=None, source=str(path))
     return AccuracyRecord(**row, images=values["images"], top1=values["top1"], top5=values["top5"], source=str(path),
@@ -102,6 +105,16 @@ def _f1_scores(details: dict | None) -> dict:
     """Macro/weighted precision, recall and F1 of the top-1 class from the details JSON."""
     scores = ScoreSummary.from_details(details) if details is not None else None
     return scores.to_dict() if scores is not None else {}
+
+
+def run_summary_path_of(result_json: Path) -> Path | None:
+    """Where the summary of the run a result.json scored would be (inside its directory or beside it); None
+    where neither file is there."""
+    directory = result_json.parent
+    for candidate in (directory / InferSummary.FILENAME, directory.parent / f"{directory.name}_summary.json"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _run_of(result_json: Path) -> tuple[Path | None, InferSummary | None, str | None]:

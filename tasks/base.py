@@ -38,7 +38,8 @@ class AccuracyRecord:
     """What postprocess writes and prints for one scored run.
 
     `result` is written as result.json (one line), `details` as result_details.json; `unmatched` lists
-    (what, items) warnings; `closing` lines may name the details file as `{details}`."""
+    (what, items) warnings; `closing` lines may name the details file as `{details}`; `labels` say what the
+    figures cannot be taken for (result.json's `labels`, beside the run's own, and a warning line each)."""
 
     result: dict
     details: dict
@@ -46,6 +47,7 @@ class AccuracyRecord:
     headline: str
     unmatched: list[tuple[str, list[str]]] = field(default_factory=list)
     closing: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
 
 
 class Task(ABC):

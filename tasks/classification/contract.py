@@ -27,14 +27,55 @@ def label_in_classes(label: int, n_classes: int) -> bool:
     return 0 <= label < n_classes - class_offset(n_classes)
 
 
+def check_one_row(outputs: dict[str, np.ndarray], result_dir: Path) -> None:
+    """One input's output is one row of class scores: a file of several rows (a whole batch's outputs in one
+    file, as a tool that does not split its outputs per input writes them) would be ranked as one row of
+    rows x classes scores."""
+    for stem, array in sorted(outputs.items()):
+        sides = [side for side in np.shape(array) if side != 1]
+        if len(sides) > 1:
+            path = output_files(Path(result_dir))[stem]
+            raise ContractError(f"{path}: scores of shape {list(np.shape(array))}, where one input's output is one "
+                                "row of class scores (a batch's outputs in one file?); write one file per input "
+                                "(ais_bench: --output_batchsize_axis 0) or rerun infer for this directory")
+
+
+def check_ranks_classes(n_classes: int, result_dir: Path) -> None:
+    """A ranking needs two classes at least: one score per input (a single-logit binary head) always ranks
+    class 0 first, so its "accuracy" would be the share of label 0."""
+    if n_classes - class_offset(n_classes) < 2:
+        raise ContractError(f"{result_dir}: the outputs hold {n_classes} score each, so every input ranks class 0 "
+                            "first and top-k accuracy would be the share of label 0; a single-logit binary head "
+                            "needs a threshold, not a ranking: score it with a tool that thresholds it")
+
+
+def every_class_label(n_classes: int, topk: int) -> str | None:
+    """The label of a table whose deepest top-k holds every class: those accuracies are the share of labels in
+    range by construction, not the model's."""
+    classes = n_classes - class_offset(n_classes)
+    if topk < classes:
+        return None
+    columns = f"Top{classes} to Top{topk} accuracy count" if topk > classes else f"Top{classes} accuracy counts"
+    return f"{columns} every class (the outputs hold only {classes}): a hit for each label, whatever the model"
+
+
 def check_same_length(outputs: dict[str, np.ndarray], result_dir: Path) -> None:
-    """Every output must hold as many values as the others; name the first file that does not."""
+    """Every output must hold as many values as the others; name the first file that does not. With no size
+    held by most outputs (two files, or an even split) no file is blamed: one of each size is named."""
     sizes = Counter(array.size for array in outputs.values())
     if len(sizes) < 2:
         return
-    common = sizes.most_common(1)[0][0]
+    (common, most), (second, as_many) = sizes.most_common(2)
+    files = output_files(Path(result_dir))
+    if most == as_many:
+        first = {size: next(stem for stem, array in sorted(outputs.items()) if array.size == size)
+                 for size in sorted((common, second))}
+        named = ", ".join(f"{files[stem]} holds {size}" for size, stem in first.items())
+        raise InputError(f"{result_dir}: outputs of different lengths, none the most common ({named}); one is "
+                         "truncated or from another run: rerun infer for this directory (delete the wrong files "
+                         "first)")
     odd = next(stem for stem, array in sorted(outputs.items()) if array.size != common)
-    path = output_files(Path(result_dir))[odd]
+    path = files[odd]
     raise InputError(f"{path}: {outputs[odd].size} values, the other outputs hold {common}; the file is truncated "
                      "or from another run: rerun infer for this directory (delete the file first)")
 

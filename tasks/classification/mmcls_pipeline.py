@@ -66,6 +66,12 @@ def mmcls_recipe_fields(config, path: Path) -> dict:
             fields["input_size"] = _crop_size(step, path)
         elif kind == "Normalize":
             fields.update(_normalize_fields(step, path))
+    if "input_size" not in fields and "resize" in fields:
+        if fields["crop"] == "center":
+            raise InputError(f"{path}: test pipeline resizes the shorter side to {fields['resize']} and crops nothing, "
+                             f"so its images are not square; the harness runs square inputs only: "
+                             f"{UNSUPPORTED_ADVICE}")
+        fields["input_size"] = fields["resize"]  # Resize(size=N) alone feeds the model N x N images
     return fields
 
 

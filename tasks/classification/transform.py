@@ -16,8 +16,16 @@ _RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Im
              "lanczos": Image.LANCZOS, "box": Image.BOX, "hamming": Image.HAMMING}
 
 
-def resize_shorter(img: Image.Image, size: int, interpolation: str) -> Image.Image:
-    """Shorter side to `size`, the other side truncated as int(size * long / short); upscales small images."""
+class UnfitImage(ValueError):
+    """An image the recipe cannot make a tensor of (the message says why, preprocess_image names the file)."""
+
+
+def resize_shorter(img: Image.Image, size: int, interpolation: str,
+                   max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Shorter side to `size`, the other side truncated as int(size * long / short); upscales small images.
+    The resized image is held whole before the crop, so a thin image (a 2x30000 strip: 256x3840000 pixels,
+    about 4 GB) is refused under the pixel limit of an image (at least PIL's: a small --max-pixels still lets
+    small images be upscaled)."""
     width, height = img.size
     if (width <= height and width == size) or (height <= width and height == size):
         return img
@@ -25,6 +33,10 @@ def resize_shorter(img: Image.Image, size: int, interpolation: str) -> Image.Ima
         new = (size, int(size * height / width))
     else:
         new = (int(size * width / height), size)
+    if new[0] * new[1] > max_pixels:
+        raise UnfitImage(f"{width}x{height} is too thin for the center crop mode: its shorter side resized to "
+                         f"{size} makes {new[0]}x{new[1]} = {new[0] * new[1]} pixels, above the limit of "
+                         f"{max_pixels} (--max-pixels raises it)")
     return img.resize(new, _RESAMPLE[interpolation])
 
 
@@ -33,10 +45,6 @@ def resize_squash(img: Image.Image, size: int, interpolation: str) -> Image.Imag
     if img.size == (size, size):
         return img
     return img.resize((size, size), _RESAMPLE[interpolation])
-
-
-class UnfitImage(ValueError):
-    """An image the recipe cannot make a tensor of (the message says why, preprocess_image names the file)."""
 
 
 def resize_longer(img: Image.Image, size: int, interpolation: str) -> Image.Image:
@@ -81,7 +89,7 @@ def to_tensor(img: Image.Image, recipe: dict) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def resize_and_crop(img: Image.Image, recipe: dict) -> Image.Image:
+def resize_and_crop(img: Image.Image, recipe: dict, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """The recipe's crop mode: resize by `resize`, then a center crop of `input_size`."""
     resize, size, interpolation = int(recipe["resize"]), int(recipe["input_size"]), recipe["interpolation"]
     crop = recipe.get("crop", "center")  # preprocess.json of an older harness: center was the only mode
@@ -89,11 +97,11 @@ def resize_and_crop(img: Image.Image, recipe: dict) -> Image.Image:
         return center_crop(resize_squash(img, resize, interpolation), size)
     if crop == "border":
         return center_crop(resize_longer(img, resize, interpolation), size, border_fill(recipe))
-    return center_crop(resize_shorter(img, resize, interpolation), size)
+    return center_crop(resize_shorter(img, resize, interpolation, max(max_pixels, DEFAULT_MAX_PIXELS)), size)
 
 
 def preprocess_image(path: Path, recipe: dict, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     try:
-        return to_tensor(resize_and_crop(load_rgb(path, max_pixels), recipe), recipe)
+        return to_tensor(resize_and_crop(load_rgb(path, max_pixels), recipe, max_pixels), recipe)
     except UnfitImage as exc:
         raise InputError(f"{path}: {exc}; remove it or rerun with --skip-bad") from None

@@ -108,3 +108,49 @@ def test_an_mmcls_config_feeding_bgr_is_refused(tmp_path, stage):
                        "--mmcls-config", str(config), "--no-progress")
     assert_one_line_error(proc, str(config), "to_rgb=False", "BGR")
     assert proc.returncode == 3
+
+
+RESIZE_ONLY = """
+img_norm_cfg = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5], to_rgb=True)
+test_pipeline = [dict(type='LoadImageFromFile'),
+                 dict(type='Resize', size={size}, backend='pillow', interpolation='bicubic'),
+                 dict(type='Normalize', **img_norm_cfg),
+                 dict(type='ImageToTensor', keys=['img']),
+                 dict(type='Collect', keys=['img'])]
+data = dict(test=dict(type='ImageNet', data_prefix='', pipeline=test_pipeline))
+"""
+
+
+def test_a_test_pipeline_that_resizes_without_a_crop_feeds_its_resize_size(tmp_path):
+    # mmcls's 384 px configs (Resize(size=384), no CenterCrop) were prepared as a 384 squash centre-cropped to 224
+    config, directory = tmp_path / "resize_only.py", images(tmp_path)
+    config.write_text(MODEL + RESIZE_ONLY.format(size=72))
+    bins = preprocess(tmp_path, directory, "--mmcls-config", str(config))
+    recipe = json.loads((bins / "preprocess.json").read_text())["recipe"]
+    assert (recipe["resize"], recipe["input_size"], recipe["crop"]) == (72, 72, "squash")
+    for stem, expected in mmcls_tensors(config, directory).items():
+        assert expected.shape == (3, 72, 72)
+        ours = np.fromfile(bins / f"{stem}.bin", dtype=np.float32).reshape(expected.shape)
+        assert np.abs(ours - expected).max() < 1e-5
+    proc = convert(tmp_path, config, "--preprocess", str(bins))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "model" / "convert.json").read_text())["data_config"]["input_size"] == 72
+
+
+def test_a_test_pipeline_that_resizes_the_short_side_without_a_crop_is_refused(tmp_path):
+    config = tmp_path / "short_side_only.py"
+    config.write_text(MODEL + RESIZE_ONLY.format(size="(72, -1)"))
+    proc = run_cli("-m", "preprocess", "--input", str(images(tmp_path)), "--output", str(tmp_path / "bins"),
+                   "--mmcls-config", str(config), "--no-progress")
+    assert_one_line_error(proc, str(config), "crops nothing", "not square")
+    assert proc.returncode == 3
+
+
+def test_an_mmcls_config_named_like_a_timm_model_takes_nothing_from_timm(tmp_path):
+    config, directory = tmp_path / "resnet18.py", images(tmp_path)
+    config.write_text(MODEL + PIPELINE.format(resize=72, crop=64, to_rgb=True))
+    recipe = json.loads((preprocess(tmp_path, directory, "--mmcls-config", str(config)) / "preprocess.json")
+                        .read_text())["recipe"]
+    assert recipe["data_source"] == "test pipeline of resnet18.py, the rest preset resnet"
+    assert "crop_pct" not in recipe  # timm's resnet18 has crop_pct 0.95
+    assert (recipe["model"], recipe["resize"], recipe["input_size"]) == ("resnet18", 72, 64)

@@ -187,3 +187,16 @@ def test_a_resumed_run_counts_the_outputs_its_first_part_wrote(tmp_path):
     summary.write_text(json.dumps(data))
     (row,) = collect([tmp_path]).accuracy
     assert (row.images, row.top1, row.labels) == (6, 100.0, "")
+
+
+def test_the_scoring_labels_of_a_result_json_show_beside_the_runs_own(tmp_path):
+    summary, result = accuracy_run(tmp_path, num_inputs=6, images=6)
+    data = json.loads(summary.read_text())
+    data.setdefault("extra", {})["labels"] = ["random weights"]
+    write_json(summary, data)
+    every_class = "Top3 to Top5 accuracy count every class (the outputs hold only 3)"
+    write_json(result, {**modelzoo(6), "labels": ["random weights", every_class]})
+    write_json(result.with_name("result_details.json"), {**details(6), "run_summary": {
+        "file": summary.name, "sha256": sha256_file(summary)}})
+    (row,) = collect([tmp_path]).accuracy
+    assert row.labels == f"random weights; {every_class}"  # the run's own label once, the scoring's after it
