@@ -20,8 +20,10 @@ USAGE = re.compile(r"(\d+)\s*/\s*(\d+)")
 MIB = 1 << 20
 
 
-def chip_rows(text: str) -> dict[int, str]:
-    """NPU id -> the text of its chip row (the one with the Bus-Id) in the device table."""
+def chip_rows(text: str) -> dict[tuple[int, int | None], str]:
+    """(NPU id, chip id) -> the text of that chip's row (the one with the Bus-Id) in the device table. A card of
+    several chips (Atlas 300I Duo, the 310 cards) repeats the main row before each chip row, which starts with
+    its chip id; a row without one is keyed None."""
     rows, npu = {}, None
     for line in text.splitlines():
         if "Process id" in line or "Process ID" in line:
@@ -29,9 +31,19 @@ def chip_rows(text: str) -> dict[int, str]:
         main = _main_row(_cells_tokens(line))
         if main is not None:
             npu = main.npu_id
-        elif npu is not None and (BUS_ID.search(line) or " NA " in line) and npu not in rows:
-            rows[npu] = line
+        elif npu is not None and (BUS_ID.search(line) or " NA " in line):
+            tokens = _cells_tokens(line)
+            chip = int(tokens[0]) if tokens and tokens[0].isdigit() else None
+            rows.setdefault((npu, chip), line)
+            npu = None
     return rows
+
+
+def rows_of(rows: dict[tuple[int, int | None], str], npu: int, chip: int | None) -> list[str]:
+    """That chip's row; every row of the NPU when the chip is not known (or the table prints no chip ids)."""
+    if chip is not None and (npu, chip) in rows:
+        return [rows[(npu, chip)]]
+    return [row for (n, _), row in rows.items() if n == npu]
 
 
 def chip_facts(row: str) -> tuple[float | None, dict]:
@@ -72,9 +84,23 @@ def npu_idle_state(device: int, npu_id: int | None = None) -> IdleState:
     except HarnessError as exc:
         return not_checked(f"the NPU was not checked: {exc}")
     npu, chip = location.npu_id, location.chip_id
-    row = chip_rows(text).get(npu)
-    if row is None:
+    rows = rows_of(chip_rows(text), npu, chip)
+    if not rows:
         return not_checked(f"the NPU was not checked: npu-smi info lists no NPU {npu}")
-    aicore, facts = chip_facts(row)
-    return decide(f"npu-smi info, NPU {npu}: running processes, AICore utilization, memory in use", aicore,
+    aicore, facts = _combined([chip_facts(row) for row in rows])
+    which = f"NPU {npu} chip {chip}" if chip is not None and len(rows) == 1 else f"NPU {npu}"
+    if len(rows) > 1:
+        which += f" (all {len(rows)} chips: the highest AICore, the memory summed)"
+    return decide(f"npu-smi info, {which}: running processes, AICore utilization, memory in use", aicore,
                   processes_on(text, npu, chip), facts)
+
+
+def _combined(per_chip: list[tuple[float | None, dict]]) -> tuple[float | None, dict]:
+    if len(per_chip) == 1:
+        return per_chip[0]
+    readings = [aicore for aicore, _ in per_chip if aicore is not None]
+    facts: dict = {}
+    for _, chip in per_chip:
+        for key, value in chip.items():
+            facts[key] = facts.get(key, 0) + value
+    return (max(readings) if readings else None), facts

@@ -5,13 +5,16 @@ InferSession, `backend/base/module/ModelInfer/File.cpp` CheckFileBeforeRead for 
 characters [_A-Za-z0-9/.-] only, at most 4096 characters (255 per name) and 32 levels, a regular file and not a
 symbolic link, not writable by group or others, readable by its owner, owned by the current user or one of
 its groups, suffix .om, at most 10 GiB. ais_bench's own refusal says only "The path ... is illegal"; this
-module says which rule failed and what to change.
+module says which rule failed and what to change. An OM whose path has other characters (a space, a quote, `$`,
+non-ASCII) is given to the runtime through a hard link from a path of allowed ones (load_alias).
 """
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 SAFE_CHARACTERS = re.compile(r"^[_A-Za-z0-9/.\-]+$")
@@ -29,7 +32,9 @@ def om_path_problem(path: str, check_owner: bool = True, size_max: int = OM_SIZE
     64 GiB."""
     abs_path = os.path.abspath(path)
     if not SAFE_CHARACTERS.match(abs_path):
-        return "ais_bench takes only paths of [_A-Za-z0-9/.-]; move the convert output directory to such a path"
+        return ("ais_bench takes only paths of [_A-Za-z0-9/.-] and this OM could not be linked from such a path "
+                "(the temp directory is on another file system or has such characters itself); move the "
+                "convert output directory to such a path, or set TMPDIR to one on the OM's file system")
     if len(abs_path) > PATH_LENGTH_MAX or len(os.path.basename(abs_path)) > NAME_LENGTH_MAX:
         return f"the path is longer than ais_bench allows ({PATH_LENGTH_MAX} characters, {NAME_LENGTH_MAX} per name)"
     if abs_path.count("/") > PATH_DEPTH_MAX:
@@ -64,6 +69,30 @@ def _size_problem(path: str, info: os.stat_result, size_max: int) -> str | None:
     if info.st_size > size_max:
         return f"is larger than the {size_max >> 30} GiB ais_bench loads"
     return None
+
+
+def load_alias(om: Path) -> Path | None:
+    """A hard link to `om` under a path of [_A-Za-z0-9/.-] in a fresh temp directory, where the OM's own path
+    has other characters (ais_bench 2025 and its C++ session refuse those) and the link can be made; else None.
+    A hard link is the same file, so the runtime's checks of mode, owner and size see the OM itself; a copy
+    would not, so none is made. The caller removes the directory (remove_alias) when done with it."""
+    if SAFE_CHARACTERS.match(os.path.abspath(om)) or os.path.islink(om) or not os.path.isfile(om):
+        return None  # a symbolic link or a missing file: the runtime's own rule names it as it is
+    directory = tempfile.mkdtemp(prefix="om_")
+    alias = Path(directory) / (om.name if SAFE_CHARACTERS.match(om.name) else "model.om")
+    try:
+        if not SAFE_CHARACTERS.match(str(alias)):
+            raise OSError("the temp directory's own path has such characters")
+        os.link(om, alias)
+    except OSError:  # another file system (EXDEV), or links not allowed: the path stays as it is
+        remove_alias(alias)
+        return None
+    return alias
+
+
+def remove_alias(alias: Path | None) -> None:
+    if alias is not None:
+        shutil.rmtree(alias.parent, ignore_errors=True)
 
 
 def secure(om: Path) -> None:

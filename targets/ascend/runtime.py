@@ -18,11 +18,14 @@ import numpy as np
 
 from harness.contracts import TensorSpec, numpy_dtype
 from harness.errors import ContractError, InputError, TargetError
+from targets.ascend import om_file
 from targets.ascend.acl_backend import SESSION_PATH_REFUSAL, Backend, dtype_name, open_backend
 from targets.ascend.pipeline import GROUP_MAX, PipelineChoice, batch_timings
 from targets.ascend.power import WHOLE_NUMBER
 from targets.base import BatchTiming, Session
 
+LOADED_THROUGH = ("a hard link under a temp directory: the runtime takes only paths of [_A-Za-z0-9/.-], and a hard "
+                  "link is the OM itself (same mode, owner and size)")
 PATH_ILLEGAL = "illegal. Please check"  # ais_bench 2025's front end refusing a model path (path_security_check.py)
 
 
@@ -57,6 +60,15 @@ class AscendSession(Session):
         super().__init__()
         self._om = Path(os.path.abspath(om_path))  # not resolved: ais_bench checks the path as given
         self._device = device_index(device)
+        self._alias = om_file.load_alias(self._om)  # the path the runtime is given, where the OM's has to change
+        try:
+            self._start(gears, expected, extra_info, pipeline)
+        except BaseException:
+            om_file.remove_alias(self._alias)
+            raise
+
+    def _start(self, gears: list[int] | None, expected: TensorSpec | None, extra_info: dict | None,
+               pipeline: str) -> None:
         self._require_pipeline = pipeline == "1"
         self._backend = self._open()
         self._pipeline = PipelineChoice.choose(pipeline, self._backend.pipeline_problem)
@@ -76,8 +88,13 @@ class AscendSession(Session):
 
     def _open(self) -> Backend:
         try:
-            return open_backend(str(self._om), self._device, self._require_pipeline)
+            return open_backend(str(self._alias or self._om), self._device, self._require_pipeline)
+        except InputError as exc:  # a rule of the model path the runtime would apply: name the OM itself
+            if self._alias is None:
+                raise
+            raise InputError(self._named(str(exc))) from None
         except (RuntimeError, ValueError, TypeError) as exc:
+            exc = self._named(str(exc))
             if SESSION_PATH_REFUSAL in str(exc) or PATH_ILLEGAL in str(exc):
                 raise TargetError(f"{self._om}: the Ascend runtime refused the model path ({exc}); check its "
                                   "permissions, owner and characters (ais_bench's FAQ security_error)") from None
@@ -86,8 +103,17 @@ class AscendSession(Session):
                               "was built for its SoC and that it is whole (a cut copy fails too: rerun convert or "
                               "copy it again)") from None
 
+    def _named(self, message: str) -> str:
+        """The message with the OM's own path where it names the link the runtime was given."""
+        return message.replace(str(self._alias), str(self._om)) if self._alias else message
+
     def _check_om(self, desc, expected: TensorSpec | None) -> None:
         spec = self._input
+        if any(d < 1 for d in spec.sample_shape):
+            raise ContractError(f"{self._om}: input {spec.name!r} has dynamic dims {spec.shape} besides the batch (an "
+                                "OM built with --dynamic_image_size, --dynamic_dims or --input_shape_range); the "
+                                "harness runs static and dynamic-batch OMs: rebuild it with a fixed "
+                                f"--input_shape, or convert the model with this harness")
         if self._dynamic and not self._gears:
             raise ContractError(f"{self._om}: a dynamic-batch OM, and no gear is known; pass --dymBatch N (one of "
                                 "its --dynamic_batch_size gears) or run the convert output directory")
@@ -122,7 +148,8 @@ class AscendSession(Session):
     def info(self) -> dict:
         timing = {"timestamp_resolution_ms": max(self._resolutions, default=0.0),
                   "session_reopens": len(self._reopens), "session_reopen_s": round(sum(self._reopens), 3)}
-        return {"engine": "om", "om": self._om.name, "device_id": self._device, "gears": self._gears,
+        loaded = {"om_loaded_through": LOADED_THROUGH} if self._alias else {}
+        return {"engine": "om", "om": self._om.name, **loaded, "device_id": self._device, "gears": self._gears,
                 **self._backend.api_info(), **self._pipeline.info(), **timing, **self._extra}
 
     # ---- running -------------------------------------------------------------------------------
@@ -233,4 +260,7 @@ class AscendSession(Session):
 
     def _close_impl(self) -> None:
         self._waiting.clear()
-        self._backend.release()
+        try:
+            self._backend.release()
+        finally:
+            om_file.remove_alias(self._alias)

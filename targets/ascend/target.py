@@ -16,6 +16,7 @@ from harness.files import atomic_write_text, copy_atomic
 from harness.tools import run_tool
 from harness.vocabulary import Precision
 from targets.ascend import aipp, atc, cann, npu_smi, om_file, ort_cann, power
+from targets.ascend.atc_paths import atc_paths
 from targets.ascend.pipeline import CHOICES as PIPELINE_CHOICES
 from targets.base import BuildRequest, BuildResult, Session, Target
 from targets.options import BUILD, RUN, TargetOptions, option
@@ -24,6 +25,8 @@ ENGINES = ("om", "ort-cann")
 ATC_LOG_LEVELS = ("debug", "info", "warning", "error", "null")
 ATC_TIMEOUT_S = 3600
 LOG_TAIL_LINES = 20
+STAGED_WHY = ("atc refuses paths with characters other than letters, digits and . _ - / (E10001), so it ran in a "
+              "temporary directory on copies of the ONNX and AIPP config; atc_argv names those copies")
 
 
 @dataclass(frozen=True)
@@ -65,20 +68,25 @@ class AscendTarget(Target):
         base = atc.output_base_name(request.model, request.precision, gears)
         plan, aipp_path = self._aipp(request, options, out_dir / f"{base}.aippconfig")
         supports_v2 = cann.supports_precision_mode_v2(cann.atc_help(atc_path))
-        config = atc.AtcConfig(
-            onnx=Path(request.onnx).resolve(), output=out_dir.resolve() / base,
-            input_name=request.input.name, sample_shape=tuple(request.input.sample_shape),
-            batch_sizes=gears, soc_version=soc,
-            precision_args=atc.precision_args(request.precision, supports_v2, options.precision_mode),
-            aipp_config=aipp_path.resolve() if aipp_path else None, log=options.log)
-        argv = atc.build_atc_argv(config, atc=atc_path)
-        om, tail = self._run_atc(argv, out_dir, base)
+        paths = atc_paths(Path(request.onnx), aipp_path, out_dir, base)
+        try:
+            config = atc.AtcConfig(
+                onnx=paths.onnx, output=paths.out_dir / base,
+                input_name=request.input.name, sample_shape=tuple(request.input.sample_shape),
+                batch_sizes=gears, soc_version=soc,
+                precision_args=atc.precision_args(request.precision, supports_v2, options.precision_mode),
+                aipp_config=paths.aipp_config, log=options.log)
+            argv = atc.build_atc_argv(config, atc=atc_path)
+            om, tail = self._run_atc(argv, paths.out_dir, out_dir, base)
+        finally:
+            paths.release()
         om_file.secure(om)
         input_spec = self._om_input(request, gears, plan)
         info = {"engine": "om", "soc_version": soc, "gears": gears, "cann": cann.cann_version(),
                 "precision_flags": config.precision_args,
                 "effective_precision": atc.effective_precision(config.precision_args),
                 "atc_argv": argv, "atc_log_tail": tail,
+                **({"atc_staged": STAGED_WHY} if paths.staged else {}),
                 "aipp": aipp_path.name if aipp_path else None, "input": vars(input_spec)}
         return BuildResult(artifact=om, info=info)
 
@@ -102,22 +110,28 @@ class AscendTarget(Target):
             return TensorSpec(request.input.name, [batch, *request.input.sample_shape], request.input.dtype)
         return TensorSpec(request.input.name, [batch, plan.src_h, plan.src_w, 3], "uint8")
 
-    def _run_atc(self, argv: list[str], out_dir: Path, base: str) -> tuple[Path, str]:
+    def _run_atc(self, argv: list[str], work_dir: Path, out_dir: Path, base: str) -> tuple[Path, str]:
+        """Run atc in `work_dir` (the convert directory, or the staging directory standing in for it) and
+        put the OM it writes into `out_dir`."""
         for stale in atc.om_candidates(out_dir, base):
             stale.unlink()
         # atc writes fusion_result.json and kernel_meta/ into its working directory
-        result = run_tool(argv, cwd=str(out_dir), timeout=ATC_TIMEOUT_S, check=False)
+        result = run_tool(argv, cwd=str(work_dir), timeout=ATC_TIMEOUT_S, check=False)
         log_path = out_dir / f"{base}.atc.log"
         atomic_write_text(log_path, f"$ {shlex.join(argv)}\n{result.output}")
         tail = result.tail(LOG_TAIL_LINES)
         if result.returncode != 0:
             raise ToolError(f"atc failed with exit code {result.returncode} ({log_path}): "
                             f"{atc.error_summary(result.output)}")
-        found = atc.om_candidates(out_dir, base)
+        found = atc.om_candidates(work_dir, base)
         if not found:
-            raise ToolError(f"atc exited 0 but wrote no {base}.om in {out_dir} ({log_path}): "
+            raise ToolError(f"atc exited 0 but wrote no {base}.om in {work_dir} ({log_path}): "
                             f"{atc.error_summary(result.output, 3)}")
-        return found[0], tail
+        om = found[0]
+        if work_dir.resolve() != Path(out_dir).resolve():
+            copy_atomic(om, out_dir / om.name)
+            om = out_dir / om.name
+        return om, tail
 
     def _build_ort_cann(self, request: BuildRequest) -> BuildResult:
         ort_cann.check_precision(request.precision)

@@ -150,8 +150,9 @@ def test_paths_the_2025_runtime_refuses_are_named_first(sim_api, onnx_path, tmp_
     for raw in (False, True):
         if raw:
             monkeypatch.setitem(sys.modules, "ais_bench.infer.interface", None)
-        # no path checks in the 2023 generation; the 2025 C++ session checks no owner (File::CheckFileBeforeRead)
-        if sim_api == "2023" or (raw and change is _other_owner):
+        # no path checks in the 2023 generation; the 2025 C++ session checks no owner (File::CheckFileBeforeRead);
+        # an OM whose path has other characters is loaded through a hard link from a path of allowed ones
+        if sim_api == "2023" or (raw and change is _other_owner) or change is _odd_characters:
             with target.open(path, manifest) as session:
                 assert session.run(np.zeros((4, 3, IMAGE, IMAGE), np.float32))[0].shape == (4, 10)
             continue

@@ -31,6 +31,9 @@ FLAGS = {"mode", "framework", "model", "output", "input_format", "input_shape", 
          "soc_version", "precision_mode", "precision_mode_v2", "insert_op_conf", "enable_small_channel",
          "log", "out_nodes", "output_type", "op_select_implmode", "optypelist_for_implmode", "help", "h"}
 LOG_LEVELS = {"debug", "info", "warning", "error", "null"}
+# graphengine util.cc: the pattern every atc path argument must match, and the reason E10001 gives
+PATH_PATTERN = re.compile("^[\u4e00-\u9fa5A-Za-z0-9./_-]+$")
+PATH_REASON = "The path can only contain 'a-z' 'A-Z' '0-9' '-' '.' '_' and Chinese characters."
 ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
 
 
@@ -91,6 +94,12 @@ def parse_args(argv: list[str]) -> dict:
     return args
 
 
+def check_path(checked: str, given: str, flag: str) -> None:
+    """graphengine CheckInputPathValid (the real path of an input) / CheckOutputPathValid (--output as given)."""
+    if not PATH_PATTERN.match(checked):
+        raise AtcError(f"E10001: Value [{given}] for parameter [{flag}] is invalid. Reason: {PATH_REASON}")
+
+
 def load_onnx_input(model_path: str) -> tuple[bytes, str, list, str, list]:
     try:
         import onnx
@@ -99,8 +108,8 @@ def load_onnx_input(model_path: str) -> tuple[bytes, str, list, str, list]:
                        "put the venv's bin/ on PATH right after targets/ascend/sim/bin") from None
 
     try:
-        data = Path(model_path).read_bytes()
-        model = onnx.load_from_string(data)
+        model = onnx.load(model_path)  # with its external data, which the OM then holds
+        data = model.SerializeToString()
     except Exception as exc:
         raise AtcError(f"E19000: Path [{model_path}] cannot be read as an ONNX model ({exc})") from None
     initializers = {i.name for i in model.graph.initializer}
@@ -219,8 +228,10 @@ def convert(args: dict) -> Path:
         raise AtcError(f"E10001: Value [{args['soc_version']}] for parameter [--soc_version] is invalid")
     if args.get("log", "null") not in LOG_LEVELS or args.get("enable_small_channel", "0") not in ("0", "1"):
         raise AtcError("E10001: --log or --enable_small_channel has an invalid value")
-    if not re.match(r"^[A-Za-z0-9_.\-]+$", Path(args["output"]).name):
-        raise AtcError(f"E10001: --output name [{args['output']}] has characters atc does not allow")
+    check_path(os.path.realpath(args["model"]), args["model"], "--model")
+    check_path(args["output"], args["output"], "--output")
+    if args.get("insert_op_conf"):
+        check_path(os.path.realpath(args["insert_op_conf"]), args["insert_op_conf"], "--insert_op_conf")
     onnx_bytes, input_name, onnx_dims, onnx_dtype, output_names = load_onnx_input(args["model"])
     dims, gears = check_shape(args, input_name, onnx_dims)
     flag, compute = check_precision(args)
