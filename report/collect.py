@@ -13,20 +13,21 @@ own; a `report-meta.json` in their directory (or above) gives them: {"model": ..
 """
 from __future__ import annotations
 
+import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.contracts import InferSummary, OutOfMemoryRecord
 from harness.errors import ContractError, HarnessError, InputError
-from harness.files import read_json
-from report.accuracy import accuracy_record
+from harness.files import read_json, sha256_file
+from report.accuracy import accuracy_record, run_summary_path_of
 from report.external import perf_from_ais_bench, perf_from_ais_bench_log, perf_from_trtexec
 from report.parsers.ais_bench import is_ais_bench_log, parse_printed_summary, parse_summary_json
 from report.parsers.trtexec import SUMMARY_HEADER, parse_trtexec_log
 from report.records import (AccuracyRecord, ParityRecord, PerfRecord, parity_from_compare, perf_from_summary,
-                            summary_from_dict)
+                            read_summary, summary_from_dict)
 from tasks.classification.record import MODELZOO_TITLE
 
 META_FILE = "report-meta.json"
@@ -40,6 +41,7 @@ TRTEXEC_BANNER = "&&&& RUNNING TensorRT.trtexec"
 SKIPPED_SUFFIXES = {".npy", ".bin", ".om", ".onnx", ".engine", ".plan", ".png", ".jpg", ".jpeg", ".pt", ".pth"}
 DEVICE_SUMMARY = re.compile(r"^device(\d+)_\d+_summary\.json$")  # one process of a multi-device ais_bench run
 RESULT_LIKE_NAME = re.compile(r"summary|sumary|result|compare", re.IGNORECASE)
+DEVICE_PART = re.compile(r"^.+_summary\.device[^/]+\.json$")  # infer/multi.py's summary of one device's part
 
 
 @dataclass
@@ -53,6 +55,9 @@ class Collected:
     calib_sweeps: list[dict] = field(default_factory=list)  # {"model", "rows", "source"}
     out_of_memory: list[dict] = field(default_factory=list)  # runs whose batch did not fit, as infer recorded
     idle_checks: list[dict] = field(default_factory=list)  # the device check before each harness run
+    device_parts: list[str] = field(default_factory=list)  # "<part>: shown within <merged summary>"
+    duplicates: list[str] = field(default_factory=list)  # "<copy>: the same run (or scoring) as <first>"
+    runs_seen: dict[str, str] = field(default_factory=dict, repr=False)  # a run's or scoring's content -> first path
     errors: list[HarnessError] = field(default_factory=list)  # why each skipped file was skipped
 
 
@@ -90,6 +95,8 @@ def _files_under(root: Path):
 
 def _collect_file(path: Path, root: Path, found: Collected) -> None:
     try:
+        if path.exists() and not path.is_file():  # reading a named pipe would wait for a writer forever
+            raise InputError(f"{path}: not a regular file (a named pipe, socket or device); passed over")
         sniffed = _sniff(path)
         if sniffed is None:
             return
@@ -172,15 +179,51 @@ def _read_text(path: Path) -> str:
 
 def _harness_summary(path: Path, root: Path, data: dict, found: Collected) -> None:
     summary = summary_from_dict(data, path)
+    first = found.runs_seen.setdefault(json.dumps(data, sort_keys=True), str(path))
+    if first != str(path):  # a copy of a run (cp -r, a fleet's store beside the work directory) counts once
+        found.duplicates.append(f"{path}: the same run as {first} (identical summary); counted once")
+        return
     idle = summary.device_idle
     if idle is not None:
+        part = f", device {summary.device}" if DEVICE_PART.match(path.name) else ""  # merged runs record none
         found.idle_checks.append({"run": f"{summary.model} on {summary.target}, {summary.precision}, batch "
-                                          f"{summary.batch_size}", "idle": idle.get("idle"),
+                                          f"{summary.batch_size}{part}", "idle": idle.get("idle"),
                                   "busy": idle.get("busy") or [], "method": idle.get("method"), "source": str(path)})
-    if summary.simulated:  # a simulated runtime: accuracy yes, timings no
+    merged = _merged_run_of(path, summary)
+    if merged is not None:  # one device's figures of a run over several: its merged summary shows them
+        found.device_parts.append(f"{path}: device {summary.device} of the run over devices "
+                                  f"{merged.device} in {run_summary_beside(path)}")
+    elif summary.simulated:  # a simulated runtime: accuracy yes, timings no
         found.simulated.append(str(path))
     else:
-        found.perf.append(perf_from_summary(summary, path))
+        record = perf_from_summary(summary, path)
+        if DEVICE_PART.match(path.name):
+            record.conditions = ", ".join(filter(None, [
+                f"one device's part of a run over several devices, which ran beside it (no readable merged "
+                f"summary {run_summary_beside(path).name} of it here)", record.conditions]))
+        found.perf.append(record)
+
+
+def run_summary_beside(part: Path) -> Path:
+    """The merged summary beside a device's part `<dirname>_summary.device<d>.json`: `<dirname>_summary.json`."""
+    return part.with_name(part.name[:part.name.rindex("_summary.device")] + "_summary.json")
+
+
+def _merged_run_of(path: Path, summary: InferSummary) -> InferSummary | None:
+    """The merged summary of the run over several devices that `path` is one device's part of (infer/multi.py
+    writes `<dirname>_summary.device<d>.json` beside `<dirname>_summary.json`); None for a run of its own, or a
+    part whose merged summary is absent or names other devices (then the part is shown as its own run)."""
+    if not DEVICE_PART.match(path.name):
+        return None
+    merged_path = run_summary_beside(path)
+    try:
+        merged = read_summary(merged_path) if merged_path.is_file() else None
+    except HarnessError:
+        return None  # the merged summary is skipped with its own reason
+    if merged is None or str(summary.device) not in str(merged.device).split(",") or merged.model != summary.model \
+            or merged.batch_size != summary.batch_size:
+        return None
+    return merged
 
 
 def _ais_bench_json(path: Path, root: Path, data: dict, found: Collected) -> None:
@@ -205,7 +248,22 @@ def _parity(path: Path, root: Path, data: dict, found: Collected) -> None:
 
 
 def _accuracy(path: Path, root: Path, data: dict, found: Collected) -> None:
-    found.accuracy.append(accuracy_record(path, lambda: read_meta(path, root)))
+    record = accuracy_record(path, lambda: read_meta(path, root))
+    summary = run_summary_path_of(path)
+    row = {k: v for k, v in asdict(record).items() if k != "source"}
+    identity = json.dumps({"row": row, "result": data, "run": _content_hash(summary)}, sort_keys=True)
+    first = found.runs_seen.setdefault(identity, str(path))
+    if first != str(path):  # the same scoring of the same run, copied
+        found.duplicates.append(f"{path}: the same scoring of the same run as {first}; counted once")
+        return
+    found.accuracy.append(record)
+
+
+def _content_hash(path: Path | None) -> str | None:
+    try:
+        return sha256_file(path) if path is not None else None
+    except OSError:
+        return None  # the row already says its run summary cannot be read
 
 
 def _calib_sweep(path: Path, root: Path, data: dict, found: Collected) -> None:

@@ -38,21 +38,38 @@ def throughput_plot(comparison: Comparison, path: Path) -> Path:
         style = "o-" if series.status == MEASURED else "s--"
         ax.plot(batches, values, style, label=series.long_label, fillstyle="full" if series.status == MEASURED
                 else "none")
+    warned = _mark_warned(ax, [(b, s.img_s(b), s.by_batch[b]) for s in comparison.series for b in s.by_batch])
     _batch_axis(ax, comparison.batch_sizes)
     ax.set_ylabel("images/s, compute-only")
     title = f"{comparison.model}: compute-only throughput (1000 x batch / mean compute ms)"
     ax.set_title(title + "\nsolid = measured here, dashed = published; legend: device, precision, software")
     ax.legend(fontsize=7, loc="best")
-    return _save(fig, path, title, [s.long_label for s in comparison.series])
+    return _save(fig, path, title, [s.long_label for s in comparison.series] + warned)
+
+
+WARNED = "red x: its run recorded a warning (listed in report.md)"
+
+
+def _mark_warned(ax, points: list[tuple[float, float | None, PerfRecord]]) -> list[str]:
+    """A red x over each plotted figure whose run recorded a warning; what the x means and which figures carry
+    one, for the image's description ([] where none does)."""
+    warned = [(x, y, r) for x, y, r in points if y and r.warning]
+    if not warned:
+        return []
+    ax.scatter([x for x, _, _ in warned], [y for _, y, _ in warned], marker="x", s=90, color="red", zorder=5,
+               label=WARNED)
+    return [f"{WARNED}: " + ", ".join(f"{r.device} {r.precision} batch {r.batch_size}" for _, _, r in warned)]
 
 
 def end_to_end_plot(model: str, records: list[PerfRecord], path: Path) -> Path | None:
     """End-to-end img/s (host walltime, transfers included) of measured runs, where recorded."""
     lines: dict[str, dict[int, float]] = {}
+    shown: dict[tuple[str, int], PerfRecord] = {}
     for r in records:
         if r.model == model and r.status == MEASURED and r.img_s_e2e and r.batch_size:
             label = f"{r.device}, {r.precision}, {r.software} ({r.mode})"
             lines.setdefault(label, {})[r.batch_size] = r.img_s_e2e
+            shown[(label, r.batch_size)] = r
     if not lines:
         return None
     plt = _pyplot()
@@ -60,12 +77,13 @@ def end_to_end_plot(model: str, records: list[PerfRecord], path: Path) -> Path |
     for label, points in sorted(lines.items()):
         batches = sorted(points)
         ax.plot(batches, [points[b] for b in batches], "o-", label=label)
+    warned = _mark_warned(ax, [(b, r.img_s_e2e, r) for (_, b), r in sorted(shown.items(), key=lambda i: i[0])])
     _batch_axis(ax, sorted({b for points in lines.values() for b in points}))
     ax.set_ylabel("images/s, end-to-end")
     title = f"{model}: end-to-end throughput (images / host walltime, transfers included)"
     ax.set_title(title + "\nlegend: device, precision, software (run mode)")
     ax.legend(fontsize=7, loc="best")
-    return _save(fig, path, title, sorted(lines))
+    return _save(fig, path, title, sorted(lines) + warned)
 
 
 def latency_plot(comparison: Comparison, path: Path) -> Path | None:

@@ -43,6 +43,9 @@ class PerfRecord:
     gpus: int = 1
     reported_img_s: float | None = None  # published rows: the figure as published, whatever its metric
     energy: EnergySummary | None = None  # measured rows: summary.json `energy` (report/energy.py)
+    warning: str = ""  # what the run itself warned of (summary.json extra.warning): shown beside its numbers
+    input_form: str = ""  # harness runs: what the artifact took (float32 CHW, uint8 HWC); '' where not recorded
+    loop_start_skew_s: float | None = None  # runs over several devices: how far apart their timed loops began
 
     @property
     def ms_per_frame(self) -> float | None:
@@ -103,12 +106,42 @@ def perf_from_summary(summary: InferSummary, path: Path) -> PerfRecord:
         status=MEASURED, origin="harness", model=summary.model, target=summary.target,
         device=_device_label(summary, devices),
         software=summary.software, precision=summary.precision, batch_size=summary.batch_size,
-        img_s_compute=summary.img_s_compute, img_s_e2e=summary.img_s_end_to_end,
+        img_s_compute=summary.img_s_compute or None, img_s_e2e=summary.img_s_end_to_end,  # 0: nothing timed
         compute_ms=summary.compute_stats, samples_ms=list(summary.compute_ms), memory=summary.peak_memory_mib,
         mode=summary.mode,
-        conditions=", ".join(run_labels(summary) + _combined_label(summary, devices) + summary.timing_labels
-                             + summary.settings),
-        source=str(path), gpus=len(devices), energy=EnergySummary.from_dict(summary.energy))
+        conditions=", ".join(_null_target_label(summary) + run_labels(summary) + _untimed_label(summary)
+                             + _combined_label(summary, devices)
+                             + summary.timing_labels + summary.settings),
+        source=str(path), gpus=len(devices), energy=EnergySummary.from_dict(summary.energy),
+        warning=run_warning(summary), input_form=str(summary.engine.get("input_form") or ""),
+        loop_start_skew_s=summary.throughput.get("loop_start_skew_s"))
+
+
+def run_warning(summary: InferSummary) -> str:
+    """extra.warning as infer wrote it: one line of warnings joined by '; ' ('' for none)."""
+    warning = summary.extra.get("warning")
+    if isinstance(warning, list):  # never written so, but a list of lines reads the same
+        warning = "; ".join(str(w) for w in warning if w)
+    return str(warning or "").strip()
+
+
+def _null_target_label(summary: InferSummary) -> list[str]:
+    """The null target runs no model (docs/null.md): its times are the harness loop's own, or the emulated device
+    time it was given; never a device's."""
+    if summary.engine.get("engine") != "null":
+        return []
+    emulated = summary.engine.get("emulated_compute_ms")
+    if isinstance(emulated, (int, float)) and not isinstance(emulated, bool) and emulated > 0:
+        return [f"null target: no model ran, compute time emulated at {emulated:g} ms a batch"]
+    return ["null target: no model ran, the times are the harness loop's own overhead"]
+
+
+def _untimed_label(summary: InferSummary) -> list[str]:
+    """infer writes a throughput of 0 where it timed nothing: no figure, and the row says why."""
+    if summary.img_s_compute != 0:  # a figure, or none recorded (an older summary): nothing to say
+        return []
+    return [f"no timed batches ({summary.num_batches} batches, {len(summary.compute_ms)} compute times): "
+            "no throughput"]
 
 
 def combined_devices(name: str, count: int) -> str:
@@ -128,8 +161,13 @@ def _combined_label(summary: InferSummary, devices: list[str]) -> list[str]:
     wall = ("the walltime from the first device's timed loop start to the last one's end"
             if summary.extra.get("end_to_end_wall") == "span" else
             "the longest device's walltime (how their loops overlapped is not recorded: taken as at once)")
+    skew = summary.throughput.get("loop_start_skew_s")
+    started = (f"; their timed loops started within {skew * 1000:.3g} ms of each other" if skew is not None else
+               "; how far apart their timed loops started is not recorded")
+    if summary.extra.get("start_barrier") is False:
+        started += " (no start barrier)"
     return [f"devices {','.join(devices)}: compute-only img/s is the sum over them, end-to-end all images over "
-            f"{wall}; ms/batch is per device"]
+            f"{wall}{started}; ms/batch is per device"]
 
 
 def run_labels(summary: InferSummary) -> list[str]:

@@ -27,6 +27,10 @@ DEFINITIONS = """\
 - **J/image**, **img/J** (= img/s per watt), **avg W**: the device's own energy counter over the timed
   loop (NVML total energy, RAPL package energy, npu-smi power sampled), or why there is none. Published
   rows have no measurement: their img/J is img/s over the datasheet board power, marked nominal.
+- **warning [n]** (per-target tables) and **[!n]** (comparison tables) mark a figure whose run recorded a
+  warning (summary.json extra.warning: unstable compute times, a busy device, host time in compute-only, ...);
+  the warning is listed under the table. **[n]** points to the row's conditions (labels, settings, how a run
+  over several devices was timed and how far apart its devices' timed loops started).
 - **cost / 1M img** = price per device-hour / (compute-only img/s x 3600) x 10^6, from the prices file
   (report/data/prices.csv or --prices), only where it gives a price."""
 
@@ -100,6 +104,12 @@ def _markdown(found: Collected, published: list[PerfRecord], comparisons: list[C
     parts += ["## 4. Output parity", ""]
     parts.append(tables.parity_table(found.parity) if found.parity else "No compare.json found.")
     parts += ["", "## Sources", ""] + [f"- {s}" for s in found.sources]
+    if found.device_parts:
+        parts += ["", "Each device's part of a run over several devices, shown within that run's row:", ""]
+        parts += [f"- {part}" for part in found.device_parts]
+    if found.duplicates:
+        parts += ["", "Copies of a run found more than once, each counted once:", ""]
+        parts += [f"- {copy}" for copy in found.duplicates]
     if found.simulated:
         parts += ["", "Timings of runs on a simulated runtime are left out (their accuracy is kept): "
                   + ", ".join(found.simulated)]
@@ -127,8 +137,16 @@ def comparison_rows(comparisons: list[Comparison]) -> list[dict]:
                 rows.append({"model": comp.model, "batch_size": batch, "series": series.long_label,
                              "status": series.status, "img_s_compute": record.img_s_compute,
                              "baseline": comp.baseline.long_label if comp.baseline else None,
-                             "ratio_to_baseline": comp.ratio(series, batch), "source": record.source})
+                             "ratio_to_baseline": comp.ratio(series, batch), "source": record.source,
+                             "warning": record.warning,
+                             "baseline_warning": _baseline_warning(comp, batch)})
     return rows
+
+
+def _baseline_warning(comp: Comparison, batch: int) -> str:
+    """The warning of the baseline's run at `batch`: its ratios carry it too."""
+    record = comp.baseline.by_batch.get(batch) if comp.baseline else None
+    return record.warning if record is not None else ""
 
 
 def _write_csvs(found: Collected, records: list[PerfRecord], comparisons: list[Comparison], out_dir: Path,
@@ -148,7 +166,8 @@ def _everything(found: Collected, records: list[PerfRecord], comparisons: list[C
             "parity": [asdict(r) for r in found.parity],
             "comparison": comparison_rows(comparisons),
             "published_rows": sum(1 for r in records if r.status == PUBLISHED),
-            "sources": found.sources, "skipped": found.skipped,
+            "sources": found.sources, "skipped": found.skipped, "device_parts": found.device_parts,
+            "duplicates": found.duplicates,
             "simulated": found.simulated, "calib_sweeps": found.calib_sweeps,
             "out_of_memory": found.out_of_memory, "idle_checks": found.idle_checks,
             "device_facts": [asdict(f) for f in facts]}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.vocabulary import RunMode
+from harness.vocabulary import InputForm, RunMode
 from report.records import MEASURED, PerfRecord
 
 MODE_PREFERENCE = {RunMode.PURE: 0, "trtexec": 0, "ais_bench": 0, "compute-only": 0, RunMode.DATASET: 1}
@@ -22,20 +22,26 @@ class Series:
     software: str
     status: str
     target: str
+    input_form: str = ""  # '' for float32 CHW input (the default, and what runs before the field took)
     by_batch: dict[int, PerfRecord] = field(default_factory=dict)
     label_suffix: str = ""  # set when two series would otherwise share a label
 
     @property
     def key(self) -> tuple:
-        return (self.model, self.device, self.precision, self.software, self.status)
+        return (self.model, self.device, self.precision, self.software, self.status, self.input_form)
 
     @property
     def label(self) -> str:
-        return f"{self.device} {self.precision}{self.label_suffix} [{self.status}]"
+        return f"{self.device} {self.precision}{self._form}{self.label_suffix} [{self.status}]"
 
     @property
     def long_label(self) -> str:
-        return f"{self.device}, {self.precision}, {self.software} [{self.status}]"
+        return f"{self.device}, {self.precision}{self._form}, {self.software} [{self.status}]"
+
+    @property
+    def _form(self) -> str:
+        """A uint8 HWC input (normalised on the device) times other work than float32 CHW: said in the label."""
+        return f" {self.input_form} input" if self.input_form else ""
 
     def img_s(self, batch: int) -> float | None:
         record = self.by_batch.get(batch)
@@ -71,14 +77,18 @@ def build_series(records: list[PerfRecord]) -> list[Series]:
         if record.batch_size is None or record.img_s_compute is None:
             continue
         probe = Series(record.model, record.device, record.precision, record.software, record.status,
-                       record.target)
+                       record.target, input_form=_non_default_form(record.input_form))
         series = found.setdefault(probe.key, probe)
         if _better(record, series.by_batch.get(record.batch_size)):
             series.by_batch[record.batch_size] = record
     measured = sorted((s for s in found.values() if s.status == MEASURED),
-                      key=lambda s: (s.model, s.target, s.device, s.precision, s.software))
+                      key=lambda s: (s.model, s.target, s.device, s.precision, s.software, s.input_form))
     published = [s for s in found.values() if s.status != MEASURED]
     return measured + published
+
+
+def _non_default_form(form: str) -> str:
+    return "" if form in ("", InputForm.FLOAT32) else form
 
 
 def _disambiguate(series: list[Series]) -> None:

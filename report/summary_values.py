@@ -16,7 +16,7 @@ STRINGS = ("model", "target", "device", "precision", "mode", "outfmt", "device_n
 # nested containers that may be absent or null, but nothing else
 NESTED_CONTAINERS = {"timings.compute": dict, "extra.memory": dict, "extra.labels": list,
                      "extra.host_in_compute": dict, "extra.device_idle": dict, "engine.versions": dict}
-AMOUNTS = ("throughput.compute_only", "throughput.end_to_end", "throughput.wall_s",
+AMOUNTS = ("throughput.compute_only", "throughput.end_to_end", "throughput.wall_s", "throughput.loop_start_skew_s",
            "extra.memory.host_peak_rss_mib", "extra.memory.device_peak_mib", "extra.host_peak_rss_mib",
            "engine.peak_device_memory_mib", "engine.device_peak_mib", "extra.host_in_compute.share_of_compute",
            "energy.seconds", "energy.joules", "energy.average_watts", "energy.peak_watts", "energy.joules_per_image",

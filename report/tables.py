@@ -6,7 +6,7 @@ from collections import defaultdict
 from report import energy
 from report.common import fmt, fmt_sig
 from report.records import MEASURED, AccuracyRecord, ParityRecord, PerfRecord
-from report.series import Comparison
+from report.series import Comparison, Series
 
 
 def md_table(headers: list[str], rows: list[list]) -> str:
@@ -65,11 +65,14 @@ def target_groups(records: list[PerfRecord]) -> dict[tuple, list[PerfRecord]]:
 
 def target_table(records: list[PerfRecord], facts: list[energy.DeviceFacts] = ()) -> str:
     """ms/batch, ms/frame, img/s (compute-only and end-to-end), memory, energy and cost per batch size;
-    below it, what the energy figures come from (or why there are none)."""
+    below it, each row's warnings and conditions (its notes column points there), and what the energy figures
+    come from (or why there are none)."""
     headers = ["batch", "mode", "ms/batch mean", "ms/batch median", "ms/batch p99", "ms/frame",
                "img/s compute-only", "img/s end-to-end", "CV %", "host peak MiB", "device peak MiB", "J/image",
-               "img/J", "avg W", "cost / 1M img", "source"]
-    rows, bases = [], []
+               "img/J", "avg W", "cost / 1M img", "source", "notes"]
+    rows: list[list] = []
+    bases: list[str] = []
+    notes: list[str] = []
     for r in records:
         c = r.compute_ms
         cv = c.get("cv")
@@ -79,8 +82,43 @@ def target_table(records: list[PerfRecord], facts: list[energy.DeviceFacts] = ()
                      _p99(c), fmt(r.ms_per_frame, 3), fmt(r.img_s_compute), fmt(r.img_s_e2e),
                      fmt(cv * 100 if cv is not None else None, 2), fmt(r.memory.get("host_peak_rss_mib")),
                      fmt(r.memory.get("device_peak_mib")), fmt_sig(e["j_per_image"]), fmt(e["img_per_j"], 2),
-                     fmt(e["watts"]), _cost(e), r.source])
-    return md_table(headers, rows) + "\n\n" + "\n".join(f"Energy: {basis}" for basis in bases)
+                     fmt(e["watts"]), _cost(e), r.source, _note_cell(r, notes)])
+    return (md_table(headers, rows) + "\n\n" + "".join(f"{line}\n" for line in notes)
+            + "\n".join(f"Energy: {basis}" for basis in bases))
+
+
+def _note_cell(record: PerfRecord, notes: list[str]) -> str:
+    """The notes cell of a row ('-', '[n]' or 'warning [n]'); its note, numbered, appended to `notes`."""
+    parts = ([f"**warning**: {record.warning}"] if record.warning else []) + \
+        ([f"conditions: {record.conditions}"] if record.conditions else [])
+    if not parts:
+        return "-"
+    notes.append(f"- [{len(notes) + 1}] batch {fmt(record.batch_size)}, {record.mode}: {'; '.join(parts)}")
+    return f"{'warning ' if record.warning else ''}[{len(notes)}]"
+
+
+class WarningMarks:
+    """Footnote marks of the warned figures of a comparison: '[!n]' after a figure, one note per warned run."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self._marks: dict[tuple, str] = {}
+
+    def mark(self, *records: PerfRecord | None) -> str:
+        """' [!n]' (several joined) for the records among `records` that carry a warning; '' where none does."""
+        marks = [self._mark_of(r) for r in records if r is not None and r.warning]
+        return (" " + "".join(dict.fromkeys(marks))) if marks else ""
+
+    def _mark_of(self, record: PerfRecord) -> str:
+        key = (record.source, record.device, record.batch_size, record.warning)  # one log may hold several runs
+        if key not in self._marks:
+            self._marks[key] = f"[!{len(self._marks) + 1}]"
+            self.notes.append(f"- {self._marks[key]} {record.device}, {record.precision}, batch "
+                              f"{fmt(record.batch_size)} ({record.source}): **warning**: {record.warning}")
+        return self._marks[key]
+
+    def text(self) -> str:
+        return ("\n\nWarnings the runs recorded with these figures:\n\n" + "\n".join(self.notes)) if self.notes else ""
 
 
 def _p99(compute_ms: dict) -> str:
@@ -96,30 +134,47 @@ def _cost(columns: dict) -> str:
 
 
 def comparison_table(comparison: Comparison) -> str:
-    """img/s per batch size per series, side by side; the last row holds each series' best."""
+    """img/s per batch size per series, side by side; the last row holds each series' best. A figure whose run
+    recorded a warning carries a mark, and the warning is listed below the table."""
+    marks = WarningMarks()
     headers = ["batch"] + [s.label for s in comparison.series]
-    rows = [[fmt(batch)] + [fmt(s.img_s(batch)) for s in comparison.series] for batch in comparison.batch_sizes]
-    rows.append(["best"] + [fmt(_best(s, comparison.batch_sizes)) for s in comparison.series])
-    return md_table(headers, rows)
+    rows = [[fmt(batch)] + [_marked(s.img_s(batch), marks, s.by_batch.get(batch)) for s in comparison.series]
+            for batch in comparison.batch_sizes]
+    best = [_best_record(s, comparison.batch_sizes) for s in comparison.series]
+    rows.append(["best"] + [_marked(r.img_s_compute if r else None, marks, r) for r in best])
+    return md_table(headers, rows) + marks.text()
+
+
+def _marked(value: float | None, marks: WarningMarks, *records: PerfRecord | None, digits: int = 1) -> str:
+    text = fmt(value, digits)
+    return text + marks.mark(*records) if text != "-" else text
 
 
 def ratio_table(comparison: Comparison) -> str:
-    """Each series' img/s over the baseline's at the same batch size, and best over best."""
+    """Each series' img/s over the baseline's at the same batch size, and best over best; a ratio of a warned
+    figure (either side) carries its mark."""
     base = comparison.baseline
     others = [s for s in comparison.series if s is not base]
     if base is None or not others:
         return "No second series to compare."
-    rows = [[fmt(batch)] + [fmt(comparison.ratio(s, batch), 3) for s in others] for batch in comparison.batch_sizes]
-    base_best, best_row = _best(base, comparison.batch_sizes), ["best / best"]
+    marks = WarningMarks()
+    rows = [[fmt(batch)] + [_marked(comparison.ratio(s, batch), marks, s.by_batch.get(batch),
+                                    base.by_batch.get(batch), digits=3) for s in others]
+            for batch in comparison.batch_sizes]
+    base_best, best_row = _best_record(base, comparison.batch_sizes), ["best / best"]
     for s in others:
-        best = _best(s, comparison.batch_sizes)
-        best_row.append(fmt(best / base_best, 3) if best and base_best else "-")
+        best = _best_record(s, comparison.batch_sizes)
+        ratio = (best.img_s_compute / base_best.img_s_compute
+                 if best and base_best and best.img_s_compute and base_best.img_s_compute else None)
+        best_row.append(_marked(ratio, marks, best, base_best, digits=3))
     rows.append(best_row)
-    return md_table(["batch"] + [s.label for s in others], rows)
+    return md_table(["batch"] + [s.label for s in others], rows) + marks.text()
 
 
-def _best(series, batches: list[int]) -> float | None:
-    return max(filter(None, (series.img_s(b) for b in batches)), default=None)
+def _best_record(series: Series, batches: list[int]) -> PerfRecord | None:
+    """The record of the series' highest compute-only img/s over `batches`; None where it has no figure."""
+    records = [series.by_batch[b] for b in batches if b in series.by_batch and series.img_s(b)]
+    return max(records, key=lambda r: r.img_s_compute or 0.0, default=None)
 
 
 def series_legend(comparison: Comparison) -> str:
@@ -129,8 +184,11 @@ def series_legend(comparison: Comparison) -> str:
         sources = sorted({r.source for r in s.by_batch.values()})
         conditions = sorted({r.conditions for r in s.by_batch.values() if r.conditions})
         where = "; ".join(sources[:3]) + (f" (+{len(sources) - 3} more)" if len(sources) > 3 else "")
+        warned = sum(1 for r in s.by_batch.values() if r.warning)
         lines.append(f"- **{s.label}**: {s.software}; {s.status}"
-                     + (f"; {'; '.join(conditions[:2])}" if conditions else "") + f"; source: {where}")
+                     + (f"; {'; '.join(conditions[:2])}" if conditions else "")
+                     + (f"; **{warned} of {len(s.by_batch)} batch sizes carry a warning** (marked [!n])"
+                        if warned else "") + f"; source: {where}")
     return "\n".join(lines)
 
 
