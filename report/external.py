@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.errors import ContractError
 from harness.stats import compute_only_throughput
-from report.parsers.ais_bench import AisBenchLog, AisBenchRun, model_name_from_path
+from report.parsers.ais_bench import AisBenchLog, AisBenchRun, DeviceGroup, model_name_from_path
 from report.parsers.trtexec import TrtexecRun
 from report.records import MEASURED, PerfRecord, combined_devices
 
@@ -67,7 +67,7 @@ def perf_from_ais_bench(run: AisBenchRun, path: Path, meta: dict) -> PerfRecord:
     model = meta.get("model") or model_name_from_path(run.model_path) or _model_from(None, path)
     notes = list(run.notes)
     for label, stats in (("H2D", run.h2d_ms), ("D2H", run.d2h_ms)):
-        if stats.get("mean") is not None:
+        if stats.get("mean") is not None and stats.get("count") != 0:  # count 0: nothing timed, its mean is 0
             notes.append(f"{label} mean {stats['mean']:.3f} ms (excluded)")
     return PerfRecord(
         status=MEASURED, origin="ais_bench", model=model, target=meta.get("target", "ascend"),
@@ -78,22 +78,30 @@ def perf_from_ais_bench(run: AisBenchRun, path: Path, meta: dict) -> PerfRecord:
 
 
 def perf_from_ais_bench_log(log: AisBenchLog, path: Path, meta: dict) -> list[PerfRecord]:
-    """A row per device process and, for a multi-device run, the combined throughput ais_bench printed."""
+    """A row per device process and, for each multi-device run, the combined throughput ais_bench printed for
+    the processes its device lines name (never runs appended to the same log)."""
     records = [perf_from_ais_bench(run, path, meta) for run in log.runs]
-    if log.total_throughput is None or not records:
-        return records
-    devices = [str(run.device) for run in log.runs if run.device is not None]
-    first, total = records[0], log.total_throughput
-    if any(r.img_s_compute != run.throughput for r, run in zip(records, log.runs)):
-        total = sum(r.img_s_compute for r in records)  # a device's throughput was recomputed for its batch
-    combined = PerfRecord(
+    for group in log.device_groups:
+        if group.total_throughput is not None and len(group.runs) > 1:
+            records.append(_combined(group, [log.runs[i] for i in group.runs], [records[i] for i in group.runs],
+                                     path, meta))
+    return records
+
+
+def _combined(group: DeviceGroup, runs: list[AisBenchRun], records: list[PerfRecord], path: Path,
+              meta: dict) -> PerfRecord:
+    total = group.total_throughput
+    if any(record.img_s_compute != run.throughput for record, run in zip(records, runs)):
+        total = sum(record.img_s_compute for record in records)  # a device's throughput was recomputed for its batch
+    first = records[0]
+    devices = ",".join(str(run.device) for run in runs)
+    return PerfRecord(
         status=MEASURED, origin="ais_bench", model=first.model, target=first.target,
         device=combined_devices(meta.get("device") or "Ascend NPU", len(records)),
         software=first.software, precision=first.precision, batch_size=first.batch_size,
         img_s_compute=total, mode="ais_bench", gpus=len(records), source=str(path),
-        conditions=f"devices {','.join(devices) or '?'}: sum of the per-device throughputs ('summary throughput' of "
-                   "the multi-device run)")
-    return records + [combined]
+        conditions=f"devices {devices}: sum of the per-device throughputs ('summary throughput' of the "
+                   "multi-device run)")
 
 
 def _ascend_device(meta: dict, device_id: int | None) -> str:

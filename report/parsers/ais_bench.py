@@ -13,7 +13,9 @@ What each generation printed or wrote (ref-ascend.md section 6, checked against 
   as ordinary statistics (only the argv or the line `run in pipeline mode with N computing threads` shows it):
   refused, since nothing in it was measured per execution; from 2023-10-11 (`--threads`) the means-only form.
 The batch is the one ais_bench computed its throughput with: printed in the formula (from 2023-01 the batch
-fed, not --batchsize), else the throughput inverted; a command batch size that differs is said in the notes.
+fed, not --batchsize), else the throughput inverted (a dynamic-shape run's mean batch is kept and said); a command
+batch size that differs is said in the notes. A multi-device run's `i:N device_D throughput` lines name its
+processes' summaries, and its `summary throughput` is theirs alone, never that of runs appended to the same log.
 Throughput is ais_bench's own: 1000 * batchsize / mean NPU compute ms, compute-only; a run that timed no
 execution (ais_bench then writes mean 0 and throughput 0) is refused. Until 2022-12 ais_infer's
 --batchsize defaulted to 1 whatever the OM's batch, so such a run counted one image per batch: the batch then
@@ -28,24 +30,21 @@ from pathlib import Path
 
 from harness.errors import ContractError, InputError
 from harness.stats import compute_only_throughput
-from report.parsers import ais_bench_files
+from report.parsers import ais_bench_args, ais_bench_files
 
 SUMMARY_MARKER = "Performance Summary"
 AIS_THROUGHPUT_LINE = re.compile(r"throughput\b[^\n]*NPU_compute_time")  # the harness prints compute_time only
 MODEL_SUFFIXES = re.compile(r"(_linux_(x86_64|aarch64))?(\.om)?$", re.IGNORECASE)
 BATCH_IN_NAME = re.compile(r"(?:^|[_.-])(?:bs|batch|batchsize)[_-]?(\d+)(?=$|[_.-])", re.IGNORECASE)
 COMMAND_BATCH = re.compile(r"\s--batch(?:size|-size)?[= ](\d+)\b")
-COMMAND_MODEL = re.compile(r"\s(?:--model|-m|--om|--om-model|-om)[= ](\S+\.om)\b")
-LOADED_MODEL = re.compile(r"load model (\S+\.om) success")
-MODEL_FLAGS = ("--model", "-m", "--om", "--om-model", "-om")  # ais_bench, ais_infer, ait/msit benchmark
-BATCH_FLAG_AIT = "--batch-size"  # ait/msit benchmark; ais_bench's --batchsize is read by ais_bench_files
-THREADS_FLAG, THREADS_FLAG_MIN = "--threads", "--thr"  # ait 2023-09-11 to 2023-10-10 spelled it --thread
-PIPELINE_FLAG, PIPELINE_OFF = "--pipeline", ("no", "false", "f", "n", "0")
+COMMAND_MODEL = re.compile(r"""\s(?:--model|-m|--om|--om-model|-om)[= ](?:"[^"]*\.om"|'[^']*\.om'|(?:\\\s|\S)+?\.om)"""
+                           r"(?=[\s\"']|$)")  # quoted or with escaped spaces too; -m alone is python's
+LOADED_MODEL = re.compile(r"load model (.+?\.om) success")  # the runtime prints the path as given, spaces and all
 COMMAND_THREADS = re.compile(r"\s--threads?[= ](\d+)\b")
 COMMAND_PIPELINE = re.compile(r"\s--pipeline(?:[= ](?!(?:0|false|f|no|n)\b)|$)", re.IGNORECASE | re.MULTILINE)
 THREADS_LINE = re.compile(r"run in pipeline mode with (?:(\d+) computing threads|computing threadsnumber:\s*(\d+))")
 WORDINGS = (  # (text in the throughput formula, era, tool when the log does not name it)
-    ("batchsize.mean(", "2023-01 on", "ais_bench or msit benchmark"),
+    ("batchsize.mean(", "2023-01 on", "ais_bench, ait or msit benchmark"),
     ("batchsize(", "2022 to 2023-01", "ais_infer or ais_bench"),
     ("1000*batchsize/NPU_compute_time", "earliest 2022", "ais_infer"),
 )
@@ -69,7 +68,14 @@ class AisBenchRun:
 @dataclass
 class AisBenchLog:
     runs: list[AisBenchRun]
-    total_throughput: float | None = None  # "summary throughput" of a multi-device run
+    device_groups: list[DeviceGroup] = field(default_factory=list)  # the multi-device runs among them
+
+
+@dataclass
+class DeviceGroup:
+    """One multi-device run of a log: the indices of its processes' runs, and the sum ais_bench printed."""
+    runs: list[int]
+    total_throughput: float | None  # its `summary throughput`; None where the log ends before it
 
 
 def is_ais_bench_log(text: str) -> bool:
@@ -95,9 +101,8 @@ def parse_printed_summary(text: str, source: str = "ais_bench log") -> AisBenchL
     try:
         parsed = ais_bench_files.parse_performance_log(text)
     except InputError as exc:
-        raise ContractError(f"{source}: {exc}; the log is truncated or from an unknown ais_bench version") from None
-    devices = {d["throughput"]: d["device"] for d in parsed.get("device_runs", [])}
-    contexts = _block_contexts(text, [devices.get(block.get("throughput")) is not None for block in parsed["runs"]])
+        raise ContractError(f"{source}: {exc}") from None
+    contexts = _block_contexts(text, ["device" in block for block in parsed["runs"]])
     one_run = len({context.command for context in contexts}) <= 1  # then a tool named anywhere in it is its own
     runs = []
     for block, context in zip(parsed["runs"], contexts):
@@ -108,20 +113,21 @@ def parse_printed_summary(text: str, source: str = "ais_bench log") -> AisBenchL
         named = _tool_named_in(context.command) or (_tool_named_in(text) if one_run else None)
         software = f"{named or tool} ({era} printed summary"
         software += ", --pipeline: means only)" if block.get("pipeline") else ")"
-        _check_timed(block["compute_ms"], source)
+        _check_timed(block["compute_ms"], block["throughput"], source)
         if not block.get("pipeline"):
             _check_not_divided_by_threads(_printed_threads(context), block["throughput"], source)
-        model = COMMAND_MODEL.search(context.command)
         command_batch = COMMAND_BATCH.search(context.command)
         run = AisBenchRun(software=software, batch_size=None, throughput=block["throughput"],
                           npu_compute_ms=block["compute_ms"], h2d_ms=block.get("h2d_ms", {}),
                           d2h_ms=block.get("d2h_ms", {}),
-                          model_path=model.group(1) if model else context.loaded_model,
-                          device=devices.get(block["throughput"]))
-        _resolve_batch(run, block.get("batch_size"), int(command_batch.group(1)) if command_batch else None,
-                       era in OLD_ERAS)
+                          model_path=ais_bench_args.command_model(context.command) or context.loaded_model,
+                          device=block.get("device"))
+        printed = block.get("batch_size")
+        _resolve_batch(run, printed if printed is not None else _inverted_batch(run),
+                       int(command_batch.group(1)) if command_batch else None, era in OLD_ERAS)
         runs.append(run)
-    return AisBenchLog(runs=runs, total_throughput=parsed.get("total_throughput") if len(runs) > 1 else None)
+    groups = [DeviceGroup(group["runs"], group["total"]) for group in parsed.get("device_groups", [])]
+    return AisBenchLog(runs=runs, device_groups=groups)
 
 
 def _block_contexts(text: str, device_blocks: list[bool]) -> list[_BlockContext]:
@@ -168,13 +174,18 @@ def _is_echoed_command(line: str) -> bool:
     return any(pattern.search(line) for pattern in (COMMAND_MODEL, COMMAND_BATCH, COMMAND_PIPELINE, COMMAND_THREADS))
 
 
-def _check_timed(compute: dict, source: str) -> None:
-    """ais_bench writes mean 0 and throughput 0 (not an error) when it timed no execution."""
+def _check_timed(compute: dict, throughput: float, source: str) -> None:
+    """ais_bench writes mean 0 and throughput 0 (not an error) when it timed no execution; any other throughput
+    that is not a positive number was not computed from a timing."""
     mean = compute.get("mean")
     if compute.get("count") == 0 or not (isinstance(mean, float) and math.isfinite(mean) and mean > 0):
         raise ContractError(f"{source}: ais_bench timed no execution (NPU_compute_time mean {mean}, count "
                             f"{compute.get('count', 'not recorded')}; its throughput 0 is a placeholder): an empty "
                             "or failed run; rerun ais_bench, or remove the file from the report input")
+    if not (math.isfinite(throughput) and throughput > 0):
+        raise ContractError(f"{source}: ais_bench throughput {throughput} with NPU_compute_time mean {mean} ms is "
+                            "not a measured figure; the file is damaged or edited: rerun ais_bench, or remove the "
+                            "file from the report input")
 
 
 def _check_not_divided_by_threads(threads: int, throughput: float, source: str) -> None:
@@ -195,28 +206,6 @@ def _printed_threads(context: _BlockContext) -> int:
         return context.threads_line
     threads = COMMAND_THREADS.search(context.command)
     return int(threads.group(1)) if threads and COMMAND_PIPELINE.search(context.command) else 1
-
-
-def _threads_arg(args) -> int:
-    """--thread / --threads (or an abbreviation argparse accepts) from the recorded sys.argv; 1 when absent."""
-    for i, item in enumerate(map(str, args)):
-        name, has_value, value = item.partition("=")
-        if len(name) >= len(THREADS_FLAG_MIN) and THREADS_FLAG.startswith(name):
-            value = value if has_value else (str(args[i + 1]) if i + 1 < len(args) else "")
-            return int(value) if value.isdigit() else 1
-    return 1
-
-
-def _pipeline_on(args) -> bool:
-    """--pipeline took a value (`--pipeline 1`, ait/msit's str2bool) or none (a switch); absent or false: off."""
-    if not isinstance(args, list):
-        return False
-    for i, item in enumerate(map(str, args)):
-        name, has_value, value = item.partition("=")
-        if name == PIPELINE_FLAG:
-            value = value if has_value else (str(args[i + 1]) if i + 1 < len(args) else "")
-            return value.lower() not in PIPELINE_OFF
-    return False
 
 
 def _wording(formula: str, source: str) -> tuple[str, str]:
@@ -247,19 +236,20 @@ def parse_summary_json(data, source: str = "ais_bench summary") -> AisBenchRun:
     compute = parsed.get("compute_ms") or {}
     if "mean" not in compute:
         raise ContractError(f"{source}: NPU_compute_time has no 'mean'; not an ais_bench summary of a known version")
-    _check_timed(compute, source)
+    _check_timed(compute, parsed["throughput"], source)
     args = data.get("args")
-    if "compute_intervals" not in parsed and _pipeline_on(args):
-        _check_not_divided_by_threads(_threads_arg(args), parsed["throughput"], source)
+    if "compute_intervals" not in parsed and ais_bench_args.pipeline_on(args):
+        _check_not_divided_by_threads(ais_bench_args.threads_arg(args), parsed["throughput"], source)
     new = "count" in data["NPU_compute_time"] or "npu_compute_time_list" in data or "pid" in data
     run = AisBenchRun(software=_json_software(args, new, parsed), batch_size=None,
                       throughput=parsed["throughput"], npu_compute_ms=compute, h2d_ms=parsed.get("h2d_ms", {}),
                       d2h_ms=parsed.get("d2h_ms", {}), samples_ms=parsed.get("compute_ms_list", []),
-                      model_path=_model_arg(args))
+                      model_path=ais_bench_args.model_arg(args))
     if "compute_intervals" in parsed:
         run.notes.append(f"--pipeline: NPU compute mean over {parsed['compute_intervals']} overlapping "
                          "executions (merged intervals); no min/median/p99")
-    _resolve_batch(run, None, parsed.get("batchsize_flag") or _flag_value(args, (BATCH_FLAG_AIT,), int), not new)
+    flag = parsed["batchsize_flag"] or ais_bench_args.flag_value(args, (ais_bench_args.BATCH_FLAG_AIT,), int)
+    _resolve_batch(run, parsed["batch_size"], flag, not new)
     return run
 
 
@@ -273,16 +263,15 @@ def _json_software(args, new: bool, parsed: dict) -> str:
     return f"{tool or 'ais_bench'} ({kind}, 2022-11 on)"
 
 
-def _resolve_batch(run: AisBenchRun, printed, flag: int | None, old: bool) -> None:
+def _resolve_batch(run: AisBenchRun, counted, flag: int | None, old: bool) -> None:
     """The batch behind ais_bench's throughput: the one in its formula (printed, else its throughput inverted),
     which from 2023-01 is the batch fed rather than --batchsize; checked against the OM name where the tool may
     have counted its default of 1."""
-    counted = printed if printed is not None else _inverted_batch(run)
     if counted is None:
         counted = flag
     elif flag and flag != counted:
         run.notes.append(f"the command's batch size {flag} is not the batch {counted:g} ais_bench computed its "
-                         f"throughput with; batch {counted:g} reported")
+                         "throughput with; its throughput is reported for that batch")
     named = batch_from_model_name(run.model_path)
     mean = run.npu_compute_ms.get("mean") or 0.0
     defaulted = old and counted == 1 and not flag  # a --batchsize given by hand is taken as the OM's
@@ -292,37 +281,16 @@ def _resolve_batch(run: AisBenchRun, printed, flag: int | None, old: bool) -> No
                          f"the OM name {Path(run.model_path).name}, throughput recomputed as 1000 * {named} / mean")
         return
     if isinstance(counted, float) and not counted.is_integer():
-        run.notes.append(f"mean batch {counted:g} (dynamic shapes)")
+        run.notes.append(f"mean batch {counted:g} (dynamic shapes), listed under batch {round(counted)}")
     run.batch_size = round(counted) if counted else named
     if defaulted and not named:
         run.notes.append("no --batchsize recorded and no batch in the OM name: ais_infer until 2022-12 counted "
                          "batch 1 whatever the OM's batch; check the OM")
 
 
-def _inverted_batch(run: AisBenchRun) -> int | None:
-    """ais_bench's own formula inverted: throughput * mean / 1000, when that is a whole number."""
+def _inverted_batch(run: AisBenchRun) -> int | float | None:
+    """ais_bench's own formula inverted (throughput * mean / 1000) for a log whose formula does not print it."""
     return ais_bench_files.formula_batch(run.throughput, run.npu_compute_ms.get("mean"))
-
-
-def _model_arg(args) -> str | None:
-    """The OM path from the recorded sys.argv (`--model x.om`, `--model=x.om`, `-m`, `--om`, `--om-model`, `-om`)."""
-    return _flag_value(args, MODEL_FLAGS, str)
-
-
-def _flag_value(args, names: tuple[str, ...], kind):
-    """The value of the first of `names` in the recorded sys.argv (`--flag value` or `--flag=value`), else None."""
-    if not isinstance(args, list):
-        return None
-    for i, item in enumerate(map(str, args)):
-        for name in names:
-            value = str(args[i + 1]) if item == name and i + 1 < len(args) else (
-                item[len(name) + 1:] if item.startswith(name + "=") else None)
-            if value is not None:
-                try:
-                    return kind(value)
-                except ValueError:
-                    return None
-    return None
 
 
 def model_name_from_path(path: str | None) -> str | None:

@@ -13,7 +13,9 @@ Timing dicts come back as {min, max, mean, median, p99, count} (whatever of thos
 from __future__ import annotations
 
 import json
+import math
 import re
+from decimal import Decimal
 from pathlib import Path
 
 from harness.errors import InputError
@@ -88,13 +90,25 @@ def parse_summary(data: dict) -> dict:
     return out
 
 
-def formula_batch(throughput: float, mean_ms: float | None) -> int | None:
-    """The batch ais_bench computed its throughput with (1000 * batch / mean, inverted) when that is a whole
-    number; from 2023-01 this is the batch fed, which a --batchsize flag need not be."""
-    if not mean_ms or mean_ms <= 0:
+def formula_batch(throughput: float, mean_ms: float | None) -> int | float | None:
+    """The batch ais_bench computed its throughput with (1000 * batch / mean, inverted): a whole number when it is
+    one to within the precision the two figures were written with, else the mean batch of a dynamic-shape run
+    (ais_bench divides by the mean of the batches fed); None for figures no batch of 1 or more gives. From 2023-01
+    this is the batch fed, which a --batchsize flag need not be."""
+    if not (isinstance(mean_ms, float) and math.isfinite(mean_ms) and mean_ms > 0
+            and math.isfinite(throughput) and throughput > 0):
         return None
     value = throughput * mean_ms / 1000.0
-    return round(value) if round(value) >= 1 and abs(value - round(value)) < 0.01 * value else None
+    slack = (_half_unit(throughput) * mean_ms + throughput * _half_unit(mean_ms)) / 1000.0 + 1e-9 * value
+    whole = round(value)
+    if whole >= 1 and abs(value - whole) <= slack:
+        return whole
+    return value if value >= 1 - slack else None
+
+
+def _half_unit(number: float) -> float:
+    """Half a unit of the last digit a figure was written with (its shortest form round-trips what was written)."""
+    return 0.5 * 10.0 ** Decimal(repr(number)).as_tuple().exponent
 
 
 def find_summary(result_dir: Path) -> tuple[Path, str] | None:
@@ -123,12 +137,24 @@ def read_summary_file(path: Path) -> dict:
 
 
 def parse_performance_log(text: str) -> dict:
-    """The Performance Summary block(s) a run printed; the last block wins, all are kept in `runs`."""
+    """The Performance Summary block(s) a run printed; the last block wins, all are kept in `runs`. A
+    multi-device run's `i:N device_D throughput:T` lines name the summaries its processes printed just before
+    them: those blocks get `device`, and `device_groups` lists each such run ({runs: block indices, total:
+    its `summary throughput` or None})."""
     runs: list[dict] = []
     device_runs: list[dict] = []
+    groups: list[dict] = []
+    pending: list[dict] = []  # device lines of the multi-device run being read
+    claimed = 0  # blocks before this belong to an earlier multi-device run
     current: dict = {}
     for line in text.splitlines():
-        if "Performance Summary" in line:
+        total = _TOTAL.search(line)
+        if "Performance Summary" in line or total:
+            if pending:
+                groups.append(_device_group(runs, claimed, pending, float(total.group("value")) if total else None))
+                claimed, pending = len(runs), []
+            if total:
+                continue
             current = {}
             runs.append(current)
             continue
@@ -147,17 +173,21 @@ def parse_performance_log(text: str) -> dict:
         if device_run:
             device_runs.append({"index": int(device_run.group("i")), "device": int(device_run.group("device")),
                                 **{k: float(device_run.group(k)) for k in ("throughput", "start", "end")}})
+            pending.append(device_runs[-1])
             continue
         throughput = _THROUGHPUT.search(line)
-        if throughput and "summary throughput" not in line:
+        if throughput:
             current["throughput"] = float(throughput.group("value"))
             current["formula"] = throughput.group("formula").strip()
             batch = _BATCH_IN_FORMULA.search(throughput.group("formula"))
             if batch:
                 size = float(batch.group("bs"))  # a mean over runs in auto dymshape/dymdims modes
                 current["batch_size"] = int(size) if size.is_integer() else size
+    if pending:
+        groups.append(_device_group(runs, claimed, pending, None))
     if not runs or "compute_ms" not in runs[-1]:
-        raise InputError("no ais_bench Performance Summary (NPU_compute_time line) in the log")
+        raise InputError("no ais_bench Performance Summary (NPU_compute_time line) in the log; the log is truncated "
+                         "or from an unknown ais_bench version")
     result = dict(runs[-1])
     result["runs"] = runs
     total = _TOTAL.findall(text)
@@ -165,7 +195,31 @@ def parse_performance_log(text: str) -> dict:
         result["total_throughput"] = float(total[-1])
     if device_runs:
         result["device_runs"] = device_runs
+        result["device_groups"] = groups
     return result
+
+
+def _device_group(runs: list[dict], claimed: int, lines: list[dict], total: float | None) -> dict:
+    """The summaries one multi-device run's device lines name: the last len(lines) blocks before them (each
+    process prints its summary, then the parent a line per process and their sum), matched by throughput,
+    which both print from the same figure."""
+    first = len(runs) - len(lines)
+    blocks = list(range(first, len(runs)))
+    printed = sorted(line["throughput"] for line in lines)
+    if first < claimed or sorted(runs[i].get("throughput", math.nan) for i in blocks) != printed:
+        raise InputError(f"{len(lines)} `device_N throughput` lines (throughputs {printed}) do not match the "
+                         "Performance Summaries printed before them; the log is interleaved or edited: split it "
+                         "into one log per run, or remove it from the report input")
+    if total is not None and not math.isclose(total, math.fsum(printed), rel_tol=1e-6):
+        raise InputError(f"'summary throughput:{total}' is not the sum {math.fsum(printed)} of the "
+                         f"{len(lines)} device throughputs printed before it; the log is edited or damaged: rerun "
+                         "ais_bench, or remove the log from the report input")
+    free = list(blocks)
+    for line in sorted(lines, key=lambda item: item["index"]):
+        block = next(i for i in free if runs[i].get("throughput") == line["throughput"])
+        runs[block]["device"] = line["device"]
+        free.remove(block)
+    return {"runs": blocks, "total": total}
 
 
 def read_log(path: Path) -> dict:

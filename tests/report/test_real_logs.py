@@ -22,7 +22,7 @@ NOT_LOGS = {".source", ".md"}  # provenance notes beside the logs
 NVIDIA_NO_DEVICE = "NVIDIA GPU (not in log)"
 ASCEND = "Ascend NPU (chip not recorded by ais_bench)"
 AIS_2022 = "ais_infer or ais_bench (2022 to 2023-01 printed summary)"
-AIS_2023 = "ais_bench or msit benchmark (2023-01 on printed summary)"
+AIS_2023 = "ais_bench, ait or msit benchmark (2023-01 on printed summary)"
 MSIT_TRTEXEC = "trtexec/msit_benchmark_backend_trtexec_summary.trtexec.log"
 
 

@@ -70,7 +70,7 @@ def test_trtexec_without_summary_or_version():
 
 def test_ais_bench_printed_new_generation():
     (run,) = ais_bench.parse_printed_summary((AIS / "bs1_ais_bench.log").read_text()).runs
-    assert run.software == "ais_bench or msit benchmark (2023-01 on printed summary)" and run.batch_size == 1
+    assert run.software == "ais_bench, ait or msit benchmark (2023-01 on printed summary)" and run.batch_size == 1
     assert run.throughput == pytest.approx(529.1005291005291)
     assert run.npu_compute_ms == {"min": 1.875, "max": 1.912, "mean": 1.89, "median": 1.889, "p99": 1.91}
     assert run.h2d_ms == {}
