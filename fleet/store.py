@@ -134,6 +134,7 @@ def _idle_states(cell: Cell, results: list[dict]) -> list:
 
 def _store_shards(directory: Path, cell: Cell, results: list[dict], texts: dict) -> list[str]:
     """Merge the shards' outputs and summaries into one run, score it once, keep the small files."""
+    from fleet.shard_loops import device_names, mark_shard_loops, shards_that_ran
     from infer.multi import merge
 
     merged_root = directory / ".merge"
@@ -149,10 +150,14 @@ def _store_shards(directory: Path, cell: Cell, results: list[dict], texts: dict)
             tar.extractall(run_dir, filter="data")
         summary_bytes = result["files"][f"{cell.run_name}_summary.json"]
         parts.append(InferSummary.from_dict(json.loads(summary_bytes), f"shard {result['shard']}"))
-    devices = [f"{r['node']['hostname']}:{r['node']['node_id'][:8]}:{r['device']}" for r in
-               sorted(results, key=lambda r: r["shard"][0])]
-    merged = merge(parts, devices, max(r["seconds"] for r in results))
+    ran, ordered, idle = shards_that_ran(parts, sorted(results, key=lambda r: r["shard"][0]))
+    merged = merge(ran, device_names(ordered), max(r["seconds"] for r in results))
     merged.extra["shards"] = len(results)
+    if idle:
+        merged.extra["warning"] = "; ".join(filter(None, [merged.extra.get("warning"), idle]))
+    for warning in (idle, mark_shard_loops(merged, ran, cell.target.name, ordered) if len(ran) > 1 else ""):
+        if warning:
+            print(f"fleet: {cell.cell_id}: {warning}", flush=True)
     summary_name = f"{cell.run_name}_summary.json"
     write_json(directory / summary_name, merged.to_dict())
     write_json(merged_root / summary_name, merged.to_dict())

@@ -29,6 +29,9 @@ SCHEMA_VERSION = 2  # what this harness writes; raise it when a record's keys ch
 LEGACY_SCHEMA_VERSION = 1  # files without `schema_version`: written before versions existed
 # postprocess's details beside the ModelZoo result.json (whose public format has no room for a version)
 ACCURACY_DETAILS_KIND = "harness.accuracy_details"
+# a run over several devices: what its end-to-end figure divides by (`extra.end_to_end_wall`)
+END_TO_END_WALL_SPAN = "span"  # first timed loop start to last end, on the monotonic clock of one boot
+END_TO_END_WALL_LONGEST = "longest device"  # loops without a shared clock: they are taken to have overlapped
 
 DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8,
           "int32": np.int32, "int64": np.int64}

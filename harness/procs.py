@@ -89,3 +89,11 @@ def quiet_worker(parent_pid: int) -> None:
     signal.signal(signal.SIGTERM, _leave_quietly)
     if hasattr(signal, "pthread_sigmask"):  # started under interrupts_held: a Ctrl-C that came meanwhile acts now
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def signal_name(number: int) -> str:
+    """SIGKILL for 9; a number the system has no name for stays a number."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

@@ -16,6 +16,7 @@ from typing import Sequence
 from harness.cli import Parser, parse_bool, parse_key_value
 from harness.output_formats import FORMATS
 from infer.ais_bench_flags import TARGET_OPTION_ARG, take_ais_bench_flags
+from infer.devices import DeviceListError, normalised_device
 
 
 @dataclass
@@ -48,8 +49,8 @@ class InferConfig:
 
 # ait / msit benchmark's spellings of infer's flags. Rewritten before parsing rather than declared as second
 # option strings, so that the abbreviations argparse takes (--batch, --warmup) stay unambiguous.
-AIT_SPELLINGS = {"--om-model": "--model", "--output-dirname": "--output_dirname", "--batch-size": "--batchsize",
-                 "--dym-batch": "--dymBatch", "--warmup-count": "--warmup_count",
+AIT_SPELLINGS = {"--om-model": "--model", "-om": "--model", "--output-dirname": "--output_dirname",
+                 "--batch-size": "--batchsize", "--dym-batch": "--dymBatch", "--warmup-count": "--warmup_count",
                  "--display-all-summary": "--display_all_summary"}
 
 
@@ -113,7 +114,14 @@ def parse_args(argv: Sequence[str]) -> InferConfig:
     problem = numeric_flag_problem(args) or flag_combination_problem(args)
     if problem:
         p.error(problem)
+    try:
+        args["device"] = normalised_device(args["device"])
+    except DeviceListError as exc:
+        p.error(str(exc))
     return InferConfig(**args)
+
+
+MAX_IO_WORKERS = 64  # --io processes: each worker is a spawned interpreter; 16 already saturated a 32-core host
 
 
 def numeric_flag_problem(args: dict) -> str:
@@ -128,6 +136,9 @@ def numeric_flag_problem(args: dict) -> str:
     for flag, key in (("--warmup_count", "warmup_count"), ("--io_workers", "io_workers")):
         if args[key] < 0:
             return f"{flag} must be 0 or more, got {args[key]}"
+    if args["io_workers"] > MAX_IO_WORKERS:
+        return (f"--io_workers must be at most {MAX_IO_WORKERS}, got {args['io_workers']}: each is a Python process "
+                "started before the timed loop (the default, 0, takes half the usable cores, 2 to 16)")
     for flag, key in (("--time_limit", "time_limit"), ("--stable_ci", "stable_ci")):
         if not math.isfinite(args[key]) or args[key] < 0:
             return f"{flag} must be a finite number of 0 or more, got {args[key]}"

@@ -176,14 +176,21 @@ def plan_batches(files: list[Path], batch_size: int, shard: tuple[int, int] = (0
 
 def read_file_into(path: str, row: np.ndarray) -> None:
     """Read one whole file (the data of a .npy) into a row of bytes (runs in reader threads and processes)."""
-    offset = npy_header(path)[2] if path.endswith((".npy", ".NPY")) else 0
-    fd = os.open(path, os.O_RDONLY)  # no file object: it adds a third to the read of a 150 KB input
     try:
-        got = os.preadv(fd, [row], offset)
-    finally:
-        os.close(fd)
-    if got != row.nbytes:
-        raise ContractError(f"{path}: {got} bytes read, {row.nbytes} expected; the file changed during the run")
+        offset = npy_header(path)[2] if path.endswith((".npy", ".NPY")) else 0
+        fd = os.open(path, os.O_RDONLY)  # no file object: it adds a third to the read of a 150 KB input
+        try:
+            got, size = os.preadv(fd, [row], offset), os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+    except OSError as exc:  # checked before the run: removed, or made unreadable, since
+        raise InputError(f"{path}: cannot be read ({exc.strerror}): the input was removed or changed during the "
+                         "run; restore it (rerun preprocess) and rerun the same command") from None
+    if got != row.nbytes or size != offset + row.nbytes:
+        found = f"{got} bytes read" if got != row.nbytes else f"{size - offset} bytes of data"
+        raise ContractError(f"{path}: {found}, {row.nbytes} expected; the file changed during the run (rerun "
+                            "preprocess, or leave the input directory alone while infer runs), then rerun the same "
+                            "command")
 
 
 def read_rows(rows: np.ndarray, paths: list[str]) -> None:

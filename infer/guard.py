@@ -31,7 +31,7 @@ def already_done(config: InferConfig) -> InferSummary | None:
     except HarnessError:  # the run itself says what is wrong, in its own words
         return None
     summary = finished_run(out_dir, path, inputs, artifact, config.outfmt, config.dym_batch or config.batchsize,
-                           config.device, options)
+                           config.device, options, config.loop)
     if summary is not None:
         print(f"[INFO] {out_dir}: these {len(inputs)} inputs already have their outputs from this model "
               f"({path.name}); nothing to do, pass --force to run again")

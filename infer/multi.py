@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import selectors
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,16 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from harness.contracts import InferSummary, run_summary_path
+from harness.contracts import END_TO_END_WALL_LONGEST, END_TO_END_WALL_SPAN, InferSummary, run_summary_path
 from harness.energy_summary import merge_energy
 from harness.errors import InputError, TargetError
 from harness.files import write_json
-from harness.procs import killed_with_parent
+from harness.procs import killed_with_parent, signal_name
 from harness.stats import end_to_end_throughput, summarize_ms
 from infer import run_record
 from infer.ais_bench_flags import ais_bench_flag_of, given_target_options
 from infer.barrier import ParentEnd
 from infer.cli import InferConfig
+from infer.devices import DeviceListError, device_list, refuse_devices_left_idle
 from infer.model_source import load_model
 from targets import target_class
 
@@ -52,10 +52,10 @@ def _refuse_one_device_options(config: InferConfig, devices: list[str]) -> None:
 
 
 def _devices(text: str) -> list[str]:
-    devices = [d.strip() for d in text.split(",") if d.strip()]
-    if len(set(devices)) != len(devices):
-        raise InputError(f"--device {text}: a device is listed twice")
-    return devices
+    try:
+        return device_list(text)
+    except DeviceListError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _worker_argv(config: InferConfig, device: str, index: int, count: int, out_root: Path,
@@ -91,6 +91,7 @@ def _part_name(dirname: str, device: str) -> str:
 def run_multi_device(config: InferConfig) -> InferSummary:
     devices = _devices(config.device)
     _refuse_one_device_options(config, devices)
+    refuse_devices_left_idle(config, devices)
     out_root = config.output or Path(tempfile.mkdtemp(prefix="infer-multi-"))
     dirname = config.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
     run_dir = out_root / dirname
@@ -214,13 +215,6 @@ class Worker:
         self.log.close()
 
 
-def signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
 def _await_ready(workers: list[Worker]) -> None:
     """Until every worker said ready (or finished without a timed loop to wait for); the first that fails stops the
     run with its error. A worker's exit is seen at once by the end of its ready pipe, and also by polling its
@@ -269,8 +263,6 @@ def _await_exit(workers: list[Worker]) -> None:
             time.sleep(POLL_S)
 
 
-END_TO_END_WALL_SPAN = "span"  # first timed loop start to last end, on the monotonic clock of one boot
-END_TO_END_WALL_LONGEST = "longest device"  # loops without a shared clock: they are taken to have overlapped
 
 
 def timed_loops(parts: list[InferSummary]) -> list[tuple[float, float]] | None:

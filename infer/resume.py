@@ -100,10 +100,11 @@ def _whole_outputs(summary: InferSummary, out_dir: Path) -> bool:
 
 
 def finished_run(out_dir: Path, path: Path, inputs: list[Path], artifact: Path, outfmt: str,
-                 batch_size: int | None, device: str, target_options: dict) -> InferSummary | None:
+                 batch_size: int | None, device: str, target_options: dict, loop: int = 1) -> InferSummary | None:
     """The summary (at `path`) of a finished dataset run of these inputs with this artifact, on this device with
-    these target options, into `out_dir`, when nothing changed since (inputs, artifact, outputs whole); else None
-    and the run goes ahead. A run option can change what is computed (TF32 on the torch engine) or timed."""
+    these target options and runs per input (--loop), into `out_dir`, when nothing changed since (inputs,
+    artifact, outputs whole); else None and the run goes ahead. A run option can change what is computed (TF32 on
+    the torch engine) or timed; --loop, what is timed."""
     try:
         summary = InferSummary.read_file(path)
         written = path.stat().st_mtime
@@ -113,5 +114,6 @@ def finished_run(out_dir: Path, path: Path, inputs: list[Path], artifact: Path, 
     same = (summary.mode == RunMode.DATASET and summary.outfmt == outfmt and summary.artifact == str(artifact)
             and batch_size in (None, summary.batch_size) and newest <= written and summary.device == device
             and summary.extra.get("target_options") == target_options
+            and summary.extra.get("runs_per_input", 1) == loop
             and sorted(f["stem"] for f in summary.files) == sorted(stem_of(p) for p in inputs))
     return summary if same and _whole_outputs(summary, out_dir) else None

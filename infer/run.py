@@ -232,7 +232,8 @@ def build_summary(config: InferConfig, manifest: ConvertManifest, artifact: Path
     median_ci = result.median_ci95
     warnings = [w for w in (stability(stats["compute"], target=manifest.target),
                             resolution_warning(engine, stats["compute"]), host_time_warning(host_in_compute),
-                            padding_warning(result, batch_size), median_ci_warning(median_ci)) if w]
+                            padding_warning(result, batch_size), median_ci_warning(median_ci),
+                            unwarmed_warning(config)) if w]
     extra = {"fps": fps_stats(phases["compute"], batch_size), "host_peak_rss_mib": host_peak_rss_mib(),
              "warning": "; ".join(warnings)}
     if median_ci:
@@ -277,6 +278,16 @@ def padding_warning(result: LoopResult, batch_size: int) -> str:
     return (f"compute-only counts padded rows, as ais_bench's formula does: {result.padded_slots} of "
             f"{result.batches * batch_size} rows ({share * 100:.1f}%) were padding of a last partial batch, so "
             f"real images went through at {real / (result.batches * batch_size) * 100:.1f}% of that rate")
+
+
+def unwarmed_warning(config: InferConfig) -> str:
+    """--warmup_count 0: the first timed batches pay for the engine's first run. A --device 0,1 worker leaves it to
+    the parent, which says it once for all devices (infer/multi.py)."""
+    if config.warmup_count > 0 or config.shard is not None or config.summary_name:
+        return ""
+    return ("--warmup_count 0: no untimed batch ran first, so the timed batches include the engine's first-run "
+            "preparation (memory allocation, tuning, lazy compilation); keep at least 1 warm-up batch to time the "
+            "steady state")
 
 
 def median_ci_warning(median_ci: dict | None) -> str:

@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.contracts import InferSummary, checked_schema_version
+from harness.contracts import END_TO_END_WALL_SPAN, InferSummary, checked_schema_version
 from harness.errors import ContractError
 from harness.energy_summary import EnergySummary
 from harness.files import read_json
@@ -159,7 +159,7 @@ def _combined_label(summary: InferSummary, devices: list[str]) -> list[str]:
     if len(devices) == 1:
         return []
     wall = ("the walltime from the first device's timed loop start to the last one's end"
-            if summary.extra.get("end_to_end_wall") == "span" else
+            if summary.extra.get("end_to_end_wall") == END_TO_END_WALL_SPAN else
             "the longest device's walltime (how their loops overlapped is not recorded: taken as at once)")
     skew = summary.throughput.get("loop_start_skew_s")
     started = (f"; their timed loops started within {skew * 1000:.3g} ms of each other" if skew is not None else

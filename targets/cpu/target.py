@@ -1,6 +1,7 @@
 """ONNX Runtime CPU target: all cores, full graph optimizations, an optimized-model cache."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ import numpy as np
 
 from harness.contracts import ConvertManifest, TensorSpec
 from harness.deps import require
-from harness.errors import TargetError
+from harness.errors import InputError, TargetError
 from harness.files import atomic_output, copy_atomic
 from harness.onnx_meta import ort_tensor_spec
 from harness.perf import usable_cores
@@ -109,6 +110,15 @@ class CpuSession(SyncSession):
         return outputs, BatchTiming(compute_ms=compute)
 
 
+def refuse_more_threads_than_cpus(threads: int | None) -> None:
+    """ONNX Runtime makes every thread asked for: beyond the machine's CPUs they only take turns on them, and a
+    mistyped count (threads=100000) would stall the run making them."""
+    cpus = os.cpu_count() or 1
+    if threads is not None and threads > cpus:
+        raise InputError(f"cpu target option threads={threads}: this machine has {cpus} logical CPUs ({usable_cores()} "
+                         f"usable by this process); give at most {cpus}, or leave the option out for every usable core")
+
+
 class CpuTarget(Target):
     name = "cpu"
     precisions = (Precision.FP32, Precision.INT8)
@@ -137,6 +147,7 @@ class CpuTarget(Target):
              batch_hint: int | None = None) -> CpuSession:
         from targets.cpu.rapl import cpu_energy_meter
 
+        refuse_more_threads_than_cpus(self.options.threads)
         session = CpuSession(Path(artifact), threads=self.options.threads)
         session.use_energy_meter(cpu_energy_meter)
         return session

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from harness.errors import DeviceOutOfMemory, DiskFullError
-from harness.procs import die_with_parent
+from harness.procs import die_with_parent, signal_name
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_MODULE = "targets.nvidia.precompile_child"
@@ -61,13 +61,6 @@ def compile_in_child(spec: dict, timeout_s: float = 3600.0) -> None:
     if proc.returncode != 0:
         raise ChildCompileFailed(f"the compile process exited {proc.returncode}: "
                                  f"{lines[-1][:200] if lines else 'no message'}")
-
-
-def signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 def _last_record(stdout: str) -> dict:

@@ -23,6 +23,12 @@ def test_ait_spellings_parse_as_the_ais_bench_ones():
     assert (dashes.output_dirname, dashes.batchsize, dashes.dym_batch, dashes.warmup_count) == ("r", 4, 4, 3)
 
 
+def test_ait_short_model_flag_names_the_model_not_an_output():
+    # argparse alone reads `-om x.om` as `-o m` followed by a stray x.om
+    assert parse_args(["-om", "resnet50_bs16.om", "--output", "res"]).model.name == "resnet50_bs16.om"
+    assert parse_args(["-om=resnet50_bs16.om", "--output", "res"]).output.name == "res"
+
+
 def test_an_ait_command_line_runs(tmp_path):
     model = make_convert_dir(tmp_path / "model", target="null", batch=4)
     proc = run_cli("-m", "infer", "--om-model", str(model), "--output", str(tmp_path / "res"), "--output-dirname",
