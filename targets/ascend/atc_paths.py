@@ -29,30 +29,6 @@ def atc_takes(path: Path, resolve: bool = True) -> bool:
     return ATC_SAFE_PATH.match(text) is not None
 
 
-def external_data_files(onnx_path: Path) -> list[str]:
-    """The external data files (relative to the ONNX's directory) its tensors point to."""
-    import onnx
-
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    locations = set()
-    for tensor in _all_tensors(model.graph):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            entry = {item.key: item.value for item in tensor.external_data}
-            if entry.get("location"):
-                locations.add(entry["location"])
-    return sorted(locations)
-
-
-def _all_tensors(graph):
-    yield from graph.initializer
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
-                yield from _all_tensors(sub)
-
-
 @dataclass
 class AtcPaths:
     """The paths one atc run is given; `staged` names the directory that stands in for the convert directory."""
@@ -91,8 +67,10 @@ def atc_paths(onnx: Path, aipp_config: Path | None, out_dir: Path, base: str) ->
 
 
 def _copy_onnx(onnx: Path, target: Path) -> None:
+    from convert.external_data import external_data_locations
+
     shutil.copyfile(onnx, target)
-    for location in external_data_files(onnx):
+    for location in external_data_locations(onnx):
         source = (onnx.parent / location).resolve()
         if onnx.parent.resolve() not in source.parents:
             raise InputError(f"{onnx}: its external data {location!r} lies outside its directory; "

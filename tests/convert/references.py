@@ -102,3 +102,20 @@ class ZooSEResNeXt(nn.Module):
         for index in range(1, 5):
             x = getattr(self, f"layer{index}")(x)
         return self.fc(x.mean(dim=(2, 3)))
+
+
+def assert_artifact_matches_module(out_dir, model: nn.Module, seed: int) -> None:
+    """The ONNX artifact convert wrote to `out_dir` gives `model`'s float32 outputs on a random batch of two."""
+    import json
+    from pathlib import Path
+
+    import onnxruntime
+
+    manifest = json.loads((Path(out_dir) / "convert.json").read_text())
+    session = onnxruntime.InferenceSession(str(Path(out_dir) / manifest["artifact"]),
+                                           providers=["CPUExecutionProvider"])
+    batch = np.random.default_rng(seed).standard_normal([2, *manifest["input"]["shape"][1:]]).astype(np.float32)
+    with torch.no_grad():
+        reference = model(torch.from_numpy(batch)).numpy()
+    ran = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    assert np.abs(ran - reference).max() <= 1e-4 * np.abs(reference).max()

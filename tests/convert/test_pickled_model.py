@@ -2,12 +2,11 @@
 its weights, whose advice, followed as written, converts to the model's own PyTorch float32 outputs."""
 from __future__ import annotations
 
-import json
 
-import numpy as np
 import torch
 
 from tests.conftest import assert_one_line_error, run_cli
+from tests.convert.references import assert_artifact_matches_module
 
 MODEL = "test_resnet"  # timm's 0.5M-parameter test network: exports in a second
 
@@ -46,16 +45,7 @@ def test_the_advice_for_a_model_under_a_key_converts_to_its_pytorch_outputs(tmp_
     torch.save(weights, tmp_path / "weights.pth")
     proc = convert(tmp_path, tmp_path / "weights.pth")
     assert proc.returncode == 0, proc.stderr
-    import onnxruntime
-
-    manifest = json.loads((tmp_path / "out" / "convert.json").read_text())
-    session = onnxruntime.InferenceSession(str(tmp_path / "out" / manifest["artifact"]),
-                                           providers=["CPUExecutionProvider"])
-    batch = np.random.default_rng(5).standard_normal([2, *manifest["input"]["shape"][1:]]).astype(np.float32)
-    with torch.no_grad():
-        reference = model(torch.from_numpy(batch)).numpy()
-    ran = session.run(None, {session.get_inputs()[0].name: batch})[0]
-    assert np.abs(ran - reference).max() <= 1e-4 * np.abs(reference).max()
+    assert_artifact_matches_module(tmp_path / "out", model, seed=5)
 
 
 def test_state_dicts_and_training_checkpoints_are_not_taken_for_a_model(tmp_path):

@@ -3,13 +3,12 @@ attribute name. Refused as not fitting, with the line that saves them without it
 converts to the model's own PyTorch float32 outputs."""
 from __future__ import annotations
 
-import json
 import re
 
-import numpy as np
 import torch
 
 from tests.conftest import run_cli
+from tests.convert.references import assert_artifact_matches_module
 
 MODEL = "test_resnet"  # timm's 0.5M-parameter test network: exports in a second
 
@@ -38,16 +37,7 @@ def test_a_lightning_checkpoint_is_refused_with_advice_that_converts_it(tmp_path
 
     proc = convert(tmp_path, weights)
     assert proc.returncode == 0, proc.stderr
-    import onnxruntime
-
-    manifest = json.loads((tmp_path / "out" / "convert.json").read_text())
-    session = onnxruntime.InferenceSession(str(tmp_path / "out" / manifest["artifact"]),
-                                           providers=["CPUExecutionProvider"])
-    batch = np.random.default_rng(6).standard_normal([2, *manifest["input"]["shape"][1:]]).astype(np.float32)
-    with torch.no_grad():
-        reference = model(torch.from_numpy(batch)).numpy()
-    ran = session.run(None, {session.get_inputs()[0].name: batch})[0]
-    assert np.abs(ran - reference).max() <= 1e-4 * np.abs(reference).max()
+    assert_artifact_matches_module(tmp_path / "out", model, seed=6)
 
 
 def test_keys_that_fit_no_model_get_no_prefix_advice(tmp_path):

@@ -11,21 +11,12 @@ from PIL import Image
 
 from tasks.classification.presets import resolve_recipe
 from tasks.classification.transform import preprocess_image
-
-MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)[:, None, None]
-STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)[:, None, None]
+from tests.preprocess.test_preprocess import modelzoo_reference
 
 
-def torchvision_eval(path: Path, resize: int = 256, crop: int = 224) -> np.ndarray:
-    image = Image.open(path).convert("RGB")
-    w, h = image.size
-    if not ((w <= h and w == resize) or (h <= w and h == resize)):
-        image = image.resize((resize, int(resize * h / w)) if w < h else (int(resize * w / h), resize),
-                             Image.BILINEAR)
-    w, h = image.size
-    top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))
-    pixels = np.asarray(image.crop((left, top, left + crop, top + crop)), dtype=np.float32).transpose(2, 0, 1)
-    return (pixels / 255.0 - MEAN) / STD
+def torchvision_eval(path: Path) -> np.ndarray:
+    """torchvision's eval transform (Resize 256, CenterCrop 224, ImageNet mean and std), written out with PIL."""
+    return np.frombuffer(modelzoo_reference(path), dtype=np.float32).reshape(3, 224, 224)
 
 
 def photo() -> Image.Image:
