@@ -31,10 +31,11 @@ def input_entries(input_arg: str | Path) -> list[Path]:
     return [Path(e.strip()) for e in str(input_arg).split(",") if e.strip()]
 
 
-def list_bin_files(input_arg: str | Path, spec: TensorSpec, quiet: bool = False) -> list[Path]:
+def list_bin_files(input_arg: str | Path, spec: TensorSpec | None, quiet: bool = False) -> list[Path]:
     """The input files of --input (a directory in natural order, or a comma-separated list of files),
-    each checked against the model input; where a preprocess.json describes them, the files it lists
-    (others are left out with one warning line unless `quiet`)."""
+    each checked against the model input (`spec`; None before the runtime has described it, as for a bare OM:
+    listed only); where a preprocess.json describes them, the files it lists (others are left out with one
+    warning line unless `quiet`)."""
     entries = input_entries(input_arg)
     whole_directory = len(entries) == 1 and entries[0].is_dir()
     if whole_directory:
@@ -50,9 +51,9 @@ def list_bin_files(input_arg: str | Path, spec: TensorSpec, quiet: bool = False)
     _refuse_shared_stems(files)
     directory = preprocess_dir(input_arg)
     if directory is not None:
-        manifest = _checked_manifest(directory, spec)
+        manifest = _checked_manifest(directory, spec) if spec else PreprocessManifest.read(directory)
         files = _described_files(files, manifest, directory, whole_directory, quiet)
-    for path in files:
+    for path in files if spec else ():
         _check_size(path, spec)
     return files
 

@@ -52,7 +52,8 @@ def refuse_devices_left_idle(config, devices: list[str]) -> None:
     batch = requested_batch(config, manifest)
     if not batch:
         return
-    files, _ = split_calibration(list_bin_files(config.input, manifest.input, quiet=True), manifest,
+    spec = None if manifest.target_info.get("bare") else manifest.input  # a bare OM's input: known once it is open
+    files, _ = split_calibration(list_bin_files(config.input, spec, quiet=True), manifest,
                                  config.score_calibration_images)
     batches = -(-len(files) // batch)
     if batches < len(devices):

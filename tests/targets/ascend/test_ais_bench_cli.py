@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from targets import get_target
+from tests.conftest import assert_one_line_error
 from tests.targets.ascend.models import CLASSES, IMAGE, build_request, tiny_classifier
 from tests.targets.ascend.upstream import ROOT
 
@@ -207,3 +208,17 @@ def test_two_devices_write_one_result_directory(om_and_data, ascend_sim, tmp_pat
     merged = json.loads((tmp_path / "r" / "two_summary.json").read_text())
     assert merged["device"] == "0,1" and merged["num_inputs"] == SAMPLES
     assert sorted(merged["throughput"]["per_device"]) == ["0", "1"]
+
+
+def test_a_bare_om_over_more_devices_than_batches_is_refused_before_any_runs(om_and_data, ascend_sim, tmp_path):
+    # the parent counts the batches before the runtime has described the OM's input
+    om, prep, _ = om_and_data
+    ascend_sim.set("ASCEND_SIM_DEVICES", "2")
+    two = tmp_path / "two"
+    two.mkdir()
+    for name in ("img_0.bin", "img_1.bin"):
+        (two / name).write_bytes((prep / name).read_bytes())
+    proc = _run("infer", "--model", str(om), "--input", str(two), "--output", str(tmp_path / "r"), "--outfmt", "TXT",
+                "--batchsize", "2", "--output_dirname", "d", "--device", "0,1")
+    assert_one_line_error(proc, "--device 0,1 runs 2 devices, but the 2 inputs make 1 batch of 2")
+    assert not (tmp_path / "r" / "d").exists()
