@@ -1,5 +1,4 @@
-"""`--device`: one device, or a comma-separated list of them, read once into one spelling; a list that would
-leave a device with nothing to run is refused.
+"""`--device`: one device, or a comma-separated list of them, read once into one spelling.
 
 The spelling is what the run records (summary `device`) and what a rerun is compared against, so `0, 1` and
 `0,1` must be the same run; a device listed twice (`0,0`, `0,00`) would run two workers on one device and add
@@ -36,28 +35,3 @@ def device_list(text: str) -> list[str]:
 def normalised_device(text: str) -> str:
     """The --device value as the run records it: `0, 1` -> `0,1`, ` 01` -> `1`."""
     return ",".join(device_list(text))
-
-
-def refuse_devices_left_idle(config, devices: list[str]) -> None:
-    """Dataset mode deals whole batches out to the devices (`config`, the run's InferConfig): with fewer batches
-    than devices one would run nothing, and the figures summed as several devices' would be fewer devices'."""
-    if config.input is None:
-        return
-    from harness.errors import InputError
-    from infer.dataset import list_bin_files
-    from infer.model_source import load_model
-    from infer.run import requested_batch, split_calibration
-
-    manifest, _ = load_model(config.model, config.dym_batch)
-    batch = requested_batch(config, manifest)
-    if not batch:
-        return
-    spec = None if manifest.target_info.get("bare") else manifest.input  # a bare OM's input: known once it is open
-    files, _ = split_calibration(list_bin_files(config.input, spec, quiet=True), manifest,
-                                 config.score_calibration_images)
-    batches = -(-len(files) // batch)
-    if batches < len(devices):
-        raise InputError(f"--device {config.device} runs {len(devices)} devices, but the {len(files)} inputs make "
-                         f"{batches} batch{'es' if batches != 1 else ''} of {batch}, so "
-                         f"{len(devices) - batches} device(s) would run nothing while the summary counts them; "
-                         "list at most as many devices as batches, or pass a smaller --batchsize")

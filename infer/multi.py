@@ -30,7 +30,8 @@ from infer import run_record
 from infer.ais_bench_flags import ais_bench_flag_of, given_target_options
 from infer.barrier import ParentEnd
 from infer.cli import InferConfig
-from infer.devices import DeviceListError, device_list, refuse_devices_left_idle
+from infer.dataset import list_bin_files
+from infer.devices import DeviceListError, device_list
 from infer.model_source import load_model
 from targets import target_class
 
@@ -49,6 +50,28 @@ def _refuse_one_device_options(config: InferConfig, devices: list[str]) -> None:
         raise InputError(f"--option {name}={given[name]}{also} names one device, but --device {config.device} "
                          f"runs {len(devices)}: each would report that one's figures; drop it (each device's own "
                          "is looked up)")
+
+
+def _refuse_devices_left_idle(config: InferConfig, devices: list[str]) -> None:
+    """Dataset mode deals whole batches out to the devices: with fewer batches than devices one would run nothing,
+    and the figures summed as several devices' would be fewer devices'."""
+    if config.input is None:
+        return
+    from infer.run import requested_batch, split_calibration
+
+    manifest, _ = load_model(config.model, config.dym_batch)
+    batch = requested_batch(config, manifest)
+    if not batch:
+        return
+    spec = None if manifest.target_info.get("bare") else manifest.input  # a bare OM's input: known once it is open
+    files, _ = split_calibration(list_bin_files(config.input, spec, quiet=True), manifest,
+                                 config.score_calibration_images)
+    batches = -(-len(files) // batch)
+    if batches < len(devices):
+        raise InputError(f"--device {config.device} runs {len(devices)} devices, but the {len(files)} inputs make "
+                         f"{batches} batch{'es' if batches != 1 else ''} of {batch}, so "
+                         f"{len(devices) - batches} device(s) would run nothing while the summary counts them; "
+                         "list at most as many devices as batches, or pass a smaller --batchsize")
 
 
 def _devices(text: str) -> list[str]:
@@ -91,7 +114,7 @@ def _part_name(dirname: str, device: str) -> str:
 def run_multi_device(config: InferConfig) -> InferSummary:
     devices = _devices(config.device)
     _refuse_one_device_options(config, devices)
-    refuse_devices_left_idle(config, devices)
+    _refuse_devices_left_idle(config, devices)
     out_root = config.output or Path(tempfile.mkdtemp(prefix="infer-multi-"))
     dirname = config.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
     run_dir = out_root / dirname
