@@ -366,6 +366,25 @@ def run_summary_path(result_dir: Path) -> Path:
     return result_dir.parent / f"{result_dir.name}_summary.json"
 
 
+DEVICE_PART_INFIX = "_summary.device"
+
+
+def device_part_summary_name(dirname: str, device: str) -> str:
+    """One device's own summary of a run over several (`--device 0,1`), beside the merged one:
+    `<dirname>_summary.device<d>.json`."""
+    return f"{dirname}{DEVICE_PART_INFIX}{device}.json"
+
+
+def merged_summary_of_part(part: Path) -> Path | None:
+    """The merged summary `<dirname>_summary.json` beside a device's part; None for a file not named as a part."""
+    name = Path(part).name
+    cut = name.rfind(DEVICE_PART_INFIX)
+    device = name[cut + len(DEVICE_PART_INFIX):].removesuffix(".json") if cut > 0 else ""
+    if not device or not name.endswith(".json"):
+        return None
+    return Path(part).with_name(name[:cut] + "_summary.json")
+
+
 def run_summary_file(result_dir: Path) -> Path | None:
     """Where the harness summary of a result directory is: beside it, or inside it as `summary.json` (older
     runs). An ais_bench summary in the same place is not the harness's: None."""

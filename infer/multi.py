@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from harness.contracts import END_TO_END_WALL_LONGEST, END_TO_END_WALL_SPAN, InferSummary, run_summary_path
+from harness.contracts import (END_TO_END_WALL_LONGEST, END_TO_END_WALL_SPAN, InferSummary, device_part_summary_name,
+                               run_summary_path)
 from harness.energy_summary import merge_energy
 from harness.errors import InputError, TargetError
 from harness.files import write_json
@@ -87,8 +88,8 @@ def _worker_argv(config: InferConfig, device: str, index: int, count: int, out_r
             "--output", str(out_root), "--output_dirname", dirname, "--outfmt", config.outfmt,
             "--loop", str(config.loop), "--warmup_count", str(config.warmup_count),
             "--time_limit", str(config.time_limit), "--stable_ci", str(config.stable_ci),
-            "--summary_name", _part_name(dirname, device), "--io", config.io, "--io_workers", str(config.io_workers),
-            "--no-progress"]
+            "--summary_name", device_part_summary_name(dirname, device), "--io", config.io,
+            "--io_workers", str(config.io_workers), "--no-progress"]
     if config.batchsize:
         argv += ["--batchsize", str(config.batchsize)]
     if config.dym_batch:
@@ -104,11 +105,6 @@ def _worker_argv(config: InferConfig, device: str, index: int, count: int, out_r
     for flag, value in config.ais_bench_flags.items():
         argv += [flag, value]
     return argv
-
-
-def _part_name(dirname: str, device: str) -> str:
-    """Each device's own summary, beside the result directory like the merged one."""
-    return f"{dirname}_summary.device{device}.json"
 
 
 def run_multi_device(config: InferConfig) -> InferSummary:
@@ -149,7 +145,7 @@ def _run_workers(config: InferConfig, devices: list[str], out_root: Path, dirnam
         for worker in workers:
             worker.stop()
     wall = time.perf_counter() - start
-    parts = [InferSummary.read_file(out_root / _part_name(dirname, d)) for d in devices]
+    parts = [InferSummary.read_file(out_root / device_part_summary_name(dirname, d)) for d in devices]
     merged = merge(parts, devices, wall, barrier=True)
     if config.warmup_count == 0:  # engines that prepare on their first batch do it inside the loops, after go
         unwarmed = ("--warmup_count 0: each device prepared its engine on its first timed batches, after the start "

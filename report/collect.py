@@ -19,7 +19,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.contracts import InferSummary, OutOfMemoryRecord
+from harness.contracts import InferSummary, OutOfMemoryRecord, merged_summary_of_part
 from harness.errors import ContractError, HarnessError, InputError
 from harness.files import read_json, sha256_file
 from report.accuracy import accuracy_record, run_summary_path_of
@@ -41,7 +41,6 @@ TRTEXEC_BANNER = "&&&& RUNNING TensorRT.trtexec"
 SKIPPED_SUFFIXES = {".npy", ".bin", ".om", ".onnx", ".engine", ".plan", ".png", ".jpg", ".jpeg", ".pt", ".pth"}
 DEVICE_SUMMARY = re.compile(r"^device(\d+)_\d+_summary\.json$")  # one process of a multi-device ais_bench run
 RESULT_LIKE_NAME = re.compile(r"summary|sumary|result|compare", re.IGNORECASE)
-DEVICE_PART = re.compile(r"^.+_summary\.device[^/]+\.json$")  # infer/multi.py's summary of one device's part
 
 
 @dataclass
@@ -185,39 +184,33 @@ def _harness_summary(path: Path, root: Path, data: dict, found: Collected) -> No
         return
     idle = summary.device_idle
     if idle is not None:
-        part = f", device {summary.device}" if DEVICE_PART.match(path.name) else ""  # merged runs record none
+        part = f", device {summary.device}" if merged_summary_of_part(path) else ""  # merged runs record none
         found.idle_checks.append({"run": f"{summary.model} on {summary.target}, {summary.precision}, batch "
                                           f"{summary.batch_size}{part}", "idle": idle.get("idle"),
                                   "busy": idle.get("busy") or [], "method": idle.get("method"), "source": str(path)})
     merged = _merged_run_of(path, summary)
     if merged is not None:  # one device's figures of a run over several: its merged summary shows them
         found.device_parts.append(f"{path}: device {summary.device} of the run over devices "
-                                  f"{merged.device} in {run_summary_beside(path)}")
+                                  f"{merged.device} in {merged_summary_of_part(path)}")
     elif summary.simulated:  # a simulated runtime: accuracy yes, timings no
         found.simulated.append(str(path))
     else:
         record = perf_from_summary(summary, path)
-        if DEVICE_PART.match(path.name):
+        merged_path = merged_summary_of_part(path)
+        if merged_path is not None:
             record.conditions = ", ".join(filter(None, [
                 f"one device's part of a run over several devices, which ran beside it (no readable merged "
-                f"summary {run_summary_beside(path).name} of it here)", record.conditions]))
+                f"summary {merged_path.name} of it here)", record.conditions]))
         found.perf.append(record)
-
-
-def run_summary_beside(part: Path) -> Path:
-    """The merged summary beside a device's part `<dirname>_summary.device<d>.json`: `<dirname>_summary.json`."""
-    return part.with_name(part.name[:part.name.rindex("_summary.device")] + "_summary.json")
 
 
 def _merged_run_of(path: Path, summary: InferSummary) -> InferSummary | None:
     """The merged summary of the run over several devices that `path` is one device's part of (infer/multi.py
     writes `<dirname>_summary.device<d>.json` beside `<dirname>_summary.json`); None for a run of its own, or a
     part whose merged summary is absent or names other devices (then the part is shown as its own run)."""
-    if not DEVICE_PART.match(path.name):
-        return None
-    merged_path = run_summary_beside(path)
+    merged_path = merged_summary_of_part(path)
     try:
-        merged = read_summary(merged_path) if merged_path.is_file() else None
+        merged = read_summary(merged_path) if merged_path is not None and merged_path.is_file() else None
     except HarnessError:
         return None  # the merged summary is skipped with its own reason
     if merged is None or str(summary.device) not in str(merged.device).split(",") or merged.model != summary.model \
